@@ -1,0 +1,61 @@
+// The Llama 2 graph builder: hyperparameters in, a static Graph out.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "llamux/ir.hpp"
+
+namespace llamux {
+
+struct LlamaHParams {
+    int32_t n_vocab = 0;
+    int32_t n_ctx_train = 0;
+    int32_t n_embd = 0;      // model width
+    int32_t n_layer = 0;     // transformer blocks
+    int32_t n_ff = 0;        // feed-forward width
+    int32_t n_head = 0;
+    int32_t n_head_kv = 0;   // < n_head: grouped-query attention
+    int32_t n_rot = 0;       // rotary dimensions per head (usually head_dim)
+    float rms_eps = 1e-5f;
+    float rope_freq_base = 10000.0f;
+    float rope_freq_scale = 1.0f;
+
+    int32_t head_dim() const { return n_embd / n_head; }
+    int32_t n_embd_kv() const { return head_dim() * n_head_kv; }
+    // Throws Error naming the first inconsistent value (zero sizes, heads not dividing, ...).
+    void validate(const std::string& source) const;
+};
+
+// What the builder needs to know of each weight the file holds.
+struct WeightSpec {
+    DType dtype;
+    std::array<int64_t, LMX_MAX_DIMS> ne;
+};
+// Returns the spec of a named weight, or nullopt when the file has no such tensor.
+using WeightLookup = std::function<std::optional<WeightSpec>(const std::string& name)>;
+
+struct LlamaGraphOptions {
+    int32_t n_tokens = 1;       // batch size this graph evaluates at once
+    int32_t n_ctx = 512;        // KV cache rows
+    bool all_logits = false;    // logits for every position, else only the last one
+    DType kv_type = DType::F16; // KV cache storage
+};
+
+struct LlamaGraph {
+    Graph graph;
+    TensorId tokens = kNoTensor;     // I32[n_tokens], input
+    TensorId positions = kNoTensor;  // I32[n_tokens], input
+    TensorId logits = kNoTensor;     // F32[n_vocab, all_logits ? n_tokens : 1], output
+    int32_t n_layer = 0;             // node layers run -1 (embedding) .. n_layer (head)
+};
+
+// Builds the graph. Every weight is checked against the shape the hyperparameters imply;
+// a missing or mis-shaped one is an Error such as
+// "tensor blk.3.attn_q.weight: expected 4096x4096, file has 4096x4095".
+// `output.weight` absent means the head is tied to `token_embd.weight`.
+LlamaGraph build_llama_graph(const LlamaHParams& hp, const LlamaGraphOptions& options,
+                             const WeightLookup& weights);
+
+}  // namespace llamux

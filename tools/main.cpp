@@ -1,0 +1,39 @@
+// llamux: the command line. Thin: parsing and printing over the runtime's API.
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+#include "llamux/error.hpp"
+#include "llamux/log.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"llamux: Llama 2 inference on pluggable compute backends"};
+    app.require_subcommand(1);
+    int verbosity = 0;
+    app.add_flag("-v,--verbose", verbosity, "More log output on stderr (-v info, -vv debug, -vvv trace)");
+
+    llamux::tools::CommandFn run;
+    llamux::tools::add_info_command(app, run);
+    llamux::tools::add_tokenize_command(app, run);
+    llamux::tools::add_run_command(app, run);
+    llamux::tools::add_eval_command(app, run);
+    llamux::tools::add_plugins_command(app, run);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    const spdlog::level::level_enum levels[] = {spdlog::level::warn, spdlog::level::info,
+                                                spdlog::level::debug, spdlog::level::trace};
+    llamux::set_log_level(levels[verbosity > 3 ? 3 : verbosity]);
+    try {
+        return run ? run() : 1;
+    } catch (const llamux::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}
