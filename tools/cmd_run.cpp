@@ -1,11 +1,104 @@
+// llamux run: generate text the way llama.cpp's main does. stdout carries the prompt and
+// the generated text, streamed; timings go to stderr.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "commands.hpp"
+#include "escapes.hpp"
+#include "llamux/error.hpp"
+#include "llamux/generator.hpp"
+#include "session_flags.hpp"
 
 namespace llamux::tools {
+namespace {
 
-// Placeholder until the subcommand lands.
+struct RunFlags {
+    SessionFlags session;
+    std::string prompt;
+    std::string prompt_file;
+    int32_t n_predict = -1;
+    bool escapes = false;
+    int64_t seed = -1;
+    SamplingParams sampling;
+};
+
+int run_generate(const RunFlags& f) {
+    if (!f.prompt.empty() && !f.prompt_file.empty()) throw Error("-p and -f: give only one");
+    if (f.n_predict < -1) {
+        throw Error("-n: expected -1 (until end of text) or a count >= 0, got " +
+                    std::to_string(f.n_predict));
+    }
+    std::string prompt = f.prompt;
+    if (!f.prompt_file.empty()) {
+        std::ifstream in(f.prompt_file, std::ios::binary);
+        if (!in) throw Error("-f " + f.prompt_file + ": cannot open the file");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        prompt = ss.str();
+    }
+    if (f.escapes) prompt = process_escapes(prompt);
+    if (f.seed < -1 || f.seed > 0xFFFFFFFFLL) {
+        throw Error("-s: expected -1 (random) or 0..4294967295, got " + std::to_string(f.seed));
+    }
+
+    const auto t0 = std::chrono::steady_clock::now();
+    auto model = Model::load(f.session.model_path());
+    Session session(model, f.session.session_options());
+    const double load_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+    const Tokenizer& tok = model->tokenizer();
+    const std::vector<int32_t> tokens = tok.encode(prompt, tok.add_bos());
+    GenerateOptions options;
+    options.n_predict = f.n_predict;
+    options.sampling = f.sampling;
+    options.sampling.seed = f.seed < 0 ? 0xFFFFFFFFu : static_cast<uint32_t>(f.seed);
+
+    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+    std::fflush(stdout);
+    StreamDecoder decoder(tok);
+    const GenerateStats stats = generate(session, tokens, options, [&](int32_t token) {
+        const std::string text = decoder.push(token);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+        return true;
+    });
+    const std::string rest = decoder.flush();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::fflush(stdout);
+
+    auto rate = [](int32_t n, double ms) { return ms > 0 ? 1000.0 * n / ms : 0.0; };
+    std::fprintf(stderr,
+                 "\nllamux: load %.1f ms | prompt %d tokens, %.1f ms, %.2f t/s | "
+                 "generation %d tokens, %.1f ms, %.2f t/s%s\n",
+                 load_ms, stats.n_prompt, stats.prompt_ms, rate(stats.n_prompt, stats.prompt_ms),
+                 stats.n_generated, stats.generate_ms, rate(stats.n_generated, stats.generate_ms),
+                 stats.context_full ? " | context full" : "");
+    return 0;
+}
+
+}  // namespace
+
 void add_run_command(CLI::App& root, CommandFn& run) {
-    auto* cmd = root.add_subcommand("run", "(not yet implemented)");
-    cmd->callback([&run] { run = [] { return 2; }; });
+    auto flags = std::make_shared<RunFlags>();
+    auto* cmd = root.add_subcommand("run", "Generate text from a prompt (llama.cpp main's flags)");
+    flags->session.add_to(*cmd);
+    cmd->add_option("-p,--prompt", flags->prompt, "Prompt text");
+    cmd->add_option("-f,--file", flags->prompt_file, "Read the prompt from a file");
+    cmd->add_option("-n,--n-predict", flags->n_predict,
+                    "Tokens to generate (-1: until end of text or a full context)");
+    cmd->add_flag("-e,--escape", flags->escapes, "Process escapes (\\n, \\t, \\\\, \\xNN ...) in the prompt");
+    cmd->add_option("-s,--seed", flags->seed, "RNG seed (-1: random)");
+    cmd->add_option("--temp", flags->sampling.temperature, "Temperature (0: greedy)");
+    cmd->add_option("--top-k", flags->sampling.top_k, "Top-k (0: off)");
+    cmd->add_option("--top-p", flags->sampling.top_p, "Top-p (1: off)");
+    cmd->add_option("--min-p", flags->sampling.min_p, "Min-p (0: off)");
+    cmd->add_option("--repeat-penalty", flags->sampling.repeat_penalty, "Repeat penalty (1: off)");
+    cmd->add_option("--repeat-last-n", flags->sampling.repeat_last_n,
+                    "Tokens the repeat penalty looks back at (-1: all)");
+    cmd->callback([flags, &run] { run = [flags] { return run_generate(*flags); }; });
 }
 
 }  // namespace llamux::tools

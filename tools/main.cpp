@@ -1,6 +1,9 @@
 // llamux: the command line. Thin: parsing and printing over the runtime's API.
 #include <cstdio>
+#include <algorithm>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "llamux/error.hpp"
@@ -19,8 +22,22 @@ int main(int argc, char** argv) {
     llamux::tools::add_eval_command(app, run);
     llamux::tools::add_plugins_command(app, run);
 
+    // llama.cpp spells the offload flag "-ngl", a multi-letter short flag CLI11 cannot
+    // declare: accept it by rewriting it to its long name before parsing.
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "-ngl") {
+            args.emplace_back("--n-gpu-layers");
+        } else if (a.rfind("-ngl=", 0) == 0) {
+            args.push_back("--n-gpu-layers=" + a.substr(5));
+        } else {
+            args.push_back(a);
+        }
+    }
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }

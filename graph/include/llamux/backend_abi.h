@@ -6,9 +6,10 @@
  * plugin may be built by another compiler (nvcc, clang) or another standard library.
  *
  * A plugin exports exactly one symbol, LMX_ENTRY_POINT, of type lmx_get_api_fn. The host
- * calls it with the ABI version it was built against; the plugin returns a pointer to a
- * static table (never freed, valid while the library is loaded) or NULL if it cannot serve
- * that host version. The host refuses a table whose abi_version differs from its own.
+ * calls it with the ABI version it was built against; the plugin returns a pointer to its
+ * static table (never freed, valid while the library is loaded), normally whatever the
+ * host's version, so that the host can name both versions when it refuses a table whose
+ * abi_version differs from its own. NULL means the plugin cannot serve at all.
  *
  * Ownership and lifetime, stated once for the whole table:
  *  - Every object a plugin creates (backend, buffer, program, weight state in `extra`) is
@@ -207,8 +208,9 @@ typedef struct lmx_backend_api {
     void (*buffer_free)(lmx_backend* backend, lmx_buffer* buffer);
 
     /* Copy bytes between host memory and a tensor of this backend. offset and size are in
-     * bytes from tensor->data. May be asynchronous only if synchronize() completes it and
-     * the host memory stays untouched until then. */
+     * bytes from tensor->data. tensor_read returns when the bytes are in host memory.
+     * tensor_write may return early if synchronize() completes it; the host leaves the
+     * source memory untouched until it has called synchronize(). */
     lmx_status (*tensor_write)(lmx_backend* backend, lmx_tensor* dst, const void* src,
                                size_t offset, size_t size, lmx_error* err);
     lmx_status (*tensor_read)(lmx_backend* backend, const lmx_tensor* src, void* dst,

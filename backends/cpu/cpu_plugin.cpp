@@ -1,0 +1,146 @@
+// The CPU plugin's ABI table: host memory, zero-copy weights straight from the mmapped file.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <thread>
+
+#include "cpu_backend.hpp"
+#include "llamux/plugin_support.hpp"
+
+namespace {
+
+using llamux::cpu::CpuBackend;
+using llamux::cpu::CpuProgram;
+namespace plugin = llamux::plugin;
+
+constexpr size_t kBufferAlignment = 64;
+
+CpuBackend* as_cpu(lmx_backend* b) { return reinterpret_cast<CpuBackend*>(b); }
+
+void cpu_probe(lmx_probe_result* out) {
+    out->score = 10;
+    out->n_devices = 1;
+    __builtin_cpu_init();
+    std::string features = "scalar";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) features = "AVX2 FMA";
+    plugin::set_text(out->device, "host CPU, " + features + ", " +
+                                      std::to_string(std::thread::hardware_concurrency()) +
+                                      " hardware threads");
+    plugin::set_text(out->reason, "");
+}
+
+lmx_status cpu_create(const lmx_backend_config* config, lmx_backend** out, lmx_error* err) {
+    return plugin::guarded(err, [&] {
+        auto* b = new CpuBackend();
+        if (config) b->config = *config;
+        const unsigned hw = std::thread::hardware_concurrency();
+        b->n_threads = config && config->n_threads > 0 ? config->n_threads
+                                                       : static_cast<int32_t>(hw ? hw : 1);
+        *out = reinterpret_cast<lmx_backend*>(b);
+        return LMX_OK;
+    });
+}
+
+void cpu_destroy(lmx_backend* b) { delete as_cpu(b); }
+
+int32_t cpu_supports_node(lmx_backend*, const lmx_node* node) {
+    return node && llamux::cpu::supports(*node) ? 1 : 0;
+}
+
+int32_t cpu_is_host_memory(lmx_backend*) { return 1; }
+
+lmx_status cpu_buffer_alloc(lmx_backend*, size_t size, lmx_buffer** out, void** base,
+                            lmx_error* err) {
+    const size_t rounded = (size + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+    void* p = std::aligned_alloc(kBufferAlignment, rounded ? rounded : kBufferAlignment);
+    if (!p) {
+        plugin::set_error(err, "cannot allocate " + std::to_string(size) + " bytes of host memory");
+        return LMX_ERR_OUT_OF_MEMORY;
+    }
+    std::memset(p, 0, rounded);
+    *out = static_cast<lmx_buffer*>(p);
+    *base = p;
+    return LMX_OK;
+}
+
+void cpu_buffer_free(lmx_backend*, lmx_buffer* buffer) { std::free(buffer); }
+
+lmx_status cpu_tensor_write(lmx_backend*, lmx_tensor* dst, const void* src, size_t offset,
+                            size_t size, lmx_error*) {
+    std::memcpy(static_cast<char*>(dst->data) + offset, src, size);
+    return LMX_OK;
+}
+
+lmx_status cpu_tensor_read(lmx_backend*, const lmx_tensor* src, void* dst, size_t offset,
+                           size_t size, lmx_error*) {
+    std::memcpy(dst, static_cast<const char*>(src->data) + offset, size);
+    return LMX_OK;
+}
+
+lmx_status cpu_prepare_weight(lmx_backend*, lmx_tensor* weight, const void* host_data,
+                              lmx_error*) {
+    weight->data = const_cast<void*>(host_data);  // zero-copy: read straight from the mapping
+    weight->extra = nullptr;
+    return LMX_OK;
+}
+
+void cpu_release_weight(lmx_backend*, lmx_tensor* weight) {
+    weight->data = nullptr;
+    weight->extra = nullptr;
+}
+
+lmx_status cpu_compile(lmx_backend*, const lmx_node* nodes, int32_t n_nodes, lmx_program** out,
+                       lmx_error* err) {
+    return plugin::guarded(err, [&] {
+        auto* p = new CpuProgram();
+        p->nodes.assign(nodes, nodes + n_nodes);
+        *out = reinterpret_cast<lmx_program*>(p);
+        return LMX_OK;
+    });
+}
+
+lmx_status cpu_execute(lmx_backend* b, lmx_program* program, const lmx_exec_args* args,
+                       lmx_error* err) {
+    return plugin::guarded(err, [&] {
+        std::string message;
+        const lmx_status s = llamux::cpu::execute(*as_cpu(b), *reinterpret_cast<CpuProgram*>(program),
+                                                  *args, &message);
+        if (s != LMX_OK) plugin::set_error(err, message);
+        return s;
+    });
+}
+
+void cpu_program_free(lmx_backend*, lmx_program* program) {
+    delete reinterpret_cast<CpuProgram*>(program);
+}
+
+lmx_status cpu_synchronize(lmx_backend*, lmx_error*) { return LMX_OK; }
+
+const lmx_backend_api kApi = {
+    LMX_ABI_VERSION,
+    sizeof(lmx_backend_api),
+    "cpu",
+    "host CPU: AVX2 kernels with scalar fallback",
+    cpu_probe,
+    cpu_create,
+    cpu_destroy,
+    cpu_supports_node,
+    cpu_is_host_memory,
+    cpu_buffer_alloc,
+    cpu_buffer_free,
+    cpu_tensor_write,
+    cpu_tensor_read,
+    cpu_prepare_weight,
+    cpu_release_weight,
+    cpu_compile,
+    cpu_execute,
+    cpu_program_free,
+    cpu_synchronize,
+};
+
+}  // namespace
+
+// Always returns the table: the host compares abi_version and names both on a mismatch.
+extern "C" LMX_PLUGIN_EXPORT const lmx_backend_api* lmx_backend_get_api(uint32_t /*host_abi*/) {
+    return &kApi;
+}

@@ -1,0 +1,66 @@
+// A session: one model, the backends chosen for it, its prepared weights, its KV cache,
+// and the compiled graphs for each batch shape. What tools and bindings call.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llamux/backend_set.hpp"
+#include "llamux/execution_plan.hpp"
+#include "llamux/model.hpp"
+#include "llamux/placement.hpp"
+#include "llamux/plugin.hpp"
+#include "llamux/resident_tensors.hpp"
+
+namespace llamux {
+
+struct SessionOptions {
+    int32_t n_ctx = 0;        // KV cache rows; 0: the model's training context, at most 4096
+    int32_t n_batch = 512;    // prompt tokens evaluated per graph execution
+    int32_t n_threads = 0;    // for CPU-side backends; 0: all cores
+    DType kv_type = DType::F16;
+    std::string host_backend = "cpu";
+    PlacementSpec placement;  // default_backend is what --backend names
+    PluginSearch plugins;
+};
+
+class Session {
+public:
+    // Loads plugins, creates the backends the placement names and checks the model's
+    // weights against its hyperparameters (by building the single-token graph).
+    // Throws Error with a clear message on any problem.
+    Session(std::shared_ptr<const Model> model, const SessionOptions& options);
+    ~Session();
+
+    // Evaluates `tokens` at positions n_past() .. and advances n_past(). Returns the logits
+    // of the last token ([n_vocab]), or of every token ([n_tokens][n_vocab] row-major) when
+    // all_logits. Throws Error when the tokens do not fit in the context.
+    std::vector<float> decode(const std::vector<int32_t>& tokens, bool all_logits = false);
+
+    int32_t n_past() const { return n_past_; }
+    int32_t n_ctx() const { return n_ctx_; }
+    void reset() { n_past_ = 0; }  // forget the cache contents (they are overwritten)
+
+    const Model& model() const { return *model_; }
+    const Placement& placement() const { return placement_; }
+    const PluginRegistry& plugins() const { return registry_; }
+    // The plan of a batch shape (built on first use); for tests and -v.
+    ExecutionPlan& plan(int32_t n_tokens, bool all_logits);
+
+private:
+    struct Compiled;
+    std::shared_ptr<const Model> model_;
+    SessionOptions options_;
+    int32_t n_ctx_ = 0;
+    int32_t n_past_ = 0;
+    PluginRegistry registry_;
+    Placement placement_;
+    std::unique_ptr<BackendSet> backends_;
+    std::unique_ptr<WeightStore> weights_;
+    std::unique_ptr<KvCache> kv_;
+    std::map<std::pair<int32_t, bool>, std::unique_ptr<Compiled>> graphs_;
+};
+
+}  // namespace llamux

@@ -1,0 +1,119 @@
+#include "llamux/session.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "llamux/error.hpp"
+#include "llamux/log.hpp"
+
+namespace llamux {
+
+struct Session::Compiled {
+    LlamaGraph graph;
+    std::unique_ptr<ExecutionPlan> plan;
+};
+
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
+    : model_(std::move(model)), options_(options) {
+    auto log = logger("session");
+    const LlamaHParams& hp = model_->hparams();
+    if (options_.n_ctx < 0) {
+        throw Error("-c: expected a context size >= 0, got " + std::to_string(options_.n_ctx));
+    }
+    n_ctx_ = options_.n_ctx > 0 ? options_.n_ctx : std::min(hp.n_ctx_train, 4096);
+    if (options_.n_batch <= 0) {
+        throw Error("batch size: expected >= 1, got " + std::to_string(options_.n_batch));
+    }
+
+    registry_ = PluginRegistry::discover(options_.plugins);
+    PlacementSpec spec = options_.placement;
+    if (spec.n_gpu_layers > 0 && !registry_.find(spec.gpu_backend)) {
+        log->warn("-ngl {}: no usable {} backend (see `llamux plugins`); running on {}",
+                  spec.n_gpu_layers, spec.gpu_backend, spec.default_backend);
+        spec.n_gpu_layers = 0;
+    }
+    placement_ = Placement::resolve(spec, hp.n_layer, options_.host_backend);
+    log->info("placement: {}", placement_.describe());
+
+    BackendOptions bopt;
+    bopt.n_threads = options_.n_threads;
+    backends_ = std::make_unique<BackendSet>(registry_, placement_.backend_names(),
+                                             options_.host_backend, bopt);
+    const Model* m = model_.get();
+    weights_ = std::make_unique<WeightStore>(
+        [m](const std::string& name) { return m->weight_data(name); });
+    kv_ = std::make_unique<KvCache>();
+    plan(1, false);  // validates the weights and prepares them on their backends
+}
+
+Session::~Session() {
+    graphs_.clear();  // programs before the weights and caches they point to
+    kv_.reset();
+    weights_.reset();
+    backends_.reset();
+}
+
+ExecutionPlan& Session::plan(int32_t n_tokens, bool all_logits) {
+    const auto key = std::make_pair(n_tokens, all_logits);
+    if (auto it = graphs_.find(key); it != graphs_.end()) return *it->second->plan;
+    LlamaGraphOptions gopt;
+    gopt.n_tokens = n_tokens;
+    gopt.n_ctx = n_ctx_;
+    gopt.all_logits = all_logits;
+    gopt.kv_type = options_.kv_type;
+    auto compiled = std::make_unique<Compiled>();
+    compiled->graph = build_llama_graph(model_->hparams(), gopt, model_->weight_lookup());
+    compiled->plan = std::make_unique<ExecutionPlan>(compiled->graph.graph, placement_, *backends_,
+                                                     *weights_, *kv_);
+    logger("session")->debug("graph for {} tokens ({} logits): {} nodes, {} runs, {} copies",
+                              n_tokens, all_logits ? "all" : "last",
+                              compiled->graph.graph.nodes().size(),
+                              compiled->plan->stats().n_runs, compiled->plan->stats().n_copies);
+    return *graphs_.emplace(key, std::move(compiled)).first->second->plan;
+}
+
+std::vector<float> Session::decode(const std::vector<int32_t>& tokens, bool all_logits) {
+    const int32_t n_vocab = model_->hparams().n_vocab;
+    const auto n = static_cast<int64_t>(tokens.size());
+    if (n == 0) throw Error("decode: no tokens given");
+    if (n_past_ + n > n_ctx_) {
+        throw Error("context full: " + std::to_string(n_past_) + " positions used + " +
+                    std::to_string(n) + " new tokens > context size " + std::to_string(n_ctx_) +
+                    " (raise -c)");
+    }
+    for (int32_t t : tokens) {
+        if (t < 0 || t >= n_vocab) {
+            throw Error("token id " + std::to_string(t) + " out of range 0.." +
+                        std::to_string(n_vocab - 1));
+        }
+    }
+    std::vector<float> out;
+    if (all_logits) out.reserve(static_cast<size_t>(n) * static_cast<size_t>(n_vocab));
+    for (int64_t start = 0; start < n; start += options_.n_batch) {
+        const auto count = static_cast<int32_t>(std::min<int64_t>(options_.n_batch, n - start));
+        const bool last_batch = start + count == n;
+        Compiled& c = [&]() -> Compiled& {
+            plan(count, all_logits);
+            return *graphs_.at({count, all_logits});
+        }();
+        std::vector<int32_t> positions(static_cast<size_t>(count));
+        std::iota(positions.begin(), positions.end(), n_past_);
+        c.plan->write_input(c.graph.tokens, tokens.data() + start, sizeof(int32_t) * size_t(count));
+        c.plan->write_input(c.graph.positions, positions.data(), sizeof(int32_t) * size_t(count));
+        c.plan->run(n_past_);
+        n_past_ += count;
+        if (all_logits || last_batch) {
+            const size_t rows = all_logits ? size_t(count) : 1;
+            std::vector<float> logits(rows * size_t(n_vocab));
+            c.plan->read_output(c.graph.logits, logits.data(), logits.size() * sizeof(float));
+            if (all_logits) {
+                out.insert(out.end(), logits.begin(), logits.end());
+            } else {
+                out = std::move(logits);
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace llamux

@@ -1,0 +1,48 @@
+#include "session_flags.hpp"
+
+#include <cstdlib>
+
+#include "llamux/error.hpp"
+
+namespace llamux::tools {
+
+void SessionFlags::add_to(CLI::App& cmd) {
+    cmd.add_option("-m,--model", model, "GGUF model file (default: $LLAMUX_MODEL)");
+    cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
+    cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
+    cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
+    cmd.add_option("--backend", backend, "Backend for the layers not placed otherwise (default cpu)");
+    cmd.add_option("--n-gpu-layers", n_gpu_layers,
+                   "-ngl N: put the last N blocks on the GPU backend (N > blocks: the head too)");
+    cmd.add_option("--placement", placement,
+                   "Per-layer backends, e.g. 0-15:onednn,16-31:cuda,output:cuda");
+    cmd.add_option("--plugin-dir", plugin_dirs, "Also load plugins from this folder (repeatable)");
+    cmd.add_option("--plugin", plugin_files, "Also load this plugin file (repeatable)");
+}
+
+std::string SessionFlags::model_path() const {
+    if (!model.empty()) return model;
+    if (const char* env = std::getenv("LLAMUX_MODEL"); env && *env) return env;
+    throw Error("no model: pass -m MODEL.gguf or set LLAMUX_MODEL");
+}
+
+SessionOptions SessionFlags::session_options() const {
+    if (threads < 0) throw Error("-t: expected a thread count >= 0, got " + std::to_string(threads));
+    if (ctx < 0) throw Error("-c: expected a context size >= 0, got " + std::to_string(ctx));
+    if (batch <= 0) throw Error("-b: expected a batch size >= 1, got " + std::to_string(batch));
+    if (n_gpu_layers < 0) {
+        throw Error("-ngl: expected a layer count >= 0, got " + std::to_string(n_gpu_layers));
+    }
+    SessionOptions o;
+    o.n_threads = threads;
+    o.n_ctx = ctx;
+    o.n_batch = batch;
+    o.placement.default_backend = backend;
+    o.placement.n_gpu_layers = n_gpu_layers;
+    o.placement.map = placement;
+    for (const auto& d : plugin_dirs) o.plugins.dirs.emplace_back(d);
+    for (const auto& f : plugin_files) o.plugins.files.emplace_back(f);
+    return o;
+}
+
+}  // namespace llamux::tools

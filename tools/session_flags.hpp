@@ -1,0 +1,33 @@
+// Flags shared by the subcommands that run a model (run, eval, bench, test-backend):
+// model, threads, context, backends, plugins, placement.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "llamux/session.hpp"
+
+namespace llamux::tools {
+
+struct SessionFlags {
+    std::string model;
+    int32_t threads = 0;
+    int32_t ctx = 0;
+    int32_t batch = 512;
+    std::string backend = "cpu";
+    int32_t n_gpu_layers = 0;
+    std::string placement;
+    std::vector<std::string> plugin_dirs;
+    std::vector<std::string> plugin_files;
+
+    // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL.
+    void add_to(CLI::App& cmd);
+    // Checks the values (throws Error naming the flag) and makes session options.
+    SessionOptions session_options() const;
+    // The model path: -m, else $LLAMUX_MODEL; Error naming both when neither is set.
+    std::string model_path() const;
+};
+
+}  // namespace llamux::tools
