@@ -34,6 +34,7 @@ fs::path build_dir() { return fs::path(LLAMUX_BINARY_DIR); }
 fs::path source_dir() { return fs::path(LLAMUX_SOURCE_DIR); }
 fs::path llamux_exe() { return build_dir() / "bin" / "llamux"; }
 fs::path plugin_dir() { return build_dir() / "lib" / "llamux" / "plugins"; }
+fs::path test_plugin_dir(const std::string& name) { return build_dir() / "test-plugins" / name; }
 
 Reference load_reference(const fs::path& path) {
     std::ifstream in(path);

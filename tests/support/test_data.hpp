@@ -22,6 +22,8 @@ std::filesystem::path build_dir();   // the CMake build tree
 std::filesystem::path source_dir();  // the checkout
 std::filesystem::path llamux_exe();  // build_dir()/bin/llamux
 std::filesystem::path plugin_dir();  // build_dir()/lib/llamux/plugins
+// The folder of one test plugin (tests/plugins): counting, no-entry, wrong-abi, probe-zero.
+std::filesystem::path test_plugin_dir(const std::string& name);
 
 // A reference file of ../shared/testdata/reference.
 struct Reference {
