@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages llamux builds against, when missing. Idempotent.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libboost-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev
+  libdnnl-dev libcli11-dev nlohmann-json3-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite under ctest.
+#   scripts/test.sh              Release build in build/
+#   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
+# Fixtures come from LLAMUX_TEST_DATA (default ../shared); with CI=true a missing fixture fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cmake_args=()
+[ "${CI:-}" = "true" ] && cmake_args+=(-DLLAMUX_WERROR=ON)
+if [ "${1:-}" = "--sanitize" ]; then
+  export BUILD_DIR=build-asan BUILD_TYPE=RelWithDebInfo
+  # The CUDA plugin cannot run here and nvcc code is not instrumented: skip it in this stage.
+  cmake_args+=(-DLLAMUX_SANITIZE=address,undefined -DLLAMUX_CUDA=OFF)
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
+fi
+bash scripts/build.sh "${cmake_args[@]}"
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
