@@ -53,7 +53,8 @@ struct GgufTensorInfo {
 
 class GgufFile {
 public:
-    // Opens, maps and validates. Throws Error on any problem.
+    // Opens, maps and validates. Throws Error on any problem. A moved-from GgufFile may only
+    // be destroyed or assigned to.
     static GgufFile open(const std::string& path);
 
     GgufFile(GgufFile&&) noexcept;
@@ -63,7 +64,9 @@ public:
     const std::string& path() const;
     uint32_t version() const;
     uint64_t alignment() const;     // general.alignment, default 32
-    uint64_t data_offset() const;   // start of the tensor data section
+    uint64_t data_offset() const;   // start of the tensor data section (header end rounded up
+                                    // to the alignment; past file_size() in a file that ends
+                                    // right after a header without tensors)
     uint64_t file_size() const;
 
     // Metadata in file order.
