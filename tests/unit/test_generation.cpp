@@ -235,6 +235,25 @@ TEST_F(CliTest, BadModelFilesAreClearErrors) {
     }
 }
 
+// stories260K stores output.weight as a copy of token_embd.weight: without it the head is
+// tied to the embedding and every logit must come out the same.
+TEST_F(CliTest, MissingOutputWeightMeansTiedHead) {
+    LLAMUX_FIXTURE(model, "models/stories260K.gguf");
+    LLAMUX_FIXTURE(ref_path, "testdata/reference/stories260K-F32.once-upon-a-time.json");
+    test::TempDir dir;
+    const auto tied = edited_copy(model, dir.path() / "tied.gguf",
+                                  [](GgufWriter&, const GgufFile&) {}, "output.weight");
+    const auto ref = test::load_reference(ref_path);
+    Session session(Model::load(tied.string()), SessionOptions{});
+    const auto all = session.decode(ref.prompt_tokens, true);
+    const auto n_vocab = static_cast<size_t>(ref.n_vocab);
+    for (size_t row = 0; row < ref.logits.size(); ++row) {
+        const std::vector<float> ours(all.begin() + static_cast<std::ptrdiff_t>(row * n_vocab),
+                                      all.begin() + static_cast<std::ptrdiff_t>((row + 1) * n_vocab));
+        EXPECT_LE(test::relative_row_error(ours, ref.logits[row]), 1e-3);
+    }
+}
+
 TEST(Sampler, TopKOneIsGreedyAndSeedsRepeat) {
     std::vector<float> logits = {0.1f, 2.0f, -1.0f, 1.9f, 0.5f};
     SamplingParams p;
