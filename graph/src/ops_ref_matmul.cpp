@@ -57,7 +57,7 @@ lmx_status run_matmul(const lmx_node& node) {
         const float* xm = f32_row(x, m);  // [K]
         const void* a = xm;
         if (vdt != DType::F32) {
-            store_row_f32(static_cast<int32_t>(vdt), xm, act.data(), K);
+            quantize_activation_row_ref(vdt, xm, act.data(), K);
             a = act.data();
         }
         float* y = f32_row(dst, m);  // [N]

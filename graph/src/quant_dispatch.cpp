@@ -102,6 +102,14 @@ void quantize_row_ref(DType t, const float* x, void* dst, int64_t n) {
     }
 }
 
+void quantize_activation_row_ref(DType t, const float* x, void* dst, int64_t n) {
+    if (t == DType::Q8_0) {
+        const int64_t nb = blocks_of("quantize_activation_row_ref", t, n);
+        return q8_0_quantize_activation_ref(x, as<BlockQ8_0>(dst), nb);
+    }
+    quantize_row_ref(t, x, dst, n);
+}
+
 float vec_dot_ref(DType t, int64_t n, const void* w, const void* a) {
     const int64_t nb = blocks_of("vec_dot_ref", t, n);
     // vec_dot_type(t) is Q8_0 for the legacy types and Q8_K for the K-quants; both have the

@@ -206,6 +206,17 @@ void q8_0_quantize_ref(const float* x, BlockQ8_0* b, int64_t nb) {
     }
 }
 
+// Q8_0 activations, as llama.cpp's x86 quantize_row_q8_0 does it: id = 127 / amax and
+// round half to even (vs 1 / d and roundf above; they differ on exact ties).
+void q8_0_quantize_activation_ref(const float* x, BlockQ8_0* b, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, x += kQK) {
+        const float amax = amax_of(x);
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        b[i].d = f32_to_f16(amax / 127.0f);
+        for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+    }
+}
+
 // Q8_1: as Q8_0, plus s = f16(d * sum q) with d the unrounded f32 scale.
 void q8_1_quantize_ref(const float* x, BlockQ8_1* b, int64_t nb) {
     for (int64_t i = 0; i < nb; ++i, x += kQK) {

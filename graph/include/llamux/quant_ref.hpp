@@ -25,6 +25,13 @@ void dequantize_row_ref(DType t, const void* src, float* x, int64_t n);
 // importance matrix). n must be a multiple of the block size of t.
 void quantize_row_ref(DType t, const float* x, void* dst, int64_t n);
 
+// x[0..n) stored as activation type t for a dot product, the way llama.cpp's x86 CPU
+// backend converts activations (not weights): Q8_0 and Q8_1 use id = 127 / amax and round
+// half to even (its SIMD quantizers), which differs from quantize_row_ref's 1 / (amax / 127)
+// and round-half-away in exact ties; every other type is quantize_row_ref (Q8_K) or a plain
+// conversion (F16, BF16). Ties are common: an F16 value times id often lands on .5.
+void quantize_activation_row_ref(DType t, const float* x, void* dst, int64_t n);
+
 // Dot product of a weight row w (type t, n elements) with an activation row a that is
 // already stored as vec_dot_type(t) (see dtype.hpp). Integer arithmetic where llama.cpp
 // uses it, so results match its CPU path closely.

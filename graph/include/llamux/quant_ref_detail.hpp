@@ -77,6 +77,7 @@ void q4_1_quantize_ref(const float* x, BlockQ4_1* b, int64_t nb);
 void q5_0_quantize_ref(const float* x, BlockQ5_0* b, int64_t nb);
 void q5_1_quantize_ref(const float* x, BlockQ5_1* b, int64_t nb);
 void q8_0_quantize_ref(const float* x, BlockQ8_0* b, int64_t nb);
+void q8_0_quantize_activation_ref(const float* x, BlockQ8_0* b, int64_t nb);
 void q8_1_quantize_ref(const float* x, BlockQ8_1* b, int64_t nb);
 void q2_k_quantize_ref(const float* x, BlockQ2_K* b, int64_t nb);
 void q3_k_quantize_ref(const float* x, BlockQ3_K* b, int64_t nb);
