@@ -1,0 +1,202 @@
+// Chooses the dot-product kernels for this CPU. Compiled without instruction-set flags:
+// nothing here executes an AVX instruction; it only probes the CPU and hands out pointers
+// to the kernels of kernels_internal.hpp, which run only where detect_isa() found their set.
+//
+// Tables: one per Isa level, each complete for every weight type with a dot product. A level
+// takes its own kernels where it has them and inherits the rest from the level below, so
+// kernels_for(t, Isa::Avx512) may return AVX2 (or scalar) entries; TypeKernels::isa says which.
+#include <cpuid.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels.hpp"
+#include "kernels_internal.hpp"
+#include "llamux/quant_ref.hpp"
+
+namespace llamux::cpu {
+namespace {
+
+// ---- CPU probing ---------------------------------------------------------------------
+
+// XCR0: which register states the OS saves on a context switch.
+uint64_t read_xcr0() {
+    uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return 0;
+    if ((ecx & (1u << 27)) == 0) return 0;  // OSXSAVE: xgetbv is not available
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+Isa probe_cpu() {
+    __builtin_cpu_init();
+    const uint64_t xcr0 = read_xcr0();
+    const bool os_avx = (xcr0 & 0x6u) == 0x6u;            // XMM and YMM state
+    const bool os_avx512 = os_avx && (xcr0 & 0xE0u) == 0xE0u;  // opmask, ZMM_Hi256, Hi16_ZMM
+    const bool avx2 = os_avx && __builtin_cpu_supports("avx2") &&
+                      __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (!avx2) return Isa::Scalar;
+    const bool avx512 = os_avx512 && __builtin_cpu_supports("avx512f") &&
+                        __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512vnni");
+    return avx512 ? Isa::Avx512 : Isa::Avx2;
+}
+
+// LLAMUX_CPU_ISA=scalar|avx2|avx512 caps the choice; unset or unknown: no cap.
+Isa env_cap() {
+    const char* v = std::getenv("LLAMUX_CPU_ISA");
+    if (v == nullptr) return Isa::Avx512;
+    if (std::strcmp(v, "scalar") == 0) return Isa::Scalar;
+    if (std::strcmp(v, "avx2") == 0) return Isa::Avx2;
+    return Isa::Avx512;
+}
+
+Isa min_isa(Isa a, Isa b) { return static_cast<int>(a) < static_cast<int>(b) ? a : b; }
+
+// ---- scalar kernels: graph's reference routines ---------------------------------------
+
+template <DType T>
+float dot_scalar(int64_t n, const void* w, const void* a) {
+    return vec_dot_ref(T, n, w, a);
+}
+
+// Activations as the reference matmul converts them (quantize_activation_row_ref: for Q8_0
+// llama.cpp's x86 rounding, else quantize_row_ref).
+template <DType Act>
+void from_float_scalar(const float* x, void* dst, int64_t n) {
+    quantize_activation_row_ref(Act, x, dst, n);
+}
+
+// dst[c * ldd + r] = dot(row r of w, column c of a), one vec_dot per pair.
+template <DType T>
+void tile_scalar(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride,
+                 float* dst, size_t ldd, int nr, int nc) {
+    const auto* wb = static_cast<const unsigned char*>(w);
+    const auto* ab = static_cast<const unsigned char*>(a);
+    for (int c = 0; c < nc; ++c) {
+        for (int r = 0; r < nr; ++r) {
+            dst[static_cast<size_t>(c) * ldd + static_cast<size_t>(r)] =
+                vec_dot_ref(T, n, wb + static_cast<size_t>(r) * w_stride,
+                            ab + static_cast<size_t>(c) * a_stride);
+        }
+    }
+}
+
+template <DType T, DType Act>
+constexpr TypeKernels scalar_entry() {
+    return {T, Act, &dot_scalar<T>, Act == DType::F32 ? nullptr : &from_float_scalar<Act>,
+            &tile_scalar<T>, Isa::Scalar};
+}
+
+constexpr std::array kScalar = {
+    scalar_entry<DType::F32, DType::F32>(),   scalar_entry<DType::F16, DType::F16>(),
+    scalar_entry<DType::BF16, DType::BF16>(), scalar_entry<DType::Q4_0, DType::Q8_0>(),
+    scalar_entry<DType::Q4_1, DType::Q8_0>(), scalar_entry<DType::Q5_0, DType::Q8_0>(),
+    scalar_entry<DType::Q5_1, DType::Q8_0>(), scalar_entry<DType::Q8_0, DType::Q8_0>(),
+    scalar_entry<DType::Q2_K, DType::Q8_K>(), scalar_entry<DType::Q3_K, DType::Q8_K>(),
+    scalar_entry<DType::Q4_K, DType::Q8_K>(), scalar_entry<DType::Q5_K, DType::Q8_K>(),
+    scalar_entry<DType::Q6_K, DType::Q8_K>(),
+};
+constexpr size_t kTypes = kScalar.size();
+
+// ---- the faster levels: what each replaces (nullptr: keep the level below's) -----------
+
+struct Override {
+    DType weight;
+    VecDotFn vec_dot;
+    FromFloatFn from_float;
+    TileFn tile;
+};
+
+constexpr Override kAvx2[] = {
+    {DType::F32, &f32_dot_avx2, nullptr, &f32_tile_avx2},
+    {DType::F16, &f16_dot_avx2, &f16_from_float_avx2, &f16_tile_avx2},
+    {DType::BF16, &bf16_dot_avx2, &bf16_from_float_avx2, &bf16_tile_avx2},
+    {DType::Q4_0, &q4_0_dot_avx2, &q8_0_from_float_avx2, &q4_0_tile_avx2},
+    {DType::Q4_1, &q4_1_dot_avx2, &q8_0_from_float_avx2, &q4_1_tile_avx2},
+    {DType::Q5_0, &q5_0_dot_avx2, &q8_0_from_float_avx2, &q5_0_tile_avx2},
+    {DType::Q5_1, &q5_1_dot_avx2, &q8_0_from_float_avx2, &q5_1_tile_avx2},
+    {DType::Q8_0, &q8_0_dot_avx2, &q8_0_from_float_avx2, &q8_0_tile_avx2},
+    {DType::Q2_K, &q2_k_dot_avx2, &q8_k_from_float_avx2, &q2_k_tile_avx2},
+    {DType::Q3_K, &q3_k_dot_avx2, &q8_k_from_float_avx2, &q3_k_tile_avx2},
+    {DType::Q4_K, &q4_k_dot_avx2, &q8_k_from_float_avx2, &q4_k_tile_avx2},
+    {DType::Q5_K, &q5_k_dot_avx2, &q8_k_from_float_avx2, &q5_k_tile_avx2},
+    {DType::Q6_K, &q6_k_dot_avx2, &q8_k_from_float_avx2, &q6_k_tile_avx2},
+};
+
+constexpr Override kAvx512[] = {
+    {DType::F32, &f32_dot_avx512, nullptr, &f32_tile_avx512},
+    {DType::F16, &f16_dot_avx512, nullptr, &f16_tile_avx512},
+    {DType::BF16, &bf16_dot_avx512, nullptr, &bf16_tile_avx512},
+    {DType::Q4_0, &q4_0_dot_avx512, nullptr, &q4_0_tile_avx512},
+    {DType::Q4_1, &q4_1_dot_avx512, nullptr, &q4_1_tile_avx512},
+    {DType::Q5_0, &q5_0_dot_avx512, nullptr, &q5_0_tile_avx512},
+    {DType::Q5_1, &q5_1_dot_avx512, nullptr, &q5_1_tile_avx512},
+    {DType::Q8_0, &q8_0_dot_avx512, nullptr, &q8_0_tile_avx512},
+    {DType::Q2_K, &q2_k_dot_avx512, nullptr, &q2_k_tile_avx512},
+    {DType::Q3_K, &q3_k_dot_avx512, nullptr, &q3_k_tile_avx512},
+    {DType::Q4_K, &q4_k_dot_avx512, nullptr, &q4_k_tile_avx512},
+    {DType::Q5_K, &q5_k_dot_avx512, nullptr, &q5_k_tile_avx512},
+    {DType::Q6_K, &q6_k_dot_avx512, nullptr, &q6_k_tile_avx512},
+};
+
+using Table = std::array<TypeKernels, kTypes>;
+
+Table apply(const Table& below, const Override* begin, const Override* end, Isa isa) {
+    Table t = below;
+    for (const Override* o = begin; o != end; ++o) {
+        for (TypeKernels& k : t) {
+            if (k.weight != o->weight) continue;
+            if (o->vec_dot != nullptr) k.vec_dot = o->vec_dot;
+            if (o->from_float != nullptr) k.from_float = o->from_float;
+            if (o->tile != nullptr) k.tile = o->tile;
+            if (o->vec_dot != nullptr || o->tile != nullptr) k.isa = isa;
+        }
+    }
+    return t;
+}
+
+struct Tables {
+    Table level[3];
+};
+
+const Tables& tables() {
+    static const Tables t = [] {
+        Tables r{};
+        r.level[0] = Table{};
+        for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
+        r.level[1] = apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2);
+        r.level[2] = apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512);
+        return r;
+    }();
+    return t;
+}
+
+}  // namespace
+
+Isa detect_isa() {
+    static const Isa isa = min_isa(probe_cpu(), env_cap());
+    return isa;
+}
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::Scalar: return "scalar";
+        case Isa::Avx2: return "avx2";
+        case Isa::Avx512: return "avx512";
+    }
+    return "unknown";
+}
+
+const TypeKernels* kernels_for(DType weight, Isa isa) {
+    const Isa level = min_isa(isa, detect_isa());
+    for (const TypeKernels& k : tables().level[static_cast<int>(level)]) {
+        if (k.weight == weight) return &k;
+    }
+    return nullptr;
+}
+
+}  // namespace llamux::cpu

@@ -1,0 +1,90 @@
+// Internal to backends/cpu/kernels: the per-instruction-set kernels that kernels_dispatch.cpp
+// puts into its tables. Each is defined in a file compiled only with its set's flags
+// (kernels_avx2_*.cpp, kernels_avx512*.cpp) and must only be called after detect_isa()
+// found that set. Taking their address is safe on any CPU; calling them is not.
+//
+// Signatures are those of kernels.hpp (VecDotFn, FromFloatFn, TileFn); n counts elements.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace llamux::cpu {
+
+#define LLAMUX_DECLARE_DOT(name) float name(int64_t n, const void* w, const void* a)
+#define LLAMUX_DECLARE_TILE(name)                                                       \
+    void name(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, \
+              float* dst, size_t ldd, int nr, int nc)
+#define LLAMUX_DECLARE_FROM_FLOAT(name) void name(const float* x, void* dst, int64_t n)
+
+// ---- AVX2 + FMA + F16C: legacy 32-element blocks x Q8_0 (kernels_avx2_legacy.cpp) ----
+LLAMUX_DECLARE_DOT(q4_0_dot_avx2);
+LLAMUX_DECLARE_DOT(q4_1_dot_avx2);
+LLAMUX_DECLARE_DOT(q5_0_dot_avx2);
+LLAMUX_DECLARE_DOT(q5_1_dot_avx2);
+LLAMUX_DECLARE_DOT(q8_0_dot_avx2);
+LLAMUX_DECLARE_TILE(q4_0_tile_avx2);
+LLAMUX_DECLARE_TILE(q4_1_tile_avx2);
+LLAMUX_DECLARE_TILE(q5_0_tile_avx2);
+LLAMUX_DECLARE_TILE(q5_1_tile_avx2);
+LLAMUX_DECLARE_TILE(q8_0_tile_avx2);
+LLAMUX_DECLARE_FROM_FLOAT(q8_0_from_float_avx2);
+
+// ---- AVX2: K-quants x Q8_K (kernels_avx2_kquants.cpp) ----
+LLAMUX_DECLARE_DOT(q2_k_dot_avx2);
+LLAMUX_DECLARE_DOT(q3_k_dot_avx2);
+LLAMUX_DECLARE_DOT(q4_k_dot_avx2);
+LLAMUX_DECLARE_DOT(q5_k_dot_avx2);
+LLAMUX_DECLARE_DOT(q6_k_dot_avx2);
+LLAMUX_DECLARE_TILE(q2_k_tile_avx2);
+LLAMUX_DECLARE_TILE(q3_k_tile_avx2);
+LLAMUX_DECLARE_TILE(q4_k_tile_avx2);
+LLAMUX_DECLARE_TILE(q5_k_tile_avx2);
+LLAMUX_DECLARE_TILE(q6_k_tile_avx2);
+LLAMUX_DECLARE_FROM_FLOAT(q8_k_from_float_avx2);
+
+// ---- AVX2: plain floats (kernels_avx2_float.cpp) ----
+LLAMUX_DECLARE_DOT(f32_dot_avx2);
+LLAMUX_DECLARE_DOT(f16_dot_avx2);
+LLAMUX_DECLARE_DOT(bf16_dot_avx2);
+LLAMUX_DECLARE_TILE(f32_tile_avx2);
+LLAMUX_DECLARE_TILE(f16_tile_avx2);
+LLAMUX_DECLARE_TILE(bf16_tile_avx2);
+LLAMUX_DECLARE_FROM_FLOAT(f16_from_float_avx2);
+LLAMUX_DECLARE_FROM_FLOAT(bf16_from_float_avx2);
+
+// ---- AVX-512 F/BW/VL/VNNI: quants (kernels_avx512_legacy.cpp, kernels_avx512_kquants.cpp) ----
+LLAMUX_DECLARE_DOT(q4_0_dot_avx512);
+LLAMUX_DECLARE_DOT(q4_1_dot_avx512);
+LLAMUX_DECLARE_DOT(q5_0_dot_avx512);
+LLAMUX_DECLARE_DOT(q5_1_dot_avx512);
+LLAMUX_DECLARE_DOT(q8_0_dot_avx512);
+LLAMUX_DECLARE_TILE(q4_0_tile_avx512);
+LLAMUX_DECLARE_TILE(q4_1_tile_avx512);
+LLAMUX_DECLARE_TILE(q5_0_tile_avx512);
+LLAMUX_DECLARE_TILE(q5_1_tile_avx512);
+LLAMUX_DECLARE_TILE(q8_0_tile_avx512);
+LLAMUX_DECLARE_DOT(q2_k_dot_avx512);
+LLAMUX_DECLARE_DOT(q3_k_dot_avx512);
+LLAMUX_DECLARE_DOT(q4_k_dot_avx512);
+LLAMUX_DECLARE_DOT(q5_k_dot_avx512);
+LLAMUX_DECLARE_DOT(q6_k_dot_avx512);
+LLAMUX_DECLARE_TILE(q2_k_tile_avx512);
+LLAMUX_DECLARE_TILE(q3_k_tile_avx512);
+LLAMUX_DECLARE_TILE(q4_k_tile_avx512);
+LLAMUX_DECLARE_TILE(q5_k_tile_avx512);
+LLAMUX_DECLARE_TILE(q6_k_tile_avx512);
+
+// ---- AVX-512: plain floats (kernels_avx512_float.cpp) ----
+LLAMUX_DECLARE_DOT(f32_dot_avx512);
+LLAMUX_DECLARE_DOT(f16_dot_avx512);
+LLAMUX_DECLARE_DOT(bf16_dot_avx512);
+LLAMUX_DECLARE_TILE(f32_tile_avx512);
+LLAMUX_DECLARE_TILE(f16_tile_avx512);
+LLAMUX_DECLARE_TILE(bf16_tile_avx512);
+
+#undef LLAMUX_DECLARE_DOT
+#undef LLAMUX_DECLARE_TILE
+#undef LLAMUX_DECLARE_FROM_FLOAT
+
+}  // namespace llamux::cpu

@@ -1,0 +1,311 @@
+// The CPU plugin's dot-product kernels (backends/cpu/kernels) against graph's scalar twins,
+// for every weight type and every instruction set this machine has:
+//   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
+//   - tile vs the same set's vec_dot for every nr, nc in 1..kTileMax;
+//   - from_float writes the same bytes as quantize_activation_row_ref (the reference
+//     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
+//
+// Error bound. Integer sums are exact in every kernel, so a kernel differs from its twin only
+// in the order (and fusing) of float operations: the scale products and the running sum.
+// With S = sum_i |w_i| |a_i| over the dequantized rows (plus the |min| terms of the types
+// that have one), reordering a sum of N float terms moves it by at most about 2 N u S
+// (u = 2^-24) in the worst case, and by about sqrt(N) u S in practice. We require
+//   |fast - ref| <= kRelBound * S,  kRelBound = 2e-6,
+// where the worst seen on random rows of 4096 is 1.2e-7 (F32, F16) and 2.5e-8 (quant types):
+// loose enough for any summation order, tight enough that one wrong quant or scale (which
+// moves the result by a sizeable fraction of S) fails.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "llamux/dtype.hpp"
+#include "llamux/quant_blocks.hpp"
+#include "llamux/quant_ref.hpp"
+#include "llamux/quant_ref_detail.hpp"
+
+namespace llamux::cpu {
+namespace {
+
+constexpr double kRelBound = 2e-6;
+
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
+                              DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
+                              DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
+
+bool has_min(DType t) {
+    return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q2_K || t == DType::Q4_K ||
+           t == DType::Q5_K;
+}
+
+// Row lengths: whole numbers of blocks, 1, 2, 3, 7 and 13 blocks for the block types; for
+// the plain types lengths around every vector width and unroll factor.
+std::vector<int64_t> lengths_for(DType t) {
+    const int64_t bs = info(t).block_size;
+    if (bs > 1) return {bs, 2 * bs, 3 * bs, 7 * bs, 13 * bs};
+    return {1, 2, 3, 7, 8, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 1000, 4099};
+}
+
+// A random row with a varied magnitude per 32 elements, so scales differ block to block.
+std::vector<float> random_row(std::mt19937& rng, int64_t n) {
+    std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+    std::uniform_real_distribution<float> exponent(-3.0f, 3.0f);
+    std::vector<float> x(static_cast<size_t>(n));
+    float scale = 1.0f;
+    for (int64_t i = 0; i < n; ++i) {
+        if (i % 32 == 0) scale = std::exp2(exponent(rng));
+        x[static_cast<size_t>(i)] = scale * unit(rng);
+    }
+    return x;
+}
+
+// Bytes of a row of type t holding x, starting `misalign` units of the type's natural
+// alignment into its buffer, so kernels see rows that are not 16- or 32-byte aligned, as
+// inside a real tensor of 18-byte blocks (while the scalar fields stay naturally aligned).
+struct Row {
+    std::vector<uint8_t> storage;
+    size_t offset = 0;
+    const void* data() const { return storage.data() + offset; }
+};
+
+// Weights through quantize_row_ref, activations (act = true) as the reference matmul makes them.
+Row make_row(DType t, const std::vector<float>& x, size_t misalign, bool act = false) {
+    Row r;
+    misalign *= (t == DType::F32 || t == DType::Q8_K) ? 4 : 2;
+    r.offset = misalign;
+    r.storage.assign(row_bytes(t, static_cast<int64_t>(x.size())).value() + misalign, 0);
+    if (act) {
+        quantize_activation_row_ref(t, x.data(), r.storage.data() + misalign, static_cast<int64_t>(x.size()));
+    } else {
+        quantize_row_ref(t, x.data(), r.storage.data() + misalign, static_cast<int64_t>(x.size()));
+    }
+    return r;
+}
+
+// S of the bound: sum |w_i| |a_i| of the dequantized rows. Types with a min form the scaled
+// part and the min part of each weight separately; each is at most about 2 max|w| in
+// magnitude, so those terms add 3 max|w| sum |a_i|.
+double magnitude(DType t, const void* w, DType at, const void* a, int64_t n) {
+    std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+    dequantize_row_ref(t, w, wf.data(), n);
+    dequantize_row_ref(at, a, af.data(), n);
+    double s = 0.0, amax_w = 0.0;
+    for (size_t i = 0; i < wf.size(); ++i) {
+        s += std::fabs(static_cast<double>(wf[i])) * std::fabs(static_cast<double>(af[i]));
+        amax_w = std::fmax(amax_w, std::fabs(static_cast<double>(wf[i])));
+    }
+    if (has_min(t)) {
+        for (float v : af) s += 3.0 * amax_w * std::fabs(static_cast<double>(v));
+    }
+    return s;
+}
+
+using Param = std::tuple<DType, Isa>;
+
+class CpuKernels : public ::testing::TestWithParam<Param> {
+protected:
+    void SetUp() override {
+        type_ = std::get<0>(GetParam());
+        isa_ = std::get<1>(GetParam());
+        if (static_cast<int>(isa_) > static_cast<int>(detect_isa())) {
+            GTEST_SKIP() << isa_name(isa_) << " not available (detect_isa: "
+                         << isa_name(detect_isa()) << ")";
+        }
+        k_ = kernels_for(type_, isa_);
+        ASSERT_NE(k_, nullptr);
+        act_ = vec_dot_type(type_);
+    }
+    DType type_{};
+    Isa isa_{};
+    DType act_{};
+    const TypeKernels* k_ = nullptr;
+};
+
+TEST_P(CpuKernels, TableEntry) {
+    EXPECT_EQ(k_->weight, type_);
+    EXPECT_EQ(k_->activation, act_);
+    EXPECT_NE(k_->vec_dot, nullptr);
+    EXPECT_NE(k_->tile, nullptr);
+    EXPECT_EQ(k_->from_float == nullptr, act_ == DType::F32);
+    EXPECT_LE(static_cast<int>(k_->isa), static_cast<int>(isa_));
+}
+
+TEST_P(CpuKernels, VecDotMatchesReference) {
+    std::mt19937 rng(1234u + static_cast<unsigned>(type_));
+    for (const int64_t n : lengths_for(type_)) {
+        for (int rep = 0; rep < 8; ++rep) {
+            const Row w = make_row(type_, random_row(rng, n), static_cast<size_t>(rep % 3));
+            const Row a = make_row(act_, random_row(rng, n), static_cast<size_t>(rep % 5), true);
+            const float ref = vec_dot_ref(type_, n, w.data(), a.data());
+            const float got = k_->vec_dot(n, w.data(), a.data());
+            const double bound = kRelBound * magnitude(type_, w.data(), act_, a.data(), n);
+            ASSERT_LE(std::fabs(static_cast<double>(got) - static_cast<double>(ref)), bound)
+                << "n=" << n << " rep=" << rep << " ref=" << ref << " got=" << got;
+        }
+    }
+}
+
+// Extreme quants: every weight quant at its largest or smallest value and activations at
+// +-127, so any int16 saturation or overflow in a kernel would show.
+TEST_P(CpuKernels, VecDotExtremes) {
+    std::mt19937 rng(99u + static_cast<unsigned>(type_));
+    const int64_t n = 7 * info(type_).block_size * (info(type_).block_size > 1 ? 1 : 64);
+    for (int rep = 0; rep < 6; ++rep) {
+        std::vector<float> xw(static_cast<size_t>(n)), xa(static_cast<size_t>(n));
+        std::bernoulli_distribution coin(0.5);
+        for (size_t i = 0; i < xw.size(); ++i) {
+            const bool sw = rep < 2 ? true : coin(rng);
+            const bool sa = rep % 2 == 0 ? sw : coin(rng);
+            xw[i] = sw ? 1.0f : -1.0f;
+            xa[i] = sa ? 1.0f : -1.0f;
+        }
+        const Row w = make_row(type_, xw, 0);
+        const Row a = make_row(act_, xa, 1, true);
+        const float ref = vec_dot_ref(type_, n, w.data(), a.data());
+        const float got = k_->vec_dot(n, w.data(), a.data());
+        const double bound = kRelBound * magnitude(type_, w.data(), act_, a.data(), n);
+        ASSERT_LE(std::fabs(static_cast<double>(got) - static_cast<double>(ref)), bound)
+            << "rep=" << rep << " ref=" << ref << " got=" << got;
+    }
+}
+
+TEST_P(CpuKernels, TileMatchesVecDot) {
+    std::mt19937 rng(777u + static_cast<unsigned>(type_));
+    const int64_t bs = info(type_).block_size;
+    for (const int64_t n : {bs > 1 ? bs : int64_t{37}, bs > 1 ? 3 * bs : int64_t{300}}) {
+        const size_t wb = row_bytes(type_, n).value();
+        const size_t ab = row_bytes(act_, n).value();
+        const size_t w_stride = wb + 12;  // padded rows, not 16-byte aligned
+        const size_t a_stride = ab + 4;
+        std::vector<uint8_t> w(w_stride * kTileMax + 4), a(a_stride * kTileMax + 4);
+        for (int r = 0; r < kTileMax; ++r) {
+            const std::vector<float> x = random_row(rng, n);
+            quantize_row_ref(type_, x.data(), w.data() + 4 + static_cast<size_t>(r) * w_stride, n);
+        }
+        for (int c = 0; c < kTileMax; ++c) {
+            const std::vector<float> x = random_row(rng, n);
+            quantize_activation_row_ref(act_, x.data(), a.data() + 4 + static_cast<size_t>(c) * a_stride, n);
+        }
+        for (int nr = 1; nr <= kTileMax; ++nr) {
+            for (int nc = 1; nc <= kTileMax; ++nc) {
+                const size_t ldd = static_cast<size_t>(nr) + 2;
+                std::vector<float> dst(ldd * kTileMax, -12345.0f);
+                k_->tile(n, w.data() + 4, w_stride, a.data() + 4, a_stride, dst.data(), ldd, nr,
+                         nc);
+                for (int c = 0; c < kTileMax; ++c) {
+                    for (size_t r = 0; r < ldd; ++r) {
+                        const float got = dst[static_cast<size_t>(c) * ldd + r];
+                        if (c >= nc || r >= static_cast<size_t>(nr)) {
+                            ASSERT_EQ(got, -12345.0f) << "wrote outside the tile: nr=" << nr
+                                                      << " nc=" << nc << " r=" << r << " c=" << c;
+                            continue;
+                        }
+                        const void* wr = w.data() + 4 + r * w_stride;
+                        const void* ar = a.data() + 4 + static_cast<size_t>(c) * a_stride;
+                        const float want = k_->vec_dot(n, wr, ar);
+                        const double bound = kRelBound * magnitude(type_, wr, act_, ar, n);
+                        ASSERT_LE(std::fabs(static_cast<double>(got) - want), bound)
+                            << "n=" << n << " nr=" << nr << " nc=" << nc << " r=" << r
+                            << " c=" << c << " want=" << want << " got=" << got;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Rows that hit every rounding corner of the activation quantizers: exact ties after
+// scaling, zeros, an all-zero block, the largest magnitude at either sign, and for the half
+// types infinities, NaN, subnormals and values past the f16 range.
+std::vector<float> tricky_row(std::mt19937& rng, int64_t n, DType act) {
+    std::vector<float> x = random_row(rng, n);
+    const int64_t bs = info(act).block_size;
+    std::uniform_int_distribution<int> pick(-120, 120);
+    for (int64_t b = 0; b * bs < n; ++b) {
+        float* blk = x.data() + b * bs;
+        const int64_t len = std::min<int64_t>(bs, n - b * bs);
+        switch (b % 5) {
+            case 0:  // scale exactly 1: max 127 (or -127 for Q8_K), the rest halves
+                for (int64_t i = 0; i < len; ++i) blk[i] = static_cast<float>(pick(rng)) + 0.5f;
+                blk[0] = (b % 2 == 0) ? 127.0f : -127.0f;
+                break;
+            case 1:  // all zero
+                for (int64_t i = 0; i < len; ++i) blk[i] = 0.0f;
+                break;
+            case 2:  // mostly zero, one negative extreme
+                for (int64_t i = 0; i < len; ++i) blk[i] = (i % 3 == 0) ? 0.0f : blk[i];
+                blk[len - 1] = -50.0f;
+                break;
+            default: break;
+        }
+    }
+    if (act == DType::F16 || act == DType::BF16) {
+        const float specials[] = {std::numeric_limits<float>::infinity(),
+                                  -std::numeric_limits<float>::infinity(),
+                                  std::numeric_limits<float>::quiet_NaN(),
+                                  -std::numeric_limits<float>::quiet_NaN(),
+                                  std::ldexp(1.0f, -25), std::ldexp(3.0f, -25),
+                                  std::ldexp(1023.0f, -24), 65504.0f, 65520.0f, 1e10f,
+                                  -0.0f, 1.0f + std::ldexp(1.0f, -11),
+                                  1.0f + std::ldexp(1.0f, -8), 1e-40f, -3e38f};
+        for (size_t i = 0; i < std::size(specials) && i < x.size(); ++i) x[i * 3 % x.size()] = specials[i];
+    }
+    return x;
+}
+
+TEST_P(CpuKernels, FromFloatBytesMatchActivationReference) {
+    if (k_->from_float == nullptr) GTEST_SKIP() << "activations are F32";
+    std::mt19937 rng(4321u + static_cast<unsigned>(type_));
+    for (const int64_t n : lengths_for(act_ == DType::Q8_K ? DType::Q4_K :
+                                       act_ == DType::Q8_0 ? DType::Q4_0 : act_)) {
+        for (int rep = 0; rep < 4; ++rep) {
+            const std::vector<float> x = rep == 0 ? tricky_row(rng, n, act_) : random_row(rng, n);
+            const size_t bytes = row_bytes(act_, n).value();
+            std::vector<uint8_t> want(bytes, 0xAB), got(bytes + 8, 0xCD);
+            quantize_activation_row_ref(act_, x.data(), want.data(), n);
+            k_->from_float(x.data(), got.data() + 4, n);
+            ASSERT_EQ(got[3], 0xCD);
+            ASSERT_EQ(got[bytes + 4], 0xCD) << "wrote past the row";
+            for (size_t i = 0; i < bytes; ++i) {
+                ASSERT_EQ(got[i + 4], want[i]) << "n=" << n << " rep=" << rep << " byte " << i;
+            }
+        }
+    }
+}
+
+std::string param_name(const ::testing::TestParamInfo<Param>& p) {
+    return std::string(dtype_name(std::get<0>(p.param))) + "_" + isa_name(std::get<1>(p.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, CpuKernels,
+                         ::testing::Combine(::testing::ValuesIn(kWeightTypes),
+                                            ::testing::ValuesIn(kIsas)),
+                         param_name);
+
+TEST(CpuKernelsDispatch, NoKernelsForTypesWithoutDot) {
+    for (const DType t : {DType::I32, DType::Q8_K, DType::Q8_1, DType::I8, DType::F64}) {
+        EXPECT_EQ(kernels_for(t, detect_isa()), nullptr) << dtype_name(t);
+    }
+}
+
+TEST(CpuKernelsDispatch, IsaNamesAndCap) {
+    EXPECT_STREQ(isa_name(Isa::Scalar), "scalar");
+    EXPECT_STREQ(isa_name(Isa::Avx2), "avx2");
+    EXPECT_STREQ(isa_name(Isa::Avx512), "avx512");
+    // Asking for more than the CPU has gives what it has.
+    const TypeKernels* k = kernels_for(DType::Q4_0, Isa::Avx512);
+    ASSERT_NE(k, nullptr);
+    EXPECT_LE(static_cast<int>(k->isa), static_cast<int>(detect_isa()));
+    EXPECT_EQ(kernels_for(DType::Q4_0, Isa::Scalar)->isa, Isa::Scalar);
+}
+
+}  // namespace
+}  // namespace llamux::cpu
