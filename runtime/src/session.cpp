@@ -7,6 +7,34 @@
 #include "llamux/log.hpp"
 
 namespace llamux {
+namespace {
+
+// Appended to an out-of-memory error while preparing -ngl blocks on the GPU: what one block
+// needs and how many would fit in the memory the plugin's probe saw free (weights counted
+// as the file stores them; a backend that widens some types needs more).
+std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, DType kv_type) {
+    constexpr uint64_t kReserve = uint64_t{256} << 20;  // scratch, activations, cuBLAS workspace
+    const LlamaHParams& hp = model.hparams();
+    uint64_t weights = 0;
+    for (const auto& t : model.file().tensors()) {
+        if (t.name.rfind("blk.0.", 0) == 0) weights += t.n_bytes;
+    }
+    const uint64_t kv = 2 * uint64_t(n_ctx) * uint64_t(hp.n_embd_kv()) * info(kv_type).type_size;
+    const uint64_t per_block = weights + kv;
+    auto mib = [](uint64_t b) { return std::to_string((b + (uint64_t{1} << 19)) >> 20) + " MiB"; };
+    std::string hint = "each block needs about " + mib(per_block) + " on the GPU (" + mib(weights) +
+                       " of weights, " + mib(kv) + " of KV cache at -c " + std::to_string(n_ctx) + ")";
+    if (gpu && gpu->probe().memory_free > 0 && per_block > 0) {
+        const uint64_t free_bytes = gpu->probe().memory_free;
+        const std::string fit = std::to_string(std::min<uint64_t>(
+            free_bytes > kReserve ? (free_bytes - kReserve) / per_block : 0, uint64_t(hp.n_layer)));
+        hint += "; the GPU had " + mib(free_bytes) + " free: about " + fit + " of the " +
+                std::to_string(hp.n_layer) + " blocks fit, try -ngl " + fit;
+    }
+    return hint;
+}
+
+}  // namespace
 
 struct Session::Compiled {
     LlamaGraph graph;
@@ -43,7 +71,14 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     weights_ = std::make_unique<WeightStore>(
         [m](const std::string& name) { return m->weight_data(name); });
     kv_ = std::make_unique<KvCache>();
-    plan(1, false);  // validates the weights and prepares them on their backends
+    try {
+        plan(1, false);  // validates the weights and prepares them on their backends
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        if (spec.n_gpu_layers <= 0 || what.find("out of memory") == std::string::npos) throw;
+        throw Error(what + "; " + gpu_fit_hint(*model_, registry_.find(spec.gpu_backend).get(),
+                                               n_ctx_, options_.kv_type));
+    }
 }
 
 Session::~Session() {

@@ -1,0 +1,116 @@
+// The CUDA backend's host-side state, shared by its C++ translation units: the backend
+// instance (device, stream, cuBLAS, staging and scratch memory), prepared weights and
+// compiled programs. Nothing here crosses the plugin ABI; cuda_plugin.cpp wraps it.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "llamux/backend_abi.h"
+
+namespace llamux::cuda {
+
+// A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's
+// dtype stays the file's; stored_dtype says what the kernels read: the file's own bytes for
+// F32, F16, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, rows expanded to F16 for the other types.
+struct DeviceWeight {
+    int32_t stored_dtype = LMX_TYPE_F32;
+    size_t row_bytes = 0;  // stride between rows in GPU memory
+    int64_t n_rows = 0;
+    size_t bytes = 0;      // of the allocation at tensor->data
+};
+
+// A device allocation that only grows; used by one stream, so growing it waits for that
+// stream first (work queued earlier may still read the old memory).
+struct DeviceScratch {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+};
+
+struct CudaBackend {
+    lmx_backend_config config{};
+    int device = 0;
+    cudaStream_t stream = nullptr;
+    cublasHandle_t cublas = nullptr;
+    void* cublas_workspace = nullptr;
+    size_t max_shared_optin = 0;  // dynamic shared memory a block may use, bytes
+
+    // Pinned staging of host-to-device writes: regions handed out since the last stream
+    // synchronisation stay untouched until it (see stage_write in cuda_memory.cpp).
+    void* staging = nullptr;
+    size_t staging_bytes = 0;
+    size_t staging_used = 0;
+
+    // cuBLAS inputs of prompt processing: weights dequantized to f16 (tile by tile) and
+    // activations converted to f16. Sized by compile, never by execute.
+    DeviceScratch gemm_weight;
+    DeviceScratch gemm_act;
+};
+
+// How a matmul node runs (chosen by compile).
+enum class MatmulPath {
+    Gemv,         // one column: cuda_mmv.cu reads the stored weight directly
+    GemmF32,      // f32 weight: cublasSgemm on f32 activations
+    GemmF16,      // f16 weight: activations to f16, cublasGemmEx with f32 accumulation
+    GemmDequant,  // quantized weight: tiles dequantized to f16, then as GemmF16
+};
+
+struct CompiledNode {
+    lmx_node node{};                    // tensors valid until program_free (ABI)
+    const DeviceWeight* weight = nullptr;  // matmul and get_rows on a prepared weight
+    MatmulPath path = MatmulPath::Gemv;
+    int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
+};
+
+struct CudaProgram {
+    std::vector<CompiledNode> nodes;
+};
+
+// ---- cuda_memory.cpp ---------------------------------------------------------------------
+
+// "no CUDA device: <cudaGetErrorString>" etc.: the text of a CUDA error.
+std::string error_text(cudaError_t e);
+// "N bytes (X MiB); the GPU has F MiB free of T MiB"
+std::string memory_report(size_t wanted);
+// Makes the backend's device current on the calling thread.
+lmx_status activate(const CudaBackend& b, std::string* why);
+// Allocates zeroed device memory; OUT_OF_MEMORY with a message giving the bytes wanted and
+// free, DEVICE for other failures. `what` names the allocation in messages.
+lmx_status device_alloc(CudaBackend& b, size_t bytes, const std::string& what, void** out,
+                        std::string* why);
+// Grows s to at least `bytes` (waits for the stream first).
+lmx_status ensure_scratch(CudaBackend& b, DeviceScratch& s, size_t bytes, const std::string& what,
+                          std::string* why);
+// Queues a copy of `size` host bytes to device address dst through the pinned staging
+// buffer; `src` may be reused as soon as this returns.
+lmx_status stage_write(CudaBackend& b, void* dst, const void* src, size_t size, std::string* why);
+// Waits for the stream; staging memory is free again afterwards.
+lmx_status sync_stream(CudaBackend& b, std::string* why);
+void release(CudaBackend& b);  // frees everything the backend holds
+
+// ---- cuda_weights.cpp --------------------------------------------------------------------
+
+// The type a weight of file type `dtype` is kept as on the GPU; -1 if not a weight type.
+int32_t stored_type(int32_t dtype);
+lmx_status prepare_weight(CudaBackend& b, lmx_tensor& weight, const void* host_data,
+                          std::string* why);
+void release_weight(CudaBackend& b, lmx_tensor& weight);
+
+// ---- cuda_program.cpp / cuda_matmul.cpp ----------------------------------------------------
+
+bool supports(const CudaBackend& b, const lmx_node& node);
+lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaProgram& program,
+                   std::string* why);
+lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_args& args,
+                   std::string* why);
+// Picks the matmul path of a node and sizes the scratch it needs.
+lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why);
+// Queues a matmul node (after plan_matmul).
+lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why);
+
+}  // namespace llamux::cuda

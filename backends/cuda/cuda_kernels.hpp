@@ -1,0 +1,73 @@
+// The CUDA backend's kernel launchers: host functions, one family per .cu file, that the
+// host code (compiled by the C++ compiler) calls to queue work on a stream. They only
+// launch: the caller checks cudaGetLastError() afterwards and names the node on failure.
+// Shapes and dtypes have been checked by supports_node (cuda_program.cpp) before any launch.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "llamux/backend_abi.h"
+
+namespace llamux::cuda {
+
+// Row addressing of a tensor of up to four dimensions: row r (flattened, i1 fastest) starts
+// at i1*nb1 + i2*nb2 + i3*nb3 bytes from the data pointer, as in ggml.
+struct RowGeom {
+    int64_t ne1 = 1, ne2 = 1;
+    int64_t nb1 = 0, nb2 = 0, nb3 = 0;
+};
+
+inline RowGeom row_geom(const lmx_tensor& t) {
+    return RowGeom{t.ne[1], t.ne[2], static_cast<int64_t>(t.nb[1]), static_cast<int64_t>(t.nb[2]),
+                   static_cast<int64_t>(t.nb[3])};
+}
+inline int64_t n_rows(const lmx_tensor& t) { return t.ne[1] * t.ne[2] * t.ne[3]; }
+
+// Threads per block of the attention kernel; it also bounds head_dim.
+constexpr int kAttentionThreads = 256;
+// Dynamic shared memory the attention kernel needs for a cache of n_ctx rows.
+size_t attention_shared_bytes(int64_t head_dim, int64_t n_ctx);
+// Lets the attention kernels use up to `bytes` of dynamic shared memory (above 48 KiB needs
+// the opt-in); called once per backend.
+cudaError_t attention_allow_shared(size_t bytes);
+
+// ---- one launcher per op (node shapes as in backend_abi.h) -------------------------------
+
+// dst[n, rows] = x / sqrt(mean(x^2) + eps) * w
+void launch_rms_norm(const lmx_node& node, cudaStream_t stream);
+// dst = silu(src[0]) * src[1]
+void launch_swiglu(const lmx_node& node, cudaStream_t stream);
+// dst = src[0] + src[1]
+void launch_add(const lmx_node& node, cudaStream_t stream);
+// dst = src[0] converted (F32/F16/BF16), row by row, or as one flat row for a reshape
+void launch_copy(const lmx_node& node, cudaStream_t stream);
+// Rotary embedding, normal mode; positions are the I32 tensor src[1] in device memory.
+void launch_rope(const lmx_node& node, cudaStream_t stream);
+// cache rows n_past .. n_past + n_tok - 1 = src converted to the cache type
+void launch_kv_store(const lmx_node& node, int32_t n_past, cudaStream_t stream);
+// Causal GQA attention over the cache; one block per (head, token).
+void launch_attention(const lmx_node& node, int32_t n_past, cudaStream_t stream);
+// dst rows = table rows ids; the table as stored on the GPU (stored_dtype, row_bytes).
+void launch_get_rows(const lmx_node& node, int32_t stored_dtype, size_t row_bytes,
+                     cudaStream_t stream);
+
+// ---- matrix products (cuda_mmv.cu, cuda_dequant.cu) --------------------------------------
+
+// True for the stored weight types the matrix-vector kernels read.
+bool mmv_supports(int32_t stored_dtype);
+// y[N] = W[N rows of K] x[K]. W as stored on the GPU (row stride row_bytes); x is f32.
+// Quantized types need K % 32 == 0 (256 for the K-quants) and x 16-byte aligned.
+void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
+                const float* x, float* y, cudaStream_t stream);
+// out[n_rows][K] (f16, contiguous) = rows of a quantized weight (Q4_0, Q8_0, Q4_K, Q5_K,
+// Q6_K) dequantized, for the cuBLAS path of prompt processing.
+void launch_dequantize_f16(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K,
+                           int64_t n_rows, void* out, cudaStream_t stream);
+// out[M][K] (f16, contiguous) = x[M rows of K] (f32, row stride x_row_bytes)
+void launch_f32_to_f16(const float* x, size_t x_row_bytes, int64_t K, int64_t M, void* out,
+                       cudaStream_t stream);
+
+}  // namespace llamux::cuda

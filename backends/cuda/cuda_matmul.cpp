@@ -1,0 +1,128 @@
+// Matmul on the GPU: dst[N, M] = W[K, N] x[K, M].
+// - M = 1 (token generation): the matrix-vector kernels of cuda_mmv.cu read the stored
+//   weight directly and dequantize in registers (memory-bound).
+// - M > 1 (prompt processing): cuBLAS. F32 weights: SGEMM on the f32 activations (full f32,
+//   no TF32). F16 weights: the activations are converted to f16 and cublasGemmEx multiplies
+//   f16 x f16 with f32 accumulation and output (tensor cores). Quantized weights: tiles of at
+//   most kTileElems elements are dequantized to an f16 scratch and multiplied the same way.
+//
+// cuBLAS is column-major: the row-major weight (N rows of K) is the K x N matrix A with
+// lda = row stride, x (M rows of K) the K x M matrix B, dst (M rows of N) the N x M matrix C;
+// C = A^T B.
+#include <algorithm>
+#include <cstdint>
+
+#include "cuda_backend.hpp"
+#include "cuda_kernels.hpp"
+
+namespace llamux::cuda {
+namespace {
+
+constexpr int64_t kTileElems = int64_t{32} << 20;  // f16 elements per dequantized tile (64 MiB)
+
+bool is_quantized(int32_t stored) { return stored != LMX_TYPE_F32 && stored != LMX_TYPE_F16; }
+
+lmx_status cublas_status(cublasStatus_t s, const char* call, std::string* why) {
+    if (s == CUBLAS_STATUS_SUCCESS) return LMX_OK;
+    *why = std::string(call) + ": " + cublasGetStatusName(s) + " (" + cublasGetStatusString(s) + ")";
+    return s == CUBLAS_STATUS_ALLOC_FAILED ? LMX_ERR_OUT_OF_MEMORY : LMX_ERR_DEVICE;
+}
+
+lmx_status launch_status(std::string* why) {
+    const cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return LMX_OK;
+    *why = "kernel launch: " + error_text(e);
+    return LMX_ERR_DEVICE;
+}
+
+// C[rows, M] (ldc) = A^T B with A f16 [K, rows] (lda), B f16 [K, M] (ldb = K).
+lmx_status gemm_f16(CudaBackend& b, int64_t rows, int64_t M, int64_t K, const void* a, int64_t lda,
+                    const void* x16, float* c, int64_t ldc, std::string* why) {
+    const float one = 1.0f, zero = 0.0f;
+    return cublas_status(
+        cublasGemmEx(b.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(M),
+                     static_cast<int>(K), &one, a, CUDA_R_16F, static_cast<int>(lda), x16, CUDA_R_16F,
+                     static_cast<int>(K), &zero, c, CUDA_R_32F, static_cast<int>(ldc),
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "cublasGemmEx", why);
+}
+
+}  // namespace
+
+lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
+    const lmx_tensor& w = *c.node.src[0];
+    const lmx_tensor& x = *c.node.src[1];
+    const DeviceWeight& dw = *c.weight;
+    const int64_t K = w.ne[0], N = dw.n_rows, M = x.ne[1];
+    const bool x_aligned = reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+    // The quantized kernels load x 16 bytes at a time; the f32/f16 ones fall back to scalar.
+    if (M == 1 && (!is_quantized(dw.stored_dtype) || x_aligned)) {
+        c.path = MatmulPath::Gemv;
+        return LMX_OK;
+    }
+    if (dw.stored_dtype == LMX_TYPE_F32) {
+        c.path = MatmulPath::GemmF32;
+        return LMX_OK;
+    }
+    const std::string dst_name = c.node.dst->name ? c.node.dst->name : "";
+    lmx_status s = ensure_scratch(b, b.gemm_act, static_cast<size_t>(K * M) * 2,
+                                  "f16 activations for " + dst_name, why);
+    if (s != LMX_OK) return s;
+    if (dw.stored_dtype == LMX_TYPE_F16) {
+        c.path = MatmulPath::GemmF16;
+        return LMX_OK;
+    }
+    c.path = MatmulPath::GemmDequant;
+    c.tile_rows = std::min<int64_t>(N, std::max<int64_t>(1, kTileElems / K));
+    return ensure_scratch(b, b.gemm_weight, static_cast<size_t>(c.tile_rows * K) * 2,
+                          "f16 weight tile for " + dst_name, why);
+}
+
+lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
+    const lmx_tensor& w = *c.node.src[0];
+    const lmx_tensor& x = *c.node.src[1];
+    const lmx_tensor& dst = *c.node.dst;
+    const DeviceWeight& dw = *c.weight;
+    const int64_t K = w.ne[0], N = dw.n_rows, M = x.ne[1];
+    const auto* xf = static_cast<const float*>(x.data);
+    auto* y = static_cast<float*>(dst.data);
+    const auto ldy = static_cast<int64_t>(dst.nb[1] / sizeof(float));
+
+    switch (c.path) {
+        case MatmulPath::Gemv:
+            launch_mmv(dw.stored_dtype, w.data, dw.row_bytes, K, N, xf, y, b.stream);
+            return LMX_OK;  // the caller checks the launch
+        case MatmulPath::GemmF32: {
+            const float one = 1.0f, zero = 0.0f;
+            return cublas_status(
+                cublasSgemm(b.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
+                            static_cast<int>(K), &one, static_cast<const float*>(w.data),
+                            static_cast<int>(dw.row_bytes / sizeof(float)), xf,
+                            static_cast<int>(x.nb[1] / sizeof(float)), &zero, y, static_cast<int>(ldy)),
+                "cublasSgemm", why);
+        }
+        case MatmulPath::GemmF16:
+            launch_f32_to_f16(xf, x.nb[1], K, M, b.gemm_act.ptr, b.stream);
+            if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+            return gemm_f16(b, N, M, K, w.data, static_cast<int64_t>(dw.row_bytes / 2), b.gemm_act.ptr, y,
+                            ldy, why);
+        case MatmulPath::GemmDequant: {
+            launch_f32_to_f16(xf, x.nb[1], K, M, b.gemm_act.ptr, b.stream);
+            if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+            const auto* wb = static_cast<const char*>(w.data);
+            for (int64_t n0 = 0; n0 < N; n0 += c.tile_rows) {
+                const int64_t rows = std::min(c.tile_rows, N - n0);
+                launch_dequantize_f16(dw.stored_dtype, wb + static_cast<size_t>(n0) * dw.row_bytes,
+                                      dw.row_bytes, K, rows, b.gemm_weight.ptr, b.stream);
+                if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+                const lmx_status s = gemm_f16(b, rows, M, K, b.gemm_weight.ptr, K, b.gemm_act.ptr, y + n0, ldy, why);
+                if (s != LMX_OK) return s;
+            }
+            return LMX_OK;
+        }
+    }
+    *why = "unknown matmul path";
+    return LMX_ERR_INTERNAL;
+}
+
+}  // namespace llamux::cuda

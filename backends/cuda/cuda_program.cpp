@@ -1,0 +1,179 @@
+// What the CUDA backend runs (supports), how a run of nodes becomes a program (compile:
+// checks once, picks kernels, sizes scratch) and how a program runs (execute: launches on
+// the backend's stream, no allocation, no synchronisation).
+#include <climits>
+
+#include "cuda_backend.hpp"
+#include "cuda_kernels.hpp"
+#include "llamux/ir.hpp"
+#include "llamux/ops_ref.hpp"
+
+namespace llamux::cuda {
+namespace {
+
+// "matmul l3.ffn_up (layer 3): " -- the prefix of every message about a node.
+std::string node_label(const lmx_node& node) {
+    const bool known = node.op > LMX_OP_NONE && node.op < LMX_OP_COUNT;
+    std::string s = known ? std::string(op_name(static_cast<lmx_op>(node.op)))
+                          : "op " + std::to_string(node.op);
+    s += ' ';
+    s += node.dst && node.dst->name && node.dst->name[0] ? node.dst->name : "(unnamed dst)";
+    if (node.layer >= 0) s += " (layer " + std::to_string(node.layer) + ")";
+    return s + ": ";
+}
+
+bool fits_int(const lmx_tensor* t) {
+    if (!t) return true;
+    for (int k = 0; k < LMX_MAX_DIMS; ++k) {
+        if (t->ne[k] > INT_MAX) return false;
+    }
+    return true;
+}
+
+bool is_float_storage(int32_t dtype) {
+    return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || dtype == LMX_TYPE_BF16;
+}
+
+// The table of a get_rows node as the kernels read it: a prepared weight's stored type, or
+// the tensor's own type for an activation table.
+int32_t table_type(const lmx_tensor& t) {
+    return t.role == LMX_ROLE_WEIGHT ? stored_type(t.dtype) : t.dtype;
+}
+
+// n_past leaves room for the node's new rows in the cache (as the reference checks).
+lmx_status check_n_past(const lmx_node& node, int32_t n_past, std::string* why) {
+    const lmx_tensor& cache = node.op == LMX_OP_KV_STORE ? *node.dst : *node.src[1];
+    int64_t n_tok = 0;
+    if (node.op == LMX_OP_KV_STORE) {
+        const lmx_tensor& src = *node.src[0];
+        const bool three_d = src.ne[2] > 1 || src.ne[0] != cache.ne[0];
+        n_tok = three_d ? src.ne[2] : src.ne[1];
+    } else {
+        n_tok = node.src[0]->ne[2];
+    }
+    if (n_past >= 0 && n_past + n_tok <= cache.ne[1]) return LMX_OK;
+    *why = std::string("cache ") + (cache.name ? cache.name : "") + ": n_past " + std::to_string(n_past) +
+           " + " + std::to_string(n_tok) + " new tokens expected within the cache's " +
+           std::to_string(cache.ne[1]) + " rows, got " + std::to_string(n_past + n_tok);
+    return LMX_ERR_INVALID;
+}
+
+}  // namespace
+
+bool supports(const CudaBackend& b, const lmx_node& node) {
+    if (!supports_node_ref(node)) return false;  // not a valid node of the op set
+    for (const lmx_tensor* t : node.src) {
+        if (!fits_int(t)) return false;
+    }
+    if (!fits_int(node.dst)) return false;
+    switch (node.op) {
+        case LMX_OP_RMS_NORM:
+        case LMX_OP_ROPE:
+        case LMX_OP_KV_STORE:
+        case LMX_OP_SWIGLU:
+        case LMX_OP_ADD:
+        case LMX_OP_COPY:
+            return true;
+        case LMX_OP_GET_ROWS: {
+            const int32_t t = table_type(*node.src[0]);
+            return is_float_storage(t) || (t >= 0 && mmv_supports(t));
+        }
+        case LMX_OP_MATMUL: {
+            const lmx_tensor& w = *node.src[0];
+            const lmx_tensor& x = *node.src[1];
+            return w.role == LMX_ROLE_WEIGHT && stored_type(w.dtype) >= 0 && x.ne[2] == 1 &&
+                   x.ne[3] == 1 && node.dst->ne[2] == 1 && node.dst->ne[3] == 1;
+        }
+        case LMX_OP_ATTENTION: {
+            const lmx_tensor& q = *node.src[0];
+            const lmx_tensor& k = *node.src[1];
+            return k.dtype == node.src[2]->dtype && q.ne[0] <= kAttentionThreads &&
+                   attention_shared_bytes(q.ne[0], k.ne[1]) <= b.max_shared_optin;
+        }
+        default:
+            return false;
+    }
+}
+
+lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaProgram& program,
+                   std::string* why) {
+    program.nodes.reserve(static_cast<size_t>(n_nodes));
+    for (int32_t i = 0; i < n_nodes; ++i) {
+        CompiledNode c;
+        c.node = nodes[i];
+        if (!supports(b, c.node)) {
+            *why = node_label(c.node) + "not supported by the cuda backend (supports_node said no)";
+            return LMX_ERR_UNSUPPORTED;
+        }
+        for (const lmx_tensor* t : c.node.src) {
+            if (t && !t->data) {
+                *why = node_label(c.node) + "tensor " + (t->name ? t->name : "") + " has no memory";
+                return LMX_ERR_INVALID;
+            }
+        }
+        if (c.node.op == LMX_OP_MATMUL || c.node.op == LMX_OP_GET_ROWS) {
+            const lmx_tensor& w = *c.node.src[0];
+            c.weight = static_cast<const DeviceWeight*>(w.extra);
+            if (w.role == LMX_ROLE_WEIGHT && !c.weight) {
+                *why = node_label(c.node) + "weight " + (w.name ? w.name : "") +
+                       " was not prepared by the cuda backend";
+                return LMX_ERR_INVALID;
+            }
+        }
+        if (c.node.op == LMX_OP_MATMUL) {
+            const lmx_status s = plan_matmul(b, c, why);
+            if (s != LMX_OK) {
+                *why = node_label(c.node) + *why;
+                return s;
+            }
+        }
+        program.nodes.push_back(c);
+    }
+    return LMX_OK;
+}
+
+lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_args& args,
+                   std::string* why) {
+    for (const CompiledNode& c : program.nodes) {
+        const lmx_node& node = c.node;
+        lmx_status s = LMX_OK;
+        switch (node.op) {
+            case LMX_OP_GET_ROWS:
+                launch_get_rows(node, c.weight ? c.weight->stored_dtype : node.src[0]->dtype,
+                                c.weight ? c.weight->row_bytes : node.src[0]->nb[1], b.stream);
+                break;
+            case LMX_OP_RMS_NORM: launch_rms_norm(node, b.stream); break;
+            case LMX_OP_MATMUL: s = run_matmul(b, c, why); break;
+            case LMX_OP_ROPE: launch_rope(node, b.stream); break;
+            case LMX_OP_KV_STORE:
+                s = check_n_past(node, args.n_past, why);
+                if (s == LMX_OK) launch_kv_store(node, args.n_past, b.stream);
+                break;
+            case LMX_OP_ATTENTION:
+                s = check_n_past(node, args.n_past, why);
+                if (s == LMX_OK) launch_attention(node, args.n_past, b.stream);
+                break;
+            case LMX_OP_SWIGLU: launch_swiglu(node, b.stream); break;
+            case LMX_OP_ADD: launch_add(node, b.stream); break;
+            case LMX_OP_COPY: launch_copy(node, b.stream); break;
+            default:
+                *why = "op not compiled";
+                s = LMX_ERR_INTERNAL;
+                break;
+        }
+        if (s == LMX_OK) {
+            const cudaError_t e = cudaGetLastError();
+            if (e != cudaSuccess) {
+                *why = "kernel launch: " + error_text(e);
+                s = LMX_ERR_DEVICE;
+            }
+        }
+        if (s != LMX_OK) {
+            *why = node_label(node) + *why;
+            return s;
+        }
+    }
+    return LMX_OK;
+}
+
+}  // namespace llamux::cuda

@@ -1,0 +1,193 @@
+// Decoding of the quantized weight types kept quantized in GPU memory (Q4_0, Q8_0, Q4_K,
+// Q5_K, Q6_K; block layouts as in llamux/quant_blocks.hpp, byte for byte the GGUF file's).
+//
+// The unit of work is 32 consecutive elements of a row: one block of Q4_0/Q8_0, one eighth
+// of a K-quant super-block. decode_unit<T>(row, u, v) writes elements 32u .. 32u + 31 of the
+// row at `row` to v[0..32) as float, with the reference's formulas and operation order
+// (graph/src/quant_*.cpp; products and differences are not contracted into FMAs), so the
+// values equal dequantize_row_ref's.
+//
+// Alignment: a row starts on a 16-byte boundary when the weight's rows are whole multiples
+// of 16 bytes, which the K-quants' 144- and 176-byte blocks guarantee for Q4_K and Q5_K
+// (their quants are read with 16-byte loads); Q4_0 (18 bytes), Q8_0 (34) and Q6_K (210) are
+// read with 2-byte loads, which any row start allows.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda_common.cuh"
+#include "llamux/quant_blocks.hpp"
+
+namespace llamux::cuda {
+
+static_assert(offsetof(BlockQ4_0, qs) == 2 && sizeof(BlockQ4_0) == 18);
+static_assert(offsetof(BlockQ8_0, qs) == 2 && sizeof(BlockQ8_0) == 34);
+static_assert(offsetof(BlockQ4_K, scales) == 4 && offsetof(BlockQ4_K, qs) == 16 &&
+              sizeof(BlockQ4_K) == 144);
+static_assert(offsetof(BlockQ5_K, scales) == 4 && offsetof(BlockQ5_K, qh) == 16 &&
+              offsetof(BlockQ5_K, qs) == 48 && sizeof(BlockQ5_K) == 176);
+static_assert(offsetof(BlockQ6_K, ql) == 0 && offsetof(BlockQ6_K, qh) == 128 &&
+              offsetof(BlockQ6_K, scales) == 192 && offsetof(BlockQ6_K, d) == 208 &&
+              sizeof(BlockQ6_K) == 210);
+
+__device__ __forceinline__ uint32_t load_u16(const uint8_t* p) {
+    return *reinterpret_cast<const uint16_t*>(p);
+}
+__device__ __forceinline__ float load_half(const uint8_t* p) {
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(load_u16(p))));
+}
+// 32 bytes at a 16-byte aligned address, as eight little-endian words.
+__device__ __forceinline__ void load_32_bytes(const uint8_t* p, uint32_t (&w)[8]) {
+    const uint4 a = *reinterpret_cast<const uint4*>(p);
+    const uint4 b = *reinterpret_cast<const uint4*>(p + 16);
+    w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w;
+    w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
+}
+__device__ __forceinline__ uint32_t byte_of(const uint32_t (&w)[8], int i) {
+    return (w[i >> 2] >> (8 * (i & 3))) & 0xFFu;
+}
+// 32 bytes at a 2-byte aligned address.
+__device__ __forceinline__ void load_32_bytes_u16(const uint8_t* p, uint32_t (&w)[8]) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) w[i] = load_u16(p + 4 * i) | (load_u16(p + 4 * i + 2) << 16);
+}
+
+// Q4_K/Q5_K: 6-bit scale and min of sub-block s (the reference's k4_scale_min).
+__device__ __forceinline__ void k4_scale_min(const uint8_t* scales, int s, float& sc, float& m) {
+    if (s < 4) {
+        sc = static_cast<float>(scales[s] & 63);
+        m = static_cast<float>(scales[s + 4] & 63);
+    } else {
+        sc = static_cast<float>((scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4));
+        m = static_cast<float>((scales[s + 4] >> 4) | ((scales[s] >> 6) << 4));
+    }
+}
+
+template <int T>
+struct QuantTraits;
+template <>
+struct QuantTraits<LMX_TYPE_Q4_0> {
+    static constexpr int kBlockElems = 32, kBlockBytes = 18;
+};
+template <>
+struct QuantTraits<LMX_TYPE_Q8_0> {
+    static constexpr int kBlockElems = 32, kBlockBytes = 34;
+};
+template <>
+struct QuantTraits<LMX_TYPE_Q4_K> {
+    static constexpr int kBlockElems = 256, kBlockBytes = 144;
+};
+template <>
+struct QuantTraits<LMX_TYPE_Q5_K> {
+    static constexpr int kBlockElems = 256, kBlockBytes = 176;
+};
+template <>
+struct QuantTraits<LMX_TYPE_Q6_K> {
+    static constexpr int kBlockElems = 256, kBlockBytes = 210;
+};
+
+template <int T>
+__device__ __forceinline__ void decode_unit(const uint8_t* row, int64_t u, float (&v)[32]);
+
+// Q4_0: x = d * (q - 8); qs[j] low nibble = element j, high nibble = element j + 16.
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_0>(const uint8_t* row, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 18 * u;
+    const float d = load_half(b);
+#pragma unroll
+    for (int j = 0; j < 16; j += 2) {
+        const uint32_t two = load_u16(b + 2 + j);
+        const int q0 = static_cast<int>(two & 0xFF), q1 = static_cast<int>(two >> 8);
+        v[j] = __fmul_rn(d, static_cast<float>((q0 & 0xF) - 8));
+        v[j + 16] = __fmul_rn(d, static_cast<float>((q0 >> 4) - 8));
+        v[j + 1] = __fmul_rn(d, static_cast<float>((q1 & 0xF) - 8));
+        v[j + 17] = __fmul_rn(d, static_cast<float>((q1 >> 4) - 8));
+    }
+}
+
+// Q8_0: x = d * q, q int8.
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q8_0>(const uint8_t* row, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 34 * u;
+    const float d = load_half(b);
+#pragma unroll
+    for (int j = 0; j < 32; j += 2) {
+        const uint32_t two = load_u16(b + 2 + j);
+        v[j] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(two & 0xFF)));
+        v[j + 1] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(two >> 8)));
+    }
+}
+
+// Q4_K sub-block s of super-block u / 8: x = (d * sc) * q - dmin * m, q the low nibbles of
+// qs[32 (s/2) ..) for even s, the high nibbles for odd s.
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 144 * (u >> 3);
+    const int s = static_cast<int>(u & 7);
+    const float d = load_half(b), dmin = load_half(b + 2);
+    float sc, m;
+    k4_scale_min(b + 4, s, sc, m);
+    const float dl = __fmul_rn(d, sc), ml = __fmul_rn(dmin, m);
+    uint32_t qs[8];
+    load_32_bytes(b + 16 + 32 * (s >> 1), qs);
+    const int shift = (s & 1) * 4;
+#pragma unroll
+    for (int l = 0; l < 32; ++l) {
+        const int q = static_cast<int>((byte_of(qs, l) >> shift) & 0xF);
+        v[l] = __fsub_rn(__fmul_rn(dl, static_cast<float>(q)), ml);
+    }
+}
+
+// Q5_K: as Q4_K with bit 4 of element l of sub-block s in bit s of qh[l].
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 176 * (u >> 3);
+    const int s = static_cast<int>(u & 7);
+    const float d = load_half(b), dmin = load_half(b + 2);
+    float sc, m;
+    k4_scale_min(b + 4, s, sc, m);
+    const float dl = __fmul_rn(d, sc), ml = __fmul_rn(dmin, m);
+    uint32_t qh[8], qs[8];
+    load_32_bytes(b + 16, qh);
+    load_32_bytes(b + 48 + 32 * (s >> 1), qs);
+    const int shift = (s & 1) * 4;
+#pragma unroll
+    for (int l = 0; l < 32; ++l) {
+        const int low = static_cast<int>((byte_of(qs, l) >> shift) & 0xF);
+        const int high = static_cast<int>((byte_of(qh, l) >> s) & 1);
+        v[l] = __fsub_rn(__fmul_rn(dl, static_cast<float>(low | (high << 4))), ml);
+    }
+}
+
+// Q6_K: unit s = 4h + p covers elements 128h + 32p + l. Low 4 bits in
+// ql[64h + 32 (p & 1) + l] (low nibble for p < 2), high 2 bits at bits 2p of qh[32h + l];
+// x = (d * scales[8h + 2p + l / 16]) * (q - 32).
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q6_K>(const uint8_t* row, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 210 * (u >> 3);
+    const int s = static_cast<int>(u & 7);
+    const int h = s >> 2, p = s & 3;
+    const float d = load_half(b + 208);
+    const auto* scales = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * p);
+    const float d0 = __fmul_rn(d, static_cast<float>(scales[0]));
+    const float d1 = __fmul_rn(d, static_cast<float>(scales[1]));
+    uint32_t ql[8], qh[8];
+    load_32_bytes_u16(b + 64 * h + 32 * (p & 1), ql);
+    load_32_bytes_u16(b + 128 + 32 * h, qh);
+    const int lshift = p < 2 ? 0 : 4;
+#pragma unroll
+    for (int l = 0; l < 32; ++l) {
+        const int low = static_cast<int>((byte_of(ql, l) >> lshift) & 0xF);
+        const int high = static_cast<int>((byte_of(qh, l) >> (2 * p)) & 3);
+        const int q = (low | (high << 4)) - 32;
+        v[l] = __fmul_rn(l < 16 ? d0 : d1, static_cast<float>(q));
+    }
+}
+
+}  // namespace llamux::cuda
