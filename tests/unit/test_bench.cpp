@@ -1,0 +1,82 @@
+// llamux bench: the output formats carry llama-bench's fields. Not a timing test: one
+// repetition of tiny tests on the smallest fixture.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "llamux/bench.hpp"
+#include "test_data.hpp"
+
+namespace llamux {
+namespace {
+
+TEST(Bench, JsonHasLlamaBenchFields) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    const auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(),
+                                      "-p", "8", "-n", "4", "-r", "2", "-t", "2", "-o", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_TRUE(j.is_array());
+    ASSERT_EQ(j.size(), 2u);
+    for (const char* field :
+         {"build_commit", "cpu_info", "backends", "model_filename", "model_type", "model_size",
+          "model_n_params", "n_batch", "n_ubatch", "n_threads", "type_k", "type_v",
+          "n_gpu_layers", "n_prompt", "n_gen", "test_time", "avg_ns", "stddev_ns", "avg_ts",
+          "stddev_ts", "samples_ns", "samples_ts"}) {
+        EXPECT_TRUE(j[0].contains(field)) << field;
+        EXPECT_TRUE(j[1].contains(field)) << field;
+    }
+    EXPECT_EQ(j[0]["n_prompt"], 8);
+    EXPECT_EQ(j[0]["n_gen"], 0);
+    EXPECT_EQ(j[1]["n_prompt"], 0);
+    EXPECT_EQ(j[1]["n_gen"], 4);
+    EXPECT_EQ(j[0]["n_threads"], 2);
+    EXPECT_EQ(j[0]["model_type"], "llama ?B all F32");
+    EXPECT_EQ(j[0]["model_n_params"], 3410176);
+    EXPECT_EQ(j[0]["model_size"], 13640704);
+    EXPECT_EQ(j[0]["model_filename"], model.string());
+    EXPECT_EQ(j[1]["samples_ns"].size(), 2u);
+    EXPECT_EQ(j[1]["samples_ts"].size(), 2u);
+    EXPECT_GT(j[1]["avg_ts"].get<double>(), 0.0);
+}
+
+TEST(Bench, MarkdownTable) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    const auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(),
+                                      "-p", "4", "-n", "2", "-r", "1", "-t", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("| model "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("pp4"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("tg2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("13.01 MiB"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" ± "), std::string::npos) << r.out;
+}
+
+TEST(Bench, ErrorsNameTheFlag) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    auto r = test::run_command(
+        {test::llamux_exe().string(), "bench", "-m", model.string(), "-o", "xml"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("-o"), std::string::npos) << r.err;
+    r = test::run_command(
+        {test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "0", "-n", "0"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("-p"), std::string::npos) << r.err;
+}
+
+TEST(Bench, Statistics) {
+    BenchResult r;
+    r.n_gen = 10;
+    r.samples_ns = {1'000'000'000, 2'000'000'000};
+    EXPECT_EQ(r.avg_ns(), 1'500'000'000u);
+    EXPECT_NEAR(double(r.stddev_ns()), 707106781.0, 1.0);  // sample deviation (n - 1)
+    EXPECT_DOUBLE_EQ(r.avg_ts(), 7.5);
+    EXPECT_NEAR(r.stddev_ts(), 3.5355339, 1e-6);
+    EXPECT_EQ(r.name(), "tg10");
+    r.n_prompt = 512;
+    r.n_gen = 0;
+    EXPECT_EQ(r.name(), "pp512");
+}
+
+}  // namespace
+}  // namespace llamux

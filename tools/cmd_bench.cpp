@@ -1,0 +1,246 @@
+// llamux bench -m FILE [-p 512] [-n 128] [-r 5] [-o md|json]: prompt-processing and
+// generation speed measured as llama-bench measures it (see bench.hpp), printed as its
+// markdown table or as a JSON array with its field names.
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands.hpp"
+#include "llamux/bench.hpp"
+#include "llamux/error.hpp"
+#include "session_flags.hpp"
+
+namespace llamux::tools {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct BenchFlags {
+    SessionFlags session;
+    std::vector<int32_t> n_prompt{512};
+    std::vector<int32_t> n_gen{128};
+    int32_t reps = 5;
+    std::string output = "md";
+    bool no_warmup = false;
+};
+
+std::string cpu_info() {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("model name", 0) == 0) {
+            const auto colon = line.find(':');
+            if (colon != std::string::npos) {
+                auto begin = line.find_first_not_of(' ', colon + 1);
+                return begin == std::string::npos ? "" : line.substr(begin);
+            }
+        }
+    }
+    return "";
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+    return s;
+}
+
+struct Row {
+    BenchModelInfo model;
+    std::string backends;
+    int32_t threads = 0;
+    BenchResult result;
+};
+
+Json to_json(const BenchFlags& f, const Row& row) {
+    const SessionOptions o = f.session.session_options();
+    Json j;
+    j["build_commit"] = "llamux";
+    j["build_number"] = 0;
+    j["cpu_info"] = cpu_info();
+    j["gpu_info"] = "";
+    j["backends"] = row.backends;
+    j["model_filename"] = row.model.filename;
+    j["model_type"] = row.model.type;
+    j["model_size"] = row.model.size;
+    j["model_n_params"] = row.model.n_params;
+    j["n_batch"] = o.n_batch;
+    j["n_ubatch"] = o.n_batch;
+    j["n_threads"] = row.threads;
+    j["cpu_mask"] = "0x0";
+    j["cpu_strict"] = false;
+    j["poll"] = 50;
+    j["type_k"] = "f16";
+    j["type_v"] = "f16";
+    j["n_gpu_layers"] = o.placement.n_gpu_layers;
+    j["split_mode"] = "layer";
+    j["main_gpu"] = 0;
+    j["no_kv_offload"] = false;
+    j["flash_attn"] = false;
+    j["tensor_split"] = "0.00";
+    j["use_mmap"] = true;
+    j["embeddings"] = false;
+    j["n_prompt"] = row.result.n_prompt;
+    j["n_gen"] = row.result.n_gen;
+    j["test_time"] = row.result.test_time;
+    j["avg_ns"] = row.result.avg_ns();
+    j["stddev_ns"] = row.result.stddev_ns();
+    j["avg_ts"] = row.result.avg_ts();
+    j["stddev_ts"] = row.result.stddev_ts();
+    j["samples_ns"] = row.result.samples_ns;
+    j["samples_ts"] = row.result.samples_ts();
+    if (!f.session.placement.empty()) j["placement"] = f.session.placement;  // llamux's own
+    return j;
+}
+
+// llama-bench's markdown table: negative widths are left-aligned columns.
+struct MarkdownTable {
+    std::vector<std::pair<std::string, int>> columns;
+
+    void header() const {
+        std::string line = "|", rule = "|";
+        for (const auto& [name, width] : columns) {
+            line += cell(name, width);
+            rule += " " + std::string(static_cast<size_t>(std::abs(width) - 1), '-') +
+                    (width > 0 ? ":" : "-") + " |";
+        }
+        std::printf("%s\n%s\n", line.c_str(), rule.c_str());
+    }
+    void row(const std::vector<std::string>& values) const {
+        std::string line = "|";
+        for (size_t i = 0; i < columns.size(); ++i) {
+            int width = columns[i].second;
+            if (columns[i].first == "t/s") width += 1;  // "±" is two bytes
+            line += cell(values[i], width);
+        }
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+    }
+    static std::string cell(const std::string& v, int width) {
+        char buf[256];
+        std::snprintf(buf, sizeof(buf), " %*s |", width, v.c_str());
+        return buf;
+    }
+};
+
+std::string size_text(uint64_t bytes) {
+    char buf[32];
+    const double b = static_cast<double>(bytes);
+    if (bytes < 1024ull * 1024 * 1024) {
+        std::snprintf(buf, sizeof(buf), "%.2f MiB", b / 1024.0 / 1024.0);
+    } else {
+        std::snprintf(buf, sizeof(buf), "%.2f GiB", b / 1024.0 / 1024.0 / 1024.0);
+    }
+    return buf;
+}
+
+std::string params_text(uint64_t n) {
+    char buf[32];
+    if (n < 1000ull * 1000 * 1000) {
+        std::snprintf(buf, sizeof(buf), "%.2f M", static_cast<double>(n) / 1e6);
+    } else {
+        std::snprintf(buf, sizeof(buf), "%.2f B", static_cast<double>(n) / 1e9);
+    }
+    return buf;
+}
+
+int run_bench_command(const BenchFlags& f) {
+    std::string format = f.output;
+    std::transform(format.begin(), format.end(), format.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (format == "markdown") format = "md";
+    if (format != "md" && format != "json") {
+        throw Error("-o: expected md or json, got '" + f.output + "'");
+    }
+    if (f.reps < 1) throw Error("-r: expected repetitions >= 1, got " + std::to_string(f.reps));
+    for (const int32_t p : f.n_prompt) {
+        if (p < 0) throw Error("-p: expected a token count >= 0, got " + std::to_string(p));
+    }
+    for (const int32_t n : f.n_gen) {
+        if (n < 0) throw Error("-n: expected a token count >= 0, got " + std::to_string(n));
+    }
+
+    std::vector<BenchTest> tests;
+    for (const int32_t p : f.n_prompt) {
+        if (p > 0) tests.push_back({p, 0, f.reps, !f.no_warmup, 1});
+    }
+    for (const int32_t n : f.n_gen) {
+        if (n > 0) tests.push_back({0, n, f.reps, !f.no_warmup, 1});
+    }
+    if (tests.empty()) throw Error("-p/-n: nothing to measure (both are 0)");
+
+    SessionOptions options = f.session.session_options();
+    if (options.n_ctx == 0) {
+        int32_t need = 1;
+        for (const auto& t : tests) need = std::max(need, t.n_prompt + t.n_gen);
+        options.n_ctx = need;
+    }
+    auto model = Model::load(f.session.model_path());
+    Session session(model, options);
+
+    const BenchModelInfo info = bench_model_info(*model);
+    const std::string backends = join(session.placement().backend_names(), ",");
+    const int32_t threads = options.n_threads > 0
+                                ? options.n_threads
+                                : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+
+    MarkdownTable table;
+    table.columns = {{"model", -30}, {"size", 10}, {"params", 10}, {"backend", -10}};
+    if (options.placement.n_gpu_layers > 0) table.columns.emplace_back("ngl", 3);
+    table.columns.emplace_back("threads", 7);
+    table.columns.emplace_back("test", 13);
+    table.columns.emplace_back("t/s", 20);
+    if (format == "md") table.header();
+
+    Json all = Json::array();
+    for (const BenchTest& t : tests) {
+        Row row{info, backends, threads, run_bench(session, t)};
+        if (format == "md") {
+            char ts[64];
+            std::snprintf(ts, sizeof(ts), "%.2f ± %.2f", row.result.avg_ts(), row.result.stddev_ts());
+            std::vector<std::string> values = {info.type, size_text(info.size),
+                                               params_text(info.n_params), backends};
+            if (options.placement.n_gpu_layers > 0) {
+                values.push_back(std::to_string(options.placement.n_gpu_layers));
+            }
+            values.push_back(std::to_string(threads));
+            values.push_back(row.result.name());
+            values.emplace_back(ts);
+            table.row(values);
+        } else {
+            all.push_back(to_json(f, row));
+        }
+    }
+    if (format == "json") {
+        const std::string s = all.dump(2);
+        std::printf("%s\n", s.c_str());
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& root, CommandFn& run) {
+    auto flags = std::make_shared<BenchFlags>();
+    auto* cmd = root.add_subcommand(
+        "bench", "Prompt and generation speed, measured as llama-bench measures it");
+    flags->session.add_to(*cmd);
+    cmd->add_option("-p,--n-prompt", flags->n_prompt,
+                    "Prompt tokens of the pp test, comma-separated for several (default 512; 0: none)")
+        ->delimiter(',');
+    cmd->add_option("-n,--n-gen", flags->n_gen,
+                    "Generated tokens of the tg test, comma-separated for several (default 128; 0: none)")
+        ->delimiter(',');
+    cmd->add_option("-r,--repetitions", flags->reps, "Timed repetitions of each test (default 5)");
+    cmd->add_option("-o,--output", flags->output, "Output format: md (default) or json");
+    cmd->add_flag("--no-warmup", flags->no_warmup, "Skip the untimed warm-up run");
+    cmd->callback([flags, &run] { run = [flags] { return run_bench_command(*flags); }; });
+}
+
+}  // namespace llamux::tools
