@@ -16,5 +16,9 @@ void add_tokenize_command(CLI::App& root, CommandFn& run);
 void add_run_command(CLI::App& root, CommandFn& run);
 void add_eval_command(CLI::App& root, CommandFn& run);
 void add_plugins_command(CLI::App& root, CommandFn& run);
+void add_quantize_command(CLI::App& root, CommandFn& run);
+void add_synth_command(CLI::App& root, CommandFn& run);
+void add_bench_command(CLI::App& root, CommandFn& run);
+void add_test_backend_command(CLI::App& root, CommandFn& run);
 
 }  // namespace llamux::tools

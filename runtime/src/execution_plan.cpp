@@ -65,8 +65,10 @@ struct ExecutionPlan::Impl {
     std::map<std::pair<TensorId, const Backend*>, lmx_tensor*> views;
     std::vector<std::pair<lmx_tensor*, std::pair<int, size_t>>> pending_data;  // tensor, (instance, offset)
     std::map<TensorId, const Backend*> home;  // where each storage tensor is produced
-    std::vector<Step> steps;
+    // Declared before the steps: members are destroyed in reverse, and programs must be
+    // freed while the buffers their tensors point into still exist.
     std::map<const Backend*, BackendBuffer> buffers;
+    std::vector<Step> steps;
     std::vector<std::shared_ptr<Backend>> used;
     std::vector<char> staging;
 

@@ -21,10 +21,14 @@
  *  - Functions returning lmx_status fill `err->message` (NUL-terminated, truncated to fit)
  *    on failure. They never throw and never abort the process on bad input.
  *
- * Versioning: LMX_ABI_VERSION changes whenever a struct layout, an enum value or a function
- * signature changes. Appending an op or a dtype does not change existing values but still
- * bumps the version, because an older plugin could not be told about it. See
- * docs/writing-a-backend.md.
+ * Versioning: the host loads a plugin only if the table's abi_version equals its own
+ * LMX_ABI_VERSION (no range, no negotiation; a mismatch is refused naming both versions).
+ * So a plugin built against version N sees exactly version N's layouts, enum values,
+ * signatures and documented meanings. LMX_ABI_VERSION changes whenever a struct layout, an
+ * enum value, a function signature or meaning, or the table's slots change. Appending an
+ * op or a dtype does not change existing values but still bumps the version, because an
+ * older plugin could not be told about it. After a bump, plugins are rebuilt against the
+ * new header. See docs/writing-a-backend.md ("ABI stability").
  */
 #ifndef LLAMUX_BACKEND_ABI_H
 #define LLAMUX_BACKEND_ABI_H
