@@ -1,26 +1,155 @@
-// State of one CPU backend instance and the node executor it uses.
+// State of one CPU backend instance, its compiled programs, and the node executors.
+//
+// compile() (cpu_execute.cpp) turns each node into a CompiledNode: which executor runs it,
+// the kernels and blocking it uses, and how much scratch memory it needs; the backend's
+// Scratch grows to the largest need of any program. execute() (cpu_execute.cpp) runs the
+// steps in order on the backend's thread pool and allocates nothing. A node no executor
+// takes runs on the scalar reference (run_node_ref), which also words every error.
 #pragma once
 
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.hpp"
 #include "llamux/backend_abi.h"
+#include "thread_pool.hpp"
 
 namespace llamux::cpu {
+
+// Working memory of the executors: one shared area (a matmul's converted activation
+// columns) and one area per thread (attention scores, rope angles). Only grows, and only in
+// compile(); execute() reads the addresses. 64-byte aligned.
+class Scratch {
+public:
+    // Makes room for at least these sizes; keeps the contents of nothing.
+    void reserve(size_t shared_bytes, size_t per_thread_bytes, int n_threads);
+    std::byte* shared() const { return mem_.get(); }
+    std::byte* thread(int slot) const {
+        return mem_.get() + shared_bytes_ + static_cast<size_t>(slot) * per_thread_bytes_;
+    }
+
+private:
+    struct Free {
+        void operator()(std::byte* p) const { std::free(p); }
+    };
+    std::unique_ptr<std::byte, Free> mem_;
+    size_t shared_bytes_ = 0;
+    size_t per_thread_bytes_ = 0;
+    int n_threads_ = 0;
+};
 
 struct CpuBackend {
     lmx_backend_config config{};
     int32_t n_threads = 1;
+    Isa isa = Isa::Scalar;  // detect_isa() at create
+    std::unique_ptr<ThreadPool> pool;
+    Scratch scratch;
+};
+
+enum class Exec : uint8_t {
+    Reference,  // run_node_ref
+    GetRows,
+    RmsNorm,
+    Matmul,
+    Rope,
+    KvStore,
+    Attention,
+    Swiglu,
+    Add,
+    Copy,
+};
+
+// What compile() decided for a matmul dst[N, M] = W[K, N] x[K, M].
+struct MatmulPlan {
+    const TypeKernels* kernels = nullptr;
+    int64_t K = 0, N = 0, M = 0;
+    size_t act_stride = 0;    // bytes between converted columns in scratch; 0: x read in place
+    bool reuse_act = false;   // the node before converted these same columns the same way
+    int64_t panel_rows = 4;   // weight rows of one work item of the tiled product (multiple of 4)
+    int64_t panel_cols = 4;   // columns of one work item (multiple of 4)
+};
+
+struct CompiledNode {
+    const lmx_node* node = nullptr;  // points into CpuProgram::nodes
+    Exec exec = Exec::Reference;
+    bool parallel = false;  // worth spreading over the pool (else the calling thread alone)
+    MatmulPlan matmul;      // Exec::Matmul only
 };
 
 struct CpuProgram {
     std::vector<lmx_node> nodes;
+    std::vector<CompiledNode> steps;  // one per node, same order
 };
 
-// True if this backend can run the node (today: whatever the reference ops handle).
+// What an executor gets besides its node.
+struct ExecContext {
+    ThreadPool& pool;
+    const Scratch& scratch;
+    Isa isa;
+    const lmx_exec_args& args;
+
+    int threads() const { return pool.size(); }
+
+    // f(chunk, slot) for every chunk in 0 .. n_chunks-1: on the pool when `parallel`, else
+    // in order on this thread (slot 0). See ThreadPool::for_chunks.
+    template <typename F>
+    void chunks(bool parallel, int64_t n_chunks, F&& f) const {
+        if (parallel && pool.size() > 1 && n_chunks > 1) {
+            pool.for_chunks(n_chunks, f);
+        } else {
+            for (int64_t c = 0; c < n_chunks; ++c) f(c, 0);
+        }
+    }
+    // The chunk count for `units` of work of which a chunk should have at least min_units.
+    int64_t chunk_count(bool parallel, int64_t units, int64_t min_units) const {
+        return parallel ? cpu::chunk_count(units, min_units, pool.size()) : 1;
+    }
+};
+
+// True if this backend can run the node (whatever the reference ops handle).
 bool supports(const lmx_node& node);
-// Runs the nodes of a program in order; fills *error on failure.
+
+// Builds a program for nodes[0 .. n) and grows the backend's scratch to what it needs.
+void compile(CpuBackend& backend, const lmx_node* nodes, int32_t n, CpuProgram* program);
+
+// Runs the steps of a program in order; fills *error on failure.
 lmx_status execute(CpuBackend& backend, const CpuProgram& program, const lmx_exec_args& args,
                    std::string* error);
+
+// ---- per-op planning (compile time) and executors (cpu_<op>.cpp) ---------------------------
+// plan_*: true if the fast executor takes the node, filling what it needs; scratch needs
+// are returned in bytes. exec_*: run a planned node. Executors return LMX_ERR_INVALID for
+// run-time values they refuse (token ids, n_past) without a message: execute() then runs
+// the reference on the node to word the error.
+
+// previous: the step before this one in the program (nullptr for the first), whose converted
+// columns a matmul of the same input reuses.
+bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threads, Isa isa,
+                 MatmulPlan* plan, size_t* shared_bytes, bool* parallel);
+lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx);
+
+bool plan_attention(const lmx_node& node, size_t* per_thread_bytes, bool* parallel);
+lmx_status exec_attention(const CompiledNode& step, const ExecContext& ctx);
+
+bool plan_rope(const lmx_node& node, size_t* per_thread_bytes, bool* parallel);
+lmx_status exec_rope(const CompiledNode& step, const ExecContext& ctx);
+
+bool plan_rms_norm(const lmx_node& node, bool* parallel);
+lmx_status exec_rms_norm(const CompiledNode& step, const ExecContext& ctx);
+
+bool plan_swiglu(const lmx_node& node, bool* parallel);
+lmx_status exec_swiglu(const CompiledNode& step, const ExecContext& ctx);
+bool plan_add(const lmx_node& node, bool* parallel);
+lmx_status exec_add(const CompiledNode& step, const ExecContext& ctx);
+
+bool plan_get_rows(const lmx_node& node, bool* parallel);
+lmx_status exec_get_rows(const CompiledNode& step, const ExecContext& ctx);
+bool plan_kv_store(const lmx_node& node, bool* parallel);
+lmx_status exec_kv_store(const CompiledNode& step, const ExecContext& ctx);
+bool plan_copy(const lmx_node& node, bool* parallel);
+lmx_status exec_copy(const CompiledNode& step, const ExecContext& ctx);
 
 }  // namespace llamux::cpu

@@ -1,11 +1,19 @@
 // The CPU plugin's ABI table: host memory, zero-copy weights straight from the mmapped file.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <thread>
 
 #include "cpu_backend.hpp"
+#include "cpu_tensor.hpp"
 #include "llamux/plugin_support.hpp"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 namespace {
 
@@ -31,12 +39,17 @@ void cpu_probe(lmx_probe_result* out) {
 
 lmx_status cpu_create(const lmx_backend_config* config, lmx_backend** out, lmx_error* err) {
     return plugin::guarded(err, [&] {
-        auto* b = new CpuBackend();
+        auto b = std::make_unique<CpuBackend>();
         if (config) b->config = *config;
         const unsigned hw = std::thread::hardware_concurrency();
         b->n_threads = config && config->n_threads > 0 ? config->n_threads
                                                        : static_cast<int32_t>(hw ? hw : 1);
-        *out = reinterpret_cast<lmx_backend*>(b);
+        b->isa = llamux::cpu::detect_isa();
+        b->pool = std::make_unique<llamux::cpu::ThreadPool>(b->n_threads);
+        plugin::log(b->config, 2,
+                    std::to_string(b->n_threads) + " threads, " +
+                        llamux::cpu::isa_name(b->isa) + " kernels");
+        *out = reinterpret_cast<lmx_backend*>(b.release());
         return LMX_OK;
     });
 }
@@ -77,10 +90,30 @@ lmx_status cpu_tensor_read(lmx_backend*, const lmx_tensor* src, void* dst, size_
     return LMX_OK;
 }
 
+// Maps the pages of a weight now (page tables filled, file read ahead) so that the first
+// token does not pay a page fault every few kilobytes of a file-backed mapping. Advice only:
+// failures (an old kernel, memory that is not a mapping) change nothing.
+void prefault(const void* data, size_t bytes) {
+#if defined(__linux__)
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(data) & ~(page - 1);
+    const auto end = reinterpret_cast<uintptr_t>(data) + bytes;
+    void* start = reinterpret_cast<void*>(begin);
+#if defined(MADV_POPULATE_READ)
+    if (madvise(start, end - begin, MADV_POPULATE_READ) == 0) return;
+#endif
+    madvise(start, end - begin, MADV_WILLNEED);
+#else
+    (void)data;
+    (void)bytes;
+#endif
+}
+
 lmx_status cpu_prepare_weight(lmx_backend*, lmx_tensor* weight, const void* host_data,
                               lmx_error*) {
     weight->data = const_cast<void*>(host_data);  // zero-copy: read straight from the mapping
     weight->extra = nullptr;
+    prefault(host_data, llamux::cpu::byte_extent(*weight));
     return LMX_OK;
 }
 
@@ -89,12 +122,12 @@ void cpu_release_weight(lmx_backend*, lmx_tensor* weight) {
     weight->extra = nullptr;
 }
 
-lmx_status cpu_compile(lmx_backend*, const lmx_node* nodes, int32_t n_nodes, lmx_program** out,
-                       lmx_error* err) {
+lmx_status cpu_compile(lmx_backend* b, const lmx_node* nodes, int32_t n_nodes,
+                       lmx_program** out, lmx_error* err) {
     return plugin::guarded(err, [&] {
-        auto* p = new CpuProgram();
-        p->nodes.assign(nodes, nodes + n_nodes);
-        *out = reinterpret_cast<lmx_program*>(p);
+        auto p = std::make_unique<CpuProgram>();
+        llamux::cpu::compile(*as_cpu(b), nodes, n_nodes, p.get());
+        *out = reinterpret_cast<lmx_program*>(p.release());
         return LMX_OK;
     });
 }
@@ -120,7 +153,7 @@ const lmx_backend_api kApi = {
     LMX_ABI_VERSION,
     sizeof(lmx_backend_api),
     "cpu",
-    "host CPU: AVX2 kernels with scalar fallback",
+    "host CPU: AVX2/AVX-512 kernels with scalar fallback, persistent thread pool",
     cpu_probe,
     cpu_create,
     cpu_destroy,

@@ -22,8 +22,8 @@ struct Instance {
     std::shared_ptr<Backend> backend;
     size_t bytes = 0;
     size_t offset = 0;
-    int first_step = INT_MAX;
-    int last_step = -1;
+    int first_step = INT_MAX;  // clock tick of the copy or node that writes it (0: input)
+    int last_step = -1;        // tick of the last copy or node that reads it
     lmx_tensor* tensor = nullptr;  // the storage tensor as seen on this backend
 };
 
@@ -213,7 +213,9 @@ ExecutionPlan::ExecutionPlan(const Graph& graph, const Placement& placement,
         }
     }
 
-    // 2-3. Runs of one backend, with the copies each run needs in front of it.
+    // 2-3. Runs of one backend, with the copies each run needs in front of it. `clock`
+    // orders copies and nodes; instance lifetimes are measured in its ticks (0: inputs).
+    int clock = 0;
     size_t begin = 0;
     while (begin < nodes.size()) {
         size_t end = begin;
@@ -225,16 +227,20 @@ ExecutionPlan::ExecutionPlan(const Graph& graph, const Placement& placement,
                    graph.tensor(nodes[begin].dst).name + " .. " +
                    graph.tensor(nodes[end - 1].dst).name + ")";
         std::vector<std::pair<int, int>> copies;
-        std::vector<int> uses, defs;
+        // Per node: the instances it reads and writes, for liveness at node granularity
+        // (nodes of a run execute in order, so memory is reused inside a run too).
+        std::vector<std::vector<int>> uses(end - begin), defs(end - begin);
         for (size_t i = begin; i < end; ++i) {
             const Node& n = nodes[i];
             lmx_node c{};
             c.op = n.op;
             c.layer = n.layer;
             for (size_t s = 0; s < LMX_MAX_SRC; ++s) {
-                if (n.src[s] != kNoTensor) c.src[s] = m.source(n.src[s], backend, copies, uses);
+                if (n.src[s] != kNoTensor) {
+                    c.src[s] = m.source(n.src[s], backend, copies, uses[i - begin]);
+                }
             }
-            c.dst = m.destination(n.dst, backend, defs);
+            c.dst = m.destination(n.dst, backend, defs[i - begin]);
             std::copy(n.iparams.begin(), n.iparams.end(), c.iparams);
             std::copy(n.fparams.begin(), n.fparams.end(), c.fparams);
             run.nodes.push_back(c);
@@ -244,25 +250,27 @@ ExecutionPlan::ExecutionPlan(const Graph& graph, const Placement& placement,
             copy.is_copy = true;
             copy.src_instance = src;
             copy.dst_instance = dst;
-            const int index = static_cast<int>(m.steps.size());
+            const int t = ++clock;
             auto& s = m.instances[static_cast<size_t>(src)];
             auto& d = m.instances[static_cast<size_t>(dst)];
-            s.last_step = std::max(s.last_step, index);
-            d.first_step = std::min(d.first_step, index);
+            s.last_step = std::max(s.last_step, t);
+            d.first_step = std::min(d.first_step, t);
             log->info("copy {} ({} bytes): {} -> {}", graph.tensor(s.storage).name, s.bytes,
                       s.backend->name(), d.backend->name());
             m.steps.push_back(std::move(copy));
             ++stats_.n_copies;
         }
-        const int index = static_cast<int>(m.steps.size());
-        for (int u : uses) {
-            auto& inst = m.instances[static_cast<size_t>(u)];
-            inst.last_step = std::max(inst.last_step, index);
-        }
-        for (int d : defs) {
-            auto& inst = m.instances[static_cast<size_t>(d)];
-            inst.first_step = std::min(inst.first_step, index);
-            inst.last_step = std::max(inst.last_step, index);
+        for (size_t k = 0; k < uses.size(); ++k) {
+            const int t = ++clock;
+            for (int u : uses[k]) {
+                auto& inst = m.instances[static_cast<size_t>(u)];
+                inst.last_step = std::max(inst.last_step, t);
+            }
+            for (int d : defs[k]) {
+                auto& inst = m.instances[static_cast<size_t>(d)];
+                inst.first_step = std::min(inst.first_step, t);
+                inst.last_step = std::max(inst.last_step, t);
+            }
         }
         log->debug("run on {}: {}", backend->name(), run.what);
         m.steps.push_back(std::move(run));
@@ -276,9 +284,7 @@ ExecutionPlan::ExecutionPlan(const Graph& graph, const Placement& placement,
 
     // 4. Memory: one buffer per backend, offsets reused by liveness.
     std::map<const Backend*, MemoryPlanner> planners;
-    std::vector<int> order(m.instances.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-    std::vector<std::pair<int, int>> events;  // (step, +instance+1 alloc / -(instance+1) free)
+    std::vector<std::pair<int, int>> events;  // (tick, +instance+1 alloc / -(instance+1) free)
     for (size_t i = 0; i < m.instances.size(); ++i) {
         events.emplace_back(m.instances[i].first_step * 2, static_cast<int>(i) + 1);
         if (m.instances[i].last_step != INT_MAX) {
