@@ -106,8 +106,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "synth-tiny-Q2_K.once-upon-a-time.json", "synth-tiny-Q3_K_M.once-upon-a-time.json",
                       "synth-tiny-Q4_K_M.once-upon-a-time.json", "synth-tiny-Q5_K_M.once-upon-a-time.json",
                       "synth-tiny-Q6_K.once-upon-a-time.json"),
-    [](const auto& info) {
-        std::string name = info.param.substr(0, info.param.find(".json"));
+    [](const auto& param_info) {
+        std::string name = param_info.param.substr(0, param_info.param.find(".json"));
         for (char& c : name) {
             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
         }
