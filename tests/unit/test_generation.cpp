@@ -74,8 +74,7 @@ TEST_P(ReferenceTest, LogitsAndGreedyTokensMatch) {
     // than 10% of the row's magnitude: near-ties are legitimately fragile, and llama.cpp's
     // own single-token path for these files lands up to ~3% of the row away from its batched
     // path (we measured steps where its choice was our runner-up by that much, with prompt
-    // logits equal to 1.5e-6), while ours gives identical logits either way (see
-    // Consistency.BatchedEqualsIncremental).
+    // logits equal to 1.5e-6); see docs/numerics.md.
     std::vector<float> logits(all.end() - static_cast<std::ptrdiff_t>(n_vocab), all.end());
     int checked = 0;
     for (size_t step = 0; step < ref.greedy_tokens.size(); ++step) {
@@ -299,7 +298,10 @@ TEST(Sampler, RepeatPenaltyAndMinP) {
 namespace llamux {
 namespace {
 
-// The same tokens give the same logits whether evaluated in one batch or one at a time.
+// The same tokens give the same logits, within the bounds above, whether evaluated in one
+// batch or one at a time. (The scalar reference is bit-identical both ways; the SIMD CPU
+// backend sums batched 4x4 tiles and single-column dots in different orders, and on these
+// random-weight files a last-bit difference can flip one 8-bit activation rounding.)
 TEST(Consistency, BatchedEqualsIncremental) {
     for (const std::string name : {"synth-tiny-Q5_K_M", "synth-tiny-F32", "synth-tiny-Q8_0"}) {
         LLAMUX_FIXTURE(model_path, "models/synth/" + name + ".gguf");
@@ -319,7 +321,8 @@ TEST(Consistency, BatchedEqualsIncremental) {
                                          all.begin() + static_cast<std::ptrdiff_t>((i + 1) * n_vocab));
             worst = std::max(worst, test::relative_row_error(one, row));
         }
-        EXPECT_LT(worst, 1e-5) << name;
+        const double bound = name.find("F32") != std::string::npos ? 1e-3 : 5e-2;
+        EXPECT_LT(worst, bound) << name;
         std::printf("%s: batched vs incremental %.3g\n", name.c_str(), worst);
     }
 }

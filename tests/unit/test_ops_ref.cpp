@@ -403,8 +403,8 @@ class Attention : public ::testing::TestWithParam<AttnCase> {};
 
 // want: for query t at position n_past+t and head h (kv head h / (n_head/n_head_kv)),
 // s_j = (q . k_j) * scale over j <= n_past+t, p = softmax(s), out = sum_j p_j v_j, all in
-// double; q is rounded to the cache's half type first when the cache is F16/BF16 (as
-// llama.cpp does). Bound: |got - want| <= 2e-6 * max|v| + 1e-7. Cache rows past the last
+// double; q, and the probabilities before the sum over V, are rounded to the cache's half
+// type when the cache is F16/BF16 (as llama.cpp's F16 matmuls do). Bound: |got - want| <= 2e-6 * max|v| + 1e-7. Cache rows past the last
 // query's position hold NaN: reading them would show.
 TEST_P(Attention, MatchesCausalSoftmaxFormula) {
     const AttnCase c = GetParam();
@@ -452,10 +452,17 @@ TEST_P(Attention, MatchesCausalSoftmaxFormula) {
             }
             double sum = 0.0;
             for (double& x : s) sum += (x = std::exp(x - smax));
+            auto round_p = [&](double p) {  // probabilities meet V in the cache's type
+                const auto pf = static_cast<float>(p);
+                return c.cache == DType::F16    ? round_f16(pf)
+                       : c.cache == DType::BF16 ? round_bf16(pf)
+                                                : double(pf);
+            };
             for (int64_t d = 0; d < c.head_dim; ++d) {
                 double want = 0.0;
                 for (int64_t j = 0; j < n_kv; ++j) {
-                    want += s[static_cast<size_t>(j)] / sum * vf[static_cast<size_t>(j * n_embd_kv + off + d)];
+                    want += round_p(s[static_cast<size_t>(j)] / sum) *
+                            vf[static_cast<size_t>(j * n_embd_kv + off + d)];
                 }
                 ASSERT_NEAR(out.f32(h * c.head_dim + d, t), want, 2e-6 + 1e-7)
                     << "token " << t << " head " << h << " dim " << d;
