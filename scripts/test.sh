@@ -7,7 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake_args=()
-[ "${CI:-}" = "true" ] && cmake_args+=(-DLLAMUX_WERROR=ON)
+if [ "${1:-}" != "--sanitize" ] && [ "${CI:-}" = "true" ]; then
+  # -Werror for the plain build only: GCC 12 reports false maybe-uninitialized warnings in
+  # std::variant code once sanitizer instrumentation is on.
+  cmake_args+=(-DLLAMUX_WERROR=ON)
+else
+  cmake_args+=(-DLLAMUX_WERROR=OFF)
+fi
 if [ "${1:-}" = "--sanitize" ]; then
   export BUILD_DIR=build-asan BUILD_TYPE=RelWithDebInfo
   # The CUDA plugin cannot run here and nvcc code is not instrumented: skip it in this stage.
