@@ -13,8 +13,11 @@ if ((!model_given)); then
   args=(-m "${LLAMUX_MODEL:-../shared/models/stories260K.gguf}" "${args[@]}")
 fi
 prompt_given=0
-for a in "$@"; do [[ "$a" == "-p" || "$a" == --prompt* || "$a" == "-f" ]] && prompt_given=1; done
-if ((!prompt_given)); then
-  args+=(-p "Once upon a time" -n 128)
-fi
+count_given=0
+for a in "$@"; do
+  [[ "$a" == "-p" || "$a" == --prompt* || "$a" == "-f" || "$a" == --file* ]] && prompt_given=1
+  [[ "$a" == "-n" || "$a" == --n-predict* ]] && count_given=1
+done
+((prompt_given)) || args+=(-p "Once upon a time")
+((count_given)) || args+=(-n 128)
 exec ./build/bin/llamux run "${args[@]}"
