@@ -70,6 +70,14 @@ struct MatmulPlan {
     bool reuse_act = false;   // the node before converted these same columns the same way
     int64_t panel_rows = 4;   // weight rows of one work item of the tiled product (multiple of 4)
     int64_t panel_cols = 4;   // columns of one work item (multiple of 4)
+    // Matrix-unit product (kernels->gemm, M >= kGemmBlock): the columns are also packed into
+    // n_groups groups of kGemmBlock, group_stride bytes apart from groups_offset in scratch;
+    // panel_rows and panel_cols are then multiples of kGemmBlock.
+    const GemmKernels* gemm = nullptr;
+    int64_t n_groups = 0;
+    size_t group_stride = 0;
+    size_t groups_offset = 0;
+    bool reuse_groups = false;  // the node before packed these same columns the same way
 };
 
 struct CompiledNode {
@@ -128,7 +136,8 @@ lmx_status execute(CpuBackend& backend, const CpuProgram& program, const lmx_exe
 // previous: the step before this one in the program (nullptr for the first), whose converted
 // columns a matmul of the same input reuses.
 bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threads, Isa isa,
-                 MatmulPlan* plan, size_t* shared_bytes, bool* parallel);
+                 MatmulPlan* plan, size_t* shared_bytes, size_t* per_thread_bytes,
+                 bool* parallel);
 lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx);
 
 bool plan_attention(const lmx_node& node, size_t* per_thread_bytes, bool* parallel);

@@ -59,7 +59,7 @@ void compile(CpuBackend& backend, const lmx_node* nodes, int32_t n, CpuProgram* 
             case LMX_OP_MATMUL:
                 ok = plan_matmul(node, i > 0 ? &program->steps[i - 1] : nullptr,
                                  backend.n_threads, backend.isa, &step.matmul, &node_shared,
-                                 &step.parallel);
+                                 &node_thread, &step.parallel);
                 step.exec = Exec::Matmul;
                 break;
             case LMX_OP_ATTENTION:

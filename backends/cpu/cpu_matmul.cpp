@@ -9,8 +9,12 @@
 //  - M > 1 (prompt): work items of panel_rows weight rows x panel_cols columns, one chunk
 //    each; inside an item, 4x4 tiles (tile kernel: 4 weight rows loaded once for 4
 //    columns). A panel's weight rows stay in L2 while its columns stream past.
-// Every element is computed by one thread, by a tile whose corner is at a multiple of 4 in
-// both directions, whatever the thread count: results do not depend on the number of threads.
+//  - M >= 16 with a matrix unit (TypeKernels::gemm, AMX): the converted columns are also
+//    packed in groups of 16; an item's whole 16 x 16 blocks go to gemm, its edges (rows or
+//    columns past the last whole block of the matrix) to the 4x4 tiles.
+// Every element is computed by one thread, by a tile or block whose corner is at a multiple
+// of its size in both directions, whatever the thread count: results do not depend on the
+// number of threads.
 #include <algorithm>
 
 #include "cpu_backend.hpp"
@@ -24,8 +28,14 @@ constexpr size_t kColumnBytes = 128 * 1024;      // converted columns of one wor
 constexpr double kMinParallelMacs = 256.0 * 1024;  // below this one thread is faster
 constexpr size_t kActAlign = 64;
 constexpr int64_t kMinGemvRows = 16;              // rows of one GEMV chunk, at least
+// Packed columns of one gemm work item, at most: they are read once per 16 weight rows,
+// from L2.
+constexpr size_t kGemmColumnBytes = 1024 * 1024;
+constexpr int64_t kGemmMaxPanelRows = 8 * kGemmBlock;
 
 int64_t clamp4(int64_t v, int64_t lo, int64_t hi) { return std::clamp(v / 4 * 4, lo, hi); }
+int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 bool same_view(const lmx_tensor& a, const lmx_tensor& b) {
     if (a.data != b.data || a.dtype != b.dtype) return false;
@@ -35,10 +45,56 @@ bool same_view(const lmx_tensor& a, const lmx_tensor& b) {
     return true;
 }
 
+// The matrix-unit variant of the blocking: packed groups after the converted columns; items
+// of whole groups (as many columns as kGemmColumnBytes holds, split evenly) and of up to
+// kGemmMaxPanelRows rows, fewer when there would be too few items for the threads.
+void plan_gemm(const CompiledNode* previous, int n_threads, MatmulPlan* plan,
+               size_t* shared_bytes, size_t* per_thread_bytes) {
+    const GemmKernels& g = *plan->kernels->gemm;
+    plan->gemm = &g;
+    plan->n_groups = plan->M / kGemmBlock;
+    plan->group_stride = round_up(static_cast<int64_t>(g.group_bytes(plan->K)), kActAlign);
+    plan->groups_offset = *shared_bytes;
+    *shared_bytes += plan->group_stride * static_cast<size_t>(plan->n_groups);
+    *per_thread_bytes = g.scratch_bytes(plan->K);
+    if (plan->reuse_act && previous->matmul.gemm) {
+        const MatmulPlan& p = previous->matmul;
+        plan->reuse_groups = p.gemm->pack == g.pack && p.group_stride == plan->group_stride &&
+                             p.n_groups == plan->n_groups &&
+                             p.groups_offset == plan->groups_offset;
+    }
+
+    const int64_t col_groups = ceil_div(plan->M, kGemmBlock);
+    const int64_t cap = std::max<int64_t>(
+        1, static_cast<int64_t>(kGemmColumnBytes / plan->group_stride));
+    const int64_t col_blocks = ceil_div(col_groups, cap);
+    plan->panel_cols = ceil_div(col_groups, col_blocks) * kGemmBlock;
+    const int64_t row_groups = ceil_div(plan->N, kGemmBlock);
+    const int64_t per_item = row_groups * col_blocks / (4 * static_cast<int64_t>(n_threads));
+    plan->panel_rows =
+        std::clamp<int64_t>(per_item, 1, kGemmMaxPanelRows / kGemmBlock) * kGemmBlock;
+}
+
+// 4x4 tiles over rows [r0, r1) x columns [c0, c1).
+void tiles(const TypeKernels& k, int64_t K, const std::byte* w, size_t w_stride,
+           const std::byte* act, size_t a_stride, float* y, size_t ldd, int64_t r0,
+           int64_t r1, int64_t c0, int64_t c1) {
+    for (int64_t r = r0; r < r1; r += 4) {
+        const int nr = static_cast<int>(std::min<int64_t>(4, r1 - r));
+        for (int64_t c = c0; c < c1; c += 4) {
+            const int nc = static_cast<int>(std::min<int64_t>(4, c1 - c));
+            k.tile(K, w + static_cast<size_t>(r) * w_stride, w_stride,
+                   act + static_cast<size_t>(c) * a_stride, a_stride,
+                   y + static_cast<size_t>(c) * ldd + static_cast<size_t>(r), ldd, nr, nc);
+        }
+    }
+}
+
 }  // namespace
 
 bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threads, Isa isa,
-                 MatmulPlan* plan, size_t* shared_bytes, bool* parallel) {
+                 MatmulPlan* plan, size_t* shared_bytes, size_t* per_thread_bytes,
+                 bool* parallel) {
     const lmx_tensor& w = *node.src[0];  // [K, N]
     const lmx_tensor& x = *node.src[1];  // [K, M] F32
     const lmx_tensor& dst = *node.dst;   // [N, M] F32
@@ -57,7 +113,10 @@ bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threa
     plan->M = x.ne[1];
     plan->act_stride = 0;
     plan->reuse_act = false;
+    plan->gemm = nullptr;
+    plan->reuse_groups = false;
     *shared_bytes = 0;
+    *per_thread_bytes = 0;
     if (k->from_float) {
         plan->act_stride = (*a_row + kActAlign - 1) / kActAlign * kActAlign;
         *shared_bytes = plan->act_stride * static_cast<size_t>(plan->M);
@@ -69,6 +128,12 @@ bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threa
                               same_view(*previous->node->src[1], x) &&
                               !overlaps(*previous->node->dst, x);
         }
+    }
+
+    if (k->gemm && k->from_float && plan->M >= kGemmBlock && plan->N >= kGemmBlock) {
+        plan_gemm(previous, n_threads, plan, shared_bytes, per_thread_bytes);
+        *parallel = n_threads > 1;
+        return true;
     }
 
     // Blocking of the tiled product: a panel of weight rows that fits L2 beside a block of
@@ -130,22 +195,39 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         return LMX_OK;
     }
 
+    std::byte* groups = nullptr;
+    if (p.gemm) {
+        groups = ctx.scratch.shared() + p.groups_offset;
+        if (!p.reuse_groups) {
+            ctx.chunks(step.parallel, p.n_groups, [&](int64_t j, int) {
+                p.gemm->pack(K, act + static_cast<size_t>(j * kGemmBlock) * a_stride, a_stride,
+                             groups + static_cast<size_t>(j) * p.group_stride);
+            });
+        }
+    }
+
     const int64_t n_panels = (N + p.panel_rows - 1) / p.panel_rows;
     const int64_t n_blocks = (M + p.panel_cols - 1) / p.panel_cols;
-    ctx.chunks(step.parallel, n_panels * n_blocks, [&](int64_t item, int) {
+    ctx.chunks(step.parallel, n_panels * n_blocks, [&](int64_t item, int slot) {
         const int64_t r0 = item / n_blocks * p.panel_rows;
         const int64_t r1 = std::min(N, r0 + p.panel_rows);
         const int64_t c0 = item % n_blocks * p.panel_cols;
         const int64_t c1 = std::min(M, c0 + p.panel_cols);
-        for (int64_t r = r0; r < r1; r += 4) {
-            const int nr = static_cast<int>(std::min<int64_t>(4, r1 - r));
-            for (int64_t c = c0; c < c1; c += 4) {
-                const int nc = static_cast<int>(std::min<int64_t>(4, c1 - c));
-                k.tile(K, wdata + static_cast<size_t>(r) * w_stride, w_stride,
-                       act + static_cast<size_t>(c) * a_stride, a_stride,
-                       y + static_cast<size_t>(c) * ldd + static_cast<size_t>(r), ldd, nr, nc);
-            }
+        if (!p.gemm) {
+            tiles(k, K, wdata, w_stride, act, a_stride, y, ldd, r0, r1, c0, c1);
+            return;
         }
+        const int64_t rg = (r1 - r0) / kGemmBlock * kGemmBlock;  // whole blocks
+        const int64_t cg = (c1 - c0) / kGemmBlock * kGemmBlock;
+        if (rg > 0 && cg > 0) {
+            p.gemm->gemm(K, wdata + static_cast<size_t>(r0) * w_stride, w_stride, rg,
+                         groups + static_cast<size_t>(c0 / kGemmBlock) * p.group_stride,
+                         p.group_stride, cg / kGemmBlock,
+                         y + static_cast<size_t>(c0) * ldd + static_cast<size_t>(r0), ldd,
+                         ctx.scratch.thread(slot));
+        }
+        tiles(k, K, wdata, w_stride, act, a_stride, y, ldd, r0 + rg, r1, c0, c1);
+        tiles(k, K, wdata, w_stride, act, a_stride, y, ldd, r0, r0 + rg, c0 + cg, c1);
     });
     return LMX_OK;
 }

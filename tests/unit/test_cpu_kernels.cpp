@@ -2,6 +2,7 @@
 // for every weight type and every instruction set this machine has:
 //   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
 //   - tile vs the same set's vec_dot for every nr, nc in 1..kTileMax;
+//   - gemm (matrix unit) vs the same set's vec_dot for several row and column counts;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
 //
@@ -39,7 +40,7 @@ constexpr double kRelBound = 2e-6;
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
                               DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
                               DType::Q4_K, DType::Q5_K, DType::Q6_K};
-const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
+const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx};
 
 bool has_min(DType t) {
     return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q2_K || t == DType::Q4_K ||
@@ -177,6 +178,44 @@ TEST_P(CpuKernels, VecDotExtremes) {
     }
 }
 
+// Checks dst[c * ldd + r] of a tile or gemm result: vec_dot of weight row r and column c
+// within the bound for r < nr, c < nc; the sentinel kUnwritten elsewhere in c < cols.
+constexpr float kUnwritten = -12345.0f;
+struct Product {
+    const TypeKernels& k;
+    DType type, act;
+    int64_t n;
+    const uint8_t* w;
+    size_t w_stride;
+    const uint8_t* a;
+    size_t a_stride;
+};
+::testing::AssertionResult matches_vec_dot(const Product& p, const std::vector<float>& dst,
+                                           size_t ldd, int64_t nr, int64_t nc, int64_t cols) {
+    for (int64_t c = 0; c < cols; ++c) {
+        for (size_t r = 0; r < ldd; ++r) {
+            const float got = dst[static_cast<size_t>(c) * ldd + r];
+            if (c >= nc || r >= static_cast<size_t>(nr)) {
+                if (got != kUnwritten) {
+                    return ::testing::AssertionFailure()
+                           << "wrote outside: nr=" << nr << " nc=" << nc << " r=" << r << " c=" << c;
+                }
+                continue;
+            }
+            const void* wr = p.w + r * p.w_stride;
+            const void* ar = p.a + static_cast<size_t>(c) * p.a_stride;
+            const float want = p.k.vec_dot(p.n, wr, ar);
+            const double bound = kRelBound * magnitude(p.type, wr, p.act, ar, p.n);
+            if (!(std::fabs(static_cast<double>(got) - want) <= bound)) {
+                return ::testing::AssertionFailure()
+                       << "n=" << p.n << " nr=" << nr << " nc=" << nc << " r=" << r << " c=" << c
+                       << " want=" << want << " got=" << got << " bound=" << bound;
+            }
+        }
+    }
+    return ::testing::AssertionSuccess();
+}
+
 TEST_P(CpuKernels, TileMatchesVecDot) {
     std::mt19937 rng(777u + static_cast<unsigned>(type_));
     const int64_t bs = info(type_).block_size;
@@ -194,29 +233,54 @@ TEST_P(CpuKernels, TileMatchesVecDot) {
             const std::vector<float> x = random_row(rng, n);
             quantize_activation_row_ref(act_, x.data(), a.data() + 4 + static_cast<size_t>(c) * a_stride, n);
         }
+        const Product p{*k_, type_, act_, n, w.data() + 4, w_stride, a.data() + 4, a_stride};
         for (int nr = 1; nr <= kTileMax; ++nr) {
             for (int nc = 1; nc <= kTileMax; ++nc) {
                 const size_t ldd = static_cast<size_t>(nr) + 2;
-                std::vector<float> dst(ldd * kTileMax, -12345.0f);
+                std::vector<float> dst(ldd * kTileMax, kUnwritten);
                 k_->tile(n, w.data() + 4, w_stride, a.data() + 4, a_stride, dst.data(), ldd, nr,
                          nc);
-                for (int c = 0; c < kTileMax; ++c) {
-                    for (size_t r = 0; r < ldd; ++r) {
-                        const float got = dst[static_cast<size_t>(c) * ldd + r];
-                        if (c >= nc || r >= static_cast<size_t>(nr)) {
-                            ASSERT_EQ(got, -12345.0f) << "wrote outside the tile: nr=" << nr
-                                                      << " nc=" << nc << " r=" << r << " c=" << c;
-                            continue;
-                        }
-                        const void* wr = w.data() + 4 + r * w_stride;
-                        const void* ar = a.data() + 4 + static_cast<size_t>(c) * a_stride;
-                        const float want = k_->vec_dot(n, wr, ar);
-                        const double bound = kRelBound * magnitude(type_, wr, act_, ar, n);
-                        ASSERT_LE(std::fabs(static_cast<double>(got) - want), bound)
-                            << "n=" << n << " nr=" << nr << " nc=" << nc << " r=" << r
-                            << " c=" << c << " want=" << want << " got=" << got;
-                    }
-                }
+                ASSERT_TRUE(matches_vec_dot(p, dst, ldd, nr, nc, kTileMax));
+            }
+        }
+    }
+}
+
+TEST_P(CpuKernels, GemmMatchesVecDot) {
+    if (k_->gemm == nullptr) GTEST_SKIP() << "no matrix-unit kernel for this type and set";
+    const GemmKernels& g = *k_->gemm;
+    std::mt19937 rng(991u + static_cast<unsigned>(type_));
+    const int64_t bs = info(type_).block_size;
+    constexpr int64_t kMaxRows = 3 * kGemmBlock, kMaxGroups = 3;
+    for (const int64_t n : {bs, 3 * bs, 13 * bs}) {
+        const size_t w_stride = row_bytes(type_, n).value() + 6;  // padded, unaligned rows
+        const size_t a_stride = row_bytes(act_, n).value() + 4;
+        std::vector<uint8_t> w(w_stride * kMaxRows + 4);
+        std::vector<uint8_t> a(a_stride * kMaxGroups * kGemmBlock + 4);
+        for (int64_t r = 0; r < kMaxRows; ++r) {
+            const std::vector<float> x = random_row(rng, n);
+            quantize_row_ref(type_, x.data(), w.data() + 4 + static_cast<size_t>(r) * w_stride, n);
+        }
+        for (int64_t c = 0; c < kMaxGroups * kGemmBlock; ++c) {
+            const std::vector<float> x = random_row(rng, n);
+            k_->from_float(x.data(), a.data() + 4 + static_cast<size_t>(c) * a_stride, n);
+        }
+        const size_t group_stride = g.group_bytes(n) + 64;
+        std::vector<uint8_t> groups(group_stride * kMaxGroups);
+        for (int64_t j = 0; j < kMaxGroups; ++j) {
+            g.pack(n, a.data() + 4 + static_cast<size_t>(j * kGemmBlock) * a_stride, a_stride,
+                   groups.data() + static_cast<size_t>(j) * group_stride);
+        }
+        std::vector<uint8_t> scratch(g.scratch_bytes(n));
+        const Product p{*k_, type_, act_, n, w.data() + 4, w_stride, a.data() + 4, a_stride};
+        for (const int64_t nr : {int64_t{kGemmBlock}, kMaxRows}) {
+            for (int64_t ng = 1; ng <= kMaxGroups; ++ng) {
+                const size_t ldd = static_cast<size_t>(nr) + 3;
+                std::vector<float> dst(ldd * kMaxGroups * kGemmBlock, kUnwritten);
+                g.gemm(n, w.data() + 4, w_stride, nr, groups.data(), group_stride, ng,
+                       dst.data(), ldd, scratch.data());
+                ASSERT_TRUE(matches_vec_dot(p, dst, ldd, nr, ng * kGemmBlock,
+                                            kMaxGroups * kGemmBlock));
             }
         }
     }
@@ -300,6 +364,9 @@ TEST(CpuKernelsDispatch, IsaNamesAndCap) {
     EXPECT_STREQ(isa_name(Isa::Scalar), "scalar");
     EXPECT_STREQ(isa_name(Isa::Avx2), "avx2");
     EXPECT_STREQ(isa_name(Isa::Avx512), "avx512");
+    EXPECT_STREQ(isa_name(Isa::Amx), "amx");
+    // Matrix-unit kernels only at the AMX level.
+    EXPECT_EQ(kernels_for(DType::Q4_0, Isa::Avx512)->gemm, nullptr);
     // Asking for more than the CPU has gives what it has.
     const TypeKernels* k = kernels_for(DType::Q4_0, Isa::Avx512);
     ASSERT_NE(k, nullptr);

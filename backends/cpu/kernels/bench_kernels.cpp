@@ -153,6 +153,25 @@ void bench(DType t, Isa isa, int reps) {
     });
     sink = sink + y[2];
 
+    // The matrix-unit gemm where there is one: columns packed once, rows in pieces.
+    double unit_s = 0.0;
+    if (k->gemm != nullptr) {
+        const GemmKernels& g = *k->gemm;
+        const size_t stride = g.group_bytes(kCols);
+        std::vector<uint8_t> groups(stride * (kBatch / kGemmBlock));
+        std::vector<uint8_t> scratch(g.scratch_bytes(kCols));
+        for (int64_t j = 0; j < kBatch / kGemmBlock; ++j) {
+            g.pack(kCols, a.row(j * kGemmBlock), a.row_bytes, groups.data() + j * stride);
+        }
+        constexpr int64_t kUnitPiece = 2 * kGemmBlock;  // rows
+        unit_s = best_seconds(gemm_reps, kGemmRows / kUnitPiece, [&](int64_t p) {
+            g.gemm(kCols, w.row(p * kUnitPiece), w.row_bytes, kUnitPiece, groups.data(), stride,
+                   kBatch / kGemmBlock, y.data() + static_cast<size_t>(p * kUnitPiece), kRows,
+                   scratch.data());
+        });
+        sink = sink + y[3];
+    }
+
     const double gb = static_cast<double>(w.bytes.size()) / 1e9;
     const double gmac = static_cast<double>(kGemmRows * kCols * kBatch) / 1e9;
     std::printf("%-5s %-7s (kernels: %-7s) gemv %6.2f GB/s, as %dx1 tiles %6.2f GB/s | gemm %lldx%lld: "
@@ -160,6 +179,8 @@ void bench(DType t, Isa isa, int reps) {
                 std::string(dtype_name(t)).c_str(), isa_name(isa), isa_name(k->isa), gb / gemv_s,
                 kTileMax, gb / gemv_tile_s, static_cast<long long>(kGemmRows),
                 static_cast<long long>(kBatch), kTileMax, kTileMax, gmac / tile_s, gmac / dot_s);
+    if (unit_s > 0.0) std::printf("%-5s %-7s gemm on the matrix unit: %5.1f GMAC/s\n",
+                                  std::string(dtype_name(t)).c_str(), isa_name(isa), gmac / unit_s);
     std::fflush(stdout);
 }
 
@@ -189,7 +210,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(kRows), static_cast<long long>(kCols), reps,
                 isa_name(detect_isa()));
     for (const DType t : types) {
-        for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+        for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
             if (static_cast<int>(isa) > static_cast<int>(detect_isa())) continue;
             bench(t, isa, isa == Isa::Scalar ? std::max(1, reps / 5) : reps);
         }

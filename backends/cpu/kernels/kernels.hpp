@@ -14,11 +14,13 @@
 
 namespace llamux::cpu {
 
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };  // Avx512: F, BW, VL, VNNI
-// What this CPU (and OS: XCR0 state) supports, capped by LLAMUX_CPU_ISA=scalar|avx2|avx512
+// Avx512: F, BW, VL, VNNI. Amx: Avx512 plus AMX-TILE and AMX-INT8, with the tile state
+// granted to this process by the OS (Linux: arch_prctl ARCH_REQ_XCOMP_PERM).
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
+// What this CPU (and OS: XCR0 state) supports, capped by LLAMUX_CPU_ISA=scalar|avx2|avx512|amx
 // when set; probed once and cached.
 Isa detect_isa();
-const char* isa_name(Isa isa);   // "scalar", "avx2", "avx512"
+const char* isa_name(Isa isa);   // "scalar", "avx2", "avx512", "amx"
 
 // dot(weight row of n elements of the weight type, activation row in vec_dot_type)
 using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
@@ -35,13 +37,35 @@ using TileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a
                         size_t a_stride, float* dst, size_t ldd, int nr, int nc);
 constexpr int kTileMax = 4;
 
+// Prompt processing on a matrix unit: products of kGemmBlock weight rows with kGemmBlock
+// activation columns at a time. The converted activation columns (from_float) are first
+// packed, kGemmBlock at a time, into the unit's layout ("groups"); gemm then unpacks each
+// kGemmBlock weight rows once into per-thread scratch and multiplies them with every group.
+// Results equal vec_dot's up to float summation order. n must be a whole number of the
+// weight type's blocks (as for every kernel here).
+constexpr int kGemmBlock = 16;
+struct GemmKernels {
+    // Bytes of one packed group of kGemmBlock columns of n elements.
+    size_t (*group_bytes)(int64_t n);
+    // Bytes of the per-thread scratch gemm needs for rows of n elements.
+    size_t (*scratch_bytes)(int64_t n);
+    // Packs converted columns a, a + a_stride bytes, ... (kGemmBlock of them) into `group`.
+    void (*pack)(int64_t n, const void* a, size_t a_stride, void* group);
+    // For r < nr (a multiple of kGemmBlock) and the n_groups * kGemmBlock columns of the
+    // groups (group_stride bytes apart): dst[c * ldd + r] = dot(w + r * w_stride bytes,
+    // column c). scratch: scratch_bytes(n), private to the calling thread.
+    void (*gemm)(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* groups,
+                 size_t group_stride, int64_t n_groups, float* dst, size_t ldd, void* scratch);
+};
+
 struct TypeKernels {
     DType weight;
     DType activation;  // vec_dot_type(weight)
     VecDotFn vec_dot;
     FromFloatFn from_float;  // nullptr when the activation type is F32 (use x as is)
     TileFn tile;
-    Isa isa;                 // the set these kernels use
+    Isa isa;                 // the set vec_dot and tile use
+    const GemmKernels* gemm; // nullptr where this CPU has no matrix-unit kernel for the type
 };
 
 // Best kernels for a weight type on `isa` (at most what detect_isa() found).

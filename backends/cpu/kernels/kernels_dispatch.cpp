@@ -7,6 +7,9 @@
 // kernels_for(t, Isa::Avx512) may return AVX2 (or scalar) entries; TypeKernels::isa says which.
 #include <cpuid.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +33,23 @@ uint64_t read_xcr0() {
     return (static_cast<uint64_t>(hi) << 32) | lo;
 }
 
+// AMX-TILE and AMX-INT8 in CPUID, the tile state in XCR0, and Linux's permission for this
+// process to use it (without the request the first tile instruction faults).
+bool amx_usable(uint64_t xcr0) {
+    uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool cpu = (edx & (1u << 24)) != 0 && (edx & (1u << 25)) != 0;
+    const bool os = (xcr0 & (3ull << 17)) == (3ull << 17);  // XTILECFG, XTILEDATA
+    if (!cpu || !os) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    constexpr long kReqXcompPerm = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr long kXtileData = 18;         // XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+#else
+    return false;
+#endif
+}
+
 Isa probe_cpu() {
     __builtin_cpu_init();
     const uint64_t xcr0 = read_xcr0();
@@ -42,16 +62,18 @@ Isa probe_cpu() {
                         __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") &&
                         __builtin_cpu_supports("avx512vnni");
-    return avx512 ? Isa::Avx512 : Isa::Avx2;
+    if (!avx512) return Isa::Avx2;
+    return amx_usable(xcr0) ? Isa::Amx : Isa::Avx512;
 }
 
 // LLAMUX_CPU_ISA=scalar|avx2|avx512 caps the choice; unset or unknown: no cap.
 Isa env_cap() {
     const char* v = std::getenv("LLAMUX_CPU_ISA");
-    if (v == nullptr) return Isa::Avx512;
+    if (v == nullptr) return Isa::Amx;
     if (std::strcmp(v, "scalar") == 0) return Isa::Scalar;
     if (std::strcmp(v, "avx2") == 0) return Isa::Avx2;
-    return Isa::Avx512;
+    if (std::strcmp(v, "avx512") == 0) return Isa::Avx512;
+    return Isa::Amx;
 }
 
 Isa min_isa(Isa a, Isa b) { return static_cast<int>(a) < static_cast<int>(b) ? a : b; }
@@ -87,8 +109,13 @@ void tile_scalar(int64_t n, const void* w, size_t w_stride, const void* a, size_
 
 template <DType T, DType Act>
 constexpr TypeKernels scalar_entry() {
-    return {T, Act, &dot_scalar<T>, Act == DType::F32 ? nullptr : &from_float_scalar<Act>,
-            &tile_scalar<T>, Isa::Scalar};
+    return {T,
+            Act,
+            &dot_scalar<T>,
+            Act == DType::F32 ? nullptr : &from_float_scalar<Act>,
+            &tile_scalar<T>,
+            Isa::Scalar,
+            nullptr};
 }
 
 constexpr std::array kScalar = {
@@ -143,6 +170,19 @@ constexpr Override kAvx512[] = {
     {DType::Q6_K, &q6_k_dot_avx512, nullptr, &q6_k_tile_avx512},
 };
 
+// The AMX level adds matrix-unit products for prompt processing to the AVX-512 kernels.
+struct GemmOverride {
+    DType weight;
+    const GemmKernels* gemm;
+};
+
+constexpr GemmOverride kAmx[] = {
+    {DType::Q4_0, &q4_0_gemm_amx},
+    {DType::Q8_0, &q8_0_gemm_amx},
+    {DType::Q4_K, &q4_k_gemm_amx},
+    {DType::Q6_K, &q6_k_gemm_amx},
+};
+
 using Table = std::array<TypeKernels, kTypes>;
 
 Table apply(const Table& below, const Override* begin, const Override* end, Isa isa) {
@@ -159,8 +199,18 @@ Table apply(const Table& below, const Override* begin, const Override* end, Isa 
     return t;
 }
 
+Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverride* end) {
+    Table t = below;
+    for (const GemmOverride* o = begin; o != end; ++o) {
+        for (TypeKernels& k : t) {
+            if (k.weight == o->weight) k.gemm = o->gemm;
+        }
+    }
+    return t;
+}
+
 struct Tables {
-    Table level[3];
+    Table level[4];
 };
 
 const Tables& tables() {
@@ -170,6 +220,7 @@ const Tables& tables() {
         for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
         r.level[1] = apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2);
         r.level[2] = apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512);
+        r.level[3] = apply_gemm(r.level[2], std::begin(kAmx), std::end(kAmx));
         return r;
     }();
     return t;
@@ -187,6 +238,7 @@ const char* isa_name(Isa isa) {
         case Isa::Scalar: return "scalar";
         case Isa::Avx2: return "avx2";
         case Isa::Avx512: return "avx512";
+        case Isa::Amx: return "amx";
     }
     return "unknown";
 }

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels.hpp"
+
 namespace llamux::cpu {
 
 #define LLAMUX_DECLARE_DOT(name) float name(int64_t n, const void* w, const void* a)
@@ -82,6 +84,12 @@ LLAMUX_DECLARE_DOT(bf16_dot_avx512);
 LLAMUX_DECLARE_TILE(f32_tile_avx512);
 LLAMUX_DECLARE_TILE(f16_tile_avx512);
 LLAMUX_DECLARE_TILE(bf16_tile_avx512);
+
+// ---- AMX tiles: prompt-processing products (kernels_amx.cpp) ----
+extern const GemmKernels q4_0_gemm_amx;
+extern const GemmKernels q8_0_gemm_amx;
+extern const GemmKernels q4_k_gemm_amx;
+extern const GemmKernels q6_k_gemm_amx;
 
 #undef LLAMUX_DECLARE_DOT
 #undef LLAMUX_DECLARE_TILE

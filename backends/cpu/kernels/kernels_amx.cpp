@@ -1,0 +1,395 @@
+// AMX (Advanced Matrix Extensions) products for prompt processing. Compiled with the AVX-512
+// flags plus -mamx-tile -mamx-int8; called only after detect_isa() found AMX and the OS
+// granted this process the tile state (kernels_dispatch.cpp).
+//
+// One tile product multiplies 16 weight rows by 16 activation columns over one sub-block of
+// the weight type (32 elements; 16 for Q6_K), int8 x int8 -> int32, exactly as the AVX
+// kernels do per sub-block. Each int32 result is then scaled into a float accumulator on
+// AVX-512: acc[r][c] += C[r][c] * (d_w[r][s] * d_a[c][s]), and for the K-quants with mins
+// acc[r][c] -= m_w[r][s] * (d_a[c][s] * sum(a[c] over s)). So the results equal the vec_dot
+// kernels' up to float summation order.
+//
+// Layouts:
+//  - Activation group (pack): 16 converted columns, per sub-block s: the B tile (sub / 4
+//    rows of 16 x 4 bytes: column c's elements 4k..4k+3 in row k, dword c), then per column
+//    the float scale of the block holding s, then (K-quants with mins) per column d_a times
+//    the sum of its elements in s.
+//  - Weight panel (unpacked per 16 rows into per-thread scratch): per sub-block s, the A tile
+//    (16 rows x sub int8 values), then the 16 float scales d_w[r][s], then (with mins) the
+//    16 floats m_w[r][s].
+#include "simd_avx512.hpp"  // first: see the note on GCC warnings there
+
+#include "kernels_internal.hpp"
+#include "llamux/quant_blocks.hpp"
+
+#if !defined(__AMX_TILE__) || !defined(__AMX_INT8__)
+#error "kernels_amx.cpp: compile with -mamx-tile -mamx-int8"
+#endif
+
+namespace llamux::cpu {
+namespace {
+
+using namespace simd;
+
+constexpr int kRows = 16;  // weight rows and activation columns of one tile product
+
+// The tile configuration ldtilecfg takes (palette 1).
+struct alignas(64) TileConfig {
+    uint8_t palette_id;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+// Tiles 0/3: weights (16 rows x sub bytes); 1/4: activations (sub / 4 rows x 64 bytes);
+// 2/5: int32 results (16 x 16). Two sets, so one product runs while the other is scaled.
+void configure_tiles(int sub) {
+    TileConfig cfg{};
+    cfg.palette_id = 1;
+    for (const int t : {0, 3}) {
+        cfg.rows[t] = kRows;
+        cfg.colsb[t] = static_cast<uint16_t>(sub);
+    }
+    for (const int t : {1, 4}) {
+        cfg.rows[t] = static_cast<uint8_t>(sub / 4);
+        cfg.colsb[t] = 64;
+    }
+    for (const int t : {2, 5}) {
+        cfg.rows[t] = kRows;
+        cfg.colsb[t] = 64;
+    }
+    // Not _tile_loadconfig: GCC 12's tells the compiler it reads only 8 bytes of cfg, which
+    // lets it drop the stores above.
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+// ---- how each weight type looks to the tile products ----------------------------------
+
+enum class Act { Q8_0, Q8_K };
+
+struct Format {
+    int sub;         // elements per sub-block (one tile product)
+    Act act;         // activation type
+    bool mins;       // weights carry a min per sub-block (needs activation sums)
+    bool unsigned_w; // weight values 0..15 (tdpbusd) rather than signed (tdpbssd)
+};
+
+constexpr Format kQ8_0Format{32, Act::Q8_0, false, false};
+constexpr Format kQ4_KFormat{32, Act::Q8_K, true, true};
+constexpr Format kQ6_KFormat{16, Act::Q8_K, false, false};
+
+// Bytes of one packed activation group, and where its parts start.
+struct GroupLayout {
+    int64_t n_sub;
+    size_t tiles, scales, sums, bytes;
+    GroupLayout(const Format& f, int64_t n) : n_sub(n / f.sub) {
+        tiles = 0;
+        scales = static_cast<size_t>(n_sub) * static_cast<size_t>(f.sub) * kRows;
+        sums = scales + static_cast<size_t>(n_sub) * kRows * sizeof(float);
+        bytes = sums + (f.mins ? static_cast<size_t>(n_sub) * kRows * sizeof(float) : 0);
+    }
+};
+
+// The same for the weight panel of 16 rows.
+struct PanelLayout {
+    int64_t n_sub;
+    size_t scales, mins, bytes;
+    PanelLayout(const Format& f, int64_t n) : n_sub(n / f.sub) {
+        scales = static_cast<size_t>(n_sub) * static_cast<size_t>(f.sub) * kRows;
+        mins = scales + static_cast<size_t>(n_sub) * kRows * sizeof(float);
+        bytes = mins + (f.mins ? static_cast<size_t>(n_sub) * kRows * sizeof(float) : 0);
+    }
+};
+
+// ---- packing activation columns -------------------------------------------------------
+
+// Activation sub-block s of a converted column: its int8 values, its scale, its sum.
+struct ActSub {
+    const int8_t* q;
+    float d;
+    int sum;  // only for Q8_K with sub == 32
+};
+
+template <Act A, int Sub>
+inline ActSub act_sub(const unsigned char* column, int64_t s) {
+    if constexpr (A == Act::Q8_0) {
+        const auto* b = reinterpret_cast<const BlockQ8_0*>(column) + s;
+        return {b->qs, load_f16(&b->d), 0};
+    } else {
+        const int64_t first = s * Sub;
+        const auto* b = reinterpret_cast<const BlockQ8_K*>(column) + first / kQK_K;
+        const int64_t off = first % kQK_K;
+        int sum = 0;
+        if constexpr (Sub == 32) sum = b->bsums[off / 16] + b->bsums[off / 16 + 1];
+        return {b->qs + off, load_f32(&b->d), sum};
+    }
+}
+
+template <const Format& F, Act A = F.act>
+void pack(int64_t n, const void* a, size_t a_stride, void* group) {
+    const GroupLayout g(F, n);
+    auto* out = static_cast<unsigned char*>(group);
+    const auto* base = static_cast<const unsigned char*>(a);
+    // Dword c of a B-tile row is 4 bytes of column c: a gather with the column stride.
+    const __m512i columns = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(static_cast<int>(a_stride)));
+    for (int64_t s = 0; s < g.n_sub; ++s) {
+        float* scales = reinterpret_cast<float*>(out + g.scales) + s * kRows;
+        float* sums = reinterpret_cast<float*>(out + g.sums) + s * kRows;
+        for (int c = 0; c < kRows; ++c) {
+            const ActSub as = act_sub<A, F.sub>(base + static_cast<size_t>(c) * a_stride, s);
+            scales[c] = as.d;
+            if constexpr (F.mins) sums[c] = as.d * static_cast<float>(as.sum);
+        }
+        const ActSub first = act_sub<A, F.sub>(base, s);
+        unsigned char* tile = out + g.tiles + static_cast<size_t>(s) * F.sub * kRows;
+        for (int k = 0; k < F.sub / 4; ++k) {
+            const __m512i v = _mm512_i32gather_epi32(columns, first.q + 4 * k, 1);
+            _mm512_storeu_si512(tile + 64 * k, v);
+        }
+    }
+}
+
+// ---- unpacking 16 weight rows ---------------------------------------------------------
+
+// Q4_0 / Q8_0: one block per sub-block of 32.
+void unpack_q4_0(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
+    const PanelLayout p(kQ8_0Format, n);
+    auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int r = 0; r < kRows; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ4_0*>(
+            static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride);
+        for (int64_t s = 0; s < p.n_sub; ++s) {
+            const __m256i q = _mm256_sub_epi8(nibbles_lo_hi(row[s].qs), eight);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32), q);
+            scales[s * kRows + r] = load_f16(&row[s].d);
+        }
+    }
+}
+
+void unpack_q8_0(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
+    const PanelLayout p(kQ8_0Format, n);
+    auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    for (int r = 0; r < kRows; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ8_0*>(
+            static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride);
+        for (int64_t s = 0; s < p.n_sub; ++s) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32),
+                                loadu256(row[s].qs));
+            scales[s * kRows + r] = load_f16(&row[s].d);
+        }
+    }
+}
+
+// The 6-bit scale and min of sub-block j of a Q4_K super-block.
+inline void k4_scale_min(const uint8_t* q, int j, int* sc, int* m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+void unpack_q4_k(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
+    const PanelLayout p(kQ4_KFormat, n);
+    auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    auto* mins = reinterpret_cast<float*>(panel + p.mins);
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < kRows; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ4_K*>(
+            static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride);
+        for (int64_t i = 0; i < n / kQK_K; ++i) {
+            const BlockQ4_K& b = row[i];
+            const float d = load_f16(&b.d), dmin = load_f16(&b.dmin);
+            for (int j = 0; j < 8; ++j) {
+                int sc = 0, m = 0;
+                k4_scale_min(b.scales, j, &sc, &m);
+                const int64_t s = i * 8 + j;
+                scales[s * kRows + r] = d * static_cast<float>(sc);
+                mins[s * kRows + r] = dmin * static_cast<float>(m);
+            }
+            for (int pair = 0; pair < 4; ++pair) {
+                const __m256i q = loadu256(b.qs + 32 * pair);
+                const int64_t s = i * 8 + 2 * pair;
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32),
+                                    _mm256_and_si256(q, low));
+                _mm256_storeu_si256(
+                    reinterpret_cast<__m256i*>(panel + ((s + 1) * kRows + r) * 32),
+                    _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
+            }
+        }
+    }
+}
+
+void unpack_q6_k(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
+    const PanelLayout p(kQ6_KFormat, n);
+    auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i low2 = _mm256_set1_epi8(0x03);
+    const __m256i bias = _mm256_set1_epi8(32);
+    // Stores 32 values (sub-blocks s and s + 1) of row r.
+    auto store2 = [&](int64_t s, int r, __m256i v) {
+        v = _mm256_sub_epi8(v, bias);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(panel + (s * kRows + r) * 16),
+                         _mm256_castsi256_si128(v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(panel + ((s + 1) * kRows + r) * 16),
+                         _mm256_extracti128_si256(v, 1));
+    };
+    for (int r = 0; r < kRows; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ6_K*>(
+            static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride);
+        for (int64_t i = 0; i < n / kQK_K; ++i) {
+            const BlockQ6_K& b = row[i];
+            const float d = load_f16(&b.d);
+            for (int j = 0; j < 16; ++j) {
+                scales[(i * 16 + j) * kRows + r] = d * static_cast<float>(b.scales[j]);
+            }
+            for (int half = 0; half < 2; ++half) {
+                const __m256i ql0 = loadu256(b.ql + 64 * half);
+                const __m256i ql1 = loadu256(b.ql + 64 * half + 32);
+                const __m256i qh = loadu256(b.qh + 32 * half);
+                auto high = [&](int shift) {
+                    return _mm256_slli_epi16(
+                        _mm256_and_si256(_mm256_srli_epi16(qh, shift), low2), 4);
+                };
+                const int64_t s = i * 16 + half * 8;  // first sub-block of this half
+                store2(s + 0, r, _mm256_or_si256(_mm256_and_si256(ql0, low4), high(0)));
+                store2(s + 2, r, _mm256_or_si256(_mm256_and_si256(ql1, low4), high(2)));
+                store2(s + 4, r,
+                       _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                       high(4)));
+                store2(s + 6, r,
+                       _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                       high(6)));
+            }
+        }
+    }
+}
+
+// ---- the product of one unpacked panel with packed groups ------------------------------
+
+// GCC's tile intrinsics paste the tile number into the instruction text: it must be a
+// literal, hence one function per tile set.
+#define LLAMUX_TILE_PRODUCT(name, ta, tb, tc)                                            \
+    template <bool UnsignedW>                                                            \
+    inline void name(const unsigned char* a, int sub, const unsigned char* b) {          \
+        _tile_zero(tc);                                                                  \
+        _tile_loadd(ta, a, sub);                                                         \
+        _tile_loadd(tb, b, 64);                                                          \
+        if constexpr (UnsignedW) {                                                       \
+            _tile_dpbusd(tc, ta, tb);                                                    \
+        } else {                                                                         \
+            _tile_dpbssd(tc, ta, tb);                                                    \
+        }                                                                                \
+    }
+LLAMUX_TILE_PRODUCT(tile_product0, 0, 1, 2)
+LLAMUX_TILE_PRODUCT(tile_product1, 3, 4, 5)
+#undef LLAMUX_TILE_PRODUCT
+
+// acc[r] += C[r] * (d_a * d_w[r]) (and -= m_w[r] * sums) for one sub-block.
+template <bool Mins>
+inline void scale_into(__m512 (&acc)[kRows], const int32_t (&c)[kRows][kRows],
+                       const float* da, const float* dw, const float* sums, const float* mw) {
+    const __m512 dav = _mm512_loadu_ps(da);
+    for (int r = 0; r < kRows; ++r) {
+        const __m512 prod = _mm512_cvtepi32_ps(_mm512_load_si512(c[r]));
+        acc[r] = _mm512_fmadd_ps(prod, _mm512_mul_ps(dav, _mm512_set1_ps(dw[r])), acc[r]);
+    }
+    if constexpr (Mins) {
+        const __m512 sv = _mm512_loadu_ps(sums);
+        for (int r = 0; r < kRows; ++r) {
+            acc[r] = _mm512_fnmadd_ps(sv, _mm512_set1_ps(mw[r]), acc[r]);
+        }
+    }
+}
+
+template <const Format& F>
+void panel_times_group(const unsigned char* panel, const PanelLayout& p,
+                       const unsigned char* group, const GroupLayout& g, float* dst,
+                       size_t ldd) {
+    constexpr int kTileBytes = F.sub * kRows;
+    const auto* wscale = reinterpret_cast<const float*>(panel + p.scales);
+    const auto* wmin = reinterpret_cast<const float*>(panel + p.mins);
+    const auto* ascale = reinterpret_cast<const float*>(group + g.scales);
+    const auto* asum = reinterpret_cast<const float*>(group + g.sums);
+    alignas(64) int32_t c0[kRows][kRows];
+    alignas(64) int32_t c1[kRows][kRows];
+    __m512 acc[kRows];
+    for (__m512& a : acc) a = _mm512_setzero_ps();
+    auto w_tile = [&](int64_t s) { return panel + s * kTileBytes; };
+    auto a_tile = [&](int64_t s) { return group + g.tiles + s * kTileBytes; };
+    auto scale = [&](const int32_t(&c)[kRows][kRows], int64_t s) {
+        scale_into<F.mins>(acc, c, ascale + s * kRows, wscale + s * kRows, asum + s * kRows,
+                           wmin + s * kRows);
+    };
+
+    // Two tile sets in turn: the product of s + 1 runs while s is scaled.
+    const int64_t n_sub = p.n_sub;
+    tile_product0<F.unsigned_w>(w_tile(0), F.sub, a_tile(0));
+    for (int64_t s = 0; s < n_sub; s += 2) {
+        if (s + 1 < n_sub) tile_product1<F.unsigned_w>(w_tile(s + 1), F.sub, a_tile(s + 1));
+        _tile_stored(2, c0, 64);
+        if (s + 2 < n_sub) tile_product0<F.unsigned_w>(w_tile(s + 2), F.sub, a_tile(s + 2));
+        scale(c0, s);
+        if (s + 1 < n_sub) {
+            _tile_stored(5, c1, 64);
+            scale(c1, s + 1);
+        }
+    }
+
+    // acc[r] holds columns 0..15 of row r; dst is column-major in that sense.
+    const __m512i columns = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(static_cast<int>(ldd)));
+    for (int r = 0; r < kRows; ++r) _mm512_i32scatter_ps(dst + r, columns, acc[r], 4);
+}
+
+using UnpackFn = void (*)(int64_t n, const void* w, size_t w_stride, unsigned char* panel);
+
+template <const Format& F, UnpackFn Unpack>
+void gemm(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* groups,
+          size_t group_stride, int64_t n_groups, float* dst, size_t ldd, void* scratch) {
+    const PanelLayout p(F, n);
+    const GroupLayout g(F, n);
+    auto* panel = static_cast<unsigned char*>(scratch);
+    configure_tiles(F.sub);
+    for (int64_t r = 0; r < nr; r += kRows) {
+        Unpack(n, static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride,
+               w_stride, panel);
+        for (int64_t j = 0; j < n_groups; ++j) {
+            panel_times_group<F>(panel, p,
+                                 static_cast<const unsigned char*>(groups) +
+                                     static_cast<size_t>(j) * group_stride,
+                                 g, dst + static_cast<size_t>(j) * kRows * ldd + r, ldd);
+        }
+    }
+    _tile_release();
+}
+
+template <const Format& F>
+size_t group_bytes(int64_t n) {
+    return GroupLayout(F, n).bytes;
+}
+template <const Format& F>
+size_t panel_bytes(int64_t n) {
+    return PanelLayout(F, n).bytes;
+}
+
+template <const Format& F, UnpackFn Unpack>
+constexpr GemmKernels gemm_kernels() {
+    return {&group_bytes<F>, &panel_bytes<F>, &pack<F>, &gemm<F, Unpack>};
+}
+
+}  // namespace
+
+const GemmKernels q4_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q4_0>();
+const GemmKernels q8_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q8_0>();
+const GemmKernels q4_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_q4_k>();
+const GemmKernels q6_k_gemm_amx = gemm_kernels<kQ6_KFormat, &unpack_q6_k>();
+
+}  // namespace llamux::cpu
