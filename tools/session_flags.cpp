@@ -16,8 +16,8 @@ void SessionFlags::add_to(CLI::App& cmd) {
                    "-ngl N: put the last N blocks on the GPU backend (N > blocks: the head too)");
     cmd.add_option("--placement", placement,
                    "Per-layer backends, e.g. 0-15:onednn,16-31:cuda,output:cuda");
-    cmd.add_option("--plugin-dir", plugin_dirs, "Also load plugins from this folder (repeatable)");
-    cmd.add_option("--plugin", plugin_files, "Also load this plugin file (repeatable)");
+    cmd.add_option("--plugin-dir", plugin_dirs, "Also search this folder for plugins (repeatable)");
+    cmd.add_option("--plugin", plugin_files, "Also consider this plugin file (repeatable)");
 }
 
 std::string SessionFlags::model_path() const {

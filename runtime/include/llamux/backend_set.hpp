@@ -1,4 +1,5 @@
-// The backend instances of one session, created from the loaded plugins by name.
+// The backend instances of one session, created by name from the registry's plugins; only
+// the plugins of those names are opened (PluginRegistry::find).
 #pragma once
 
 #include <map>
@@ -14,8 +15,8 @@ class BackendSet {
 public:
     // Creates one instance of each named backend (duplicates ignored). `host` names the
     // backend that runs what others decline and owns the token embedding; it is always
-    // created. Throws Error naming the backend and the plugins that did load when one is
-    // missing.
+    // created. Throws Error when one is missing, naming the backend, why the file named for
+    // it (plugin_file_name) did not provide it, and the plugins that did load.
     BackendSet(const PluginRegistry& registry, const std::vector<std::string>& names,
                const std::string& host, const BackendOptions& options);
 
