@@ -4,19 +4,23 @@
 //
 // One tile product multiplies 16 weight rows by 16 activation columns over one sub-block of
 // the weight type (32 elements; 16 for Q6_K), int8 x int8 -> int32, exactly as the AVX
-// kernels do per sub-block. Each int32 result is then scaled into a float accumulator on
-// AVX-512: acc[r][c] += C[r][c] * (d_w[r][s] * d_a[c][s]), and for the K-quants with mins
-// acc[r][c] -= m_w[r][s] * (d_a[c][s] * sum(a[c] over s)). So the results equal the vec_dot
-// kernels' up to float summation order.
+// kernels do per sub-block. Each int32 result is then scaled into float accumulators on
+// AVX-512:
+//  - Q8_0 activations: acc[r][c] += C[r][c] * (d_w[r][s] * d_a[c][s]);
+//  - Q8_K activations (d_a per super-block): part[r][c] += C[r][c] * d_w[r][s], minus
+//    m_w[r][s] * sum(a[c] over s) for the types with mins, and acc += part * d_a[c] once per
+//    super-block (one multiply fewer per sub-block).
+// So the results equal the vec_dot kernels' up to float summation order. The scaling, not
+// the tile unit, bounds the speed; the loop overlaps one with the other (panel_times_group).
 //
 // Layouts:
-//  - Activation group (pack): 16 converted columns, per sub-block s: the B tile (sub / 4
-//    rows of 16 x 4 bytes: column c's elements 4k..4k+3 in row k, dword c), then per column
-//    the float scale of the block holding s, then (K-quants with mins) per column d_a times
-//    the sum of its elements in s.
-//  - Weight panel (unpacked per 16 rows into per-thread scratch): per sub-block s, the A tile
-//    (16 rows x sub int8 values), then the 16 float scales d_w[r][s], then (with mins) the
-//    16 floats m_w[r][s].
+//  - Activation group (pack), 16 converted columns: for every sub-block s the B tile
+//    (sub / 4 rows of 16 x 4 bytes: column c's elements 4k..4k+3 in row k, dword c); then
+//    for every s the 16 column scales d_a (of the block holding s); then (types with mins)
+//    for every s the 16 column sums of the activations over s.
+//  - Weight panel (unpacked per 16 rows into per-thread scratch): for every s the A tile
+//    (16 rows x sub int8 values); then for every s the 16 row scales d_w; then (with mins)
+//    for every s the 16 row mins m_w.
 #include "simd_avx512.hpp"  // first: see the note on GCC warnings there
 
 #include "kernels_internal.hpp"
@@ -141,7 +145,7 @@ void pack(int64_t n, const void* a, size_t a_stride, void* group) {
         for (int c = 0; c < kRows; ++c) {
             const ActSub as = act_sub<A, F.sub>(base + static_cast<size_t>(c) * a_stride, s);
             scales[c] = as.d;
-            if constexpr (F.mins) sums[c] = as.d * static_cast<float>(as.sum);
+            if constexpr (F.mins) sums[c] = static_cast<float>(as.sum);
         }
         const ActSub first = act_sub<A, F.sub>(base, s);
         unsigned char* tile = out + g.tiles + static_cast<size_t>(s) * F.sub * kRows;
@@ -291,20 +295,37 @@ LLAMUX_TILE_PRODUCT(tile_product0, 0, 1, 2)
 LLAMUX_TILE_PRODUCT(tile_product1, 3, 4, 5)
 #undef LLAMUX_TILE_PRODUCT
 
-// acc[r] += C[r] * (d_a * d_w[r]) (and -= m_w[r] * sums) for one sub-block.
-template <bool Mins>
+// Q8_0 activations (a scale per sub-block): acc[r] += C[r] * (d_a * d_w[r]).
 inline void scale_into(__m512 (&acc)[kRows], const int32_t (&c)[kRows][kRows],
-                       const float* da, const float* dw, const float* sums, const float* mw) {
+                       const float* da, const float* dw) {
     const __m512 dav = _mm512_loadu_ps(da);
     for (int r = 0; r < kRows; ++r) {
         const __m512 prod = _mm512_cvtepi32_ps(_mm512_load_si512(c[r]));
         acc[r] = _mm512_fmadd_ps(prod, _mm512_mul_ps(dav, _mm512_set1_ps(dw[r])), acc[r]);
     }
+}
+
+// Q8_K activations (one scale per super-block): the super-block's sum without d_a,
+// part[r] += C[r] * d_w[r] (- sum(a) * m_w[r]), is scaled by d_a once, at its end.
+template <bool Mins>
+inline void scale_into_part(__m512 (&part)[kRows], const int32_t (&c)[kRows][kRows],
+                            const float* dw, const float* sums, const float* mw) {
+    for (int r = 0; r < kRows; ++r) {
+        const __m512 prod = _mm512_cvtepi32_ps(_mm512_load_si512(c[r]));
+        part[r] = _mm512_fmadd_ps(prod, _mm512_set1_ps(dw[r]), part[r]);
+    }
     if constexpr (Mins) {
         const __m512 sv = _mm512_loadu_ps(sums);
         for (int r = 0; r < kRows; ++r) {
-            acc[r] = _mm512_fnmadd_ps(sv, _mm512_set1_ps(mw[r]), acc[r]);
+            part[r] = _mm512_fnmadd_ps(sv, _mm512_set1_ps(mw[r]), part[r]);
         }
+    }
+}
+inline void flush_part(__m512 (&acc)[kRows], __m512 (&part)[kRows], const float* da) {
+    const __m512 dav = _mm512_loadu_ps(da);
+    for (int r = 0; r < kRows; ++r) {
+        acc[r] = _mm512_fmadd_ps(part[r], dav, acc[r]);
+        part[r] = _mm512_setzero_ps();
     }
 }
 
@@ -319,26 +340,39 @@ void panel_times_group(const unsigned char* panel, const PanelLayout& p,
     const auto* asum = reinterpret_cast<const float*>(group + g.sums);
     alignas(64) int32_t c0[kRows][kRows];
     alignas(64) int32_t c1[kRows][kRows];
-    __m512 acc[kRows];
-    for (__m512& a : acc) a = _mm512_setzero_ps();
+    __m512 acc[kRows], part[kRows];
+    for (int r = 0; r < kRows; ++r) acc[r] = part[r] = _mm512_setzero_ps();
+    constexpr int64_t kSubsPerSuper = kQK_K / F.sub;
     auto w_tile = [&](int64_t s) { return panel + s * kTileBytes; };
     auto a_tile = [&](int64_t s) { return group + g.tiles + s * kTileBytes; };
     auto scale = [&](const int32_t(&c)[kRows][kRows], int64_t s) {
-        scale_into<F.mins>(acc, c, ascale + s * kRows, wscale + s * kRows, asum + s * kRows,
-                           wmin + s * kRows);
+        if constexpr (F.act == Act::Q8_0) {
+            scale_into(acc, c, ascale + s * kRows, wscale + s * kRows);
+        } else {
+            scale_into_part<F.mins>(part, c, wscale + s * kRows, asum + s * kRows,
+                                    wmin + s * kRows);
+            if (s % kSubsPerSuper == kSubsPerSuper - 1) flush_part(acc, part, ascale + s * kRows);
+        }
     };
 
-    // Two tile sets in turn: the product of s + 1 runs while s is scaled.
+    // Two tile sets in turn. Step s issues product s + 1, scales product s - 1 (stored a
+    // step earlier, so its loads do not wait for the tile store) and stores product s.
     const int64_t n_sub = p.n_sub;
     tile_product0<F.unsigned_w>(w_tile(0), F.sub, a_tile(0));
-    for (int64_t s = 0; s < n_sub; s += 2) {
+    for (int64_t s = 0;; s += 2) {
         if (s + 1 < n_sub) tile_product1<F.unsigned_w>(w_tile(s + 1), F.sub, a_tile(s + 1));
+        if (s > 0) scale(c1, s - 1);
         _tile_stored(2, c0, 64);
+        if (s + 1 >= n_sub) {
+            scale(c0, s);
+            break;
+        }
         if (s + 2 < n_sub) tile_product0<F.unsigned_w>(w_tile(s + 2), F.sub, a_tile(s + 2));
         scale(c0, s);
-        if (s + 1 < n_sub) {
-            _tile_stored(5, c1, 64);
+        _tile_stored(5, c1, 64);
+        if (s + 2 >= n_sub) {
             scale(c1, s + 1);
+            break;
         }
     }
 
