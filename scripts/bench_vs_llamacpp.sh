@@ -20,7 +20,9 @@
 #
 # Prints both tools' tables, then per test the medians, the ratio llamux / llama.cpp, and
 # for tg the weight bytes read per second as a fraction of the measured read bandwidth
-# (the floor: every generated token reads every weight once).
+# (the floor: every generated token reads every weight once); then per file each tool's
+# peak resident memory over its whole benchmark run (GNU time's maximum RSS, when
+# /usr/bin/time is there).
 set -euo pipefail
 
 usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
@@ -53,6 +55,18 @@ fi
 command -v python3 >/dev/null || die "python3 is needed to read the JSON results"
 CXX=${CXX:-c++}
 command -v "$CXX" >/dev/null || die "no C++ compiler ($CXX) for the bandwidth helper"
+
+# Peak RSS of a command, in KiB, into a file (nothing when GNU time is missing).
+TIME_BIN=/usr/bin/time
+measure_rss() {
+    local out=$1
+    shift
+    if [[ -x "$TIME_BIN" ]]; then
+        "$TIME_BIN" -f "%M" -o "$out" "$@"
+    else
+        "$@"
+    fi
+}
 
 mkdir -p "$MODEL_DIR"
 RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/bench_vs_llamacpp.XXXXXX")
@@ -96,7 +110,8 @@ for file in "${FILES[@]}"; do
     echo "== $(basename "$file") =="
     echo "-- llama.cpp (llama-bench) --"
     # shellcheck disable=SC2086
-    "$LLAMA_BENCH" -m "$file" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPS" -o json ${LLAMA_FLAGS:-} \
+    measure_rss "$RESULTS/llama-$i.rss" \
+        "$LLAMA_BENCH" -m "$file" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPS" -o json ${LLAMA_FLAGS:-} \
         > "$RESULTS/llama-$i.json" 2> "$RESULTS/llama-$i.log" \
         || { tail -n 20 "$RESULTS/llama-$i.log" >&2; die "llama-bench failed on $file"; }
     python3 - "$RESULTS/llama-$i.json" <<'EOF'
@@ -107,7 +122,8 @@ for t in json.load(open(sys.argv[1])):
 EOF
     echo "-- llamux --"
     # shellcheck disable=SC2086
-    "$LLAMUX" bench -m "$file" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPS" -o json ${LLAMUX_FLAGS:-} \
+    measure_rss "$RESULTS/llamux-$i.rss" \
+        "$LLAMUX" bench -m "$file" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPS" -o json ${LLAMUX_FLAGS:-} \
         > "$RESULTS/llamux-$i.json" 2> "$RESULTS/llamux-$i.log" \
         || { tail -n 20 "$RESULTS/llamux-$i.log" >&2; die "llamux bench failed on $file"; }
     python3 - "$RESULTS/llamux-$i.json" <<'EOF'
@@ -151,4 +167,20 @@ for i in range(1, n + 1):
         else:
             fa = fb = "-"
         print(f"| {name:<28} | {k[0]}{k[1]:<4} | {ma:14.2f} | {mb:11.2f} | {ratio:16.2f} | {fa:>22} | {fb:>19} |")
+
+def rss(path):
+    try:
+        return int(open(path).read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+print()
+print("| file | llama.cpp peak RSS MiB | llamux peak RSS MiB | llamux / llama.cpp |")
+print("|---|---:|---:|---:|")
+for i in range(1, n + 1):
+    name = os.path.basename(json.load(open(os.path.join(results, f"llama-{i}.json")))[0]["model_filename"])
+    a, b = rss(os.path.join(results, f"llama-{i}.rss")), rss(os.path.join(results, f"llamux-{i}.rss"))
+    if a is None or b is None:
+        print(f"| {name} | - | - | - |")
+    else:
+        print(f"| {name} | {a:.0f} | {b:.0f} | {b / a:.2f} |")
 EOF
