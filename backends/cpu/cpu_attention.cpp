@@ -1,188 +1,62 @@
-// Causal grouped-query attention over the KV cache, one (token, head) pair per chunk of the
-// pool (later tokens see more rows, so equal shares per thread would be uneven). The numerics are the reference's (ops_ref_attention.cpp), which are ggml's:
+// Causal grouped-query attention over the KV cache. The numerics are the reference's
+// (ops_ref_attention.cpp), which are ggml's:
 //   - q rounded to the K cache's half type before the q.k dots;
 //   - softmax in float with the sum in double;
 //   - probabilities rounded to the V cache's half type before the weighted sum of V rows.
 // Dots and the V sum accumulate in float (the reference uses double; ggml uses float): the
-// difference is in the last bits. Each item is computed by one thread in a fixed order.
-#include <immintrin.h>
-
+// difference is in the last bits. Each output row is computed by one thread, in an order that
+// does not depend on the work item it is part of, so any thread count gives the same result.
+//
+// Work items: with AVX-512, a block of up to 16 query rows (tokens x query heads) of one KV
+// head, so that each K/V row read serves every query of the block (cpu_attention_avx512.cpp);
+// otherwise one (token, head) row (cpu_attention_rows.cpp). Later tokens see more rows, so
+// items are chunks of the pool (taken one at a time), the biggest first.
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
+#include "cpu_attention.hpp"
 #include "cpu_backend.hpp"
 #include "cpu_tensor.hpp"
-#include "llamux/quant_ref.hpp"
-
-#define LMX_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace llamux::cpu {
 namespace {
 
 constexpr double kMinParallelMacs = 32.0 * 1024;
 
-struct Shape {
-    int64_t head_dim, n_head, n_tok, group;
-    float scale;
-    int32_t n_past;
+// How attend_block_avx512 cuts the queries: blocks of n_t tokens x n_h heads of one group.
+struct Blocking {
+    int64_t n_t, n_h;
+    int64_t n_tblocks, n_hparts, n_kv_head;
+    int64_t items() const { return n_tblocks * n_hparts * n_kv_head; }
 };
 
-// ---- scalar: any cache type ------------------------------------------------------------
-
-inline float cache_elem(int32_t dtype, const std::byte* row, int64_t i) {
-    switch (dtype) {
-        case LMX_TYPE_F16: return f16_to_f32(reinterpret_cast<const f16_bits*>(row)[i]);
-        case LMX_TYPE_BF16: return bf16_to_f32(reinterpret_cast<const bf16_bits*>(row)[i]);
-        default: return reinterpret_cast<const float*>(row)[i];
+Blocking blocking_for(const AttnShape& s, int64_t n_kv_head, int64_t min_items) {
+    // Whole groups serve the most queries per K/V row; a few long rows (decode) are split
+    // by heads until every thread has items.
+    int64_t n_h = std::min(s.group, kAttnLanes);
+    for (;;) {
+        const int64_t n_t = std::max<int64_t>(1, kAttnLanes / n_h);
+        const Blocking b{n_t, n_h, (s.n_tok + n_t - 1) / n_t, (s.group + n_h - 1) / n_h,
+                         n_kv_head};
+        if (b.items() >= min_items || n_h == 1) return b;
+        n_h = (n_h + 1) / 2;
     }
 }
 
-inline float round_to(int32_t dtype, float v) {
-    if (dtype == LMX_TYPE_F16) return f16_to_f32(f32_to_f16(v));
-    if (dtype == LMX_TYPE_BF16) return bf16_to_f32(f32_to_bf16(v));
-    return v;
+// Item i of the blocking: the last token blocks (the biggest) first.
+AttnBlock block_at(const AttnShape& s, const Blocking& b, int64_t i) {
+    const int64_t hp = i % b.n_hparts;
+    const int64_t kv_head = (i / b.n_hparts) % b.n_kv_head;
+    const int64_t tb = b.n_tblocks - 1 - i / (b.n_hparts * b.n_kv_head);
+    const int64_t t0 = tb * b.n_t, h0 = kv_head * s.group + hp * b.n_h;
+    return {t0, std::min(b.n_t, s.n_tok - t0), h0, std::min(b.n_h, s.group - hp * b.n_h)};
 }
-
-// ---- AVX2 + F16C: F32 and F16 caches -------------------------------------------------------
-
-LMX_AVX2 inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-LMX_AVX2 inline __m256 load8(int32_t dtype, const std::byte* row, int64_t i) {
-    if (dtype == LMX_TYPE_F16) {
-        return _mm256_cvtph_ps(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * static_cast<size_t>(i))));
-    }
-    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
-}
-
-// round_to() with F16C for the F16 case.
-LMX_AVX2 inline float round_to_f16c(int32_t dtype, float v) {
-    if (dtype == LMX_TYPE_F16) return _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT));
-    return round_to(dtype, v);
-}
-
-LMX_AVX2 inline float dot_avx2(const float* q, int32_t dtype, const std::byte* row,
-                               int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t d = 0;
-    for (; d + 16 <= n; d += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(dtype, row, d), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), load8(dtype, row, d + 8), a1);
-    }
-    if (d + 8 <= n) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(dtype, row, d), a0);
-        d += 8;
-    }
-    float s = hsum(_mm256_add_ps(a0, a1));
-    for (; d < n; ++d) s += q[d] * cache_elem(dtype, row, d);
-    return s;
-}
-
-LMX_AVX2 inline void axpy_avx2(float p, int32_t dtype, const std::byte* row, float* out,
-                               int64_t n) {
-    const __m256 pv = _mm256_set1_ps(p);
-    int64_t d = 0;
-    for (; d + 8 <= n; d += 8) {
-        _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, load8(dtype, row, d),
-                                                  _mm256_loadu_ps(out + d)));
-    }
-    for (; d < n; ++d) out[d] += p * cache_elem(dtype, row, d);
-}
-
-// ---- one (token, head) item ----------------------------------------------------------------
-
-// Where item (t, h) reads and writes.
-struct Item {
-    const float* q;  // [head_dim]
-    float* out;      // [head_dim], in dst row t
-    int64_t n_kv;    // cache rows it sees: n_past + t + 1
-    size_t k_off;    // bytes into a K cache row: its kv head
-    size_t v_off;
-};
-
-Item item_at(const lmx_node& node, const Shape& s, int64_t t, int64_t h) {
-    const auto kv_head = static_cast<size_t>((h / s.group) * s.head_dim);  // elements
-    return {reinterpret_cast<const float*>(row_ptr(*node.src[0], h, t)),
-            reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h * s.head_dim,
-            s.n_past + t + 1, kv_head * node.src[1]->nb[0], kv_head * node.src[2]->nb[0]};
-}
-
-// scores[0..n) = exp(scores - max); returns 1 / their sum (summed in double).
-float softmax_unnormalised(float* scores, int64_t n, float max_s) {
-    double sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) {
-        const float e = std::exp(scores[j] - max_s);
-        scores[j] = e;
-        sum += static_cast<double>(e);
-    }
-    return static_cast<float>(1.0 / sum);
-}
-
-// scores: n_kv floats, qh: head_dim floats (per-thread scratch).
-void attend_scalar(const lmx_node& node, const Shape& s, const Item& it, float* scores,
-                   float* qh) {
-    const lmx_tensor& k = *node.src[1];
-    const lmx_tensor& v = *node.src[2];
-    const int64_t D = s.head_dim;
-    for (int64_t d = 0; d < D; ++d) qh[d] = round_to(k.dtype, it.q[d]);
-    float max_s = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < it.n_kv; ++j) {
-        const std::byte* kr = row_ptr(k, j) + it.k_off;
-        float dot = 0.0f;
-        for (int64_t d = 0; d < D; ++d) dot += qh[d] * cache_elem(k.dtype, kr, d);
-        scores[j] = dot * s.scale;
-        max_s = std::max(max_s, scores[j]);
-    }
-    const float inv_sum = softmax_unnormalised(scores, it.n_kv, max_s);
-    std::fill(it.out, it.out + D, 0.0f);
-    for (int64_t j = 0; j < it.n_kv; ++j) {
-        const std::byte* vr = row_ptr(v, j) + it.v_off;
-        const float p = round_to(v.dtype, scores[j] * inv_sum);
-        for (int64_t d = 0; d < D; ++d) it.out[d] += p * cache_elem(v.dtype, vr, d);
-    }
-}
-
-// The same for F32/F16 caches with AVX2, F16C and FMA.
-LMX_AVX2 void attend_avx2(const lmx_node& node, const Shape& s, const Item& it, float* scores,
-                          float* qh) {
-    const lmx_tensor& k = *node.src[1];
-    const lmx_tensor& v = *node.src[2];
-    const int64_t D = s.head_dim;
-    int64_t d = 0;
-    if (k.dtype == LMX_TYPE_F16) {
-        for (; d + 8 <= D; d += 8) {
-            const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(it.q + d), _MM_FROUND_TO_NEAREST_INT);
-            _mm256_storeu_ps(qh + d, _mm256_cvtph_ps(h));
-        }
-    }
-    for (; d < D; ++d) qh[d] = round_to(k.dtype, it.q[d]);
-    float max_s = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < it.n_kv; ++j) {
-        scores[j] = dot_avx2(qh, k.dtype, row_ptr(k, j) + it.k_off, D) * s.scale;
-        max_s = std::max(max_s, scores[j]);
-    }
-    const float inv_sum = softmax_unnormalised(scores, it.n_kv, max_s);
-    std::fill(it.out, it.out + D, 0.0f);
-    for (int64_t j = 0; j < it.n_kv; ++j) {
-        const float p = round_to_f16c(v.dtype, scores[j] * inv_sum);
-        axpy_avx2(p, v.dtype, row_ptr(v, j) + it.v_off, it.out, D);
-    }
-}
-
-bool avx2_type(int32_t dtype) { return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16; }
 
 }  // namespace
 
 bool plan_attention(const lmx_node& node, size_t* per_thread_bytes, bool* parallel) {
-    const lmx_tensor& q = *node.src[0];
-    const lmx_tensor& k = *node.src[1];
-    *per_thread_bytes = static_cast<size_t>(k.ne[1] + q.ne[0]) * sizeof(float);
+    const int64_t head_dim = node.src[0]->ne[0], n_ctx = node.src[1]->ne[1];
+    *per_thread_bytes = std::max(attend_row_scratch(head_dim, n_ctx),
+                                 attend_block_scratch(head_dim, n_ctx));
     *parallel = true;  // decided per run: the work grows with n_past
     return true;
 }
@@ -191,24 +65,29 @@ lmx_status exec_attention(const CompiledNode& step, const ExecContext& ctx) {
     const lmx_node& node = *step.node;
     const lmx_tensor& q = *node.src[0];
     const lmx_tensor& k = *node.src[1];
-    const lmx_tensor& v = *node.src[2];
-    Shape s{q.ne[0], q.ne[1], q.ne[2], q.ne[1] / node.iparams[1], node.fparams[0],
-            ctx.args.n_past};
+    const int64_t n_kv_head = node.iparams[1];
+    const AttnShape s{q.ne[0], q.ne[1], q.ne[2], q.ne[1] / n_kv_head, node.fparams[0],
+                      ctx.args.n_past};
     if (s.n_past < 0 || s.n_past + s.n_tok > k.ne[1]) return LMX_ERR_INVALID;
 
-    const bool avx2 = ctx.isa >= Isa::Avx2 && avx2_type(k.dtype) && avx2_type(v.dtype);
-    const int64_t n_items = s.n_tok * s.n_head;
-    const double macs = static_cast<double>(n_items) *
+    const double macs = static_cast<double>(s.n_tok * s.n_head) *
                         static_cast<double>(s.n_past + s.n_tok) * static_cast<double>(s.head_dim);
-    ctx.chunks(step.parallel && macs >= kMinParallelMacs, n_items, [&](int64_t i, int slot) {
-        auto* scores = reinterpret_cast<float*>(ctx.scratch.thread(slot));  // [n_ctx]
-        float* qh = scores + k.ne[1];                                       // [head_dim]
-        const Item it = item_at(node, s, i / s.n_head, i % s.n_head);
-        if (avx2) {
-            attend_avx2(node, s, it, scores, qh);
-        } else {
-            attend_scalar(node, s, it, scores, qh);
-        }
+    const bool parallel = step.parallel && macs >= kMinParallelMacs;
+
+    if (ctx.isa >= Isa::Avx512 && attend_block_supports(node)) {
+        const int64_t min_items = parallel ? 2 * static_cast<int64_t>(ctx.threads()) : 1;
+        const Blocking b = blocking_for(s, n_kv_head, min_items);
+        ctx.chunks(parallel, b.items(), [&](int64_t i, int slot) {
+            attend_block_avx512(node, s, block_at(s, b, i), ctx.scratch.thread(slot));
+        });
+        return LMX_OK;
+    }
+    const bool avx2 = ctx.isa >= Isa::Avx2 && attend_row_avx2_types(node);
+    const int64_t n_items = s.n_tok * s.n_head;
+    ctx.chunks(parallel, n_items, [&](int64_t i, int slot) {
+        // The last tokens (the longest rows) first.
+        const int64_t t = s.n_tok - 1 - i / s.n_head;
+        attend_row(node, s, t, i % s.n_head, avx2, ctx.scratch.thread(slot));
     });
     return LMX_OK;
 }

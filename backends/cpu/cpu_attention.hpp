@@ -1,0 +1,50 @@
+// Internals of the attention executor (cpu_attention.cpp), shared by its two kernels:
+//   - cpu_attention_rows.cpp: one (token, head) pair at a time, scalar or AVX2;
+//   - cpu_attention_avx512.cpp: a block of up to 16 query rows of one KV head at a time.
+// Both follow the numerics contract stated at the top of cpu_attention.cpp, and both compute
+// each output row in an order that does not depend on which other rows share its work item.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "llamux/backend_abi.h"
+
+namespace llamux::cpu {
+
+struct AttnShape {
+    int64_t head_dim, n_head, n_tok;
+    int64_t group;  // query heads per KV head
+    float scale;
+    int32_t n_past;
+};
+
+// ---- rows kernel (any CPU) -----------------------------------------------------------------
+
+// Per-thread scratch of attend_row: n_ctx scores and one rounded q.
+size_t attend_row_scratch(int64_t head_dim, int64_t n_ctx);
+
+// dst row of query (t, h). avx2: the CPU has AVX2, FMA and F16C; the caches are F32 or F16.
+void attend_row(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h, bool avx2,
+                std::byte* scratch);
+bool attend_row_avx2_types(const lmx_node& node);
+
+// ---- block kernel (AVX-512) ----------------------------------------------------------------
+
+constexpr int64_t kAttnLanes = 16;  // query rows of one block: one per vector lane
+
+// Query rows t0 .. t0+n_t-1 x heads h0 .. h0+n_h-1 (n_t * n_h <= kAttnLanes), all of one KV
+// head's group.
+struct AttnBlock {
+    int64_t t0, n_t, h0, n_h;
+};
+
+// True if attend_block_avx512 takes the node: F32/F16 caches, head_dim a multiple of 16.
+bool attend_block_supports(const lmx_node& node);
+// Per-thread scratch of attend_block_avx512.
+size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx);
+// Needs AVX-512 F/BW/VL, FMA and F16C.
+void attend_block_avx512(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
+                         std::byte* scratch);
+
+}  // namespace llamux::cpu

@@ -1,0 +1,274 @@
+// Attention for a block of up to 16 query rows of one KV head with AVX-512 (F32/F16 caches,
+// head_dim a multiple of 16). The block's rows lie in the 16 lanes of a vector:
+//   1. scores: q transposed to [head_dim][16]; for 8 keys at a time, the sum over d of
+//      qt[d] * k_j[d] gives key j's score for all 16 rows in one vector, each lane summing
+//      over d in order (no horizontal sums), each converted K row serving every row;
+//   2. softmax down the key axis, per lane: max, exp, the sum in double, p rounded to V's type;
+//   3. out: 4 rows x 64 columns in 16 registers at a time; each V row is converted once per
+//      4 rows and multiplied by each row's broadcast probability, in key order.
+// A lane computes exactly what it would alone: which rows share a block changes no result.
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -W(maybe-)uninitialized
+// inside its own header when inlined (GCC bug 105593, as in kernels/simd_avx512.hpp): false.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "cpu_attention.hpp"
+#include "cpu_tensor.hpp"
+
+#define LMX_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+namespace llamux::cpu {
+namespace {
+
+constexpr int64_t kKeys = 8;   // keys scored together: independent FMA chains
+constexpr int64_t kRows = 4;   // rows of one pass over V
+constexpr int64_t kCols = 64;  // output columns of one pass over V (kRows x 4 registers)
+
+// Per-thread scratch.
+struct Scratch {
+    float* q;   // [16][head_dim] the block's q rows, rounded to K's type
+    float* qt;  // [head_dim][16] the same, transposed
+    float* kf;  // [kKeys][head_dim] K rows as float
+    float* p;   // [n_ctx][16] scores, then probabilities
+};
+
+Scratch scratch_at(std::byte* base, int64_t head_dim) {
+    auto* q = reinterpret_cast<float*>(base);
+    float* qt = q + kAttnLanes * head_dim;
+    float* kf = qt + head_dim * kAttnLanes;
+    return {q, qt, kf, kf + kKeys * head_dim};
+}
+
+template <bool F16>
+LMX_AVX512 inline __m512 load16(const std::byte* row, int64_t i) {
+    if constexpr (F16) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(row + 2 * static_cast<size_t>(i))));
+    } else {
+        return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + i);
+    }
+}
+
+LMX_AVX512 inline __m512 round_f16(__m512 x) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// exp(x) for x <= 0 (-inf gives 0), within about 1 ulp of std::exp: x = n ln2 + r with
+// |r| <= ln2/2 (ln2 in two parts), exp(r) by Cephes' expf polynomial, times 2^n by scalef
+// (which rounds results in the subnormal range once, as std::exp does).
+LMX_AVX512 inline __m512 exp_nonpositive(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));  // exp(-104) rounds to 0
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), r);
+    return _mm512_scalef_ps(_mm512_add_ps(y, _mm512_set1_ps(1.0f)), n);
+}
+
+// Scores of keys 0 .. n_kv-1 into p[j][16] (lanes past their row's limit: -inf); returns
+// each lane's maximum.
+template <bool KF16>
+LMX_AVX512 __m512 score_keys(const lmx_tensor& k, size_t k_off, int64_t D, int64_t n_kv,
+                             __m512i limit, float scale, const Scratch& m) {
+    const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    __m512 max_s = neg_inf;
+    for (int64_t j = 0; j < n_kv; j += kKeys) {
+        const int64_t nk = std::min(kKeys, n_kv - j);
+        for (int64_t i = 0; i < kKeys; ++i) {
+            float* kf = m.kf + i * D;
+            if (i >= nk) {
+                std::fill(kf, kf + D, 0.0f);
+                continue;
+            }
+            const std::byte* row = row_ptr(k, j + i) + k_off;
+            for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(kf + d, load16<KF16>(row, d));
+        }
+        __m512 acc[kKeys];
+#pragma GCC unroll 8
+        for (int64_t i = 0; i < kKeys; ++i) acc[i] = _mm512_setzero_ps();
+        for (int64_t d = 0; d < D; ++d) {
+            const __m512 qd = _mm512_loadu_ps(m.qt + d * kAttnLanes);
+#pragma GCC unroll 8
+            for (int64_t i = 0; i < kKeys; ++i) {
+                acc[i] = _mm512_fmadd_ps(qd, _mm512_set1_ps(m.kf[i * D + d]), acc[i]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int64_t i = 0; i < kKeys; ++i) {
+            if (i >= nk) break;
+            const __mmask16 seen =
+                _mm512_cmpgt_epi32_mask(limit, _mm512_set1_epi32(static_cast<int32_t>(j + i)));
+            const __m512 s =
+                _mm512_mask_blend_ps(seen, neg_inf, _mm512_mul_ps(acc[i], _mm512_set1_ps(scale)));
+            _mm512_storeu_ps(m.p + (j + i) * kAttnLanes, s);
+            max_s = _mm512_max_ps(max_s, s);
+        }
+    }
+    return max_s;
+}
+
+LMX_AVX512 inline __m512 concat(__m256 lo, __m256 hi) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)),
+                                               _mm256_castps_pd(hi), 1));
+}
+
+// p[j][16] = exp(p - max) / sum, the sum in double in key order, rounded to V's type.
+template <bool VF16>
+LMX_AVX512 void softmax_keys(float* p, int64_t n_kv, __m512 max_s) {
+    __m512d sum_lo = _mm512_setzero_pd(), sum_hi = _mm512_setzero_pd();
+    for (int64_t j = 0; j < n_kv; ++j) {
+        float* pj = p + j * kAttnLanes;
+        const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(pj), max_s));
+        _mm512_storeu_ps(pj, e);
+        sum_lo = _mm512_add_pd(sum_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        sum_hi = _mm512_add_pd(
+            sum_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m512 inv = concat(_mm512_cvtpd_ps(_mm512_div_pd(one, sum_lo)),
+                              _mm512_cvtpd_ps(_mm512_div_pd(one, sum_hi)));
+    for (int64_t j = 0; j < n_kv; ++j) {
+        float* pj = p + j * kAttnLanes;
+        const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(pj), inv);
+        _mm512_storeu_ps(pj, VF16 ? round_f16(x) : x);
+    }
+}
+
+// out[r][0 .. 16*NV) = sum over keys j < n_kv of p[j][lane0 + r] * v_j, for the kRows rows
+// whose out is not null; v_off: bytes into a V row of the first column.
+template <bool VF16, int NV>
+LMX_AVX512 void weighted_v(const lmx_tensor& v, size_t v_off, const float* p, int64_t lane0,
+                           int64_t n_kv, float* const* out) {
+    __m512 acc[kRows][NV];
+#pragma GCC unroll 4
+    for (int64_t r = 0; r < kRows; ++r) {
+#pragma GCC unroll 4
+        for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < n_kv; ++j) {
+        const std::byte* row = row_ptr(v, j) + v_off;
+        __m512 x[NV];
+#pragma GCC unroll 4
+        for (int c = 0; c < NV; ++c) x[c] = load16<VF16>(row, 16 * c);
+        const float* pj = p + j * kAttnLanes + lane0;
+#pragma GCC unroll 4
+        for (int64_t r = 0; r < kRows; ++r) {
+            const __m512 pr = _mm512_set1_ps(pj[r]);
+#pragma GCC unroll 4
+            for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(pr, x[c], acc[r][c]);
+        }
+    }
+    for (int64_t r = 0; r < kRows; ++r) {
+        if (out[r] == nullptr) continue;
+        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(out[r] + 16 * c, acc[r][c]);
+    }
+}
+
+template <bool VF16>
+LMX_AVX512 void weighted_v_cols(int64_t cols, const lmx_tensor& v, size_t v_off, const float* p,
+                                int64_t lane0, int64_t n_kv, float* const* out) {
+    switch (cols / 16) {
+        case 1: weighted_v<VF16, 1>(v, v_off, p, lane0, n_kv, out); break;
+        case 2: weighted_v<VF16, 2>(v, v_off, p, lane0, n_kv, out); break;
+        case 3: weighted_v<VF16, 3>(v, v_off, p, lane0, n_kv, out); break;
+        default: weighted_v<VF16, 4>(v, v_off, p, lane0, n_kv, out); break;
+    }
+}
+
+template <bool KF16, bool VF16>
+LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
+                             std::byte* scratch) {
+    const lmx_tensor& k = *node.src[1];
+    const lmx_tensor& v = *node.src[2];
+    const int64_t D = s.head_dim;
+    const Scratch m = scratch_at(scratch, D);
+    const int64_t n_rows = b.n_t * b.n_h;
+    const auto kv_col = static_cast<size_t>((b.h0 / s.group) * D);  // elements into a cache row
+    const int64_t n_kv = s.n_past + b.t0 + b.n_t;  // rows the block's last token sees
+
+    // Lane r: token t0 + r / n_h, head h0 + r % n_h. Unused lanes score zeros against all
+    // n_kv rows (finite values nobody reads).
+    alignas(64) int32_t limit[kAttnLanes];
+    float* out[kAttnLanes];
+    for (int64_t r = 0; r < kAttnLanes; ++r) {
+        float* qr = m.q + r * D;
+        if (r >= n_rows) {
+            limit[r] = static_cast<int32_t>(n_kv);
+            out[r] = nullptr;
+            std::fill(qr, qr + D, 0.0f);
+            continue;
+        }
+        const int64_t t = b.t0 + r / b.n_h, h = b.h0 + r % b.n_h;
+        limit[r] = static_cast<int32_t>(s.n_past + t + 1);
+        out[r] = reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h * D;
+        const auto* q = reinterpret_cast<const float*>(row_ptr(*node.src[0], h, t));
+        for (int64_t d = 0; d < D; d += 16) {
+            const __m512 x = _mm512_loadu_ps(q + d);
+            _mm512_storeu_ps(qr + d, KF16 ? round_f16(x) : x);
+        }
+    }
+    const __m512i lane_rows = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(static_cast<int32_t>(D)));
+    for (int64_t d = 0; d < D; ++d) {
+        _mm512_storeu_ps(m.qt + d * kAttnLanes, _mm512_i32gather_ps(lane_rows, m.q + d, 4));
+    }
+
+    const __m512 max_s = score_keys<KF16>(k, kv_col * k.nb[0], D, n_kv,
+                                          _mm512_load_si512(limit), s.scale, m);
+    softmax_keys<VF16>(m.p, n_kv, max_s);
+    for (int64_t c0 = 0; c0 < D; c0 += kCols) {
+        const int64_t cols = std::min(kCols, D - c0);
+        for (int64_t g = 0; g < n_rows; g += kRows) {
+            float* o[kRows];
+            int64_t n_seen = 0;  // keys any of these rows sees
+            for (int64_t r = 0; r < kRows; ++r) {
+                const bool used = g + r < n_rows;
+                o[r] = used ? out[g + r] + c0 : nullptr;
+                if (used) n_seen = std::max<int64_t>(n_seen, limit[g + r]);
+            }
+            weighted_v_cols<VF16>(cols, v, (kv_col + static_cast<size_t>(c0)) * v.nb[0], m.p, g,
+                                  n_seen, o);
+        }
+    }
+}
+
+bool block_type(int32_t dtype) { return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16; }
+
+}  // namespace
+
+bool attend_block_supports(const lmx_node& node) {
+    return block_type(node.src[1]->dtype) && block_type(node.src[2]->dtype) &&
+           node.src[0]->ne[0] % 16 == 0;
+}
+
+size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx) {
+    return static_cast<size_t>(2 * kAttnLanes * head_dim + kKeys * head_dim +
+                               n_ctx * kAttnLanes) *
+           sizeof(float);
+}
+
+void attend_block_avx512(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
+                         std::byte* scratch) {
+    const bool k16 = node.src[1]->dtype == LMX_TYPE_F16;
+    const bool v16 = node.src[2]->dtype == LMX_TYPE_F16;
+    if (k16 && v16) return attend_block<true, true>(node, s, b, scratch);
+    if (k16) return attend_block<true, false>(node, s, b, scratch);
+    if (v16) return attend_block<false, true>(node, s, b, scratch);
+    attend_block<false, false>(node, s, b, scratch);
+}
+
+}  // namespace llamux::cpu
