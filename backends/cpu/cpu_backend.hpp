@@ -78,6 +78,10 @@ struct MatmulPlan {
     size_t group_stride = 0;
     size_t groups_offset = 0;
     bool reuse_groups = false;  // the node before packed these same columns the same way
+    // A weight repacked at load (w.extra): M == 1 runs kernels->packed_gemv over its row
+    // groups; a gemm (kernels->packed_gemm) reads it too.
+    bool packed_gemv = false;
+    bool packed_gemm = false;
 };
 
 struct CompiledNode {
@@ -116,6 +120,12 @@ struct ExecContext {
         return parallel ? cpu::chunk_count(units, min_units, pool.size()) : 1;
     }
 };
+
+// Repacks a weight for the kernels that want another layout (TypeKernels::packed_gemv) into
+// w.extra, owned by the tensor until free_repacked. False (w.extra untouched) when the type
+// or shape has no repacked form, or memory ran out: the original layout serves everything.
+bool repack_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data);
+void free_repacked(lmx_tensor& w);
 
 // True if this backend can run the node (whatever the reference ops handle).
 bool supports(const lmx_node& node);

@@ -5,13 +5,16 @@
 //  - Conversion: columns split across threads, into the backend's shared scratch (sized by
 //    compile). Consecutive matmuls of one input (q/k/v, gate/up) convert it once.
 //  - M == 1 (generation): a GEMV, output rows cut into chunks (about four per thread, taken
-//    from the pool's shared counter), vec_dot per row.
+//    from the pool's shared counter), vec_dot per row; or, for a weight the backend repacked
+//    at load (cpu_weights.cpp), the packed GEMV over groups of kPackedRows rows.
 //  - M > 1 (prompt): work items of panel_rows weight rows x panel_cols columns, one chunk
 //    each; inside an item, 4x4 tiles (tile kernel: 4 weight rows loaded once for 4
 //    columns). A panel's weight rows stay in L2 while its columns stream past.
 //  - M >= 16 with a matrix unit (TypeKernels::gemm, AMX): the converted columns are also
 //    packed in groups of 16; an item's whole 16 x 16 blocks go to gemm, its edges (rows or
-//    columns past the last whole block of the matrix) to the 4x4 tiles.
+//    columns past the last whole block of the matrix) to the 4x4 tiles. On a repacked
+//    weight (TypeKernels::packed_gemm) the gemm reads the repacked rows, and the converted
+//    columns in place.
 // Every element is computed by one thread, by a tile or block whose corner is at a multiple
 // of its size in both directions, whatever the thread count: results do not depend on the
 // number of threads.
@@ -50,14 +53,18 @@ bool same_view(const lmx_tensor& a, const lmx_tensor& b) {
 // kGemmMaxPanelRows rows, fewer when there would be too few items for the threads.
 void plan_gemm(const CompiledNode* previous, int n_threads, MatmulPlan* plan,
                size_t* shared_bytes, size_t* per_thread_bytes) {
-    const GemmKernels& g = *plan->kernels->gemm;
+    const GemmKernels& g = plan->packed_gemm ? *plan->kernels->packed_gemm : *plan->kernels->gemm;
     plan->gemm = &g;
     plan->n_groups = plan->M / kGemmBlock;
-    plan->group_stride = round_up(static_cast<int64_t>(g.group_bytes(plan->K)), kActAlign);
-    plan->groups_offset = *shared_bytes;
-    *shared_bytes += plan->group_stride * static_cast<size_t>(plan->n_groups);
     *per_thread_bytes = g.scratch_bytes(plan->K);
-    if (plan->reuse_act && previous->matmul.gemm) {
+    if (!g.pack) {  // the kernel reads the converted columns in place
+        plan->group_stride = kGemmBlock * plan->act_stride;
+    } else {
+        plan->group_stride = round_up(static_cast<int64_t>(g.group_bytes(plan->K)), kActAlign);
+        plan->groups_offset = *shared_bytes;
+        *shared_bytes += plan->group_stride * static_cast<size_t>(plan->n_groups);
+    }
+    if (g.pack && plan->reuse_act && previous->matmul.gemm) {
         const MatmulPlan& p = previous->matmul;
         plan->reuse_groups = p.gemm->pack == g.pack && p.group_stride == plan->group_stride &&
                              p.n_groups == plan->n_groups &&
@@ -130,7 +137,10 @@ bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threa
         }
     }
 
-    if (k->gemm && k->from_float && plan->M >= kGemmBlock && plan->N >= kGemmBlock) {
+    plan->packed_gemv = plan->M == 1 && w.extra != nullptr && k->packed_gemv != nullptr;
+    plan->packed_gemm = w.extra != nullptr && k->packed_gemm != nullptr;
+    const GemmKernels* gemm = plan->packed_gemm ? k->packed_gemm : k->gemm;
+    if (gemm && k->from_float && plan->M >= kGemmBlock && plan->N >= kGemmBlock) {
         plan_gemm(previous, n_threads, plan, shared_bytes, per_thread_bytes);
         *parallel = n_threads > 1;
         return true;
@@ -184,6 +194,15 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
     auto* y = static_cast<float*>(dst.data);
     const size_t ldd = dst.nb[1] / sizeof(float);
 
+    if (p.packed_gemv) {  // rows repacked at load, kPackedRows per group
+        const int64_t groups = N / kPackedRows;
+        const int64_t n_chunks = ctx.chunk_count(step.parallel, groups, 1);
+        ctx.chunks(step.parallel, n_chunks, [&](int64_t chunk, int) {
+            const auto [g0, g1] = chunk_range(groups, chunk, n_chunks);
+            k.packed_gemv->gemv(K, w.extra, g0, g1, act, y);
+        });
+        return LMX_OK;
+    }
     if (M == 1) {
         const int64_t n_chunks = ctx.chunk_count(step.parallel, N, kMinGemvRows);
         ctx.chunks(step.parallel, n_chunks, [&](int64_t chunk, int) {
@@ -195,13 +214,14 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         return LMX_OK;
     }
 
-    std::byte* groups = nullptr;
-    if (p.gemm) {
-        groups = ctx.scratch.shared() + p.groups_offset;
+    const std::byte* groups = act;  // converted columns, for a gemm that reads them in place
+    if (p.gemm && p.gemm->pack) {
+        std::byte* packed = ctx.scratch.shared() + p.groups_offset;
+        groups = packed;
         if (!p.reuse_groups) {
             ctx.chunks(step.parallel, p.n_groups, [&](int64_t j, int) {
                 p.gemm->pack(K, act + static_cast<size_t>(j * kGemmBlock) * a_stride, a_stride,
-                             groups + static_cast<size_t>(j) * p.group_stride);
+                             packed + static_cast<size_t>(j) * p.group_stride);
             });
         }
     }
@@ -220,7 +240,11 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         const int64_t rg = (r1 - r0) / kGemmBlock * kGemmBlock;  // whole blocks
         const int64_t cg = (c1 - c0) / kGemmBlock * kGemmBlock;
         if (rg > 0 && cg > 0) {
-            p.gemm->gemm(K, wdata + static_cast<size_t>(r0) * w_stride, w_stride, rg,
+            const void* wg = p.packed_gemm
+                                 ? static_cast<const std::byte*>(w.extra) +
+                                       k.packed_gemv->bytes(K, r0)
+                                 : wdata + static_cast<size_t>(r0) * w_stride;
+            p.gemm->gemm(K, wg, w_stride, rg,
                          groups + static_cast<size_t>(c0 / kGemmBlock) * p.group_stride,
                          p.group_stride, cg / kGemmBlock,
                          y + static_cast<size_t>(c0) * ldd + static_cast<size_t>(r0), ldd,

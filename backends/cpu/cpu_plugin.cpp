@@ -109,17 +109,23 @@ void prefault(const void* data, size_t bytes) {
 #endif
 }
 
-lmx_status cpu_prepare_weight(lmx_backend*, lmx_tensor* weight, const void* host_data,
-                              lmx_error*) {
-    weight->data = const_cast<void*>(host_data);  // zero-copy: read straight from the mapping
-    weight->extra = nullptr;
-    prefault(host_data, llamux::cpu::byte_extent(*weight));
-    return LMX_OK;
+lmx_status cpu_prepare_weight(lmx_backend* b, lmx_tensor* weight, const void* host_data,
+                              lmx_error* err) {
+    return plugin::guarded(err, [&] {
+        weight->data = const_cast<void*>(host_data);  // zero-copy: read straight from the mapping
+        weight->extra = nullptr;
+        // A repacked weight's original is read only by prompt kernels: its pages come in
+        // when (and if) those run.
+        if (!llamux::cpu::repack_weight(*as_cpu(b), *weight, host_data)) {
+            prefault(host_data, llamux::cpu::byte_extent(*weight));
+        }
+        return LMX_OK;
+    });
 }
 
 void cpu_release_weight(lmx_backend*, lmx_tensor* weight) {
+    llamux::cpu::free_repacked(*weight);
     weight->data = nullptr;
-    weight->extra = nullptr;
 }
 
 lmx_status cpu_compile(lmx_backend* b, const lmx_node* nodes, int32_t n_nodes,

@@ -260,8 +260,11 @@ void matmul_cases(std::deque<Case>& out, uint32_t seed) {
             for (int64_t M : {1, 3, 17}) one(t, blocks * bs, 13, M);
         }
         one(t, 2 * bs, 67, 5);
-        // Whole 16 x 16 blocks and edges in both directions (backends with matrix units).
+        // Whole 16 x 16 blocks and edges in both directions (backends with matrix units),
+        // and rows in whole groups of 16 (weights some backends repack).
         one(t, 3 * bs, 37, 35);
+        one(t, 3 * bs, 32, 1);
+        one(t, 3 * bs, 32, 17);
     }
 }
 

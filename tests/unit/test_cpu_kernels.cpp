@@ -3,6 +3,7 @@
 //   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
 //   - tile vs the same set's vec_dot for every nr, nc in 1..kTileMax;
 //   - gemm (matrix unit) vs the same set's vec_dot for several row and column counts;
+//   - the GEMV and gemm on repacked weights vs the same set's vec_dot;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
 //
@@ -246,6 +247,33 @@ TEST_P(CpuKernels, TileMatchesVecDot) {
     }
 }
 
+// Random operands for the multi-row kernels: `rows` weight rows (quantize_row_ref) and
+// `cols` activation columns (the set's from_float), 4 bytes into buffers with padded,
+// unaligned strides, as tensor views have.
+struct Operands {
+    size_t w_stride, a_stride;
+    std::vector<uint8_t> w, a;
+    const uint8_t* wp() const { return w.data() + 4; }
+    const uint8_t* ap() const { return a.data() + 4; }
+};
+Operands random_operands(std::mt19937& rng, const TypeKernels& k, int64_t n, int64_t rows,
+                         int64_t cols) {
+    Operands o;
+    o.w_stride = row_bytes(k.weight, n).value() + 6;
+    o.a_stride = row_bytes(k.activation, n).value() + 4;
+    o.w.assign(o.w_stride * static_cast<size_t>(rows) + 4, 0);
+    o.a.assign(o.a_stride * static_cast<size_t>(cols) + 4, 0);
+    for (int64_t r = 0; r < rows; ++r) {
+        const std::vector<float> x = random_row(rng, n);
+        quantize_row_ref(k.weight, x.data(), o.w.data() + 4 + static_cast<size_t>(r) * o.w_stride, n);
+    }
+    for (int64_t c = 0; c < cols; ++c) {
+        const std::vector<float> x = random_row(rng, n);
+        k.from_float(x.data(), o.a.data() + 4 + static_cast<size_t>(c) * o.a_stride, n);
+    }
+    return o;
+}
+
 TEST_P(CpuKernels, GemmMatchesVecDot) {
     if (k_->gemm == nullptr) GTEST_SKIP() << "no matrix-unit kernel for this type and set";
     const GemmKernels& g = *k_->gemm;
@@ -253,31 +281,79 @@ TEST_P(CpuKernels, GemmMatchesVecDot) {
     const int64_t bs = info(type_).block_size;
     constexpr int64_t kMaxRows = 3 * kGemmBlock, kMaxGroups = 3;
     for (const int64_t n : {bs, 3 * bs, 13 * bs}) {
-        const size_t w_stride = row_bytes(type_, n).value() + 6;  // padded, unaligned rows
-        const size_t a_stride = row_bytes(act_, n).value() + 4;
-        std::vector<uint8_t> w(w_stride * kMaxRows + 4);
-        std::vector<uint8_t> a(a_stride * kMaxGroups * kGemmBlock + 4);
-        for (int64_t r = 0; r < kMaxRows; ++r) {
-            const std::vector<float> x = random_row(rng, n);
-            quantize_row_ref(type_, x.data(), w.data() + 4 + static_cast<size_t>(r) * w_stride, n);
-        }
-        for (int64_t c = 0; c < kMaxGroups * kGemmBlock; ++c) {
-            const std::vector<float> x = random_row(rng, n);
-            k_->from_float(x.data(), a.data() + 4 + static_cast<size_t>(c) * a_stride, n);
-        }
+        const Operands o = random_operands(rng, *k_, n, kMaxRows, kMaxGroups * kGemmBlock);
+        const size_t w_stride = o.w_stride, a_stride = o.a_stride;
         const size_t group_stride = g.group_bytes(n) + 64;
         std::vector<uint8_t> groups(group_stride * kMaxGroups);
         for (int64_t j = 0; j < kMaxGroups; ++j) {
-            g.pack(n, a.data() + 4 + static_cast<size_t>(j * kGemmBlock) * a_stride, a_stride,
+            g.pack(n, o.ap() + static_cast<size_t>(j * kGemmBlock) * a_stride, a_stride,
                    groups.data() + static_cast<size_t>(j) * group_stride);
         }
         std::vector<uint8_t> scratch(g.scratch_bytes(n));
-        const Product p{*k_, type_, act_, n, w.data() + 4, w_stride, a.data() + 4, a_stride};
+        const Product p{*k_, type_, act_, n, o.wp(), w_stride, o.ap(), a_stride};
         for (const int64_t nr : {int64_t{kGemmBlock}, kMaxRows}) {
             for (int64_t ng = 1; ng <= kMaxGroups; ++ng) {
                 const size_t ldd = static_cast<size_t>(nr) + 3;
                 std::vector<float> dst(ldd * kMaxGroups * kGemmBlock, kUnwritten);
-                g.gemm(n, w.data() + 4, w_stride, nr, groups.data(), group_stride, ng,
+                g.gemm(n, o.wp(), w_stride, nr, groups.data(), group_stride, ng,
+                       dst.data(), ldd, scratch.data());
+                ASSERT_TRUE(matches_vec_dot(p, dst, ldd, nr, ng * kGemmBlock,
+                                            kMaxGroups * kGemmBlock));
+            }
+        }
+    }
+}
+
+TEST_P(CpuKernels, PackedGemvMatchesVecDot) {
+    if (k_->packed_gemv == nullptr) GTEST_SKIP() << "no repacked form for this type and set";
+    const PackedGemvKernels& pk = *k_->packed_gemv;
+    std::mt19937 rng(1234u + static_cast<unsigned>(type_));
+    const int64_t bs = info(type_).block_size;
+    constexpr int64_t kRowsMax = 9 * kPackedRows;  // enough groups for interleaved streams
+    for (const int64_t n : {bs, 3 * bs, 13 * bs}) {
+        const Operands o = random_operands(rng, *k_, n, kRowsMax, 1);
+        std::vector<uint8_t> packed(pk.bytes(n, kRowsMax) + 64);
+        auto* aligned = reinterpret_cast<void*>(
+            (reinterpret_cast<uintptr_t>(packed.data()) + 63) / 64 * 64);
+        pk.repack(n, o.wp(), o.w_stride, kRowsMax, aligned);
+        for (const auto& [g0, g1] : {std::pair<int64_t, int64_t>{0, 9}, {1, 8}, {2, 3}, {4, 9}}) {
+            std::vector<float> y(kRowsMax, kUnwritten);
+            pk.gemv(n, aligned, g0, g1, o.ap(), y.data());
+            for (int64_t r = 0; r < kRowsMax; ++r) {
+                const float got = y[static_cast<size_t>(r)];
+                if (r < g0 * kPackedRows || r >= g1 * kPackedRows) {
+                    ASSERT_EQ(got, kUnwritten) << "wrote outside groups " << g0 << ".." << g1;
+                    continue;
+                }
+                const void* wr = o.wp() + static_cast<size_t>(r) * o.w_stride;
+                const float want = k_->vec_dot(n, wr, o.ap());
+                const double bound = kRelBound * magnitude(type_, wr, act_, o.ap(), n);
+                ASSERT_LE(std::fabs(static_cast<double>(got) - want), bound)
+                    << "n=" << n << " r=" << r << " want=" << want << " got=" << got;
+            }
+        }
+    }
+}
+
+TEST_P(CpuKernels, PackedGemmMatchesVecDot) {
+    if (k_->packed_gemm == nullptr) GTEST_SKIP() << "no matrix-unit kernel on repacked rows";
+    const PackedGemvKernels& pk = *k_->packed_gemv;
+    const GemmKernels& g = *k_->packed_gemm;
+    ASSERT_EQ(g.pack, nullptr);
+    std::mt19937 rng(4711u + static_cast<unsigned>(type_));
+    const int64_t bs = info(type_).block_size;
+    constexpr int64_t kRowsMax = 10 * kPackedRows, kMaxGroups = 2;  // more groups than a panel
+    for (const int64_t n : {bs, 3 * bs, 13 * bs}) {
+        const Operands o = random_operands(rng, *k_, n, kRowsMax, kMaxGroups * kGemmBlock);
+        std::vector<uint8_t> packed(pk.bytes(n, kRowsMax));
+        pk.repack(n, o.wp(), o.w_stride, kRowsMax, packed.data());
+        std::vector<uint8_t> scratch(g.scratch_bytes(n));
+        const Product p{*k_, type_, act_, n, o.wp(), o.w_stride, o.ap(), o.a_stride};
+        for (const int64_t nr : {int64_t{kPackedRows}, kRowsMax}) {
+            for (int64_t ng = 1; ng <= kMaxGroups; ++ng) {
+                const size_t ldd = static_cast<size_t>(kRowsMax) + 3;
+                std::vector<float> dst(ldd * kMaxGroups * kGemmBlock, kUnwritten);
+                g.gemm(n, packed.data(), 0, nr, o.ap(), kGemmBlock * o.a_stride, ng,
                        dst.data(), ldd, scratch.data());
                 ASSERT_TRUE(matches_vec_dot(p, dst, ldd, nr, ng * kGemmBlock,
                                             kMaxGroups * kGemmBlock));

@@ -49,13 +49,30 @@ struct GemmKernels {
     size_t (*group_bytes)(int64_t n);
     // Bytes of the per-thread scratch gemm needs for rows of n elements.
     size_t (*scratch_bytes)(int64_t n);
-    // Packs converted columns a, a + a_stride bytes, ... (kGemmBlock of them) into `group`.
+    // Packs converted columns a, a + a_stride bytes, ... (kGemmBlock of them) into `group`;
+    // nullptr for a kernel that reads the converted columns in place.
     void (*pack)(int64_t n, const void* a, size_t a_stride, void* group);
     // For r < nr (a multiple of kGemmBlock) and the n_groups * kGemmBlock columns of the
     // groups (group_stride bytes apart): dst[c * ldd + r] = dot(w + r * w_stride bytes,
     // column c). scratch: scratch_bytes(n), private to the calling thread.
     void (*gemm)(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* groups,
                  size_t group_stride, int64_t n_groups, float* dst, size_t ldd, void* scratch);
+};
+
+// Generation on repacked weights: kPackedRows rows interleaved block by block, so one vector
+// holds the same elements of kPackedRows rows and a GEMV needs no horizontal sums and few
+// instructions per byte (generation streams every weight once per token, and this CPU's
+// per-core bandwidth depends on how far ahead the core can run). The backend repacks a
+// weight once (prepare_weight) and keeps the copy beside the original.
+constexpr int kPackedRows = 16;
+struct PackedGemvKernels {
+    // Bytes of the repacked form of `rows` rows (a multiple of kPackedRows) of n elements.
+    size_t (*bytes)(int64_t n, int64_t rows);
+    // Repacks rows w, w + w_stride bytes, ... into out (bytes(n, rows), 64-byte aligned).
+    void (*repack)(int64_t n, const void* w, size_t w_stride, int64_t rows, void* out);
+    // y[r] = dot(row r, a) for r in [kPackedRows * g0, kPackedRows * g1); a is one converted
+    // activation column. Equal to vec_dot's up to float summation order.
+    void (*gemv)(int64_t n, const void* packed, int64_t g0, int64_t g1, const void* a, float* y);
 };
 
 struct TypeKernels {
@@ -66,6 +83,11 @@ struct TypeKernels {
     TileFn tile;
     Isa isa;                 // the set vec_dot and tile use
     const GemmKernels* gemm; // nullptr where this CPU has no matrix-unit kernel for the type
+    const PackedGemvKernels* packed_gemv;  // nullptr where the type is not repacked
+    // Matrix-unit product on the repacked rows (w: packed_gemv's data of the first row,
+    // w_stride unused; no pack step: `groups` are the converted columns, group_stride
+    // kGemmBlock column strides). nullptr where there is none.
+    const GemmKernels* packed_gemm;
 };
 
 // Best kernels for a weight type on `isa` (at most what detect_isa() found).

@@ -281,9 +281,9 @@ void unpack_q6_k(int64_t n, const void* w, size_t w_stride, unsigned char* panel
 // literal, hence one function per tile set.
 #define LLAMUX_TILE_PRODUCT(name, ta, tb, tc)                                            \
     template <bool UnsignedW>                                                            \
-    inline void name(const unsigned char* a, int sub, const unsigned char* b) {          \
+    inline void name(const unsigned char* a, size_t a_stride, const unsigned char* b) {  \
         _tile_zero(tc);                                                                  \
-        _tile_loadd(ta, a, sub);                                                         \
+        _tile_loadd(ta, a, a_stride);                                                    \
         _tile_loadd(tb, b, 64);                                                          \
         if constexpr (UnsignedW) {                                                       \
             _tile_dpbusd(tc, ta, tb);                                                    \
@@ -358,16 +358,16 @@ void panel_times_group(const unsigned char* panel, const PanelLayout& p,
     // Two tile sets in turn. Step s issues product s + 1, scales product s - 1 (stored a
     // step earlier, so its loads do not wait for the tile store) and stores product s.
     const int64_t n_sub = p.n_sub;
-    tile_product0<F.unsigned_w>(w_tile(0), F.sub, a_tile(0));
+    tile_product0<F.unsigned_w>(w_tile(0), static_cast<size_t>(F.sub), a_tile(0));
     for (int64_t s = 0;; s += 2) {
-        if (s + 1 < n_sub) tile_product1<F.unsigned_w>(w_tile(s + 1), F.sub, a_tile(s + 1));
+        if (s + 1 < n_sub) tile_product1<F.unsigned_w>(w_tile(s + 1), static_cast<size_t>(F.sub), a_tile(s + 1));
         if (s > 0) scale(c1, s - 1);
         _tile_stored(2, c0, 64);
         if (s + 1 >= n_sub) {
             scale(c0, s);
             break;
         }
-        if (s + 2 < n_sub) tile_product0<F.unsigned_w>(w_tile(s + 2), F.sub, a_tile(s + 2));
+        if (s + 2 < n_sub) tile_product0<F.unsigned_w>(w_tile(s + 2), static_cast<size_t>(F.sub), a_tile(s + 2));
         scale(c0, s);
         _tile_stored(5, c1, 64);
         if (s + 2 >= n_sub) {
@@ -419,8 +419,125 @@ constexpr GemmKernels gemm_kernels() {
     return {&group_bytes<F>, &panel_bytes<F>, &pack<F>, &gemm<F, Unpack>};
 }
 
+// ---- Q4_0 repacked at load (kernels_avx512_packed.cpp's layout) ------------------------
+//
+// Here the weights are the B operand: a repacked block's nibbles, masked and shifted, are
+// already B tile rows (16 rows x 4 consecutive elements per dword), so unpacking is 8
+// vector operations per block of 16 rows; the A operand is 16 converted activation columns
+// read in place (Q8_0 blocks, 32 quants at +2). C[c][r]: columns by rows, so results store
+// as rows of dst. Used where the backend repacked a weight (it then never reads the
+// original, and the original's pages can leave memory).
+
+constexpr size_t kPackedBlockBytes = 4 * 64 + kRows * sizeof(uint16_t);  // 288
+constexpr int64_t kPackedPanelGroups = 8;  // 16-row groups unpacked at a time
+
+// One 16-row group: per block, the B tile (8 x 64 bytes, values q - 8) and 16 row scales.
+struct PackedPanel {
+    int64_t nb;
+    size_t scales, bytes;
+    explicit PackedPanel(int64_t n) : nb(n / kQK4_0) {
+        scales = static_cast<size_t>(nb) * 512;
+        bytes = scales + static_cast<size_t>(nb) * kRows * sizeof(float);
+    }
+};
+
+void unpack_packed_q4_0(const unsigned char* src, const PackedPanel& p, unsigned char* panel) {
+    const __m512i low = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    for (int64_t b = 0; b < p.nb; ++b) {
+        const unsigned char* c = src + static_cast<size_t>(b) * kPackedBlockBytes;
+        unsigned char* tile = panel + static_cast<size_t>(b) * 512;
+        for (int q = 0; q < 4; ++q) {
+            const __m512i bytes = load512(c + 64 * q);
+            _mm512_storeu_si512(tile + 128 * q, _mm512_sub_epi8(_mm512_and_si512(bytes, low), eight));
+            _mm512_storeu_si512(tile + 128 * q + 64,
+                                _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(bytes, 4), low), eight));
+        }
+        _mm512_storeu_ps(scales + b * kRows, _mm512_cvtph_ps(loadu256(c + 4 * 64)));
+    }
+}
+
+// 16 activation columns (Q8_0 rows a_stride apart) times one unpacked group, over all blocks.
+void packed_panel_times_columns(const unsigned char* panel, const PackedPanel& p,
+                                const unsigned char* act, size_t a_stride, const float* da,
+                                float* dst, size_t ldd) {
+    const auto* wscale = reinterpret_cast<const float*>(panel + p.scales);
+    alignas(64) int32_t c0[kRows][kRows];
+    alignas(64) int32_t c1[kRows][kRows];
+    __m512 acc[kRows];
+    for (__m512& a : acc) a = _mm512_setzero_ps();
+    auto a_tile = [&](int64_t b) { return act + static_cast<size_t>(b) * sizeof(BlockQ8_0) + 2; };
+    auto w_tile = [&](int64_t b) { return panel + static_cast<size_t>(b) * 512; };
+    auto scale = [&](const int32_t(&c)[kRows][kRows], int64_t b) {
+        scale_into(acc, c, wscale + b * kRows, da + b * kRows);
+    };
+    // As panel_times_group: step b issues product b + 1, scales b - 1, stores b.
+    const int64_t nb = p.nb;
+    tile_product0<false>(a_tile(0), a_stride, w_tile(0));
+    for (int64_t b = 0;; b += 2) {
+        if (b + 1 < nb) tile_product1<false>(a_tile(b + 1), a_stride, w_tile(b + 1));
+        if (b > 0) scale(c1, b - 1);
+        _tile_stored(2, c0, 64);
+        if (b + 1 >= nb) {
+            scale(c0, b);
+            break;
+        }
+        if (b + 2 < nb) tile_product0<false>(a_tile(b + 2), a_stride, w_tile(b + 2));
+        scale(c0, b);
+        _tile_stored(5, c1, 64);
+        if (b + 2 >= nb) {
+            scale(c1, b + 1);
+            break;
+        }
+    }
+    for (int c = 0; c < kRows; ++c) _mm512_storeu_ps(dst + static_cast<size_t>(c) * ldd, acc[c]);
+}
+
+// GemmKernels::gemm for repacked Q4_0: w is the repacked data of row 0 (w_stride unused);
+// `groups` are the converted columns themselves, group_stride = 16 column strides.
+void gemm_packed_q4_0(int64_t n, const void* w, size_t, int64_t nr, const void* groups,
+                      size_t group_stride, int64_t n_groups, float* dst, size_t ldd,
+                      void* scratch) {
+    const PackedPanel p(n);
+    const size_t a_stride = group_stride / kRows;
+    auto* panels = static_cast<unsigned char*>(scratch);
+    auto* da = reinterpret_cast<float*>(panels + kPackedPanelGroups * p.bytes);  // [nb][16]
+    const auto* src = static_cast<const unsigned char*>(w);
+    const size_t group_bytes = static_cast<size_t>(p.nb) * kPackedBlockBytes;
+    configure_tiles(32);
+    for (int64_t g0 = 0; g0 < nr / kRows; g0 += kPackedPanelGroups) {
+        const int64_t gn = nr / kRows - g0 < kPackedPanelGroups ? nr / kRows - g0 : kPackedPanelGroups;
+        for (int64_t g = 0; g < gn; ++g) {
+            unpack_packed_q4_0(src + static_cast<size_t>(g0 + g) * group_bytes, p,
+                               panels + static_cast<size_t>(g) * p.bytes);
+        }
+        for (int64_t j = 0; j < n_groups; ++j) {
+            const auto* act = static_cast<const unsigned char*>(groups) + static_cast<size_t>(j) * group_stride;
+            for (int c = 0; c < kRows; ++c) {  // the 16 columns' block scales, as floats
+                const auto* col = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(c) * a_stride);
+                for (int64_t b = 0; b < p.nb; ++b) da[b * kRows + c] = load_f16(&col[b].d);
+            }
+            for (int64_t g = 0; g < gn; ++g) {
+                packed_panel_times_columns(panels + static_cast<size_t>(g) * p.bytes, p, act, a_stride, da,
+                                           dst + static_cast<size_t>(j) * kRows * ldd +
+                                               static_cast<size_t>(g0 + g) * kRows,
+                                           ldd);
+            }
+        }
+    }
+    _tile_release();
+}
+
+size_t packed_group_bytes(int64_t) { return 0; }  // nothing packed: columns read in place
+size_t packed_scratch_bytes(int64_t n) {
+    const PackedPanel p(n);
+    return kPackedPanelGroups * p.bytes + static_cast<size_t>(p.nb) * kRows * sizeof(float);
+}
+
 }  // namespace
 
+const GemmKernels q4_0_packed_gemm_amx = {&packed_group_bytes, &packed_scratch_bytes, nullptr,
+                                          &gemm_packed_q4_0};
 const GemmKernels q4_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q4_0>();
 const GemmKernels q8_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q8_0>();
 const GemmKernels q4_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_q4_k>();

@@ -115,6 +115,8 @@ constexpr TypeKernels scalar_entry() {
             Act == DType::F32 ? nullptr : &from_float_scalar<Act>,
             &tile_scalar<T>,
             Isa::Scalar,
+            nullptr,
+            nullptr,
             nullptr};
 }
 
@@ -204,7 +206,17 @@ Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverri
     for (const GemmOverride* o = begin; o != end; ++o) {
         for (TypeKernels& k : t) {
             if (k.weight == o->weight) k.gemm = o->gemm;
+            if (k.weight == DType::Q4_0) k.packed_gemm = &q4_0_packed_gemm_amx;
         }
+    }
+    return t;
+}
+
+// AVX-512 and above: Q4_0 weights repacked for generation.
+Table apply_packed(const Table& below) {
+    Table t = below;
+    for (TypeKernels& k : t) {
+        if (k.weight == DType::Q4_0) k.packed_gemv = &q4_0_packed_avx512;
     }
     return t;
 }
@@ -219,7 +231,8 @@ const Tables& tables() {
         r.level[0] = Table{};
         for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
         r.level[1] = apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2);
-        r.level[2] = apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512);
+        r.level[2] = apply_packed(
+            apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512));
         r.level[3] = apply_gemm(r.level[2], std::begin(kAmx), std::end(kAmx));
         return r;
     }();

@@ -85,11 +85,15 @@ LLAMUX_DECLARE_TILE(f32_tile_avx512);
 LLAMUX_DECLARE_TILE(f16_tile_avx512);
 LLAMUX_DECLARE_TILE(bf16_tile_avx512);
 
+// ---- AVX-512: generation on repacked Q4_0 (kernels_avx512_packed.cpp) ----
+extern const PackedGemvKernels q4_0_packed_avx512;
+
 // ---- AMX tiles: prompt-processing products (kernels_amx.cpp) ----
 extern const GemmKernels q4_0_gemm_amx;
 extern const GemmKernels q8_0_gemm_amx;
 extern const GemmKernels q4_k_gemm_amx;
 extern const GemmKernels q6_k_gemm_amx;
+extern const GemmKernels q4_0_packed_gemm_amx;  // on Q4_0 repacked as q4_0_packed_avx512
 
 #undef LLAMUX_DECLARE_DOT
 #undef LLAMUX_DECLARE_TILE

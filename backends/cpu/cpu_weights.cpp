@@ -1,0 +1,79 @@
+// Weights the CPU backend repacks at load (TypeKernels::packed_gemv: Q4_0 on AVX-512): the
+// copy goes to weight->extra, beside the original, which the other paths keep reading.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+#include "cpu_backend.hpp"
+#include "cpu_tensor.hpp"
+#include "llamux/quant_blocks.hpp"
+
+namespace llamux::cpu {
+namespace {
+
+constexpr size_t kPackedAlignment = 64;
+
+const PackedGemvKernels* packer_for(const CpuBackend& backend, const lmx_tensor& w) {
+    if (w.dtype != static_cast<int32_t>(DType::Q4_0)) return nullptr;
+    const TypeKernels* k = kernels_for(DType::Q4_0, backend.isa);
+    if (!k || !k->packed_gemv) return nullptr;
+    const auto row = row_bytes(DType::Q4_0, w.ne[0]);
+    const bool matrix = w.ne[1] >= kPackedRows && w.ne[1] % kPackedRows == 0 && w.ne[2] == 1 &&
+                        w.ne[3] == 1;
+    if (!row || !matrix || w.nb[0] != sizeof(BlockQ4_0) || w.nb[1] < *row) return nullptr;
+    return k->packed_gemv;
+}
+
+// The original of a repacked weight is read only by the prompt kernels that have no
+// repacked variant (edges, CPUs without AMX): let its pages leave this process's memory
+// until then. MADV_PAGEOUT keeps the contents of any memory (file pages are read back on
+// the next access; anonymous memory without swap stays), so it is safe whatever host_data
+// is. Advice only: an older kernel refuses it and nothing changes.
+void release_pages(const void* data, size_t bytes) {
+#if defined(__linux__)
+    constexpr int kPageOut = 21;  // MADV_PAGEOUT, Linux 5.4
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+    const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(page - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, kPageOut);
+#else
+    (void)data;
+    (void)bytes;
+#endif
+}
+
+}  // namespace
+
+bool repack_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data) {
+    const PackedGemvKernels* p = packer_for(backend, w);
+    if (!p) return false;
+    const int64_t n = w.ne[0], rows = w.ne[1];
+    const size_t bytes = p->bytes(n, rows);
+    void* out = std::aligned_alloc(kPackedAlignment,
+                                   (bytes + kPackedAlignment - 1) / kPackedAlignment * kPackedAlignment);
+    if (!out) return false;  // not fatal: the original serves every path
+    const int64_t groups = rows / kPackedRows;
+    const auto* src = static_cast<const std::byte*>(host_data);
+    auto* dst = static_cast<std::byte*>(out);
+    const int64_t n_chunks = std::min<int64_t>(groups, 4 * static_cast<int64_t>(backend.pool->size()));
+    backend.pool->for_chunks(n_chunks, [&](int64_t chunk, int) {
+        const auto [g0, g1] = chunk_range(groups, chunk, n_chunks);
+        p->repack(n, src + static_cast<size_t>(g0 * kPackedRows) * w.nb[1], w.nb[1],
+                  (g1 - g0) * kPackedRows, dst + p->bytes(n, g0 * kPackedRows));
+    });
+    w.extra = out;
+    release_pages(host_data, byte_extent(w));
+    return true;
+}
+
+void free_repacked(lmx_tensor& w) {
+    std::free(w.extra);
+    w.extra = nullptr;
+}
+
+}  // namespace llamux::cpu
