@@ -5,7 +5,8 @@
 //  - Conversion: columns split across threads, into the backend's shared scratch (sized by
 //    compile). Consecutive matmuls of one input (q/k/v, gate/up) convert it once.
 //  - M == 1 (generation): a GEMV, output rows cut into chunks (about four per thread, taken
-//    from the pool's shared counter), vec_dot per row; or, for a weight the backend repacked
+//    from the pool's shared counter), vec_dot per row, rows from four parts of a chunk in
+//    turn; or, for a weight the backend repacked
 //    at load (cpu_weights.cpp), the packed GEMV over groups of kPackedRows rows.
 //  - M > 1 (prompt): work items of panel_rows weight rows x panel_cols columns, one chunk
 //    each; inside an item, 4x4 tiles (tile kernel: 4 weight rows loaded once for 4
@@ -31,6 +32,9 @@ constexpr size_t kColumnBytes = 128 * 1024;      // converted columns of one wor
 constexpr double kMinParallelMacs = 256.0 * 1024;  // below this one thread is faster
 constexpr size_t kActAlign = 64;
 constexpr int64_t kMinGemvRows = 16;              // rows of one GEMV chunk, at least
+// A core reads memory faster from several streams than from one (measured: one GEMV thread
+// walking 4 distant parts of its rows in turn is ~25% faster on a Q4_K_M model).
+constexpr int kGemvStreams = 4;
 // Packed columns of one gemm work item, at most: they are read once per 16 weight rows,
 // from L2.
 constexpr size_t kGemmColumnBytes = 1024 * 1024;
@@ -207,7 +211,16 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         const int64_t n_chunks = ctx.chunk_count(step.parallel, N, kMinGemvRows);
         ctx.chunks(step.parallel, n_chunks, [&](int64_t chunk, int) {
             const auto [r0, r1] = chunk_range(N, chunk, n_chunks, 4);
-            for (int64_t r = r0; r < r1; ++r) {
+            // Rows from kGemvStreams distant parts of the chunk in turn: several memory
+            // streams per core (see kGemvStreams).
+            const int64_t part = (r1 - r0) / kGemvStreams;
+            for (int64_t i = 0; i < part; ++i) {
+                for (int s = 0; s < kGemvStreams; ++s) {
+                    const int64_t r = r0 + s * part + i;
+                    y[r] = k.vec_dot(K, wdata + static_cast<size_t>(r) * w_stride, act);
+                }
+            }
+            for (int64_t r = r0 + kGemvStreams * part; r < r1; ++r) {
                 y[r] = k.vec_dot(K, wdata + static_cast<size_t>(r) * w_stride, act);
             }
         });
