@@ -1,9 +1,9 @@
 // The CPU plugin's dot-product kernels (backends/cpu/kernels) against graph's scalar twins,
 // for every weight type and every instruction set this machine has:
 //   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
-//   - tile vs the same set's vec_dot for every nr, nc in 1..kTileMax;
-//   - gemm (matrix unit) vs the same set's vec_dot for several row and column counts;
-//   - the GEMV and gemm on repacked weights vs the same set's vec_dot;
+//   - tile vs vec_dot_ref for every nr, nc in 1..kTileMax;
+//   - gemm (matrix unit) vs vec_dot_ref for several row and column counts;
+//   - the GEMV and gemm on repacked weights vs vec_dot_ref, for ranges of row groups;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
 //
@@ -179,11 +179,11 @@ TEST_P(CpuKernels, VecDotExtremes) {
     }
 }
 
-// Checks dst[c * ldd + r] of a tile or gemm result: vec_dot of weight row r and column c
-// within the bound for r < nr, c < nc; the sentinel kUnwritten elsewhere in c < cols.
+// Checks dst[c * ldd + r] of a tile or gemm result: the scalar twin (vec_dot_ref) of weight
+// row r and column c within the bound for r < nr, c < nc; the sentinel kUnwritten elsewhere
+// in c < cols.
 constexpr float kUnwritten = -12345.0f;
 struct Product {
-    const TypeKernels& k;
     DType type, act;
     int64_t n;
     const uint8_t* w;
@@ -191,7 +191,7 @@ struct Product {
     const uint8_t* a;
     size_t a_stride;
 };
-::testing::AssertionResult matches_vec_dot(const Product& p, const std::vector<float>& dst,
+::testing::AssertionResult matches_ref(const Product& p, const std::vector<float>& dst,
                                            size_t ldd, int64_t nr, int64_t nc, int64_t cols) {
     for (int64_t c = 0; c < cols; ++c) {
         for (size_t r = 0; r < ldd; ++r) {
@@ -205,7 +205,7 @@ struct Product {
             }
             const void* wr = p.w + r * p.w_stride;
             const void* ar = p.a + static_cast<size_t>(c) * p.a_stride;
-            const float want = p.k.vec_dot(p.n, wr, ar);
+            const float want = vec_dot_ref(p.type, p.n, wr, ar);
             const double bound = kRelBound * magnitude(p.type, wr, p.act, ar, p.n);
             if (!(std::fabs(static_cast<double>(got) - want) <= bound)) {
                 return ::testing::AssertionFailure()
@@ -217,7 +217,7 @@ struct Product {
     return ::testing::AssertionSuccess();
 }
 
-TEST_P(CpuKernels, TileMatchesVecDot) {
+TEST_P(CpuKernels, TileMatchesReference) {
     std::mt19937 rng(777u + static_cast<unsigned>(type_));
     const int64_t bs = info(type_).block_size;
     for (const int64_t n : {bs > 1 ? bs : int64_t{37}, bs > 1 ? 3 * bs : int64_t{300}}) {
@@ -234,14 +234,14 @@ TEST_P(CpuKernels, TileMatchesVecDot) {
             const std::vector<float> x = random_row(rng, n);
             quantize_activation_row_ref(act_, x.data(), a.data() + 4 + static_cast<size_t>(c) * a_stride, n);
         }
-        const Product p{*k_, type_, act_, n, w.data() + 4, w_stride, a.data() + 4, a_stride};
+        const Product p{type_, act_, n, w.data() + 4, w_stride, a.data() + 4, a_stride};
         for (int nr = 1; nr <= kTileMax; ++nr) {
             for (int nc = 1; nc <= kTileMax; ++nc) {
                 const size_t ldd = static_cast<size_t>(nr) + 2;
                 std::vector<float> dst(ldd * kTileMax, kUnwritten);
                 k_->tile(n, w.data() + 4, w_stride, a.data() + 4, a_stride, dst.data(), ldd, nr,
                          nc);
-                ASSERT_TRUE(matches_vec_dot(p, dst, ldd, nr, nc, kTileMax));
+                ASSERT_TRUE(matches_ref(p, dst, ldd, nr, nc, kTileMax));
             }
         }
     }
@@ -274,7 +274,7 @@ Operands random_operands(std::mt19937& rng, const TypeKernels& k, int64_t n, int
     return o;
 }
 
-TEST_P(CpuKernels, GemmMatchesVecDot) {
+TEST_P(CpuKernels, GemmMatchesReference) {
     if (k_->gemm == nullptr) GTEST_SKIP() << "no matrix-unit kernel for this type and set";
     const GemmKernels& g = *k_->gemm;
     std::mt19937 rng(991u + static_cast<unsigned>(type_));
@@ -290,21 +290,21 @@ TEST_P(CpuKernels, GemmMatchesVecDot) {
                    groups.data() + static_cast<size_t>(j) * group_stride);
         }
         std::vector<uint8_t> scratch(g.scratch_bytes(n));
-        const Product p{*k_, type_, act_, n, o.wp(), w_stride, o.ap(), a_stride};
+        const Product p{type_, act_, n, o.wp(), w_stride, o.ap(), a_stride};
         for (const int64_t nr : {int64_t{kGemmBlock}, kMaxRows}) {
             for (int64_t ng = 1; ng <= kMaxGroups; ++ng) {
                 const size_t ldd = static_cast<size_t>(nr) + 3;
                 std::vector<float> dst(ldd * kMaxGroups * kGemmBlock, kUnwritten);
                 g.gemm(n, o.wp(), w_stride, nr, groups.data(), group_stride, ng,
                        dst.data(), ldd, scratch.data());
-                ASSERT_TRUE(matches_vec_dot(p, dst, ldd, nr, ng * kGemmBlock,
+                ASSERT_TRUE(matches_ref(p, dst, ldd, nr, ng * kGemmBlock,
                                             kMaxGroups * kGemmBlock));
             }
         }
     }
 }
 
-TEST_P(CpuKernels, PackedGemvMatchesVecDot) {
+TEST_P(CpuKernels, PackedGemvMatchesReference) {
     if (k_->packed_gemv == nullptr) GTEST_SKIP() << "no repacked form for this type and set";
     const PackedGemvKernels& pk = *k_->packed_gemv;
     std::mt19937 rng(1234u + static_cast<unsigned>(type_));
@@ -326,7 +326,7 @@ TEST_P(CpuKernels, PackedGemvMatchesVecDot) {
                     continue;
                 }
                 const void* wr = o.wp() + static_cast<size_t>(r) * o.w_stride;
-                const float want = k_->vec_dot(n, wr, o.ap());
+                const float want = vec_dot_ref(type_, n, wr, o.ap());
                 const double bound = kRelBound * magnitude(type_, wr, act_, o.ap(), n);
                 ASSERT_LE(std::fabs(static_cast<double>(got) - want), bound)
                     << "n=" << n << " r=" << r << " want=" << want << " got=" << got;
@@ -335,7 +335,7 @@ TEST_P(CpuKernels, PackedGemvMatchesVecDot) {
     }
 }
 
-TEST_P(CpuKernels, PackedGemmMatchesVecDot) {
+TEST_P(CpuKernels, PackedGemmMatchesReference) {
     if (k_->packed_gemm == nullptr) GTEST_SKIP() << "no matrix-unit kernel on repacked rows";
     const PackedGemvKernels& pk = *k_->packed_gemv;
     const GemmKernels& g = *k_->packed_gemm;
@@ -348,14 +348,14 @@ TEST_P(CpuKernels, PackedGemmMatchesVecDot) {
         std::vector<uint8_t> packed(pk.bytes(n, kRowsMax));
         pk.repack(n, o.wp(), o.w_stride, kRowsMax, packed.data());
         std::vector<uint8_t> scratch(g.scratch_bytes(n));
-        const Product p{*k_, type_, act_, n, o.wp(), o.w_stride, o.ap(), o.a_stride};
+        const Product p{type_, act_, n, o.wp(), o.w_stride, o.ap(), o.a_stride};
         for (const int64_t nr : {int64_t{kPackedRows}, kRowsMax}) {
             for (int64_t ng = 1; ng <= kMaxGroups; ++ng) {
                 const size_t ldd = static_cast<size_t>(kRowsMax) + 3;
                 std::vector<float> dst(ldd * kMaxGroups * kGemmBlock, kUnwritten);
                 g.gemm(n, packed.data(), 0, nr, o.ap(), kGemmBlock * o.a_stride, ng,
                        dst.data(), ldd, scratch.data());
-                ASSERT_TRUE(matches_vec_dot(p, dst, ldd, nr, ng * kGemmBlock,
+                ASSERT_TRUE(matches_ref(p, dst, ldd, nr, ng * kGemmBlock,
                                             kMaxGroups * kGemmBlock));
             }
         }
