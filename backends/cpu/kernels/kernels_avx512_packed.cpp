@@ -56,15 +56,21 @@ void repack(int64_t n, const void* w, size_t w_stride, int64_t rows, void* out) 
     }
 }
 
+// Activation quants 4k..4k+3, in every int32 lane.
+inline __m512i dword_of(const int8_t* aq, int k) {
+    return _mm512_set1_epi32(static_cast<int>(load_u32(aq + 4 * k)));
+}
+
 // 16 rows' dots for one block: int32 lane r = sum_e q[r][e] * a[e] - 8 * sum(a).
-inline __m512i block_dot(const uint8_t* chunk, const int32_t* a_dwords, int32_t bias) {
+// aq: the activation block's 32 quants (2 bytes into the block: read with memcpy loads).
+inline __m512i block_dot(const uint8_t* chunk, const int8_t* aq, int32_t bias) {
     const __m512i low = _mm512_set1_epi8(0x0F);
     __m512i s0 = _mm512_set1_epi32(-bias), s1 = _mm512_setzero_si512();
     for (int p = 0; p < 4; ++p) {
         const __m512i bytes = load512(chunk + 64 * p);
-        s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(bytes, low), _mm512_set1_epi32(a_dwords[2 * p]));
+        s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(bytes, low), dword_of(aq, 2 * p));
         s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(bytes, 4), low),
-                                 _mm512_set1_epi32(a_dwords[2 * p + 1]));
+                                 dword_of(aq, 2 * p + 1));
     }
     return _mm512_add_epi32(s0, s1);
 }
@@ -88,7 +94,7 @@ void gemv_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const 
         const uint8_t* c = group + static_cast<size_t>(b) * kGroupBlockBytes;
         const char* ahead = reinterpret_cast<const char*>(c) + kPrefetchBlocks * kGroupBlockBytes;
         for (size_t off = 0; off < kGroupBlockBytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
-        const __m512i dot = block_dot(c, reinterpret_cast<const int32_t*>(a[b].qs), bias[b - b0]);
+        const __m512i dot = block_dot(c, a[b].qs, bias[b - b0]);
         const __m512 dw = _mm512_cvtph_ps(loadu256(c + 4 * 64));
         return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
                                _mm512_mul_ps(dw, _mm512_set1_ps(da[b - b0])), acc);
