@@ -63,7 +63,8 @@ struct GemmKernels {
 // holds the same elements of kPackedRows rows and a GEMV needs no horizontal sums and few
 // instructions per byte (generation streams every weight once per token, and this CPU's
 // per-core bandwidth depends on how far ahead the core can run). The backend repacks a
-// weight once (prepare_weight) and keeps the copy beside the original.
+// weight once (prepare_weight) into w.extra and releases the original's pages; kernels
+// without a repacked variant still read the original (which the OS then reads back).
 constexpr int kPackedRows = 16;
 struct PackedGemvKernels {
     // Bytes of the repacked form of `rows` rows (a multiple of kPackedRows) of n elements.
