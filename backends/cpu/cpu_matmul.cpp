@@ -6,8 +6,9 @@
 //    compile). Consecutive matmuls of one input (q/k/v, gate/up) convert it once.
 //  - M == 1 (generation): a GEMV, output rows cut into chunks (about four per thread, taken
 //    from the pool's shared counter), vec_dot per row, rows from four parts of a chunk in
-//    turn; or, for a weight the backend repacked
-//    at load (cpu_weights.cpp), the packed GEMV over groups of kPackedRows rows.
+//    turn; or, for a weight the backend repacked at load (cpu_weights.cpp), the packed GEMV
+//    over groups of kPackedRows rows (and its few-columns variant for batches the gemm does
+//    not take, so a repacked weight's original is never read).
 //  - M > 1 (prompt): work items of panel_rows weight rows x panel_cols columns, one chunk
 //    each; inside an item, 4x4 tiles (tile kernel: 4 weight rows loaded once for 4
 //    columns). A panel's weight rows stay in L2 while its columns stream past.
@@ -141,8 +142,8 @@ bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threa
         }
     }
 
-    plan->packed_gemv = plan->M == 1 && w.extra != nullptr && k->packed_gemv != nullptr;
-    plan->packed_gemm = w.extra != nullptr && k->packed_gemm != nullptr;
+    plan->packed = w.extra != nullptr && k->packed_gemv != nullptr;
+    plan->packed_gemm = plan->packed && k->packed_gemm != nullptr;
     const GemmKernels* gemm = plan->packed_gemm ? k->packed_gemm : k->gemm;
     if (gemm && k->from_float && plan->M >= kGemmBlock && plan->N >= kGemmBlock) {
         plan_gemm(previous, n_threads, plan, shared_bytes, per_thread_bytes);
@@ -198,12 +199,16 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
     auto* y = static_cast<float*>(dst.data);
     const size_t ldd = dst.nb[1] / sizeof(float);
 
-    if (p.packed_gemv) {  // rows repacked at load, kPackedRows per group
+    if (p.packed && (M == 1 || !p.gemm)) {  // rows repacked at load, kPackedRows per group
         const int64_t groups = N / kPackedRows;
         const int64_t n_chunks = ctx.chunk_count(step.parallel, groups, 1);
         ctx.chunks(step.parallel, n_chunks, [&](int64_t chunk, int) {
             const auto [g0, g1] = chunk_range(groups, chunk, n_chunks);
-            k.packed_gemv->gemv(K, w.extra, g0, g1, act, y);
+            if (M == 1) {
+                k.packed_gemv->gemv(K, w.extra, g0, g1, act, y);
+            } else {
+                k.packed_gemv->columns(K, w.extra, g0, g1, act, a_stride, M, y, ldd);
+            }
         });
         return LMX_OK;
     }
@@ -262,6 +267,14 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
                          p.group_stride, cg / kGemmBlock,
                          y + static_cast<size_t>(c0) * ldd + static_cast<size_t>(r0), ldd,
                          ctx.scratch.thread(slot));
+        }
+        if (p.packed) {  // whole row groups; the edge columns from the repacked rows too
+            if (c0 + cg < c1) {
+                k.packed_gemv->columns(K, w.extra, r0 / kPackedRows, r1 / kPackedRows,
+                                       act + static_cast<size_t>(c0 + cg) * a_stride, a_stride,
+                                       c1 - c0 - cg, y + static_cast<size_t>(c0 + cg) * ldd, ldd);
+            }
+            return;
         }
         tiles(k, K, wdata, w_stride, act, a_stride, y, ldd, r0 + rg, r1, c0, c1);
         tiles(k, K, wdata, w_stride, act, a_stride, y, ldd, r0, r0 + rg, c0 + cg, c1);

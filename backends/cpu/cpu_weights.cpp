@@ -2,7 +2,10 @@
 // copy goes to weight->extra, beside the original, which the other paths keep reading.
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -29,18 +32,39 @@ const PackedGemvKernels* packer_for(const CpuBackend& backend, const lmx_tensor&
     return k->packed_gemv;
 }
 
-// The original of a repacked weight is read only by the prompt kernels that have no
-// repacked variant (edges, CPUs without AMX): let its pages leave this process's memory
-// until then. MADV_PAGEOUT keeps the contents of any memory (file pages are read back on
-// the next access; anonymous memory without swap stays), so it is safe whatever host_data
-// is. Advice only: an older kernel refuses it and nothing changes.
+// True if [begin, end) lies in one mapping of a file (inode != 0 in /proc/self/maps).
+bool in_file_mapping(uintptr_t begin, uintptr_t end) {
+#if defined(__linux__)
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        unsigned long lo = 0, hi = 0, offset = 0, inode = 0;
+        char perms[8] = {}, dev[16] = {};
+        if (std::sscanf(line.c_str(), "%lx-%lx %7s %lx %15s %lu", &lo, &hi, perms, &offset, dev,
+                        &inode) != 6) {
+            continue;
+        }
+        if (begin >= lo && end <= hi) return inode != 0;
+    }
+#else
+    (void)begin;
+    (void)end;
+#endif
+    return false;
+}
+
+// A repacked weight's original is not read again: drop its pages from this process's memory.
+// Only where it is a file mapping (the model file, as prepare_weight is promised): its pages
+// stay in the page cache and come back on a later access. Heap memory (tests) is left alone,
+// since MADV_DONTNEED would zero it.
 void release_pages(const void* data, size_t bytes) {
 #if defined(__linux__)
-    constexpr int kPageOut = 21;  // MADV_PAGEOUT, Linux 5.4
     const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
     const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(page - 1);
-    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, kPageOut);
+    if (end > begin && in_file_mapping(begin, end)) {
+        madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
 #else
     (void)data;
     (void)bytes;

@@ -3,7 +3,7 @@
 //   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
 //   - tile vs vec_dot_ref for every nr, nc in 1..kTileMax;
 //   - gemm (matrix unit) vs vec_dot_ref for several row and column counts;
-//   - the GEMV and gemm on repacked weights vs vec_dot_ref, for ranges of row groups;
+//   - the GEMV (one column and a few), and gemm on repacked weights vs vec_dot_ref;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
 //
@@ -311,7 +311,8 @@ TEST_P(CpuKernels, PackedGemvMatchesReference) {
     const int64_t bs = info(type_).block_size;
     constexpr int64_t kRowsMax = 9 * kPackedRows;  // enough groups for interleaved streams
     for (const int64_t n : {bs, 3 * bs, 13 * bs}) {
-        const Operands o = random_operands(rng, *k_, n, kRowsMax, 1);
+        constexpr int64_t kCols = 6;  // the few-columns variant: one pass of 4, one of 2
+        const Operands o = random_operands(rng, *k_, n, kRowsMax, kCols);
         std::vector<uint8_t> packed(pk.bytes(n, kRowsMax) + 64);
         auto* aligned = reinterpret_cast<void*>(
             (reinterpret_cast<uintptr_t>(packed.data()) + 63) / 64 * 64);
@@ -330,6 +331,15 @@ TEST_P(CpuKernels, PackedGemvMatchesReference) {
                 const double bound = kRelBound * magnitude(type_, wr, act_, o.ap(), n);
                 ASSERT_LE(std::fabs(static_cast<double>(got) - want), bound)
                     << "n=" << n << " r=" << r << " want=" << want << " got=" << got;
+            }
+        }
+        const Product p{type_, act_, n, o.wp(), o.w_stride, o.ap(), o.a_stride};
+        for (const int64_t g1 : {int64_t{9}, int64_t{4}}) {
+            for (int64_t nc = 1; nc <= kCols; ++nc) {
+                const size_t ldy = static_cast<size_t>(kRowsMax) + 2;
+                std::vector<float> y(ldy * kCols, kUnwritten);
+                pk.columns(n, aligned, 0, g1, o.ap(), o.a_stride, nc, y.data(), ldy);
+                ASSERT_TRUE(matches_ref(p, y, ldy, g1 * kPackedRows, nc, kCols));
             }
         }
     }

@@ -63,8 +63,8 @@ struct GemmKernels {
 // holds the same elements of kPackedRows rows and a GEMV needs no horizontal sums and few
 // instructions per byte (generation streams every weight once per token, and this CPU's
 // per-core bandwidth depends on how far ahead the core can run). The backend repacks a
-// weight once (prepare_weight) into w.extra and releases the original's pages; kernels
-// without a repacked variant still read the original (which the OS then reads back).
+// weight once (prepare_weight) into w.extra and releases the original's pages: every
+// matmul path then reads the repacked rows (gemv, columns, and a packed gemm if any).
 constexpr int kPackedRows = 16;
 struct PackedGemvKernels {
     // Bytes of the repacked form of `rows` rows (a multiple of kPackedRows) of n elements.
@@ -74,6 +74,10 @@ struct PackedGemvKernels {
     // y[r] = dot(row r, a) for r in [kPackedRows * g0, kPackedRows * g1); a is one converted
     // activation column. Equal to vec_dot's up to float summation order.
     void (*gemv)(int64_t n, const void* packed, int64_t g0, int64_t g1, const void* a, float* y);
+    // The same for nc columns a, a + a_stride bytes, ...: y[c * ldy + r]. For batches that
+    // no matrix unit takes (few columns, edges), so the original rows are never read.
+    void (*columns)(int64_t n, const void* packed, int64_t g0, int64_t g1, const void* a,
+                    size_t a_stride, int64_t nc, float* y, size_t ldy);
 };
 
 struct TypeKernels {

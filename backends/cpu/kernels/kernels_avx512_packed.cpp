@@ -29,28 +29,33 @@ size_t packed_bytes(int64_t n, int64_t rows) {
     return static_cast<size_t>(rows / kRows) * static_cast<size_t>(n / kQK4_0) * kGroupBlockBytes;
 }
 
-// The 4-bit quant of element e of a Q4_0 block.
-inline uint8_t quant(const BlockQ4_0& b, int e) {
-    return e < 16 ? b.qs[e] & 0x0F : b.qs[e - 16] >> 4;
+// One row's block into the 4 chunks. With lo/hi the low/high nibbles of qs (elements
+// j and j + 16), byte i of chunk p is element 8p + i | element 8p + 4 + i << 4:
+//   p = 0, 1: lo[8p + i] | lo[8p + 4 + i] << 4;   p = 2, 3: hi[8p - 16 + i] | hi[8p - 12 + i] << 4,
+// i.e. bytes 0..3 (p even) and 8..11 (p odd) of v | (v shifted down 4 bytes) << 4.
+inline void repack_row_block(const BlockQ4_0& blk, int r, uint8_t* chunk) {
+    const __m128i x = loadu128(blk.qs);
+    const __m128i low = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(x, low);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low);
+    const __m128i t_lo = _mm_or_si128(lo, _mm_slli_epi16(_mm_srli_si128(lo, 4), 4));
+    const __m128i t_hi = _mm_or_si128(hi, _mm_slli_epi16(_mm_srli_si128(hi, 4), 4));
+    const int dwords[4] = {_mm_cvtsi128_si32(t_lo), _mm_extract_epi32(t_lo, 2),
+                           _mm_cvtsi128_si32(t_hi), _mm_extract_epi32(t_hi, 2)};
+    for (int p = 0; p < 4; ++p) std::memcpy(chunk + 64 * p + 4 * r, &dwords[p], 4);
 }
 
 void repack(int64_t n, const void* w, size_t w_stride, int64_t rows, void* out) {
     const int64_t nb = n / kQK4_0;
     auto* dst = static_cast<uint8_t*>(out);
     for (int64_t g = 0; g < rows / kRows; ++g) {
-        for (int64_t b = 0; b < nb; ++b) {
-            uint8_t* chunk = dst + static_cast<size_t>(g * nb + b) * kGroupBlockBytes;
-            auto* scales = reinterpret_cast<uint16_t*>(chunk + 4 * 64);
-            for (int r = 0; r < kRows; ++r) {
-                const auto& blk = reinterpret_cast<const BlockQ4_0*>(
-                    static_cast<const uint8_t*>(w) + static_cast<size_t>(g * kRows + r) * w_stride)[b];
-                for (int p = 0; p < 4; ++p) {
-                    for (int i = 0; i < 4; ++i) {
-                        chunk[64 * p + 4 * r + i] = static_cast<uint8_t>(
-                            quant(blk, 8 * p + i) | (quant(blk, 8 * p + 4 + i) << 4));
-                    }
-                }
-                std::memcpy(scales + r, &blk.d, sizeof(uint16_t));
+        for (int r = 0; r < kRows; ++r) {
+            const auto* row = reinterpret_cast<const BlockQ4_0*>(
+                static_cast<const uint8_t*>(w) + static_cast<size_t>(g * kRows + r) * w_stride);
+            for (int64_t b = 0; b < nb; ++b) {
+                uint8_t* chunk = dst + static_cast<size_t>(g * nb + b) * kGroupBlockBytes;
+                repack_row_block(row[b], r, chunk);
+                std::memcpy(chunk + 4 * 64 + 2 * r, &row[b].d, sizeof(uint16_t));
             }
         }
     }
@@ -135,8 +140,78 @@ void gemv(int64_t n, const void* packed, int64_t g0, int64_t g1, const void* a, 
     }
 }
 
+// A few columns at once (prompts too short for a matrix unit, and its edge columns): each
+// block's nibbles are unpacked once for NC columns. One group at a time, blocks in order.
+template <int NC>
+void columns_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const uint8_t* act,
+                    size_t a_stride, int64_t b0, int64_t b1, bool accumulate, float* y,
+                    size_t ldy) {
+    alignas(64) float da[NC][kMaxBlocks];
+    alignas(64) int32_t bias[NC][kMaxBlocks];
+    const BlockQ8_0* col[NC];
+    for (int c = 0; c < NC; ++c) {
+        col[c] = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(c) * a_stride);
+        for (int64_t b = b0; b < b1; ++b) {
+            da[c][b - b0] = load_f16(&col[c][b].d);
+            const __m256i q = loadu256(col[c][b].qs);
+            bias[c][b - b0] = 8 * hsum_i32(_mm256_madd_epi16(
+                                      _mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+        }
+    }
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (int64_t g = g0; g < g1; ++g) {
+        const uint8_t* group = base + static_cast<size_t>(g * nb) * kGroupBlockBytes;
+        __m512 acc[NC];
+        for (__m512& v : acc) v = _mm512_setzero_ps();
+        for (int64_t b = b0; b < b1; ++b) {
+            const uint8_t* c8 = group + static_cast<size_t>(b) * kGroupBlockBytes;
+            __m512i q[8];
+            for (int p = 0; p < 4; ++p) {
+                const __m512i bytes = load512(c8 + 64 * p);
+                q[2 * p] = _mm512_and_si512(bytes, low);
+                q[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(bytes, 4), low);
+            }
+            const __m512 dw = _mm512_cvtph_ps(loadu256(c8 + 4 * 64));
+            for (int c = 0; c < NC; ++c) {
+                __m512i s0 = _mm512_set1_epi32(-bias[c][b - b0]), s1 = _mm512_setzero_si512();
+                for (int k = 0; k < 8; k += 2) {
+                    s0 = _mm512_dpbusd_epi32(s0, q[k], dword_of(col[c][b].qs, k));
+                    s1 = _mm512_dpbusd_epi32(s1, q[k + 1], dword_of(col[c][b].qs, k + 1));
+                }
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                                         _mm512_mul_ps(dw, _mm512_set1_ps(da[c][b - b0])), acc[c]);
+            }
+        }
+        for (int c = 0; c < NC; ++c) {
+            float* out = y + static_cast<size_t>(c) * ldy + static_cast<size_t>(g) * kRows;
+            __m512 v = acc[c];
+            if (accumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(out));
+            _mm512_storeu_ps(out, v);
+        }
+    }
+}
+
+void columns(int64_t n, const void* packed, int64_t g0, int64_t g1, const void* a,
+             size_t a_stride, int64_t nc, float* y, size_t ldy) {
+    const int64_t nb = n / kQK4_0;
+    const auto* base = static_cast<const uint8_t*>(packed);
+    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+        const auto* act = static_cast<const uint8_t*>(a) + static_cast<size_t>(c0) * a_stride;
+        float* yc = y + static_cast<size_t>(c0) * ldy;
+        for (int64_t b0 = 0; b0 < nb; b0 += kMaxBlocks) {
+            const int64_t b1 = nb - b0 < kMaxBlocks ? nb : b0 + kMaxBlocks;
+            switch (nc - c0 < 4 ? nc - c0 : 4) {
+                case 1: columns_blocks<1>(nb, base, g0, g1, act, a_stride, b0, b1, b0 > 0, yc, ldy); break;
+                case 2: columns_blocks<2>(nb, base, g0, g1, act, a_stride, b0, b1, b0 > 0, yc, ldy); break;
+                case 3: columns_blocks<3>(nb, base, g0, g1, act, a_stride, b0, b1, b0 > 0, yc, ldy); break;
+                default: columns_blocks<4>(nb, base, g0, g1, act, a_stride, b0, b1, b0 > 0, yc, ldy); break;
+            }
+        }
+    }
+}
+
 }  // namespace
 
-const PackedGemvKernels q4_0_packed_avx512 = {&packed_bytes, &repack, &gemv};
+const PackedGemvKernels q4_0_packed_avx512 = {&packed_bytes, &repack, &gemv, &columns};
 
 }  // namespace llamux::cpu
