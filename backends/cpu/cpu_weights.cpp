@@ -1,5 +1,6 @@
 // Weights the CPU backend repacks at load (TypeKernels::packed_gemv: Q4_0 on AVX-512): the
-// copy goes to weight->extra, beside the original, which the other paths keep reading.
+// copy goes to weight->extra and every matmul path reads it; the original stays where it is
+// (get_rows of a token embedding still reads it) but its pages leave this process's memory.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
