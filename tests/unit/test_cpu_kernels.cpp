@@ -138,6 +138,10 @@ TEST_P(CpuKernels, TableEntry) {
     EXPECT_NE(k_->tile, nullptr);
     EXPECT_EQ(k_->from_float == nullptr, act_ == DType::F32);
     EXPECT_LE(static_cast<int>(k_->isa), static_cast<int>(isa_));
+    // A gemm on repacked rows needs the repacked layout (and its byte offsets).
+    if (k_->packed_gemm != nullptr) {
+        EXPECT_NE(k_->packed_gemv, nullptr);
+    }
 }
 
 TEST_P(CpuKernels, VecDotMatchesReference) {

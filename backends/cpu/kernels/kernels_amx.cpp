@@ -428,7 +428,6 @@ constexpr GemmKernels gemm_kernels() {
 // as rows of dst. Used where the backend repacked a weight (it then never reads the
 // original, and the original's pages can leave memory).
 
-constexpr size_t kPackedBlockBytes = 4 * 64 + kRows * sizeof(uint16_t);  // 288
 constexpr int64_t kPackedPanelGroups = 8;  // 16-row groups unpacked at a time
 
 // One 16-row group: per block, the B tile (8 x 64 bytes, values q - 8) and 16 row scales.
@@ -445,7 +444,7 @@ void unpack_packed_q4_0(const unsigned char* src, const PackedPanel& p, unsigned
     const __m512i low = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
     auto* scales = reinterpret_cast<float*>(panel + p.scales);
     for (int64_t b = 0; b < p.nb; ++b) {
-        const unsigned char* c = src + static_cast<size_t>(b) * kPackedBlockBytes;
+        const unsigned char* c = src + static_cast<size_t>(b) * kPackedQ4_0BlockBytes;
         unsigned char* tile = panel + static_cast<size_t>(b) * 512;
         for (int q = 0; q < 4; ++q) {
             const __m512i bytes = load512(c + 64 * q);
@@ -503,7 +502,7 @@ void gemm_packed_q4_0(int64_t n, const void* w, size_t, int64_t nr, const void* 
     auto* panels = static_cast<unsigned char*>(scratch);
     auto* da = reinterpret_cast<float*>(panels + kPackedPanelGroups * p.bytes);  // [nb][16]
     const auto* src = static_cast<const unsigned char*>(w);
-    const size_t group_bytes = static_cast<size_t>(p.nb) * kPackedBlockBytes;
+    const size_t group_bytes = static_cast<size_t>(p.nb) * kPackedQ4_0BlockBytes;
     configure_tiles(32);
     for (int64_t g0 = 0; g0 < nr / kRows; g0 += kPackedPanelGroups) {
         const int64_t gn = nr / kRows - g0 < kPackedPanelGroups ? nr / kRows - g0 : kPackedPanelGroups;

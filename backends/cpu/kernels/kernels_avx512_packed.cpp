@@ -20,7 +20,7 @@ namespace {
 using namespace simd;
 
 constexpr int kRows = kPackedRows;
-constexpr size_t kGroupBlockBytes = 4 * 64 + kRows * sizeof(uint16_t);  // 288
+constexpr size_t kGroupBlockBytes = kPackedQ4_0BlockBytes;  // 288
 constexpr int64_t kMaxBlocks = 1024;  // activation blocks prepared at a time (a stack table)
 constexpr int kStreams = 4;           // groups walked side by side (see gemv_blocks)
 constexpr size_t kPrefetchBlocks = 4;  // software prefetch distance, in blocks of a group
@@ -61,6 +61,13 @@ void repack(int64_t n, const void* w, size_t w_stride, int64_t rows, void* out) 
     }
 }
 
+// 8 * sum(q) of an activation block: what Q4_0's -8 takes from the unsigned dot.
+inline int32_t q4_0_bias(const BlockQ8_0& a) {
+    const __m256i q = loadu256(a.qs);
+    return 8 * hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+                                          _mm256_set1_epi16(1)));
+}
+
 // Activation quants 4k..4k+3, in every int32 lane.
 inline __m512i dword_of(const int8_t* aq, int k) {
     return _mm512_set1_epi32(static_cast<int>(load_u32(aq + 4 * k)));
@@ -91,9 +98,7 @@ void gemv_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const 
     alignas(64) int32_t bias[kMaxBlocks];
     for (int64_t b = b0; b < b1; ++b) {
         da[b - b0] = load_f16(&a[b].d);
-        const __m256i q = loadu256(a[b].qs);
-        bias[b - b0] = 8 * hsum_i32(_mm256_madd_epi16(
-                               _mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+        bias[b - b0] = q4_0_bias(a[b]);
     }
     auto step = [&](const uint8_t* group, __m512 acc, int64_t b) {
         const uint8_t* c = group + static_cast<size_t>(b) * kGroupBlockBytes;
@@ -153,9 +158,7 @@ void columns_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, con
         col[c] = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(c) * a_stride);
         for (int64_t b = b0; b < b1; ++b) {
             da[c][b - b0] = load_f16(&col[c][b].d);
-            const __m256i q = loadu256(col[c][b].qs);
-            bias[c][b - b0] = 8 * hsum_i32(_mm256_madd_epi16(
-                                      _mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+            bias[c][b - b0] = q4_0_bias(col[c][b]);
         }
     }
     const __m512i low = _mm512_set1_epi8(0x0F);

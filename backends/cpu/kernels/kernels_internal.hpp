@@ -87,6 +87,9 @@ LLAMUX_DECLARE_TILE(bf16_tile_avx512);
 
 // ---- AVX-512: generation on repacked Q4_0 (kernels_avx512_packed.cpp) ----
 extern const PackedGemvKernels q4_0_packed_avx512;
+// Bytes of one block of one kPackedRows-row group in that layout: 4 chunks of 64 nibble bytes
+// and the rows' f16 scales (kernels_avx512_packed.cpp describes it; kernels_amx.cpp reads it).
+constexpr size_t kPackedQ4_0BlockBytes = 4 * 64 + kPackedRows * 2;
 
 // ---- AMX tiles: prompt-processing products (kernels_amx.cpp) ----
 extern const GemmKernels q4_0_gemm_amx;
