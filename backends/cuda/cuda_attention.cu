@@ -7,22 +7,27 @@
 // they weight V (ggml converts both to the cache's vec_dot_type); scores, softmax and sums
 // are f32 (the reference sums in double).
 //
-// Shared memory: q (head_dim floats), kAttentionThreads floats for partial outputs and
-// reductions, and one score per cache row (n_ctx floats; above 48 KiB with the opt-in that
+// Shared memory: q (head_dim floats), one float per thread (at most kAttentionMaxThreads)
+// for partial outputs and reductions, and one score per cache row (n_ctx floats; above 48 KiB with the opt-in that
 // attention_allow_shared sets).
 #include "cuda_common.cuh"
 
 namespace llamux::cuda {
 namespace {
 
-constexpr int kThreads = kAttentionThreads;
+// Few queries (token generation): 32 heads make only 32 blocks, so each block gets as many
+// warps as a block may have to walk the cache rows; many queries fill the GPU with blocks.
+constexpr int kDecodeThreads = kAttentionMaxThreads;
+constexpr int kPromptThreads = kAttentionThreads;
+constexpr int64_t kDecodeMaxTokens = 4;
 
-template <int DT>
+template <int DT, int kThreads>
 __global__ void __launch_bounds__(kThreads)
     attention_kernel(const char* __restrict__ q, int64_t q_nb1, int64_t q_nb2,
                      const char* __restrict__ k, int64_t k_nb1, const char* __restrict__ v,
                      int64_t v_nb1, char* __restrict__ dst, int64_t dst_nb1, int head_dim,
-                     int64_t n_head, int64_t n_tok, int group, int32_t n_past, float scale) {
+                     int64_t n_head, int64_t n_tok, int group, const int32_t* __restrict__ n_past_ptr, float scale) {
+    const int32_t n_past = *n_past_ptr;
     extern __shared__ float smem[];
     float* q_s = smem;                // [head_dim]
     float* part = q_s + head_dim;     // [kThreads]
@@ -82,8 +87,8 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-template <int DT>
-void launch_typed(const lmx_node& node, int32_t n_past, cudaStream_t stream) {
+template <int DT, int kThreads>
+void launch_threads(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
     const lmx_tensor& q = *node.src[0];  // [head_dim, n_head, n_tok]
     const lmx_tensor& k = *node.src[1];  // [head_dim * n_head_kv, n_ctx]
     const lmx_tensor& v = *node.src[2];
@@ -92,35 +97,46 @@ void launch_typed(const lmx_node& node, int32_t n_past, cudaStream_t stream) {
     const int group = node.iparams[0] / node.iparams[1];
     const dim3 grid(grid_for(n_head, 1, 65535), grid_for(n_tok, 1, 65535));
     const size_t shared = attention_shared_bytes(head_dim, k.ne[1]);
-    attention_kernel<DT><<<grid, kThreads, shared, stream>>>(
+    attention_kernel<DT, kThreads><<<grid, kThreads, shared, stream>>>(
         static_cast<const char*>(q.data), static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]),
         static_cast<const char*>(k.data), static_cast<int64_t>(k.nb[1]), static_cast<const char*>(v.data),
         static_cast<int64_t>(v.nb[1]), static_cast<char*>(dst.data), static_cast<int64_t>(dst.nb[1]),
         static_cast<int>(head_dim), n_head, n_tok, group, n_past, node.fparams[0]);
 }
 
+template <int DT>
+void launch_typed(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
+    if (node.src[0]->ne[2] <= kDecodeMaxTokens) {
+        launch_threads<DT, kDecodeThreads>(node, n_past, stream);
+    } else {
+        launch_threads<DT, kPromptThreads>(node, n_past, stream);
+    }
+}
+
+template <int DT>
+cudaError_t allow_shared(int bytes) {
+    cudaError_t e = cudaFuncSetAttribute(attention_kernel<DT, kDecodeThreads>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+    return cudaFuncSetAttribute(attention_kernel<DT, kPromptThreads>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                bytes);
+}
+
 }  // namespace
 
 size_t attention_shared_bytes(int64_t head_dim, int64_t n_ctx) {
-    return static_cast<size_t>(head_dim + kThreads + n_ctx) * sizeof(float);
+    return static_cast<size_t>(head_dim + kAttentionMaxThreads + n_ctx) * sizeof(float);
 }
 
 cudaError_t attention_allow_shared(size_t bytes) {
     const int b = static_cast<int>(bytes);
-    cudaError_t e = cudaFuncSetAttribute(attention_kernel<LMX_TYPE_F16>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, b);
-    if (e == cudaSuccess) {
-        e = cudaFuncSetAttribute(attention_kernel<LMX_TYPE_F32>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, b);
-    }
-    if (e == cudaSuccess) {
-        e = cudaFuncSetAttribute(attention_kernel<LMX_TYPE_BF16>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, b);
-    }
+    cudaError_t e = allow_shared<LMX_TYPE_F16>(b);
+    if (e == cudaSuccess) e = allow_shared<LMX_TYPE_F32>(b);
+    if (e == cudaSuccess) e = allow_shared<LMX_TYPE_BF16>(b);
     return e;
 }
 
-void launch_attention(const lmx_node& node, int32_t n_past, cudaStream_t stream) {
+void launch_attention(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
     switch (node.src[1]->dtype) {
         case LMX_TYPE_F16: launch_typed<LMX_TYPE_F16>(node, n_past, stream); return;
         case LMX_TYPE_BF16: launch_typed<LMX_TYPE_BF16>(node, n_past, stream); return;

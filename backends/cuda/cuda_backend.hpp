@@ -8,12 +8,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "cuda_profile.hpp"
 #include "llamux/backend_abi.h"
 
 namespace llamux::cuda {
+
+// LLAMUX_CUDA_GRAPHS unset or not "0" (cuda_graph.cpp).
+bool graphs_enabled();
 
 // A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's
 // dtype stays the file's; stored_dtype says what the kernels read: the file's own bytes for
@@ -50,11 +55,29 @@ struct CudaBackend {
     // activations converted to f16. Sized by compile, never by execute.
     DeviceScratch gemm_weight;
     DeviceScratch gemm_act;
+    // Activations rounded as the reference rounds them (values or int8 quants), and the
+    // per-block scales of the int8 form (cuda_activations.cu).
+    DeviceScratch act_scales;
+
+    // n_past of the current execute, in device memory: kv_store and attention read it when
+    // they run, so a program captured as a CUDA graph replays with the current value.
+    int32_t* n_past_dev = nullptr;
+    // Bumped whenever ensure_scratch moves a scratch buffer: graphs captured before it hold
+    // the old addresses and are captured again.
+    uint64_t scratch_generation = 0;
+    // CUDA graphs for programs that only launch kernels (token generation); off with
+    // LLAMUX_CUDA_GRAPHS=0 (cuda_graph.cpp).
+    bool graphs = graphs_enabled();
+
+    // LLAMUX_CUDA_PROFILE=1: GPU time per node kind, printed by release (cuda_profile.hpp).
+    bool profiling = NodeProfile::requested();
+    NodeProfile profile;
 };
 
 // How a matmul node runs (chosen by compile).
 enum class MatmulPath {
     Gemv,         // one column: cuda_mmv.cu reads the stored weight directly
+    GemvQ8,       // one column, Q4_0/Q8_0 weight: int8 dot products on Q8_0 activations
     GemmF32,      // f32 weight: cublasSgemm on f32 activations
     GemmF16,      // f16 weight: activations to f16, cublasGemmEx with f32 accumulation
     GemmDequant,  // quantized weight: tiles dequantized to f16, then as GemmF16
@@ -64,11 +87,26 @@ struct CompiledNode {
     lmx_node node{};                    // tensors valid until program_free (ABI)
     const DeviceWeight* weight = nullptr;  // matmul and get_rows on a prepared weight
     MatmulPath path = MatmulPath::Gemv;
+    // The reference's activation type for this weight (LMX_TYPE_Q8_0 or LMX_TYPE_Q8_K):
+    // x is rounded to it before the product; -1 where x goes in as it is (f32/f16 weights).
+    int32_t round_as = -1;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 
 struct CudaProgram {
     std::vector<CompiledNode> nodes;
+    mutable int64_t executions = 0;  // the profile skips each program's first (warm-up) run
+    // Replayed as a CUDA graph from its second execution on when every node is a kernel
+    // launch (no cuBLAS); see cuda_graph.cpp.
+    bool graphable = false;
+    mutable cudaGraphExec_t graph = nullptr;
+    mutable uint64_t graph_generation = 0;  // CudaBackend::scratch_generation at capture
+    mutable bool graph_failed = false;      // capture refused once: launch directly
+
+    CudaProgram() = default;
+    CudaProgram(const CudaProgram&) = delete;
+    CudaProgram& operator=(const CudaProgram&) = delete;
+    ~CudaProgram();
 };
 
 // ---- cuda_memory.cpp ---------------------------------------------------------------------
@@ -100,6 +138,14 @@ int32_t stored_type(int32_t dtype);
 lmx_status prepare_weight(CudaBackend& b, lmx_tensor& weight, const void* host_data,
                           std::string* why);
 void release_weight(CudaBackend& b, lmx_tensor& weight);
+
+// ---- cuda_graph.cpp --------------------------------------------------------------------------
+
+// Queues the program's nodes through its CUDA graph (captured on first use, or again after
+// the scratch moved); `launch` queues them directly and is what gets captured. Returns
+// false in *used when the program is not replayed as a graph (the caller launches).
+lmx_status run_graph(CudaBackend& b, const CudaProgram& program,
+                     const std::function<lmx_status(std::string*)>& launch, bool* used, std::string* why);
 
 // ---- cuda_program.cpp / cuda_matmul.cpp ----------------------------------------------------
 

@@ -26,8 +26,10 @@ inline RowGeom row_geom(const lmx_tensor& t) {
 }
 inline int64_t n_rows(const lmx_tensor& t) { return t.ne[1] * t.ne[2] * t.ne[3]; }
 
-// Threads per block of the attention kernel; it also bounds head_dim.
+// Threads per block of the attention kernel on prompts; it also bounds head_dim. Token
+// generation (a few queries) runs blocks of kAttentionMaxThreads.
 constexpr int kAttentionThreads = 256;
+constexpr int kAttentionMaxThreads = 1024;
 // Dynamic shared memory the attention kernel needs for a cache of n_ctx rows.
 size_t attention_shared_bytes(int64_t head_dim, int64_t n_ctx);
 // Lets the attention kernels use up to `bytes` of dynamic shared memory (above 48 KiB needs
@@ -46,15 +48,29 @@ void launch_add(const lmx_node& node, cudaStream_t stream);
 void launch_copy(const lmx_node& node, cudaStream_t stream);
 // Rotary embedding, normal mode; positions are the I32 tensor src[1] in device memory.
 void launch_rope(const lmx_node& node, cudaStream_t stream);
-// cache rows n_past .. n_past + n_tok - 1 = src converted to the cache type
-void launch_kv_store(const lmx_node& node, int32_t n_past, cudaStream_t stream);
-// Causal GQA attention over the cache; one block per (head, token).
-void launch_attention(const lmx_node& node, int32_t n_past, cudaStream_t stream);
+// cache rows n_past .. n_past + n_tok - 1 = src converted to the cache type. n_past is read
+// from device memory when the kernel runs (so that a captured CUDA graph replays with the
+// current value; see set_n_past).
+void launch_kv_store(const lmx_node& node, const int32_t* n_past, cudaStream_t stream);
+// Causal GQA attention over the cache; one block per (head, token); n_past as above.
+void launch_attention(const lmx_node& node, const int32_t* n_past, cudaStream_t stream);
+// *dst = n_past, queued on the stream (a kernel: its argument is copied at launch).
+void launch_set_n_past(int32_t* dst, int32_t n_past, cudaStream_t stream);
 // dst rows = table rows ids; the table as stored on the GPU (stored_dtype, row_bytes).
 void launch_get_rows(const lmx_node& node, int32_t stored_dtype, size_t row_bytes,
                      cudaStream_t stream);
 
-// ---- matrix products (cuda_mmv.cu, cuda_dequant.cu) --------------------------------------
+// ---- matrix products (cuda_activations.cu, cuda_mmv.cu, cuda_dequant.cu) -----------------
+
+// What launch_round_activations writes: the rounded values d * q as f16 [M][K] (cuBLAS) or
+// f32 [M][K] (matrix-vector kernels on float-decoded weights), or the int8 quants [M][K]
+// plus one float scale per block (Q8_0 only: the int8 matrix-vector kernels).
+enum class ActOut { F16, F32, Q8 };
+// x [M rows of K] (f32, row stride x_row_bytes) rounded as the reference stores it in
+// vec_dot_type (LMX_TYPE_Q8_0: blocks of 32, LMX_TYPE_Q8_K: blocks of 256; K a multiple).
+// `scales` (K / 32 * M floats) is written for ActOut::Q8 only.
+void launch_round_activations(int32_t vec_dot_type, ActOut kind, const float* x, size_t x_row_bytes,
+                              int64_t K, int64_t M, void* out, float* scales, cudaStream_t stream);
 
 // True for the stored weight types the matrix-vector kernels read.
 bool mmv_supports(int32_t stored_dtype);
@@ -62,6 +78,15 @@ bool mmv_supports(int32_t stored_dtype);
 // Quantized types need K % 32 == 0 (256 for the K-quants) and x 16-byte aligned.
 void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
                 const float* x, float* y, cudaStream_t stream);
+// True for the stored types launch_mmv_q8 reads (Q4_0, Q8_0).
+bool mmv_q8_supports(int32_t stored_dtype);
+// y[N] = W x with x given as Q8_0 activations: int8 quants xq[K] (16-byte aligned) and
+// scales xd[K / 32], as launch_round_activations(Q8_0, ActOut::Q8) writes them. The weight
+// allocation must extend at least 2 bytes past its last row (kWeightPadding).
+void launch_mmv_q8(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
+                   const int8_t* xq, const float* xd, float* y, cudaStream_t stream);
+// Bytes allocated past the end of every weight: the int8 kernels read whole aligned words.
+constexpr size_t kWeightPadding = 16;
 // out[n_rows][K] (f16, contiguous) = rows of a quantized weight (Q4_0, Q8_0, Q4_K, Q5_K,
 // Q6_K) dequantized, for the cuBLAS path of prompt processing.
 void launch_dequantize_f16(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K,

@@ -12,7 +12,8 @@ constexpr int kThreads = 256;
 template <int DT>
 __global__ void __launch_bounds__(kThreads)
     kv_store_kernel(const char* __restrict__ src, int64_t src_row_bytes, char* __restrict__ cache,
-                    int64_t cache_row_bytes, int64_t n, int64_t n_tok, int32_t n_past) {
+                    int64_t cache_row_bytes, int64_t n, int64_t n_tok, const int32_t* __restrict__ n_past_ptr) {
+    const int32_t n_past = *n_past_ptr;
     for (int64_t t = blockIdx.y; t < n_tok; t += gridDim.y) {
         const auto* s = reinterpret_cast<const float*>(src + t * src_row_bytes);
         char* d = cache + (n_past + t) * cache_row_bytes;
@@ -23,9 +24,15 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+__global__ void set_n_past_kernel(int32_t* dst, int32_t n_past) { *dst = n_past; }
+
 }  // namespace
 
-void launch_kv_store(const lmx_node& node, int32_t n_past, cudaStream_t stream) {
+void launch_set_n_past(int32_t* dst, int32_t n_past, cudaStream_t stream) {
+    set_n_past_kernel<<<1, 1, 0, stream>>>(dst, n_past);
+}
+
+void launch_kv_store(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
     const lmx_tensor& src = *node.src[0];
     const lmx_tensor& cache = *node.dst;
     const bool three_d = src.ne[2] > 1 || src.ne[0] != cache.ne[0];

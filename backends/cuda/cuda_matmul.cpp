@@ -1,6 +1,10 @@
 // Matmul on the GPU: dst[N, M] = W[K, N] x[K, M].
+// - Quantized weights: x is first rounded as the reference rounds it (its vec_dot_type,
+//   Q8_0 or Q8_K; cuda_activations.cu), so both paths multiply the same activations as the
+//   reference and differ from it only in summation order and in f16 weight rounding.
 // - M = 1 (token generation): the matrix-vector kernels of cuda_mmv.cu read the stored
-//   weight directly and dequantize in registers (memory-bound).
+//   weight directly (memory-bound): int8 dot products for Q4_0/Q8_0, weights decoded to
+//   float in registers for the others.
 // - M > 1 (prompt processing): cuBLAS. F32 weights: SGEMM on the f32 activations (full f32,
 //   no TF32). F16 weights: the activations are converted to f16 and cublasGemmEx multiplies
 //   f16 x f16 with f32 accumulation and output (tensor cores). Quantized weights: tiles of at
@@ -14,13 +18,12 @@
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
+#include "llamux/dtype.hpp"
 
 namespace llamux::cuda {
 namespace {
 
 constexpr int64_t kTileElems = int64_t{32} << 20;  // f16 elements per dequantized tile (64 MiB)
-
-bool is_quantized(int32_t stored) { return stored != LMX_TYPE_F32 && stored != LMX_TYPE_F16; }
 
 lmx_status cublas_status(cublasStatus_t s, const char* call, std::string* why) {
     if (s == CUBLAS_STATUS_SUCCESS) return LMX_OK;
@@ -47,6 +50,16 @@ lmx_status gemm_f16(CudaBackend& b, int64_t rows, int64_t M, int64_t K, const vo
         "cublasGemmEx", why);
 }
 
+// The cuBLAS input of x: rounded as the reference rounds it, or plainly converted.
+void activations_to_f16(const CompiledNode& c, const float* x, size_t x_row_bytes, int64_t K, int64_t M,
+                        CudaBackend& b) {
+    if (c.round_as >= 0) {
+        launch_round_activations(c.round_as, ActOut::F16, x, x_row_bytes, K, M, b.gemm_act.ptr, nullptr, b.stream);
+    } else {
+        launch_f32_to_f16(x, x_row_bytes, K, M, b.gemm_act.ptr, b.stream);
+    }
+}
+
 }  // namespace
 
 lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
@@ -54,17 +67,23 @@ lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
     const lmx_tensor& x = *c.node.src[1];
     const DeviceWeight& dw = *c.weight;
     const int64_t K = w.ne[0], N = dw.n_rows, M = x.ne[1];
-    const bool x_aligned = reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
-    // The quantized kernels load x 16 bytes at a time; the f32/f16 ones fall back to scalar.
-    if (M == 1 && (!is_quantized(dw.stored_dtype) || x_aligned)) {
-        c.path = MatmulPath::Gemv;
-        return LMX_OK;
+    const auto vdt = static_cast<int32_t>(vec_dot_type(static_cast<DType>(w.dtype)));
+    c.round_as = vdt == LMX_TYPE_Q8_0 || vdt == LMX_TYPE_Q8_K ? vdt : -1;
+    const std::string dst_name = c.node.dst->name ? c.node.dst->name : "";
+    if (M == 1) {
+        c.path = c.round_as == LMX_TYPE_Q8_0 && mmv_q8_supports(dw.stored_dtype) ? MatmulPath::GemvQ8
+                                                                                 : MatmulPath::Gemv;
+        if (c.round_as < 0) return LMX_OK;  // x read in place
+        const lmx_status s = ensure_scratch(b, b.gemm_act, static_cast<size_t>(K) * sizeof(float),
+                                            "rounded activations for " + dst_name, why);
+        if (s != LMX_OK || c.path != MatmulPath::GemvQ8) return s;
+        return ensure_scratch(b, b.act_scales, static_cast<size_t>(K / 32) * sizeof(float),
+                              "activation scales for " + dst_name, why);
     }
     if (dw.stored_dtype == LMX_TYPE_F32) {
         c.path = MatmulPath::GemmF32;
         return LMX_OK;
     }
-    const std::string dst_name = c.node.dst->name ? c.node.dst->name : "";
     lmx_status s = ensure_scratch(b, b.gemm_act, static_cast<size_t>(K * M) * 2,
                                   "f16 activations for " + dst_name, why);
     if (s != LMX_OK) return s;
@@ -90,8 +109,23 @@ lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
 
     switch (c.path) {
         case MatmulPath::Gemv:
+            if (c.round_as >= 0) {
+                launch_round_activations(c.round_as, ActOut::F32, xf, x.nb[1], K, 1, b.gemm_act.ptr, nullptr,
+                                         b.stream);
+                if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+                xf = static_cast<const float*>(b.gemm_act.ptr);
+            }
             launch_mmv(dw.stored_dtype, w.data, dw.row_bytes, K, N, xf, y, b.stream);
             return LMX_OK;  // the caller checks the launch
+        case MatmulPath::GemvQ8: {
+            auto* scales = static_cast<float*>(b.act_scales.ptr);
+            launch_round_activations(LMX_TYPE_Q8_0, ActOut::Q8, xf, x.nb[1], K, 1, b.gemm_act.ptr, scales,
+                                     b.stream);
+            if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+            launch_mmv_q8(dw.stored_dtype, w.data, dw.row_bytes, K, N, static_cast<const int8_t*>(b.gemm_act.ptr),
+                          scales, y, b.stream);
+            return LMX_OK;
+        }
         case MatmulPath::GemmF32: {
             const float one = 1.0f, zero = 0.0f;
             return cublas_status(
@@ -102,12 +136,12 @@ lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
                 "cublasSgemm", why);
         }
         case MatmulPath::GemmF16:
-            launch_f32_to_f16(xf, x.nb[1], K, M, b.gemm_act.ptr, b.stream);
+            activations_to_f16(c, xf, x.nb[1], K, M, b);
             if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
             return gemm_f16(b, N, M, K, w.data, static_cast<int64_t>(dw.row_bytes / 2), b.gemm_act.ptr, y,
                             ldy, why);
         case MatmulPath::GemmDequant: {
-            launch_f32_to_f16(xf, x.nb[1], K, M, b.gemm_act.ptr, b.stream);
+            activations_to_f16(c, xf, x.nb[1], K, M, b);
             if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
             const auto* wb = static_cast<const char*>(w.data);
             for (int64_t n0 = 0; n0 < N; n0 += c.tile_rows) {

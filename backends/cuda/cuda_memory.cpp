@@ -76,6 +76,7 @@ lmx_status ensure_scratch(CudaBackend& b, DeviceScratch& s, size_t bytes, const 
     if (a != LMX_OK) return a;
     s.ptr = p;
     s.bytes = bytes;
+    ++b.scratch_generation;  // captured graphs hold the old address
     return LMX_OK;
 }
 
@@ -132,10 +133,13 @@ lmx_status stage_write(CudaBackend& b, void* dst, const void* src, size_t size, 
 
 void release(CudaBackend& b) {
     if (b.stream) cudaStreamSynchronize(b.stream);
+    b.profile.report_and_release();
     if (b.cublas) cublasDestroy(b.cublas);
     if (b.cublas_workspace) cudaFree(b.cublas_workspace);
     if (b.gemm_weight.ptr) cudaFree(b.gemm_weight.ptr);
     if (b.gemm_act.ptr) cudaFree(b.gemm_act.ptr);
+    if (b.act_scales.ptr) cudaFree(b.act_scales.ptr);
+    if (b.n_past_dev) cudaFree(b.n_past_dev);
     if (b.staging) cudaFreeHost(b.staging);
     if (b.stream) cudaStreamDestroy(b.stream);
     b = CudaBackend{};

@@ -95,6 +95,93 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
     if (threadIdx.x == 0) y[row] = acc;
 }
 
+// ---- Q4_0 and Q8_0 weights on Q8_0 activations (int8 dot products) -----------------------
+// The activations arrive rounded as the reference rounds them (cuda_activations.cu): int8
+// quants xq and one float scale per 32 elements. Per block the integer sum is exact, and
+// sum += sumi * (d_w * d_x) is the reference's own formula (graph/src/quant_legacy.cpp).
+//
+// Blocks are 18 (Q4_0) or 34 (Q8_0) bytes, so a block starts on a 2-byte boundary only: a
+// lane reads the aligned 4-byte words that cover it (5 or 9; up to 2 bytes past the block,
+// which prepare_weight's padding keeps inside the allocation) and shifts the quants into
+// place with funnel shifts. Lanes take consecutive blocks, so a warp reads a contiguous run
+// of the row; kUnroll blocks per lane are loaded before any is used.
+constexpr int kUnroll = 4;
+
+// Aligned words covering a block that starts 2 bytes into its first word, at worst.
+template <int T>
+struct Q8Traits {
+    static constexpr int kBlockBytes = QuantTraits<T>::kBlockBytes;
+    static constexpr int kWords = (kBlockBytes + 2 + 3) / 4;
+};
+
+template <int T>
+__device__ __forceinline__ int block_sumi(const uint32_t (&w)[Q8Traits<T>::kWords], int shift,
+                                          const uint4& xa, const uint4& xb) {
+    const int xw[8] = {static_cast<int>(xa.x), static_cast<int>(xa.y), static_cast<int>(xa.z),
+                       static_cast<int>(xa.w), static_cast<int>(xb.x), static_cast<int>(xb.y),
+                       static_cast<int>(xb.z), static_cast<int>(xb.w)};
+    int sumi = 0;
+    if constexpr (T == LMX_TYPE_Q4_0) {
+        int sumx = 0;  // the -8 offset of every weight quant, applied once
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const uint32_t qs = __funnelshift_rc(w[j], w[j + 1], shift);
+            sumi = __dp4a(static_cast<int>(qs & 0x0F0F0F0Fu), xw[j], sumi);
+            sumi = __dp4a(static_cast<int>((qs >> 4) & 0x0F0F0F0Fu), xw[4 + j], sumi);
+            sumx = __dp4a(0x01010101, xw[j], sumx);
+            sumx = __dp4a(0x01010101, xw[4 + j], sumx);
+        }
+        sumi -= 8 * sumx;
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) sumi = __dp4a(static_cast<int>(__funnelshift_rc(w[j], w[j + 1], shift)), xw[j], sumi);
+    }
+    return sumi;
+}
+
+template <int T>
+__global__ void __launch_bounds__(32 * kRowsPerBlock)
+    mmv_q8_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_blocks,
+                  const int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ y, int64_t N) {
+    using Tr = Q8Traits<T>;
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+    if (row >= N) return;  // whole warps only: no barrier below
+    const uint8_t* wr = w + row * row_bytes;
+    float acc = 0.0f;
+    for (int64_t b0 = threadIdx.x; b0 < n_blocks; b0 += 32 * kUnroll) {
+        uint32_t raw[kUnroll][Tr::kWords];
+        uint4 xa[kUnroll], xb[kUnroll];
+        float dx[kUnroll];
+        int off[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t b = b0 + 32 * u;
+            if (b < n_blocks) {
+                const uint8_t* p = wr + b * Tr::kBlockBytes;
+                off[u] = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);  // 0 or 2
+                const auto* pw = reinterpret_cast<const uint32_t*>(p - off[u]);
+#pragma unroll
+                for (int k = 0; k < Tr::kWords; ++k) raw[u][k] = __ldg(pw + k);
+                const auto* x4 = reinterpret_cast<const uint4*>(xq + 32 * b);
+                xa[u] = __ldg(x4);
+                xb[u] = __ldg(x4 + 1);
+                dx[u] = __ldg(xd + b);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            if (b0 + 32 * u < n_blocks) {
+                const float dw = __half2float(__ushort_as_half(static_cast<unsigned short>(raw[u][0] >> (8 * off[u]))));
+                // The quants start 2 bytes after d: byte off + 2 of the first word.
+                const int sumi = block_sumi<T>(raw[u], 8 * (off[u] + 2), xa[u], xb[u]);
+                acc += static_cast<float>(sumi) * (dw * dx[u]);
+            }
+        }
+    }
+    acc = warp_sum(acc);
+    if (threadIdx.x == 0) y[row] = acc;
+}
+
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
@@ -111,6 +198,22 @@ bool mmv_supports(int32_t stored_dtype) {
             return true;
         default:
             return false;
+    }
+}
+
+bool mmv_q8_supports(int32_t stored_dtype) {
+    return stored_dtype == LMX_TYPE_Q4_0 || stored_dtype == LMX_TYPE_Q8_0;
+}
+
+void launch_mmv_q8(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
+                   const int8_t* xq, const float* xd, float* y, cudaStream_t stream) {
+    const dim3 block(32, kRowsPerBlock);
+    const dim3 grid(grid_for(N, kRowsPerBlock, INT32_MAX));
+    const auto* wb = static_cast<const uint8_t*>(w);
+    if (stored_dtype == LMX_TYPE_Q4_0) {
+        mmv_q8_kernel<LMX_TYPE_Q4_0><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
+    } else if (stored_dtype == LMX_TYPE_Q8_0) {
+        mmv_q8_kernel<LMX_TYPE_Q8_0><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
     }
 }
 

@@ -115,6 +115,10 @@ lmx_status cuda_create(const lmx_backend_config* config, lmx_backend** out, lmx_
             cuda::release(*b);
             return LMX_ERR_DEVICE;
         }
+        if (const cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&b->n_past_dev), sizeof(int32_t)); e != cudaSuccess) {
+            b->n_past_dev = nullptr;
+            return fail("cudaMalloc of n_past", e);
+        }
         if (const cudaError_t e = cudaMalloc(&b->cublas_workspace, kCublasWorkspace); e != cudaSuccess) {
             b->cublas_workspace = nullptr;
             return fail("cudaMalloc of the cuBLAS workspace", e);

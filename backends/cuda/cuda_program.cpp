@@ -1,6 +1,7 @@
 // What the CUDA backend runs (supports), how a run of nodes becomes a program (compile:
 // checks once, picks kernels, sizes scratch) and how a program runs (execute: launches on
 // the backend's stream, no allocation, no synchronisation).
+#include <algorithm>
 #include <climits>
 
 #include "cuda_backend.hpp"
@@ -75,8 +76,12 @@ bool supports(const CudaBackend& b, const lmx_node& node) {
         case LMX_OP_COPY:
             return true;
         case LMX_OP_GET_ROWS: {
-            const int32_t t = table_type(*node.src[0]);
-            return is_float_storage(t) || (t >= 0 && mmv_supports(t));
+            // Rows are copied exactly: a weight kept as f16 in place of its own quantized
+            // type (cuda_weights.cpp) would come back rounded, so the host reads those.
+            const lmx_tensor& table = *node.src[0];
+            const int32_t t = table_type(table);
+            const bool exact = table.role != LMX_ROLE_WEIGHT || t == table.dtype || table.dtype == LMX_TYPE_BF16;
+            return exact && (is_float_storage(t) || (t >= 0 && mmv_supports(t)));
         }
         case LMX_OP_MATMUL: {
             const lmx_tensor& w = *node.src[0];
@@ -129,13 +134,21 @@ lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaP
         }
         program.nodes.push_back(c);
     }
+    program.graphable = std::all_of(program.nodes.begin(), program.nodes.end(), [](const CompiledNode& c) {
+        return c.node.op != LMX_OP_MATMUL || c.path == MatmulPath::Gemv || c.path == MatmulPath::GemvQ8;
+    });
     return LMX_OK;
 }
 
-lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_args& args,
-                   std::string* why) {
-    for (const CompiledNode& c : program.nodes) {
+namespace {
+
+// Queues every node of the program on the stream (checked launches); n_past has been
+// checked and stored in b.n_past_dev by execute.
+lmx_status launch_nodes(CudaBackend& b, const CudaProgram& program, bool profiled, std::string* why) {
+    for (size_t i = 0; i < program.nodes.size(); ++i) {
+        const CompiledNode& c = program.nodes[i];
         const lmx_node& node = c.node;
+        if (profiled) b.profile.before(b.stream, i);
         lmx_status s = LMX_OK;
         switch (node.op) {
             case LMX_OP_GET_ROWS:
@@ -145,14 +158,8 @@ lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_ar
             case LMX_OP_RMS_NORM: launch_rms_norm(node, b.stream); break;
             case LMX_OP_MATMUL: s = run_matmul(b, c, why); break;
             case LMX_OP_ROPE: launch_rope(node, b.stream); break;
-            case LMX_OP_KV_STORE:
-                s = check_n_past(node, args.n_past, why);
-                if (s == LMX_OK) launch_kv_store(node, args.n_past, b.stream);
-                break;
-            case LMX_OP_ATTENTION:
-                s = check_n_past(node, args.n_past, why);
-                if (s == LMX_OK) launch_attention(node, args.n_past, b.stream);
-                break;
+            case LMX_OP_KV_STORE: launch_kv_store(node, b.n_past_dev, b.stream); break;
+            case LMX_OP_ATTENTION: launch_attention(node, b.n_past_dev, b.stream); break;
             case LMX_OP_SWIGLU: launch_swiglu(node, b.stream); break;
             case LMX_OP_ADD: launch_add(node, b.stream); break;
             case LMX_OP_COPY: launch_copy(node, b.stream); break;
@@ -173,7 +180,35 @@ lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_ar
             return s;
         }
     }
+    if (profiled) b.profile.finish(b.stream, program.nodes);
     return LMX_OK;
+}
+
+}  // namespace
+
+lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_args& args,
+                   std::string* why) {
+    for (const CompiledNode& c : program.nodes) {
+        if (c.node.op != LMX_OP_KV_STORE && c.node.op != LMX_OP_ATTENTION) continue;
+        if (const lmx_status s = check_n_past(c.node, args.n_past, why); s != LMX_OK) {
+            *why = node_label(c.node) + *why;
+            return s;
+        }
+    }
+    launch_set_n_past(b.n_past_dev, args.n_past, b.stream);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
+        *why = "kernel launch (n_past): " + error_text(e);
+        return LMX_ERR_DEVICE;
+    }
+    const bool profiled = b.profiling && program.executions > 0;
+    ++program.executions;
+    if (!profiled) {
+        bool used = false;
+        const lmx_status s = run_graph(
+            b, program, [&](std::string* w) { return launch_nodes(b, program, false, w); }, &used, why);
+        if (s != LMX_OK || used) return s;
+    }
+    return launch_nodes(b, program, profiled, why);
 }
 
 }  // namespace llamux::cuda

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The GPU checks of the CUDA backend, run ON the GPU machine from the folder that
+# scripts/gpu_check.sh assembles (it copies this file to .device/run.sh):
+#
+#   bash .device/run.sh        # through the device tool, carry [".device"]
+#
+# In order: the card and its two ceilings (bin/gpu_ceilings: copy bandwidth, cuBLAS F16
+# rate), the op-conformance suite on the cuda plugin, test_cuda_backend (op tests and every
+# fixture at every -ngl; failing tests are rerun under compute-sanitizer), then `llamux
+# bench` on a 7B-shape Q4_0 file made there with `llamux synth` (while the tests run), one
+# profiled runs (LLAMUX_CUDA_PROFILE, prompt and generation apart), and a short table,
+# printed last. Logs and JSON are packed into $OUT/logs.tgz (the device tool returns at most
+# 8 files). Knobs: NGLS (default "33 32 24 16 8 0"), DEADLINE (seconds, default 500: the steps
+# that would start after it are skipped), SANITIZE=0 to skip the sanitizer reruns.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out=/tmp/llamux-gpu-run
+rm -rf "$out" && mkdir -p "$out"
+pack() { tar czf "${OUT:-$here}/logs.tgz" -C "$out" . 2>/dev/null; }
+trap pack EXIT
+export LD_LIBRARY_PATH="$here/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
+export LLAMUX_TEST_DATA="$here/shared"
+llamux="$here/bin/llamux"
+deadline="${DEADLINE:-500}"
+ngls="${NGLS:-33 32 24 16 8 0}"
+model=/tmp/llamux-7b-q4_0.gguf
+late() { [ "$SECONDS" -gt "$1" ]; }  # true once fewer than (deadline - $1) seconds are left
+
+echo "== device"
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.free,clocks.sm,clocks.mem --format=csv,noheader || true
+gpu="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+nproc
+
+# The benchmark file is made on the CPU while the GPU runs the tests.
+timeout 300 "$llamux" synth --shape 7b --type Q4_0 -o "$model" > "$out/synth.log" 2>&1 &
+synth_pid=$!
+
+echo "== ceilings"
+timeout 90 "$here/bin/gpu_ceilings" 2>&1 | tee "$out/ceilings.txt"
+
+echo "== plugins"
+"$llamux" plugins 2>&1 || true
+ldd "$here/lib/llamux/plugins/libllamux_backend_cuda.so" | grep -E "cublas|not found" || true
+
+echo "== conformance (llamux test-backend cuda; log: conformance.log)"
+timeout 120 "$llamux" test-backend cuda > "$out/conformance.log" 2>&1
+conf_rc=$?
+grep -Eiv "^ *(ok|pass)" "$out/conformance.log" | tail -25
+
+echo "== test_cuda_backend (log: cuda_tests.log)"
+timeout 240 "$here/bin/test_cuda_backend" --gtest_color=no > "$out/cuda_tests.log" 2>&1
+test_rc=$?
+grep -E "^\[  FAILED  \]|^\[ cuda +\]|Failure|Expected|Which is|Value of|rror" "$out/cuda_tests.log" | head -120
+tests="$(grep -E "^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$out/cuda_tests.log" | tr '\n' ' ')"
+[ "$test_rc" = 124 ] && tests="TIMED OUT after 240 s; $tests"
+
+if [ "${SANITIZE:-1}" = 1 ] && [ "$test_rc" != 0 ] && command -v compute-sanitizer >/dev/null; then
+  failed="$(grep -E "^\[  FAILED  \] [A-Za-z]" "$out/cuda_tests.log" | awk '{print $4}' | sort -u | head -3 | paste -sd: -)"
+  if [ -n "$failed" ] && ! late $((deadline - 200)); then
+    echo "== compute-sanitizer memcheck on: $failed (log: sanitizer.log)"
+    timeout 120 compute-sanitizer --tool memcheck --print-limit 20 "$here/bin/test_cuda_backend" \
+      --gtest_filter="$failed" --gtest_color=no > "$out/sanitizer.log" 2>&1
+    grep -E "=========|FAILED|Invalid|out of bounds" "$out/sanitizer.log" | head -40
+  fi
+fi
+
+echo "== benchmark"
+wait "$synth_pid"
+synth_rc=$?
+tail -2 "$out/synth.log"
+bench_note=""
+if [ "$synth_rc" != 0 ] || [ ! -s "$model" ]; then
+  bench_note="llamux synth failed (rc $synth_rc, see synth.log): no benchmark"
+  ngls=""
+fi
+for ngl in $ngls; do
+  if late $((deadline - 60)); then
+    echo "skipping -ngl $ngl: past the deadline"
+    continue
+  fi
+  reps=3
+  [ "$ngl" -lt 32 ] && reps=2
+  echo "bench -ngl $ngl (-r $reps), $SECONDS s"
+  timeout 150 "$llamux" bench -m "$model" -p 512 -n 128 -ngl "$ngl" -r "$reps" -o json \
+    > "$out/bench_ngl$ngl.json" 2> "$out/bench_ngl$ngl.err" || tail -3 "$out/bench_ngl$ngl.err"
+done
+for test in "512 0" "0 128"; do
+  [ -n "$ngls" ] && ! late $((deadline - 30)) || break
+  set -- $test
+  echo "== profile, -ngl 33, -p $1 -n $2 (first run of each program left out)"
+  LLAMUX_CUDA_PROFILE=1 timeout 60 "$llamux" bench -m "$model" -p "$1" -n "$2" -ngl 33 -r 2 > "$out/profile_p$1_n$2.md" 2> "$out/profile_p$1_n$2.txt"
+  grep -A 14 "cuda profile" "$out/profile_p$1_n$2.txt" | cut -c1-110
+done
+
+echo
+echo "== summary ($gpu, $SECONDS s)"
+echo "conformance: rc $conf_rc, $(grep -Ei "passed|failed" "$out/conformance.log" | tail -1)"
+echo "tests: ${tests:-no summary (see cuda_tests.log)}"
+grep -E "^(copy_bandwidth|gemm_f16_8192)" "$out/ceilings.txt" || true
+[ -n "$bench_note" ] && echo "bench: $bench_note"
+python3 - "$out" <<'PY'
+import glob, json, os, re, sys
+out = sys.argv[1]
+# llama.cpp CUDA on an H100 80GB, same 7B-shape Q4_0 file kind (shared/design/anchors.md)
+ref = {0: (38.9, 16.3), 8: (49.4, 18.1), 16: (73.8, 27.8), 24: (153.4, 46.8), 32: (9840, 180.2), 33: (10275, 230.8)}
+bw = None
+try:
+    m = re.search(r"copy_bandwidth (\d+)", open(os.path.join(out, "ceilings.txt")).read())
+    bw = float(m.group(1)) * 1e9 if m else None
+except OSError:
+    pass
+rows, size = [], None
+for f in glob.glob(os.path.join(out, "bench_ngl*.json")):
+    try:
+        data = json.load(open(f))
+    except Exception:
+        continue
+    ngl = int(os.path.basename(f)[9:-5])
+    pp = next((r["avg_ts"] for r in data if r.get("n_prompt", 0) > 0 and r.get("n_gen", 0) == 0), None)
+    tg = next((r["avg_ts"] for r in data if r.get("n_gen", 0) > 0), None)
+    size = next((r["model_size"] for r in data), size)
+    rows.append((ngl, pp, tg))
+if not rows:
+    print("bench: no results")
+    sys.exit(0)
+# Bytes a generated token reads: every weight but the embedding table (one row of it).
+embd = 32000 * 4096 * 18 // 32
+floor = bw / (size - embd) if bw and size else None
+fmt = lambda v: "-" if v is None else f"{v:.1f}"
+print(f"7B-shape Q4_0, {size / 2**30:.2f} GiB; tg floor {fmt(floor)} t/s (all layers); llama.cpp = H100 anchors")
+print(f"{'-ngl':>5} {'pp512':>9} {'tg128':>8} {'tg/floor':>9}   {'llama.cpp pp':>12} {'tg':>6}")
+for ngl, pp, tg in sorted(rows, reverse=True):
+    r = ref.get(ngl)
+    frac = f"{100 * tg / floor:.0f}%" if floor and tg and ngl == 33 else ""
+    print(f"{ngl:>5} {fmt(pp):>9} {fmt(tg):>8} {frac:>9}   {fmt(r[0] if r else None):>12} {fmt(r[1] if r else None):>6}")
+PY
