@@ -13,7 +13,7 @@
 # logs and bench JSON land in $OUT (they come back with the reply).
 #
 # .device/ layout (under 64 MiB, the device tool's carry limit; checked below):
-#   bin/llamux, bin/test_cuda_backend, bin/gpu_ceilings
+#   bin/llamux, bin/test_cuda_backend, bin/gpu_ceilings, bin/gpu_gemv_sweep
 #   lib/llamux/plugins/libllamux_backend_{cpu,cuda}.so  (found beside the binaries)
 #   lib/libspdlog.so.*, lib/libfmt.so.*, ...            (what ldd resolves that the GPU
 #                                                         machine lacks)
@@ -65,6 +65,9 @@ cp "$data/testdata/tokenizer/ggml-vocab-llama-spm.gguf" .device/shared/testdata/
 nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
 "$nvcc" -O2 -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90,code=sm_90 \
   -o .device/bin/gpu_ceilings scripts/gpu_ceilings.cu -lcublas
+# Variants of the int8 matrix-vector kernel (includes backends/cuda/cuda_mmv.cu).
+"$nvcc" -O3 -std=c++17 -gencode=arch=compute_90,code=sm_90 -Igraph/include -Ibackends/cuda \
+  -o .device/bin/gpu_gemv_sweep scripts/gpu_gemv_sweep.cu
 
 cp scripts/gpu_run.sh .device/run.sh
 chmod +x .device/run.sh

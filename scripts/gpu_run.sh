@@ -11,7 +11,8 @@
 # profiled runs (LLAMUX_CUDA_PROFILE, prompt and generation apart), and a short table,
 # printed last. Logs and JSON are packed into $OUT/logs.tgz (the device tool returns at most
 # 8 files). Knobs: NGLS (default "33 32 24 16 8 0"), DEADLINE (seconds, default 500: the steps
-# that would start after it are skipped), SANITIZE=0 to skip the sanitizer reruns.
+# that would start after it are skipped), SANITIZE=0 to skip the sanitizer reruns, SWEEP=0
+# to skip the GEMV variant timings.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -37,6 +38,10 @@ synth_pid=$!
 
 echo "== ceilings"
 timeout 90 "$here/bin/gpu_ceilings" 2>&1 | tee "$out/ceilings.txt"
+if [ "${SWEEP:-1}" = 1 ] && [ -x "$here/bin/gpu_gemv_sweep" ]; then
+  echo "== int8 GEMV variants (scripts/gpu_gemv_sweep.cu)"
+  timeout 90 "$here/bin/gpu_gemv_sweep" 2>&1 | tee "$out/gemv_sweep.txt"
+fi
 
 echo "== plugins"
 "$llamux" plugins 2>&1 || true

@@ -90,6 +90,9 @@ struct CompiledNode {
     // The reference's activation type for this weight (LMX_TYPE_Q8_0 or LMX_TYPE_Q8_K):
     // x is rounded to it before the product; -1 where x goes in as it is (f32/f16 weights).
     int32_t round_as = -1;
+    // The previous node is a matmul that left this node's x rounded the same way in the
+    // scratch (q, k and v of one layer; gate and up): the rounding is not repeated.
+    bool reuse_rounded = false;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 
@@ -156,6 +159,9 @@ lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_ar
                    std::string* why);
 // Picks the matmul path of a node and sizes the scratch it needs.
 lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why);
+// Marks the matmuls that can use the rounded x their predecessor left (after plan_matmul
+// of every node).
+void mark_shared_rounding(std::vector<CompiledNode>& nodes);
 // Queues a matmul node (after plan_matmul).
 lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why);
 

@@ -7,6 +7,7 @@ namespace llamux::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kElemsPerThread = 8;
 
 struct AddOp {
     __device__ float operator()(float a, float b) const { return a + b; }
@@ -37,7 +38,9 @@ void launch_binary(const lmx_node& node, cudaStream_t stream) {
     const lmx_tensor& b = *node.src[1];
     const lmx_tensor& y = *node.dst;
     const int64_t n = y.ne[0], rows = n_rows(y);
-    const dim3 grid(grid_for(n, kThreads, 1024), grid_for(rows, 1, 65535));
+    // Several elements per thread: the row's address (three 64-bit divisions) is worked out
+    // once per row by every thread, which costs more than one element's arithmetic.
+    const dim3 grid(grid_for(n, kThreads * kElemsPerThread, 1024), grid_for(rows, 1, 65535));
     binary_kernel<Op><<<grid, kThreads, 0, stream>>>(
         static_cast<const char*>(a.data), row_geom(a), static_cast<const char*>(b.data), row_geom(b),
         static_cast<char*>(y.data), row_geom(y), n, rows);

@@ -53,6 +53,7 @@ lmx_status gemm_f16(CudaBackend& b, int64_t rows, int64_t M, int64_t K, const vo
 // The cuBLAS input of x: rounded as the reference rounds it, or plainly converted.
 void activations_to_f16(const CompiledNode& c, const float* x, size_t x_row_bytes, int64_t K, int64_t M,
                         CudaBackend& b) {
+    if (c.reuse_rounded) return;
     if (c.round_as >= 0) {
         launch_round_activations(c.round_as, ActOut::F16, x, x_row_bytes, K, M, b.gemm_act.ptr, nullptr, b.stream);
     } else {
@@ -97,6 +98,36 @@ lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
                           "f16 weight tile for " + dst_name, why);
 }
 
+namespace {
+
+// The form launch_round_activations writes for a path; -1 when x is not rounded.
+int rounded_form(const CompiledNode& c) {
+    if (c.node.op != LMX_OP_MATMUL || c.round_as < 0) return -1;
+    switch (c.path) {
+        case MatmulPath::GemvQ8: return static_cast<int>(ActOut::Q8);
+        case MatmulPath::Gemv: return static_cast<int>(ActOut::F32);
+        case MatmulPath::GemmF16:
+        case MatmulPath::GemmDequant: return static_cast<int>(ActOut::F16);
+        case MatmulPath::GemmF32: return -1;
+    }
+    return -1;
+}
+
+}  // namespace
+
+void mark_shared_rounding(std::vector<CompiledNode>& nodes) {
+    for (size_t i = 1; i < nodes.size(); ++i) {
+        CompiledNode& c = nodes[i];
+        const CompiledNode& prev = nodes[i - 1];
+        const int form = rounded_form(c);
+        if (form < 0 || form != rounded_form(prev) || c.round_as != prev.round_as) continue;
+        const lmx_tensor& x = *c.node.src[1];
+        const lmx_tensor& px = *prev.node.src[1];
+        c.reuse_rounded = x.data == px.data && x.ne[0] == px.ne[0] && x.ne[1] == px.ne[1] && x.nb[1] == px.nb[1] &&
+                          prev.node.dst->data != x.data;
+    }
+}
+
 lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
     const lmx_tensor& w = *c.node.src[0];
     const lmx_tensor& x = *c.node.src[1];
@@ -110,18 +141,22 @@ lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
     switch (c.path) {
         case MatmulPath::Gemv:
             if (c.round_as >= 0) {
-                launch_round_activations(c.round_as, ActOut::F32, xf, x.nb[1], K, 1, b.gemm_act.ptr, nullptr,
-                                         b.stream);
-                if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+                if (!c.reuse_rounded) {
+                        launch_round_activations(c.round_as, ActOut::F32, xf, x.nb[1], K, 1, b.gemm_act.ptr, nullptr,
+                                             b.stream);
+                    if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+                }
                 xf = static_cast<const float*>(b.gemm_act.ptr);
             }
             launch_mmv(dw.stored_dtype, w.data, dw.row_bytes, K, N, xf, y, b.stream);
             return LMX_OK;  // the caller checks the launch
         case MatmulPath::GemvQ8: {
             auto* scales = static_cast<float*>(b.act_scales.ptr);
-            launch_round_activations(LMX_TYPE_Q8_0, ActOut::Q8, xf, x.nb[1], K, 1, b.gemm_act.ptr, scales,
-                                     b.stream);
-            if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+            if (!c.reuse_rounded) {
+                launch_round_activations(LMX_TYPE_Q8_0, ActOut::Q8, xf, x.nb[1], K, 1, b.gemm_act.ptr, scales,
+                                         b.stream);
+                if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
+            }
             launch_mmv_q8(dw.stored_dtype, w.data, dw.row_bytes, K, N, static_cast<const int8_t*>(b.gemm_act.ptr),
                           scales, y, b.stream);
             return LMX_OK;

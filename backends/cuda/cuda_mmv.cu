@@ -104,8 +104,14 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
 // lane reads the aligned 4-byte words that cover it (5 or 9; up to 2 bytes past the block,
 // which prepare_weight's padding keeps inside the allocation) and shifts the quants into
 // place with funnel shifts. Lanes take consecutive blocks, so a warp reads a contiguous run
-// of the row; kUnroll blocks per lane are loaded before any is used.
-constexpr int kUnroll = 4;
+// of the row; kUnroll blocks per lane are loaded before any is used. kMinBlocks (CTAs per
+// SM, 0: no bound) caps the registers so that more rows are in flight at once. The chosen
+// pair is kQ8Unroll / kQ8MinBlocks; scripts/gpu_gemv_sweep.cu times the others. On an H200
+// (2026-11-26) unroll 2 without a bound was best or within 3% of best on all three 7B
+// shapes: 4.1 us for 4096x4096 (2.3 TB/s), 8.9 us for 4096x11008 and 11008x4096 (2.9 TB/s);
+// unroll 4 took 5.3 / 9.5 / 10.7 us.
+constexpr int kQ8Unroll = 2;
+constexpr int kQ8MinBlocks = 0;
 
 // Aligned words covering a block that starts 2 bytes into its first word, at worst.
 template <int T>
@@ -139,8 +145,8 @@ __device__ __forceinline__ int block_sumi(const uint32_t (&w)[Q8Traits<T>::kWord
     return sumi;
 }
 
-template <int T>
-__global__ void __launch_bounds__(32 * kRowsPerBlock)
+template <int T, int kUnroll, int kMinBlocks>
+__global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     mmv_q8_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_blocks,
                   const int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ y, int64_t N) {
     using Tr = Q8Traits<T>;
@@ -211,9 +217,9 @@ void launch_mmv_q8(int32_t stored_dtype, const void* w, size_t row_bytes, int64_
     const dim3 grid(grid_for(N, kRowsPerBlock, INT32_MAX));
     const auto* wb = static_cast<const uint8_t*>(w);
     if (stored_dtype == LMX_TYPE_Q4_0) {
-        mmv_q8_kernel<LMX_TYPE_Q4_0><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
+        mmv_q8_kernel<LMX_TYPE_Q4_0, kQ8Unroll, kQ8MinBlocks><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
     } else if (stored_dtype == LMX_TYPE_Q8_0) {
-        mmv_q8_kernel<LMX_TYPE_Q8_0><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
+        mmv_q8_kernel<LMX_TYPE_Q8_0, kQ8Unroll, kQ8MinBlocks><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
     }
 }
 

@@ -278,30 +278,42 @@ INSTANTIATE_TEST_SUITE_P(StoredTypes, CudaGetRows,
 // head_dim 128, three new tokens, a cache of 300 rows. Bound: the reference sums in double
 // where we sum in f32, and rounds each probability to f16 from a double-based
 // normalisation: a flipped f16 rounding moves an output by < 2^-11 of one term.
+// Each attention kernel: a few queries (token generation), a prompt that spans several
+// query tiles and cache chunks (tensor-core kernel on f16, tiled kernel on f32; partial last
+// tile), a small head, a head that is no multiple of 16 (tiled kernel on f16 too), and a
+// head too wide for either.
 TEST(CudaOps, AttentionMatchesReference) {
     LLAMUX_REQUIRE_GPU();
-    const int64_t D = 128, n_head = 8, n_head_kv = 2, n_tok = 3, n_ctx = 300;
-    const int32_t n_past = 200;
-    for (DType cache_type : {DType::F16, DType::F32}) {
-        auto q = make_tensor("q", DType::F32, LMX_ROLE_ACTIVATION, {D, n_head, n_tok, 1});
-        auto k = make_tensor("cache_k", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
-        auto v = make_tensor("cache_v", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
-        auto out = make_tensor("attn", DType::F32, LMX_ROLE_ACTIVATION, {D * n_head, n_tok, 1, 1});
-        fill_random(*q, 4, 0.5f);
-        fill_random(*k, 5);
-        fill_random(*v, 6);
-        lmx_node node{};
-        node.op = LMX_OP_ATTENTION;
-        node.src[0] = &q->t;
-        node.src[1] = &k->t;
-        node.src[2] = &v->t;
-        node.dst = &out->t;
-        node.iparams[0] = static_cast<int32_t>(n_head);
-        node.iparams[1] = static_cast<int32_t>(n_head_kv);
-        node.fparams[0] = 1.0f / std::sqrt(static_cast<float>(D));
-        const std::vector<float> gpu = run_on_gpu(node, n_past);
-        const std::vector<float> ref = run_on_host(node, n_past);
-        EXPECT_LE(test::relative_row_error(gpu, ref), 1e-3) << dtype_name(cache_type);
+    struct Case {
+        int64_t D, n_tok;
+        int32_t n_past;
+    };
+    const int64_t n_head = 8, n_head_kv = 2, n_ctx = 300;
+    for (const Case& c : {Case{128, 3, 200}, Case{128, 37, 50}, Case{64, 20, 0}, Case{72, 10, 30}, Case{256, 9, 70}}) {
+        for (DType cache_type : {DType::F16, DType::F32}) {
+            const int64_t D = c.D, n_tok = c.n_tok;
+            const int32_t n_past = c.n_past;
+            auto q = make_tensor("q", DType::F32, LMX_ROLE_ACTIVATION, {D, n_head, n_tok, 1});
+            auto k = make_tensor("cache_k", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
+            auto v = make_tensor("cache_v", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
+            auto out = make_tensor("attn", DType::F32, LMX_ROLE_ACTIVATION, {D * n_head, n_tok, 1, 1});
+            fill_random(*q, 4, 0.5f);
+            fill_random(*k, 5);
+            fill_random(*v, 6);
+            lmx_node node{};
+            node.op = LMX_OP_ATTENTION;
+            node.src[0] = &q->t;
+            node.src[1] = &k->t;
+            node.src[2] = &v->t;
+            node.dst = &out->t;
+            node.iparams[0] = static_cast<int32_t>(n_head);
+            node.iparams[1] = static_cast<int32_t>(n_head_kv);
+            node.fparams[0] = 1.0f / std::sqrt(static_cast<float>(D));
+            const std::vector<float> gpu = run_on_gpu(node, n_past);
+            const std::vector<float> ref = run_on_host(node, n_past);
+            EXPECT_LE(test::relative_row_error(gpu, ref), 1e-3)
+                << dtype_name(cache_type) << " D=" << D << " n_tok=" << n_tok << " n_past=" << n_past;
+        }
     }
 }
 

@@ -1,0 +1,127 @@
+// Times the int8 matrix-vector kernel of the CUDA backend (backends/cuda/cuda_mmv.cu, included
+// below) for the three Q4_0 matrix shapes of a 7B model, in every (unroll, min blocks per SM)
+// variant, so that the plugin's choice (kQ8Unroll, kQ8MinBlocks) rests on a measurement.
+// Each figure: 20 replays of a CUDA graph of 64 launches that rotate over 16 copies of the
+// weights (more than the 60 MB L2 of an H200), median per launch; GB/s counts weight bytes.
+//
+//   built by scripts/gpu_check.sh; run by scripts/gpu_run.sh (prints one line per variant)
+#include "../backends/cuda/cuda_mmv.cu"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace {
+
+using llamux::cuda::mmv_q8_kernel;
+
+void check(cudaError_t e, const char* what) {
+    if (e == cudaSuccess) return;
+    std::fprintf(stderr, "gpu_gemv_sweep: %s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+}
+
+constexpr int kCopies = 16, kLaunches = 64, kReplays = 20;
+
+struct Shape {
+    int64_t K, N;
+    const char* name;
+};
+
+struct Buffers {
+    std::vector<uint8_t*> w;
+    int8_t* xq = nullptr;
+    float* xd = nullptr;
+    float* y = nullptr;
+    size_t row_bytes = 0;
+};
+
+Buffers make(const Shape& s) {
+    Buffers b;
+    b.row_bytes = static_cast<size_t>(s.K / 32) * 18;
+    const size_t bytes = b.row_bytes * s.N + 16;
+    std::vector<uint8_t> host(bytes);
+    uint32_t r = 12345;
+    for (size_t i = 0; i < bytes; ++i) {
+        r = r * 1664525u + 1013904223u;
+        host[i] = static_cast<uint8_t>(r >> 24);
+    }
+    for (size_t blk = 0; blk + 18 <= bytes; blk += 18) {  // sane f16 scales (~0.01)
+        host[blk] = 0x1F;
+        host[blk + 1] = 0x21;
+    }
+    for (int c = 0; c < kCopies; ++c) {
+        uint8_t* p = nullptr;
+        check(cudaMalloc(&p, bytes), "cudaMalloc");
+        check(cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+        b.w.push_back(p);
+    }
+    std::vector<int8_t> xq(static_cast<size_t>(s.K));
+    for (auto& v : xq) v = static_cast<int8_t>((r = r * 1664525u + 1013904223u) >> 25);
+    std::vector<float> xd(static_cast<size_t>(s.K / 32), 0.01f);
+    check(cudaMalloc(&b.xq, xq.size()), "cudaMalloc");
+    check(cudaMalloc(&b.xd, xd.size() * 4), "cudaMalloc");
+    check(cudaMalloc(&b.y, static_cast<size_t>(s.N) * 4), "cudaMalloc");
+    check(cudaMemcpy(b.xq, xq.data(), xq.size(), cudaMemcpyHostToDevice), "cudaMemcpy");
+    check(cudaMemcpy(b.xd, xd.data(), xd.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
+    return b;
+}
+
+template <int kUnroll, int kMinBlocks>
+void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
+    const dim3 block(32, llamux::cuda::kRowsPerBlock);
+    const dim3 grid(llamux::cuda::grid_for(s.N, llamux::cuda::kRowsPerBlock, INT32_MAX));
+    cudaGraph_t graph;
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+    for (int i = 0; i < kLaunches; ++i) {
+        mmv_q8_kernel<LMX_TYPE_Q4_0, kUnroll, kMinBlocks><<<grid, block, 0, stream>>>(
+            b.w[i % kCopies], b.row_bytes, s.K / 32, b.xq, b.xd, b.y, s.N);
+    }
+    check(cudaStreamEndCapture(stream, &graph), "end capture");
+    cudaGraphExec_t exec;
+    check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    check(cudaGraphLaunch(exec, stream), "warm-up");
+    std::vector<float> per_launch;
+    for (int r = 0; r < kReplays; ++r) {
+        cudaEventRecord(e0, stream);
+        cudaGraphLaunch(exec, stream);
+        cudaEventRecord(e1, stream);
+        check(cudaEventSynchronize(e1), "replay");
+        float ms = 0;
+        cudaEventElapsedTime(&ms, e0, e1);
+        per_launch.push_back(ms * 1000.0f / kLaunches);
+    }
+    std::sort(per_launch.begin(), per_launch.end());
+    const float us = per_launch[per_launch.size() / 2];
+    const double gbs = static_cast<double>(b.row_bytes) * s.N / (us * 1e3);
+    std::printf("gemv_q4_0 %-14s unroll %d minblocks %2d: %7.2f us %7.0f GB/s\n", s.name, kUnroll, kMinBlocks, us, gbs);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+}
+
+}  // namespace
+
+int main() {
+    cudaStream_t stream;
+    check(cudaStreamCreate(&stream), "stream");
+    const Shape shapes[] = {{4096, 4096, "4096x4096"}, {4096, 11008, "4096x11008"}, {11008, 4096, "11008x4096"}};
+    for (const Shape& s : shapes) {
+        const Buffers b = make(s);
+        time_variant<1, 0>(s, b, stream);
+        time_variant<2, 0>(s, b, stream);
+        time_variant<4, 0>(s, b, stream);
+        time_variant<2, 8>(s, b, stream);
+        time_variant<4, 8>(s, b, stream);
+        time_variant<1, 12>(s, b, stream);
+        time_variant<2, 12>(s, b, stream);
+        for (uint8_t* p : b.w) cudaFree(p);
+        cudaFree(b.xq);
+        cudaFree(b.xd);
+        cudaFree(b.y);
+    }
+    return 0;
+}
