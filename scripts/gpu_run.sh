@@ -12,7 +12,7 @@
 # printed last. Logs and JSON are packed into $OUT/logs.tgz (the device tool returns at most
 # 8 files). Knobs: NGLS (default "33 32 24 16 8 0"), DEADLINE (seconds, default 500: the steps
 # that would start after it are skipped), SANITIZE=0 to skip the sanitizer reruns, SWEEP=0
-# to skip the GEMV variant timings.
+# to skip the GEMV variant timings, ABLATE=0 to skip the runs without CUDA graphs / PDL.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -89,6 +89,15 @@ for ngl in $ngls; do
   timeout 150 "$llamux" bench -m "$model" -p 512 -n 128 -ngl "$ngl" -r "$reps" -o json \
     > "$out/bench_ngl$ngl.json" 2> "$out/bench_ngl$ngl.err" || tail -3 "$out/bench_ngl$ngl.err"
 done
+if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
+  echo "== -ngl 33 generation with the launch-overhead features off (ABLATE=0 skips)"
+  for flags in "LLAMUX_CUDA_PDL=0" "LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
+    name="ablate_$(echo "$flags" | tr ' =' '__')"
+    env $flags timeout 60 "$llamux" bench -m "$model" -p 0 -n 128 -ngl 33 -r 3 -o json > "$out/$name.json" 2>/dev/null
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print("tg128 with %s: %.1f t/s" % (sys.argv[2], d[0]["avg_ts"]))' \
+      "$out/$name.json" "$flags" 2>/dev/null || echo "tg128 with $flags: failed"
+  done
+fi
 for test in "512 0" "0 128"; do
   [ -n "$ngls" ] && ! late $((deadline - 30)) || break
   set -- $test

@@ -8,6 +8,7 @@
 // The GPU kernels then multiply d * q where the reference multiplies its blocks, so the only
 // difference left is the order of the float sums. One warp per block.
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -33,6 +34,8 @@ template <int kBlock, ActOut kOut>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     round_kernel(const char* __restrict__ x, size_t x_row_bytes, int64_t K, int64_t n_blocks_total,
                  void* __restrict__ out, float* __restrict__ scales) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     constexpr int kPer = kBlock / 32;
     const int lane = threadIdx.x & 31;
     const int64_t blocks_per_col = K / kBlock;
@@ -106,9 +109,9 @@ void launch_block(ActOut kind, const char* x, size_t x_row_bytes, int64_t K, int
     const unsigned grid = grid_for(n, kWarpsPerBlock, 65535);
     const dim3 block(32 * kWarpsPerBlock);
     switch (kind) {
-        case ActOut::F16: round_kernel<kBlock, ActOut::F16><<<grid, block, 0, stream>>>(x, x_row_bytes, K, n, out, scales); return;
-        case ActOut::F32: round_kernel<kBlock, ActOut::F32><<<grid, block, 0, stream>>>(x, x_row_bytes, K, n, out, scales); return;
-        case ActOut::Q8: round_kernel<kBlock, ActOut::Q8><<<grid, block, 0, stream>>>(x, x_row_bytes, K, n, out, scales); return;
+        case ActOut::F16: launch(round_kernel<kBlock, ActOut::F16>, grid, block, 0, stream, x, x_row_bytes, K, n, out, scales); return;
+        case ActOut::F32: launch(round_kernel<kBlock, ActOut::F32>, grid, block, 0, stream, x, x_row_bytes, K, n, out, scales); return;
+        case ActOut::Q8: launch(round_kernel<kBlock, ActOut::Q8>, grid, block, 0, stream, x, x_row_bytes, K, n, out, scales); return;
     }
 }
 

@@ -13,6 +13,7 @@
 #include <mma.h>
 
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -24,13 +25,58 @@ constexpr int kPromptThreads = kAttentionThreads;
 constexpr int64_t kDecodeMaxTokens = 4;
 constexpr int64_t kTiledMaxDim = 128;
 
+// What every attention kernel reads (node shapes as in backend_abi.h): q [head_dim, n_head,
+// n_tok] f32, the k and v caches [head_dim * n_head_kv, n_ctx], dst [head_dim * n_head,
+// n_tok] f32; group = n_head / n_head_kv; n_past in device memory.
+struct AttentionArgs {
+    const char* q;
+    int64_t q_nb1, q_nb2;
+    const char* k;
+    int64_t k_nb1;
+    const char* v;
+    int64_t v_nb1;
+    char* dst;
+    int64_t dst_nb1;
+    int head_dim;
+    int64_t n_head, n_tok;
+    int group;
+    const int32_t* n_past;
+    float scale;
+};
+
+AttentionArgs attention_args(const lmx_node& node, const int32_t* n_past) {
+    const lmx_tensor& q = *node.src[0];
+    const lmx_tensor& k = *node.src[1];
+    const lmx_tensor& v = *node.src[2];
+    const lmx_tensor& dst = *node.dst;
+    return AttentionArgs{static_cast<const char*>(q.data), static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]),
+                         static_cast<const char*>(k.data), static_cast<int64_t>(k.nb[1]),
+                         static_cast<const char*>(v.data), static_cast<int64_t>(v.nb[1]), static_cast<char*>(dst.data),
+                         static_cast<int64_t>(dst.nb[1]), static_cast<int>(q.ne[0]), q.ne[1], q.ne[2],
+                         node.iparams[0] / node.iparams[1], n_past, node.fparams[0]};
+}
+
+// The kernels' parameters under their usual names.
+#define LLAMUX_ATTENTION_UNPACK(a)                                                              \
+    const char* __restrict__ q = (a).q;                                                         \
+    const char* __restrict__ k = (a).k;                                                         \
+    const char* __restrict__ v = (a).v;                                                         \
+    char* __restrict__ dst = (a).dst;                                                           \
+    const int64_t q_nb1 = (a).q_nb1, q_nb2 = (a).q_nb2, k_nb1 = (a).k_nb1, v_nb1 = (a).v_nb1;  \
+    const int64_t dst_nb1 = (a).dst_nb1, n_head = (a).n_head, n_tok = (a).n_tok;               \
+    const int group = (a).group;                                                                \
+    const float scale = (a).scale;                                                              \
+    (void)n_head
+
+
 template <int DT, int kThreads>
 __global__ void __launch_bounds__(kThreads)
-    attention_kernel(const char* __restrict__ q, int64_t q_nb1, int64_t q_nb2,
-                     const char* __restrict__ k, int64_t k_nb1, const char* __restrict__ v,
-                     int64_t v_nb1, char* __restrict__ dst, int64_t dst_nb1, int head_dim,
-                     int64_t n_head, int64_t n_tok, int group, const int32_t* __restrict__ n_past_ptr, float scale) {
-    const int32_t n_past = *n_past_ptr;
+    attention_kernel(const AttentionArgs a) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    LLAMUX_ATTENTION_UNPACK(a);
+    const int head_dim = a.head_dim;
+    const int32_t n_past = *a.n_past;
     extern __shared__ float smem[];
     float* q_s = smem;                // [head_dim]
     float* part = q_s + head_dim;     // [kThreads]
@@ -109,12 +155,32 @@ __global__ void __launch_bounds__(kThreads)
 // in shared memory so that a warp reading 32 rows hits 32 banks.
 constexpr int kTileQ = 16, kChunk = 64, kTiledThreads = 256;
 
+// Pass 1 of both tiled kernels: warp w folds the chunk's scores of queries 2w and 2w + 1
+// (rows of `ld` floats in s) into their running maximum m_s and exp-sum l_s.
+__device__ __forceinline__ void fold_chunk_stats(const float* s, int ld, float* m_s, float* l_s, int warp,
+                                                 int lane) {
+#pragma unroll
+    for (int ii = 0; ii < 2; ++ii) {
+        const int i = 2 * warp + ii;
+        const float a = s[i * ld + lane], b = s[i * ld + lane + 32];
+        const float m_old = m_s[i];
+        const float m_new = fmaxf(m_old, warp_max(fmaxf(a, b)));
+        if (m_new == -INFINITY) continue;  // nothing seen yet (same on every lane)
+        const float sum = warp_sum(expf(a - m_new) + expf(b - m_new));
+        if (lane == 0) {
+            l_s[i] = l_s[i] * expf(m_old - m_new) + sum;
+            m_s[i] = m_new;
+        }
+    }
+}
+
 template <int DT>
 __global__ void __launch_bounds__(kTiledThreads)
-    attention_tiled_kernel(const char* __restrict__ q, int64_t q_nb1, int64_t q_nb2,
-                           const char* __restrict__ k, int64_t k_nb1, const char* __restrict__ v,
-                           int64_t v_nb1, char* __restrict__ dst, int64_t dst_nb1, int D,
-                           int64_t n_tok, int group, const int32_t* __restrict__ n_past_ptr, float scale) {
+    attention_tiled_kernel(const AttentionArgs a) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    LLAMUX_ATTENTION_UNPACK(a);
+    const int D = a.head_dim;
     extern __shared__ float smem[];
     float* q_s = smem;                  // [kTileQ][D]
     float* k_s = q_s + kTileQ * D;      // [kChunk][D + 1]
@@ -122,7 +188,7 @@ __global__ void __launch_bounds__(kTiledThreads)
     float* s_s = v_s + kChunk * D;      // [kTileQ][kChunk]
     float* m_s = s_s + kTileQ * kChunk;  // [kTileQ]
     float* l_s = m_s + kTileQ;          // [kTileQ]
-    const int64_t n_past = *n_past_ptr;
+    const int64_t n_past = *a.n_past;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t h = blockIdx.x;
     const int64_t t0 = static_cast<int64_t>(blockIdx.y) * kTileQ;
@@ -165,20 +231,7 @@ __global__ void __launch_bounds__(kTiledThreads)
             }
             __syncthreads();
             if (pass == 0) {
-                // Warp w keeps the statistics of queries 2w and 2w + 1.
-#pragma unroll
-                for (int ii = 0; ii < 2; ++ii) {
-                    const int i = 2 * warp + ii;
-                    const float a = s_s[i * kChunk + lane], b = s_s[i * kChunk + lane + 32];
-                    const float m_old = m_s[i];
-                    const float m_new = fmaxf(m_old, warp_max(fmaxf(a, b)));
-                    if (m_new == -INFINITY) continue;  // nothing seen yet (same on every lane)
-                    const float sum = warp_sum(expf(a - m_new) + expf(b - m_new));
-                    if (lane == 0) {
-                        l_s[i] = l_s[i] * expf(m_old - m_new) + sum;
-                        m_s[i] = m_new;
-                    }
-                }
+                fold_chunk_stats(s_s, kChunk, m_s, l_s, warp, lane);
             } else {
                 for (int e = tid; e < kTileQ * kChunk; e += kTiledThreads) {
                     const int i = e / kChunk;
@@ -218,18 +271,9 @@ size_t tiled_shared_bytes(int64_t D) {
 
 template <int DT>
 void launch_tiled(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
-    const lmx_tensor& q = *node.src[0];
-    const lmx_tensor& k = *node.src[1];
-    const lmx_tensor& v = *node.src[2];
-    const lmx_tensor& dst = *node.dst;
-    const int64_t head_dim = q.ne[0], n_head = q.ne[1], n_tok = q.ne[2];
-    const int group = node.iparams[0] / node.iparams[1];
-    const dim3 grid(grid_for(n_head, 1, 65535), grid_for(n_tok, kTileQ, 65535));
-    attention_tiled_kernel<DT><<<grid, kTiledThreads, tiled_shared_bytes(head_dim), stream>>>(
-        static_cast<const char*>(q.data), static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]),
-        static_cast<const char*>(k.data), static_cast<int64_t>(k.nb[1]), static_cast<const char*>(v.data),
-        static_cast<int64_t>(v.nb[1]), static_cast<char*>(dst.data), static_cast<int64_t>(dst.nb[1]),
-        static_cast<int>(head_dim), n_tok, group, n_past, node.fparams[0]);
+    const AttentionArgs a = attention_args(node, n_past);
+    const dim3 grid(grid_for(a.n_head, 1, 65535), grid_for(a.n_tok, kTileQ, 65535));
+    launch(attention_tiled_kernel<DT>, grid, kTiledThreads, tiled_shared_bytes(a.head_dim), stream, a);
 }
 
 // Prompts on an f16 cache, head_dim a multiple of 16 (at most kTiledMaxDim): the tiled
@@ -241,10 +285,11 @@ void launch_tiled(const lmx_node& node, const int32_t* n_past, cudaStream_t stre
 constexpr int kLdS = kChunk + 4, kLdP = kChunk + 8;
 
 __global__ void __launch_bounds__(kTiledThreads)
-    attention_mma_kernel(const char* __restrict__ q, int64_t q_nb1, int64_t q_nb2,
-                         const char* __restrict__ k, int64_t k_nb1, const char* __restrict__ v,
-                         int64_t v_nb1, char* __restrict__ dst, int64_t dst_nb1, int D, int64_t n_tok,
-                         int group, const int32_t* __restrict__ n_past_ptr, float scale) {
+    attention_mma_kernel(const AttentionArgs a) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    LLAMUX_ATTENTION_UNPACK(a);
+    const int D = a.head_dim;
     using namespace nvcuda;
     extern __shared__ __align__(32) unsigned char smem_raw[];
     const int ldh = D + 8;  // halves per row: keeps rows 32-byte aligned and spreads the banks
@@ -256,7 +301,7 @@ __global__ void __launch_bounds__(kTiledThreads)
     auto* o_s = reinterpret_cast<float*>(p_h + kTileQ * kLdP);    // [kTileQ][D + 4]
     float* m_s = o_s + kTileQ * (D + 4);                          // [kTileQ]
     float* l_s = m_s + kTileQ;                                    // [kTileQ]
-    const int64_t n_past = *n_past_ptr;
+    const int64_t n_past = *a.n_past;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t h = blockIdx.x;
     const int64_t t0 = static_cast<int64_t>(blockIdx.y) * kTileQ;
@@ -315,19 +360,7 @@ __global__ void __launch_bounds__(kTiledThreads)
             }
             __syncthreads();
             if (pass == 0) {
-#pragma unroll
-                for (int ii = 0; ii < 2; ++ii) {
-                    const int i = 2 * warp + ii;
-                    const float a = s_s[i * kLdS + lane], b = s_s[i * kLdS + lane + 32];
-                    const float m_old = m_s[i];
-                    const float m_new = fmaxf(m_old, warp_max(fmaxf(a, b)));
-                    if (m_new == -INFINITY) continue;
-                    const float sum = warp_sum(expf(a - m_new) + expf(b - m_new));
-                    if (lane == 0) {
-                        l_s[i] = l_s[i] * expf(m_old - m_new) + sum;
-                        m_s[i] = m_new;
-                    }
-                }
+                fold_chunk_stats(s_s, kLdS, m_s, l_s, warp, lane);
             } else {
                 for (int e = tid; e < kTileQ * kChunk; e += kTiledThreads) {
                     const int i = e / kChunk, j = e % kChunk;
@@ -364,18 +397,9 @@ size_t mma_shared_bytes(int64_t D) {
 }
 
 void launch_mma(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
-    const lmx_tensor& q = *node.src[0];
-    const lmx_tensor& k = *node.src[1];
-    const lmx_tensor& v = *node.src[2];
-    const lmx_tensor& dst = *node.dst;
-    const int64_t head_dim = q.ne[0], n_head = q.ne[1], n_tok = q.ne[2];
-    const int group = node.iparams[0] / node.iparams[1];
-    const dim3 grid(grid_for(n_head, 1, 65535), grid_for(n_tok, kTileQ, 65535));
-    attention_mma_kernel<<<grid, kTiledThreads, mma_shared_bytes(head_dim), stream>>>(
-        static_cast<const char*>(q.data), static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]),
-        static_cast<const char*>(k.data), static_cast<int64_t>(k.nb[1]), static_cast<const char*>(v.data),
-        static_cast<int64_t>(v.nb[1]), static_cast<char*>(dst.data), static_cast<int64_t>(dst.nb[1]),
-        static_cast<int>(head_dim), n_tok, group, n_past, node.fparams[0]);
+    const AttentionArgs a = attention_args(node, n_past);
+    const dim3 grid(grid_for(a.n_head, 1, 65535), grid_for(a.n_tok, kTileQ, 65535));
+    launch(attention_mma_kernel, grid, kTiledThreads, mma_shared_bytes(a.head_dim), stream, a);
 }
 
 // The cache rows and the head's offset in them are 16-byte aligned (for the vector loads).
@@ -390,19 +414,10 @@ bool mma_fits(const lmx_node& node) {
 
 template <int DT, int kThreads>
 void launch_threads(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
-    const lmx_tensor& q = *node.src[0];  // [head_dim, n_head, n_tok]
-    const lmx_tensor& k = *node.src[1];  // [head_dim * n_head_kv, n_ctx]
-    const lmx_tensor& v = *node.src[2];
-    const lmx_tensor& dst = *node.dst;   // [head_dim * n_head, n_tok]
-    const int64_t head_dim = q.ne[0], n_head = q.ne[1], n_tok = q.ne[2];
-    const int group = node.iparams[0] / node.iparams[1];
-    const dim3 grid(grid_for(n_head, 1, 65535), grid_for(n_tok, 1, 65535));
-    const size_t shared = attention_shared_bytes(head_dim, k.ne[1]);
-    attention_kernel<DT, kThreads><<<grid, kThreads, shared, stream>>>(
-        static_cast<const char*>(q.data), static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]),
-        static_cast<const char*>(k.data), static_cast<int64_t>(k.nb[1]), static_cast<const char*>(v.data),
-        static_cast<int64_t>(v.nb[1]), static_cast<char*>(dst.data), static_cast<int64_t>(dst.nb[1]),
-        static_cast<int>(head_dim), n_head, n_tok, group, n_past, node.fparams[0]);
+    const AttentionArgs a = attention_args(node, n_past);
+    const dim3 grid(grid_for(a.n_head, 1, 65535), grid_for(a.n_tok, 1, 65535));
+    const size_t shared = attention_shared_bytes(a.head_dim, node.src[1]->ne[1]);
+    launch(attention_kernel<DT, kThreads>, grid, kThreads, shared, stream, a);
 }
 
 template <int DT>

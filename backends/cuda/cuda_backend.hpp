@@ -19,6 +19,9 @@ namespace llamux::cuda {
 
 // LLAMUX_CUDA_GRAPHS unset or not "0" (cuda_graph.cpp).
 bool graphs_enabled();
+// Programmatic dependent launch for every kernel (cuda_launch.cuh): on for sm_90 and newer
+// unless LLAMUX_CUDA_PDL=0. Process-wide; called when a backend is created.
+void set_programmatic_launch(int device_major);
 
 // A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's
 // dtype stays the file's; stored_dtype says what the kernels read: the file's own bytes for

@@ -1,6 +1,7 @@
 // Copy with conversion between F32, F16 and BF16: row by row for tensors of one shape (any
 // row strides), or as one flat row for a reshape between contiguous tensors.
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -11,6 +12,8 @@ template <int S, int D>
 __global__ void __launch_bounds__(kThreads)
     copy_kernel(const char* __restrict__ src, RowGeom gs, char* __restrict__ dst, RowGeom gd,
                 int64_t n, int64_t rows) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
         const char* sr = src + row_offset(gs, r);
         char* dr = dst + row_offset(gd, r);
@@ -27,13 +30,13 @@ void launch_from(int32_t dst_dtype, const char* src, RowGeom gs, char* dst, RowG
     const dim3 grid(grid_for(n, kThreads, 1024), grid_for(rows, 1, 65535));
     switch (dst_dtype) {
         case LMX_TYPE_F16:
-            copy_kernel<S, LMX_TYPE_F16><<<grid, kThreads, 0, stream>>>(src, gs, dst, gd, n, rows);
+            launch(copy_kernel<S, LMX_TYPE_F16>, grid, kThreads, 0, stream, src, gs, dst, gd, n, rows);
             return;
         case LMX_TYPE_BF16:
-            copy_kernel<S, LMX_TYPE_BF16><<<grid, kThreads, 0, stream>>>(src, gs, dst, gd, n, rows);
+            launch(copy_kernel<S, LMX_TYPE_BF16>, grid, kThreads, 0, stream, src, gs, dst, gd, n, rows);
             return;
         default:
-            copy_kernel<S, LMX_TYPE_F32><<<grid, kThreads, 0, stream>>>(src, gs, dst, gd, n, rows);
+            launch(copy_kernel<S, LMX_TYPE_F32>, grid, kThreads, 0, stream, src, gs, dst, gd, n, rows);
             return;
     }
 }

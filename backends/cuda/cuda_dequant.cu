@@ -2,20 +2,25 @@
 // f16 scratch (one thread per 32-element unit, 64 bytes written as four 16-byte stores), and
 // f32 activations converted to f16.
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 #include "cuda_quant.cuh"
 
 namespace llamux::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kDequantThreads = 128;
 
+// Grid: x over the units of a row, y over rows (no 64-bit division per unit).
 template <int T>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kDequantThreads)
     dequantize_f16_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t units_per_row,
-                          int64_t n_units, __half* __restrict__ out) {
-    for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n_units;
-         i += static_cast<int64_t>(gridDim.x) * kThreads) {
-        const int64_t row = i / units_per_row, u = i % units_per_row;
+                          int64_t n_rows, __half* __restrict__ out) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    const int64_t u = static_cast<int64_t>(blockIdx.x) * kDequantThreads + threadIdx.x;
+    if (u >= units_per_row) return;
+    for (int64_t row = blockIdx.y; row < n_rows; row += gridDim.y) {
         float v[32];
         decode_unit<T>(w + row * row_bytes, u, v);
         // out row = units_per_row * 64 bytes, so every unit starts 16-byte aligned.
@@ -37,6 +42,8 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     f32_to_f16_kernel(const char* __restrict__ x, size_t x_row_bytes, int64_t K, int64_t M,
                       __half* __restrict__ out) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     const int64_t n = K * M;
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * kThreads) {
@@ -52,25 +59,24 @@ constexpr int64_t kMaxBlocks = 65535;
 void launch_dequantize_f16(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K,
                            int64_t n_rows, void* out, cudaStream_t stream) {
     const int64_t units_per_row = K / 32;
-    const int64_t n_units = units_per_row * n_rows;
-    const unsigned grid = grid_for(n_units, kThreads, kMaxBlocks);
+    const dim3 grid(grid_for(units_per_row, kDequantThreads, 65535), grid_for(n_rows, 1, 65535));
     const auto* wb = static_cast<const uint8_t*>(w);
     auto* o = static_cast<__half*>(out);
     switch (stored_dtype) {
         case LMX_TYPE_Q4_0:
-            dequantize_f16_kernel<LMX_TYPE_Q4_0><<<grid, kThreads, 0, stream>>>(wb, row_bytes, units_per_row, n_units, o);
+            launch(dequantize_f16_kernel<LMX_TYPE_Q4_0>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
             return;
         case LMX_TYPE_Q8_0:
-            dequantize_f16_kernel<LMX_TYPE_Q8_0><<<grid, kThreads, 0, stream>>>(wb, row_bytes, units_per_row, n_units, o);
+            launch(dequantize_f16_kernel<LMX_TYPE_Q8_0>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
             return;
         case LMX_TYPE_Q4_K:
-            dequantize_f16_kernel<LMX_TYPE_Q4_K><<<grid, kThreads, 0, stream>>>(wb, row_bytes, units_per_row, n_units, o);
+            launch(dequantize_f16_kernel<LMX_TYPE_Q4_K>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
             return;
         case LMX_TYPE_Q5_K:
-            dequantize_f16_kernel<LMX_TYPE_Q5_K><<<grid, kThreads, 0, stream>>>(wb, row_bytes, units_per_row, n_units, o);
+            launch(dequantize_f16_kernel<LMX_TYPE_Q5_K>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
             return;
         case LMX_TYPE_Q6_K:
-            dequantize_f16_kernel<LMX_TYPE_Q6_K><<<grid, kThreads, 0, stream>>>(wb, row_bytes, units_per_row, n_units, o);
+            launch(dequantize_f16_kernel<LMX_TYPE_Q6_K>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
             return;
         default:
             return;  // F16/F32 weights go to cuBLAS as they are (cuda_matmul.cpp)
@@ -80,7 +86,7 @@ void launch_dequantize_f16(int32_t stored_dtype, const void* w, size_t row_bytes
 void launch_f32_to_f16(const float* x, size_t x_row_bytes, int64_t K, int64_t M, void* out,
                        cudaStream_t stream) {
     const unsigned grid = grid_for(K * M, kThreads, kMaxBlocks);
-    f32_to_f16_kernel<<<grid, kThreads, 0, stream>>>(reinterpret_cast<const char*>(x), x_row_bytes,
+    launch(f32_to_f16_kernel, grid, kThreads, 0, stream, reinterpret_cast<const char*>(x), x_row_bytes,
                                                      K, M, static_cast<__half*>(out));
 }
 

@@ -2,6 +2,7 @@
 // silu(g) = g / (1 + e^-g), with the accurate expf as the reference's std::exp).
 // Rows may have any strides; elements within a row are contiguous.
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -20,6 +21,8 @@ template <class Op>
 __global__ void __launch_bounds__(kThreads)
     binary_kernel(const char* __restrict__ a, RowGeom ga, const char* __restrict__ b, RowGeom gb,
                   char* __restrict__ y, RowGeom gy, int64_t n, int64_t rows) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     const Op op;
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
         const auto* ar = reinterpret_cast<const float*>(a + row_offset(ga, r));
@@ -41,7 +44,7 @@ void launch_binary(const lmx_node& node, cudaStream_t stream) {
     // Several elements per thread: the row's address (three 64-bit divisions) is worked out
     // once per row by every thread, which costs more than one element's arithmetic.
     const dim3 grid(grid_for(n, kThreads * kElemsPerThread, 1024), grid_for(rows, 1, 65535));
-    binary_kernel<Op><<<grid, kThreads, 0, stream>>>(
+    launch(binary_kernel<Op>, grid, kThreads, 0, stream, 
         static_cast<const char*>(a.data), row_geom(a), static_cast<const char*>(b.data), row_geom(b),
         static_cast<char*>(y.data), row_geom(y), n, rows);
 }

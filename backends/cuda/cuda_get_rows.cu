@@ -2,6 +2,7 @@
 // the GPU (F32, F16, or one of the quantized types kept quantized). An id outside the table
 // gives a row of zeros (the session checks ids before it runs a graph).
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 #include "cuda_quant.cuh"
 
 namespace llamux::cuda {
@@ -14,6 +15,8 @@ __global__ void __launch_bounds__(kThreads)
     get_rows_float_kernel(const char* __restrict__ table, size_t row_bytes, int64_t n_vocab,
                           const int32_t* __restrict__ ids, char* __restrict__ dst, int64_t dst_nb1,
                           int64_t n, int64_t n_tok) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     for (int64_t t = blockIdx.x; t < n_tok; t += gridDim.x) {
         const int64_t id = ids[t];
         auto* out = reinterpret_cast<float*>(dst + t * dst_nb1);
@@ -30,6 +33,8 @@ __global__ void __launch_bounds__(kThreads)
     get_rows_quant_kernel(const uint8_t* __restrict__ table, size_t row_bytes, int64_t n_vocab,
                           const int32_t* __restrict__ ids, char* __restrict__ dst, int64_t dst_nb1,
                           int64_t n, int64_t n_tok) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     for (int64_t t = blockIdx.x; t < n_tok; t += gridDim.x) {
         const int64_t id = ids[t];
         auto* out = reinterpret_cast<float*>(dst + t * dst_nb1);
@@ -64,28 +69,28 @@ void launch_get_rows(const lmx_node& node, int32_t stored_dtype, size_t row_byte
     const auto* tc = static_cast<const char*>(table.data);
     switch (stored_dtype) {
         case LMX_TYPE_F32:
-            get_rows_float_kernel<LMX_TYPE_F32><<<grid, kThreads, 0, stream>>>(tc, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_float_kernel<LMX_TYPE_F32>, grid, kThreads, 0, stream, tc, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         case LMX_TYPE_F16:
-            get_rows_float_kernel<LMX_TYPE_F16><<<grid, kThreads, 0, stream>>>(tc, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_float_kernel<LMX_TYPE_F16>, grid, kThreads, 0, stream, tc, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         case LMX_TYPE_BF16:
-            get_rows_float_kernel<LMX_TYPE_BF16><<<grid, kThreads, 0, stream>>>(tc, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_float_kernel<LMX_TYPE_BF16>, grid, kThreads, 0, stream, tc, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         case LMX_TYPE_Q4_0:
-            get_rows_quant_kernel<LMX_TYPE_Q4_0><<<grid, kThreads, 0, stream>>>(tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_quant_kernel<LMX_TYPE_Q4_0>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         case LMX_TYPE_Q8_0:
-            get_rows_quant_kernel<LMX_TYPE_Q8_0><<<grid, kThreads, 0, stream>>>(tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_quant_kernel<LMX_TYPE_Q8_0>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         case LMX_TYPE_Q4_K:
-            get_rows_quant_kernel<LMX_TYPE_Q4_K><<<grid, kThreads, 0, stream>>>(tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_quant_kernel<LMX_TYPE_Q4_K>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         case LMX_TYPE_Q5_K:
-            get_rows_quant_kernel<LMX_TYPE_Q5_K><<<grid, kThreads, 0, stream>>>(tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_quant_kernel<LMX_TYPE_Q5_K>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         case LMX_TYPE_Q6_K:
-            get_rows_quant_kernel<LMX_TYPE_Q6_K><<<grid, kThreads, 0, stream>>>(tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+            launch(get_rows_quant_kernel<LMX_TYPE_Q6_K>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
         default:
             return;  // refused by supports_node

@@ -5,10 +5,14 @@
 // (n_past: CudaBackend::n_past_dev; positions and activations: tensors the runtime writes
 // before each execute), so the same graph serves every token. Programs with cuBLAS calls
 // (prompts) are launched directly: their kernels are few and long.
+//
+// Between those kernels, programmatic dependent launch (cuda_launch.cuh) lets each one be
+// scheduled while its predecessor finishes; set_programmatic_launch turns it on.
 #include <cstdlib>
 #include <cstring>
 
 #include "cuda_backend.hpp"
+#include "cuda_launch.cuh"
 #include "llamux/plugin_support.hpp"
 
 namespace llamux::cuda {
@@ -16,6 +20,11 @@ namespace llamux::cuda {
 bool graphs_enabled() {
     const char* v = std::getenv("LLAMUX_CUDA_GRAPHS");
     return !(v && std::strcmp(v, "0") == 0);
+}
+
+void set_programmatic_launch(int device_major) {
+    const char* v = std::getenv("LLAMUX_CUDA_PDL");
+    g_use_pdl = device_major >= 9 && !(v && std::strcmp(v, "0") == 0);
 }
 
 CudaProgram::~CudaProgram() {

@@ -82,11 +82,12 @@ void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K
 bool mmv_q8_supports(int32_t stored_dtype);
 // y[N] = W x with x given as Q8_0 activations: int8 quants xq[K] (16-byte aligned) and
 // scales xd[K / 32], as launch_round_activations(Q8_0, ActOut::Q8) writes them. The weight
-// allocation must extend at least 2 bytes past its last row (kWeightPadding).
+// allocation must extend at least 2 bytes past its last row (kAllocPadding).
 void launch_mmv_q8(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
                    const int8_t* xq, const float* xd, float* y, cudaStream_t stream);
-// Bytes allocated past the end of every weight: the int8 kernels read whole aligned words.
-constexpr size_t kWeightPadding = 16;
+// Bytes device_alloc adds past the end of every allocation: kernels that read quantized
+// blocks as whole aligned words may read up to 3 bytes past the last block.
+constexpr size_t kAllocPadding = 16;
 // out[n_rows][K] (f16, contiguous) = rows of a quantized weight (Q4_0, Q8_0, Q4_K, Q5_K,
 // Q6_K) dequantized, for the cuBLAS path of prompt processing.
 void launch_dequantize_f16(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K,

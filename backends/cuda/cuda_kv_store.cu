@@ -3,6 +3,7 @@
 // [head_dim, n_head_kv, n_tok] with its heads back to back: either way row t is n_embd_kv
 // contiguous floats.
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -13,6 +14,8 @@ template <int DT>
 __global__ void __launch_bounds__(kThreads)
     kv_store_kernel(const char* __restrict__ src, int64_t src_row_bytes, char* __restrict__ cache,
                     int64_t cache_row_bytes, int64_t n, int64_t n_tok, const int32_t* __restrict__ n_past_ptr) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     const int32_t n_past = *n_past_ptr;
     for (int64_t t = blockIdx.y; t < n_tok; t += gridDim.y) {
         const auto* s = reinterpret_cast<const float*>(src + t * src_row_bytes);
@@ -45,13 +48,13 @@ void launch_kv_store(const lmx_node& node, const int32_t* n_past, cudaStream_t s
     auto* c = static_cast<char*>(cache.data);
     switch (cache.dtype) {
         case LMX_TYPE_F16:
-            kv_store_kernel<LMX_TYPE_F16><<<grid, kThreads, 0, stream>>>(s, src_row, c, cache_row, n, n_tok, n_past);
+            launch(kv_store_kernel<LMX_TYPE_F16>, grid, kThreads, 0, stream, s, src_row, c, cache_row, n, n_tok, n_past);
             return;
         case LMX_TYPE_BF16:
-            kv_store_kernel<LMX_TYPE_BF16><<<grid, kThreads, 0, stream>>>(s, src_row, c, cache_row, n, n_tok, n_past);
+            launch(kv_store_kernel<LMX_TYPE_BF16>, grid, kThreads, 0, stream, s, src_row, c, cache_row, n, n_tok, n_past);
             return;
         default:
-            kv_store_kernel<LMX_TYPE_F32><<<grid, kThreads, 0, stream>>>(s, src_row, c, cache_row, n, n_tok, n_past);
+            launch(kv_store_kernel<LMX_TYPE_F32>, grid, kThreads, 0, stream, s, src_row, c, cache_row, n, n_tok, n_past);
             return;
     }
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cuda_backend.hpp"
+#include "cuda_kernels.hpp"
 
 namespace llamux::cuda {
 namespace {
@@ -46,7 +47,9 @@ lmx_status activate(const CudaBackend& b, std::string* why) {
 lmx_status device_alloc(CudaBackend& b, size_t bytes, const std::string& what, void** out,
                         std::string* why) {
     *out = nullptr;
-    const size_t size = std::max<size_t>(bytes, kStagingAlign);
+    // kAllocPadding past the end: kernels that read whole aligned words (the quantized
+    // weights' 18- and 34-byte blocks) may touch a few bytes after the last block.
+    const size_t size = std::max<size_t>(bytes + kAllocPadding, kStagingAlign);
     cudaError_t e = cudaMalloc(out, size);
     if (e == cudaErrorMemoryAllocation) {
         (void)cudaGetLastError();  // not sticky: clear it from the last-error slot

@@ -4,6 +4,7 @@
 // in 32-element units side by side (consecutive lanes read consecutive bytes), dequantize
 // in registers and the warp sums its lanes at the end. Four rows (warps) per block.
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 #include "cuda_quant.cuh"
 
 namespace llamux::cuda {
@@ -26,6 +27,8 @@ template <int T>
 __global__ void __launch_bounds__(32 * kRowsPerBlock)
     mmv_quant_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_units,
                      const float* __restrict__ x, float* __restrict__ y, int64_t N) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
     if (row >= N) return;  // whole warps only: no barrier below
     const uint8_t* wr = w + row * row_bytes;
@@ -46,6 +49,8 @@ template <bool kVec>
 __global__ void __launch_bounds__(32 * kRowsPerBlock)
     mmv_f16_kernel(const __half* __restrict__ w, size_t row_elems, int64_t K,
                    const float* __restrict__ x, float* __restrict__ y, int64_t N) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
     if (row >= N) return;
     const __half* wr = w + row * row_elems;
@@ -78,6 +83,8 @@ template <bool kVec>
 __global__ void __launch_bounds__(32 * kRowsPerBlock)
     mmv_f32_kernel(const float* __restrict__ w, size_t row_elems, int64_t K,
                    const float* __restrict__ x, float* __restrict__ y, int64_t N) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
     if (row >= N) return;
     const float* wr = w + row * row_elems;
@@ -102,7 +109,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
 //
 // Blocks are 18 (Q4_0) or 34 (Q8_0) bytes, so a block starts on a 2-byte boundary only: a
 // lane reads the aligned 4-byte words that cover it (5 or 9; up to 2 bytes past the block,
-// which prepare_weight's padding keeps inside the allocation) and shifts the quants into
+// which kAllocPadding keeps inside the allocation) and shifts the quants into
 // place with funnel shifts. Lanes take consecutive blocks, so a warp reads a contiguous run
 // of the row; kUnroll blocks per lane are loaded before any is used. kMinBlocks (CTAs per
 // SM, 0: no bound) caps the registers so that more rows are in flight at once. The chosen
@@ -149,6 +156,8 @@ template <int T, int kUnroll, int kMinBlocks>
 __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     mmv_q8_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_blocks,
                   const int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ y, int64_t N) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     using Tr = Q8Traits<T>;
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
     if (row >= N) return;  // whole warps only: no barrier below
@@ -217,9 +226,9 @@ void launch_mmv_q8(int32_t stored_dtype, const void* w, size_t row_bytes, int64_
     const dim3 grid(grid_for(N, kRowsPerBlock, INT32_MAX));
     const auto* wb = static_cast<const uint8_t*>(w);
     if (stored_dtype == LMX_TYPE_Q4_0) {
-        mmv_q8_kernel<LMX_TYPE_Q4_0, kQ8Unroll, kQ8MinBlocks><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
+        launch(mmv_q8_kernel<LMX_TYPE_Q4_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, wb, row_bytes, K / 32, xq, xd, y, N);
     } else if (stored_dtype == LMX_TYPE_Q8_0) {
-        mmv_q8_kernel<LMX_TYPE_Q8_0, kQ8Unroll, kQ8MinBlocks><<<grid, block, 0, stream>>>(wb, row_bytes, K / 32, xq, xd, y, N);
+        launch(mmv_q8_kernel<LMX_TYPE_Q8_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, wb, row_bytes, K / 32, xq, xd, y, N);
     }
 }
 
@@ -231,27 +240,27 @@ void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K
     const int64_t n_units = K / 32;
     switch (stored_dtype) {
         case LMX_TYPE_Q4_0:
-            mmv_quant_kernel<LMX_TYPE_Q4_0><<<grid, block, 0, stream>>>(wb, row_bytes, n_units, x, y, N);
+            launch(mmv_quant_kernel<LMX_TYPE_Q4_0>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
             return;
         case LMX_TYPE_Q8_0:
-            mmv_quant_kernel<LMX_TYPE_Q8_0><<<grid, block, 0, stream>>>(wb, row_bytes, n_units, x, y, N);
+            launch(mmv_quant_kernel<LMX_TYPE_Q8_0>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
             return;
         case LMX_TYPE_Q4_K:
-            mmv_quant_kernel<LMX_TYPE_Q4_K><<<grid, block, 0, stream>>>(wb, row_bytes, n_units, x, y, N);
+            launch(mmv_quant_kernel<LMX_TYPE_Q4_K>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
             return;
         case LMX_TYPE_Q5_K:
-            mmv_quant_kernel<LMX_TYPE_Q5_K><<<grid, block, 0, stream>>>(wb, row_bytes, n_units, x, y, N);
+            launch(mmv_quant_kernel<LMX_TYPE_Q5_K>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
             return;
         case LMX_TYPE_Q6_K:
-            mmv_quant_kernel<LMX_TYPE_Q6_K><<<grid, block, 0, stream>>>(wb, row_bytes, n_units, x, y, N);
+            launch(mmv_quant_kernel<LMX_TYPE_Q6_K>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
             return;
         case LMX_TYPE_F16: {
             const auto* wh = static_cast<const __half*>(w);
             const bool vec = K % 8 == 0 && row_bytes % 16 == 0 && aligned16(w) && aligned16(x);
             if (vec) {
-                mmv_f16_kernel<true><<<grid, block, 0, stream>>>(wh, row_bytes / 2, K, x, y, N);
+                launch(mmv_f16_kernel<true>, grid, block, 0, stream, wh, row_bytes / 2, K, x, y, N);
             } else {
-                mmv_f16_kernel<false><<<grid, block, 0, stream>>>(wh, row_bytes / 2, K, x, y, N);
+                launch(mmv_f16_kernel<false>, grid, block, 0, stream, wh, row_bytes / 2, K, x, y, N);
             }
             return;
         }
@@ -259,9 +268,9 @@ void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K
             const auto* wf = static_cast<const float*>(w);
             const bool vec = K % 4 == 0 && row_bytes % 16 == 0 && aligned16(w) && aligned16(x);
             if (vec) {
-                mmv_f32_kernel<true><<<grid, block, 0, stream>>>(wf, row_bytes / 4, K, x, y, N);
+                launch(mmv_f32_kernel<true>, grid, block, 0, stream, wf, row_bytes / 4, K, x, y, N);
             } else {
-                mmv_f32_kernel<false><<<grid, block, 0, stream>>>(wf, row_bytes / 4, K, x, y, N);
+                launch(mmv_f32_kernel<false>, grid, block, 0, stream, wf, row_bytes / 4, K, x, y, N);
             }
             return;
         }

@@ -131,6 +131,10 @@ lmx_status cuda_create(const lmx_backend_config* config, lmx_backend** out, lmx_
         }
         cudaDeviceProp prop{};
         size_t free_bytes = 0, total_bytes = 0;
+        int major = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, b->device) == cudaSuccess) {
+            cuda::set_programmatic_launch(major);
+        }
         if (cudaGetDeviceProperties(&prop, b->device) == cudaSuccess &&
             cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
             plugin::log(b->config, 2,

@@ -9,8 +9,8 @@
 //
 // Alignment: a row starts on a 16-byte boundary when the weight's rows are whole multiples
 // of 16 bytes, which the K-quants' 144- and 176-byte blocks guarantee for Q4_K and Q5_K
-// (their quants are read with 16-byte loads); Q4_0 (18 bytes), Q8_0 (34) and Q6_K (210) are
-// read with 2-byte loads, which any row start allows.
+// (their quants are read with 16-byte loads); Q4_0 (18 bytes), Q8_0 (34) and Q6_K (210)
+// start on 2-byte boundaries and are read as aligned words shifted into place.
 #pragma once
 
 #include <cstddef>
@@ -44,13 +44,22 @@ __device__ __forceinline__ void load_32_bytes(const uint8_t* p, uint32_t (&w)[8]
     w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w;
     w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
 }
-__device__ __forceinline__ uint32_t byte_of(const uint32_t (&w)[8], int i) {
-    return (w[i >> 2] >> (8 * (i & 3))) & 0xFFu;
-}
-// 32 bytes at a 2-byte aligned address.
-__device__ __forceinline__ void load_32_bytes_u16(const uint8_t* p, uint32_t (&w)[8]) {
+// N little-endian words starting at a 2-byte aligned address, assembled from the aligned
+// words around them: N + 1 aligned 4-byte loads instead of 2N 2-byte ones. Reads up to 4
+// bytes past p + 4N (inside the block or kAllocPadding for every caller).
+template <int N>
+__device__ __forceinline__ void load_words_2aligned(const uint8_t* p, uint32_t (&w)[N]) {
+    const int off = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);  // 0 or 2
+    const auto* a = reinterpret_cast<const uint32_t*>(p - off);
+    uint32_t raw[N + 1];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) w[i] = load_u16(p + 4 * i) | (load_u16(p + 4 * i + 2) << 16);
+    for (int i = 0; i <= N; ++i) raw[i] = a[i];
+#pragma unroll
+    for (int i = 0; i < N; ++i) w[i] = __funnelshift_r(raw[i], raw[i + 1], 8 * off);
+}
+template <int N>
+__device__ __forceinline__ uint32_t byte_at(const uint32_t (&w)[N], int i) {
+    return (w[i >> 2] >> (8 * (i & 3))) & 0xFFu;
 }
 
 // Q4_K/Q5_K: 6-bit scale and min of sub-block s (the reference's k4_scale_min).
@@ -96,14 +105,13 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_0>(const uint8_t* row, i
                                                           float (&v)[32]) {
     const uint8_t* b = row + 18 * u;
     const float d = load_half(b);
+    uint32_t qs[4];
+    load_words_2aligned(b + 2, qs);
 #pragma unroll
-    for (int j = 0; j < 16; j += 2) {
-        const uint32_t two = load_u16(b + 2 + j);
-        const int q0 = static_cast<int>(two & 0xFF), q1 = static_cast<int>(two >> 8);
-        v[j] = __fmul_rn(d, static_cast<float>((q0 & 0xF) - 8));
-        v[j + 16] = __fmul_rn(d, static_cast<float>((q0 >> 4) - 8));
-        v[j + 1] = __fmul_rn(d, static_cast<float>((q1 & 0xF) - 8));
-        v[j + 17] = __fmul_rn(d, static_cast<float>((q1 >> 4) - 8));
+    for (int j = 0; j < 16; ++j) {
+        const int q = static_cast<int>(byte_at(qs, j));
+        v[j] = __fmul_rn(d, static_cast<float>((q & 0xF) - 8));
+        v[j + 16] = __fmul_rn(d, static_cast<float>((q >> 4) - 8));
     }
 }
 
@@ -113,11 +121,11 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q8_0>(const uint8_t* row, i
                                                           float (&v)[32]) {
     const uint8_t* b = row + 34 * u;
     const float d = load_half(b);
+    uint32_t qs[8];
+    load_words_2aligned(b + 2, qs);
 #pragma unroll
-    for (int j = 0; j < 32; j += 2) {
-        const uint32_t two = load_u16(b + 2 + j);
-        v[j] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(two & 0xFF)));
-        v[j + 1] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(two >> 8)));
+    for (int j = 0; j < 32; ++j) {
+        v[j] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(byte_at(qs, j))));
     }
 }
 
@@ -137,7 +145,7 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, i
     const int shift = (s & 1) * 4;
 #pragma unroll
     for (int l = 0; l < 32; ++l) {
-        const int q = static_cast<int>((byte_of(qs, l) >> shift) & 0xF);
+        const int q = static_cast<int>((byte_at(qs, l) >> shift) & 0xF);
         v[l] = __fsub_rn(__fmul_rn(dl, static_cast<float>(q)), ml);
     }
 }
@@ -158,8 +166,8 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, i
     const int shift = (s & 1) * 4;
 #pragma unroll
     for (int l = 0; l < 32; ++l) {
-        const int low = static_cast<int>((byte_of(qs, l) >> shift) & 0xF);
-        const int high = static_cast<int>((byte_of(qh, l) >> s) & 1);
+        const int low = static_cast<int>((byte_at(qs, l) >> shift) & 0xF);
+        const int high = static_cast<int>((byte_at(qh, l) >> s) & 1);
         v[l] = __fsub_rn(__fmul_rn(dl, static_cast<float>(low | (high << 4))), ml);
     }
 }
@@ -178,13 +186,13 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q6_K>(const uint8_t* row, i
     const float d0 = __fmul_rn(d, static_cast<float>(scales[0]));
     const float d1 = __fmul_rn(d, static_cast<float>(scales[1]));
     uint32_t ql[8], qh[8];
-    load_32_bytes_u16(b + 64 * h + 32 * (p & 1), ql);
-    load_32_bytes_u16(b + 128 + 32 * h, qh);
+    load_words_2aligned(b + 64 * h + 32 * (p & 1), ql);
+    load_words_2aligned(b + 128 + 32 * h, qh);
     const int lshift = p < 2 ? 0 : 4;
 #pragma unroll
     for (int l = 0; l < 32; ++l) {
-        const int low = static_cast<int>((byte_of(ql, l) >> lshift) & 0xF);
-        const int high = static_cast<int>((byte_of(qh, l) >> (2 * p)) & 3);
+        const int low = static_cast<int>((byte_at(ql, l) >> lshift) & 0xF);
+        const int high = static_cast<int>((byte_at(qh, l) >> (2 * p)) & 3);
         const int q = (low | (high << 4)) - 32;
         v[l] = __fmul_rn(l < 16 ? d0 : d1, static_cast<float>(q));
     }

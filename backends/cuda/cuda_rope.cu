@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "cuda_common.cuh"
+#include "cuda_launch.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -18,6 +19,8 @@ __global__ void __launch_bounds__(kThreads)
                 const int32_t* __restrict__ positions, char* __restrict__ y, int64_t y_nb1,
                 int64_t y_nb2, int64_t head_dim, int64_t n_head, int64_t n_tok, int n_rot,
                 float theta_scale, float freq_scale) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     for (int64_t t = blockIdx.y; t < n_tok; t += gridDim.y) {
         for (int64_t h = blockIdx.x; h < n_head; h += gridDim.x) {
             const auto* src = reinterpret_cast<const float*>(x + t * x_nb2 + h * x_nb1);
@@ -45,7 +48,7 @@ void launch_rope(const lmx_node& node, cudaStream_t stream) {
     const int n_rot = node.iparams[0];
     const float theta_scale = std::pow(node.fparams[0], -2.0f / static_cast<float>(n_rot));
     const dim3 grid(grid_for(x.ne[1], 1, 65535), grid_for(x.ne[2], 1, 65535));
-    rope_kernel<<<grid, kThreads, 0, stream>>>(
+    launch(rope_kernel, grid, kThreads, 0, stream, 
         static_cast<const char*>(x.data), static_cast<int64_t>(x.nb[1]), static_cast<int64_t>(x.nb[2]),
         static_cast<const int32_t*>(node.src[1]->data), static_cast<char*>(y.data),
         static_cast<int64_t>(y.nb[1]), static_cast<int64_t>(y.nb[2]), x.ne[0], x.ne[1], x.ne[2], n_rot,

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "cuda_backend.hpp"
-#include "cuda_kernels.hpp"
 #include "llamux/dtype.hpp"
 #include "llamux/plugin_support.hpp"
 #include "llamux/quant_ref.hpp"
@@ -86,7 +85,7 @@ lmx_status prepare_weight(CudaBackend& b, lmx_tensor& w, const void* host_data, 
     extra->n_rows = rows;
     extra->bytes = bytes;
     void* dev = nullptr;
-    lmx_status s = device_alloc(b, bytes + kWeightPadding, label, &dev, why);
+    lmx_status s = device_alloc(b, bytes, label, &dev, why);
     if (s != LMX_OK) return s;
     if (stored == w.dtype) {
         s = stage_write(b, dev, host_data, bytes, why);
