@@ -75,8 +75,13 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
     cudaGraph_t graph;
     check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
     for (int i = 0; i < kLaunches; ++i) {
-        mmv_q8_kernel<LMX_TYPE_Q4_0, kUnroll, kMinBlocks><<<grid, block, 0, stream>>>(
-            b.w[i % kCopies], b.row_bytes, s.K / 32, b.xq, b.xd, b.y, s.N);
+        llamux::cuda::MmvGroup g;
+        g.w[0] = b.w[i % kCopies];
+        g.row_bytes[0] = b.row_bytes;
+        g.y[0] = b.y;
+        g.rows[0] = s.N;
+        g.n = 1;
+        mmv_q8_kernel<LMX_TYPE_Q4_0, kUnroll, kMinBlocks><<<grid, block, 0, stream>>>(g, s.K / 32, b.xq, b.xd);
     }
     check(cudaStreamEndCapture(stream, &graph), "end capture");
     cudaGraphExec_t exec;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_kernels.hpp"
 #include "cuda_profile.hpp"
 #include "llamux/backend_abi.h"
 
@@ -80,7 +81,7 @@ struct CudaBackend {
 // How a matmul node runs (chosen by compile).
 enum class MatmulPath {
     Gemv,         // one column: cuda_mmv.cu reads the stored weight directly
-    GemvQ8,       // one column, Q4_0/Q8_0 weight: int8 dot products on Q8_0 activations
+    GemvQ8,       // one column, Q4_0/Q8_0/Q6_K weight: int8 dot products on int8 activations
     GemmF32,      // f32 weight: cublasSgemm on f32 activations
     GemmF16,      // f16 weight: activations to f16, cublasGemmEx with f32 accumulation
     GemmDequant,  // quantized weight: tiles dequantized to f16, then as GemmF16
@@ -96,6 +97,11 @@ struct CompiledNode {
     // The previous node is a matmul that left this node's x rounded the same way in the
     // scratch (q, k and v of one layer; gate and up): the rounding is not repeated.
     bool reuse_rounded = false;
+    // GemvQ8: the weights this node's launch multiplies (itself, then the following nodes
+    // that share its x, up to kMaxMmvGroup); run_by_group marks those followers, which then
+    // launch nothing.
+    MmvGroup group;
+    bool run_by_group = false;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 
@@ -162,9 +168,9 @@ lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_ar
                    std::string* why);
 // Picks the matmul path of a node and sizes the scratch it needs.
 lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why);
-// Marks the matmuls that can use the rounded x their predecessor left (after plan_matmul
-// of every node).
-void mark_shared_rounding(std::vector<CompiledNode>& nodes);
+// Marks the matmuls that can use the rounded x their predecessor left, and gathers runs of
+// int8 matrix-vector products on one x into one launch (after plan_matmul of every node).
+void share_matmul_inputs(std::vector<CompiledNode>& nodes);
 // Queues a matmul node (after plan_matmul).
 lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why);
 

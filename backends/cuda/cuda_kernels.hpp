@@ -64,7 +64,7 @@ void launch_get_rows(const lmx_node& node, int32_t stored_dtype, size_t row_byte
 
 // What launch_round_activations writes: the rounded values d * q as f16 [M][K] (cuBLAS) or
 // f32 [M][K] (matrix-vector kernels on float-decoded weights), or the int8 quants [M][K]
-// plus one float scale per block (Q8_0 only: the int8 matrix-vector kernels).
+// plus one float scale per block (the int8 matrix-vector kernels).
 enum class ActOut { F16, F32, Q8 };
 // x [M rows of K] (f32, row stride x_row_bytes) rounded as the reference stores it in
 // vec_dot_type (LMX_TYPE_Q8_0: blocks of 32, LMX_TYPE_Q8_K: blocks of 256; K a multiple).
@@ -78,13 +78,25 @@ bool mmv_supports(int32_t stored_dtype);
 // Quantized types need K % 32 == 0 (256 for the K-quants) and x 16-byte aligned.
 void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
                 const float* x, float* y, cudaStream_t stream);
-// True for the stored types launch_mmv_q8 reads (Q4_0, Q8_0).
+// True for the stored types launch_mmv_q8 reads: Q4_0 and Q8_0 (on Q8_0 activations),
+// Q6_K (on Q8_K activations).
 bool mmv_q8_supports(int32_t stored_dtype);
-// y[N] = W x with x given as Q8_0 activations: int8 quants xq[K] (16-byte aligned) and
-// scales xd[K / 32], as launch_round_activations(Q8_0, ActOut::Q8) writes them. The weight
-// allocation must extend at least 2 bytes past its last row (kAllocPadding).
-void launch_mmv_q8(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
-                   const int8_t* xq, const float* xd, float* y, cudaStream_t stream);
+// Up to kMaxMmvGroup weights of one stored type and row length that multiply the same x
+// (q, k and v of a layer; gate and up): one launch computes y_i = W_i x for all of them,
+// their rows numbered one after another. A single matmul is a group of one.
+constexpr int kMaxMmvGroup = 3;
+struct MmvGroup {
+    const void* w[kMaxMmvGroup] = {};
+    size_t row_bytes[kMaxMmvGroup] = {};
+    float* y[kMaxMmvGroup] = {};
+    int64_t rows[kMaxMmvGroup] = {};
+    int n = 0;
+};
+// The group's products with x given as int8 activations: quants xq[K] (16-byte aligned)
+// and one scale per block, xd[K / 32] for Q8_0 or xd[K / 256] for Q8_K, as
+// launch_round_activations(vec_dot_type, ActOut::Q8) writes them. Weight allocations must extend at least 2 bytes past their last row (kAllocPadding).
+void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
+                   cudaStream_t stream);
 // Bytes device_alloc adds past the end of every allocation: kernels that read quantized
 // blocks as whole aligned words may read up to 3 bytes past the last block.
 constexpr size_t kAllocPadding = 16;

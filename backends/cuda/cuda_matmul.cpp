@@ -3,8 +3,8 @@
 //   Q8_0 or Q8_K; cuda_activations.cu), so both paths multiply the same activations as the
 //   reference and differ from it only in summation order and in f16 weight rounding.
 // - M = 1 (token generation): the matrix-vector kernels of cuda_mmv.cu read the stored
-//   weight directly (memory-bound): int8 dot products for Q4_0/Q8_0, weights decoded to
-//   float in registers for the others.
+//   weight directly (memory-bound): int8 dot products for Q4_0/Q8_0/Q6_K, weights decoded
+//   to float in registers for the others.
 // - M > 1 (prompt processing): cuBLAS. F32 weights: SGEMM on the f32 activations (full f32,
 //   no TF32). F16 weights: the activations are converted to f16 and cublasGemmEx multiplies
 //   f16 x f16 with f32 accumulation and output (tensor cores). Quantized weights: tiles of at
@@ -23,7 +23,9 @@
 namespace llamux::cuda {
 namespace {
 
-constexpr int64_t kTileElems = int64_t{32} << 20;  // f16 elements per dequantized tile (64 MiB)
+// f16 elements per dequantized tile (128 MiB): every matrix of a 7B model (at most 11008 x
+// 4096) is one tile, so cuBLAS gets one product of the full shape.
+constexpr int64_t kTileElems = int64_t{64} << 20;
 
 lmx_status cublas_status(cublasStatus_t s, const char* call, std::string* why) {
     if (s == CUBLAS_STATUS_SUCCESS) return LMX_OK;
@@ -72,8 +74,17 @@ lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
     c.round_as = vdt == LMX_TYPE_Q8_0 || vdt == LMX_TYPE_Q8_K ? vdt : -1;
     const std::string dst_name = c.node.dst->name ? c.node.dst->name : "";
     if (M == 1) {
-        c.path = c.round_as == LMX_TYPE_Q8_0 && mmv_q8_supports(dw.stored_dtype) ? MatmulPath::GemvQ8
-                                                                                 : MatmulPath::Gemv;
+        // The int8 kernels read the file's own blocks (not a weight expanded to f16).
+        const bool int8 = c.round_as >= 0 && dw.stored_dtype == w.dtype && mmv_q8_supports(dw.stored_dtype);
+        c.path = int8 ? MatmulPath::GemvQ8 : MatmulPath::Gemv;
+        if (c.path == MatmulPath::GemvQ8) {
+            c.group = MmvGroup{};
+            c.group.w[0] = w.data;
+            c.group.row_bytes[0] = dw.row_bytes;
+            c.group.y[0] = static_cast<float*>(c.node.dst->data);
+            c.group.rows[0] = N;
+            c.group.n = 1;
+        }
         if (c.round_as < 0) return LMX_OK;  // x read in place
         const lmx_status s = ensure_scratch(b, b.gemm_act, static_cast<size_t>(K) * sizeof(float),
                                             "rounded activations for " + dst_name, why);
@@ -115,7 +126,7 @@ int rounded_form(const CompiledNode& c) {
 
 }  // namespace
 
-void mark_shared_rounding(std::vector<CompiledNode>& nodes) {
+void share_matmul_inputs(std::vector<CompiledNode>& nodes) {
     for (size_t i = 1; i < nodes.size(); ++i) {
         CompiledNode& c = nodes[i];
         const CompiledNode& prev = nodes[i - 1];
@@ -125,6 +136,24 @@ void mark_shared_rounding(std::vector<CompiledNode>& nodes) {
         const lmx_tensor& px = *prev.node.src[1];
         c.reuse_rounded = x.data == px.data && x.ne[0] == px.ne[0] && x.ne[1] == px.ne[1] && x.nb[1] == px.nb[1] &&
                           prev.node.dst->data != x.data;
+    }
+    // Runs of int8 products on one rounded x become one launch, led by the run's first node.
+    for (size_t lead = 0; lead < nodes.size(); ++lead) {
+        CompiledNode& c = nodes[lead];
+        if (c.path != MatmulPath::GemvQ8 || c.run_by_group) continue;
+        for (size_t j = lead + 1; j < nodes.size() && c.group.n < kMaxMmvGroup; ++j) {
+            CompiledNode& f = nodes[j];
+            if (f.path != MatmulPath::GemvQ8 || !f.reuse_rounded || f.weight->stored_dtype != c.weight->stored_dtype) {
+                break;
+            }
+            MmvGroup& g = c.group;
+            g.w[g.n] = f.node.src[0]->data;
+            g.row_bytes[g.n] = f.weight->row_bytes;
+            g.y[g.n] = static_cast<float*>(f.node.dst->data);
+            g.rows[g.n] = f.weight->n_rows;
+            ++g.n;
+            f.run_by_group = true;
+        }
     }
 }
 
@@ -151,14 +180,14 @@ lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
             launch_mmv(dw.stored_dtype, w.data, dw.row_bytes, K, N, xf, y, b.stream);
             return LMX_OK;  // the caller checks the launch
         case MatmulPath::GemvQ8: {
+            if (c.run_by_group) return LMX_OK;  // computed by the group's first node
             auto* scales = static_cast<float*>(b.act_scales.ptr);
             if (!c.reuse_rounded) {
-                launch_round_activations(LMX_TYPE_Q8_0, ActOut::Q8, xf, x.nb[1], K, 1, b.gemm_act.ptr, scales,
+                launch_round_activations(c.round_as, ActOut::Q8, xf, x.nb[1], K, 1, b.gemm_act.ptr, scales,
                                          b.stream);
                 if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
             }
-            launch_mmv_q8(dw.stored_dtype, w.data, dw.row_bytes, K, N, static_cast<const int8_t*>(b.gemm_act.ptr),
-                          scales, y, b.stream);
+            launch_mmv_q8(dw.stored_dtype, c.group, K, static_cast<const int8_t*>(b.gemm_act.ptr), scales, b.stream);
             return LMX_OK;
         }
         case MatmulPath::GemmF32: {

@@ -152,16 +152,34 @@ __device__ __forceinline__ int block_sumi(const uint32_t (&w)[Q8Traits<T>::kWord
     return sumi;
 }
 
+// This warp's row: row r of the group's matrix i, its weights and its output (unrolled:
+// no run-time index into g). False past the last row.
+__device__ __forceinline__ bool group_row(const MmvGroup& g, const uint8_t** wr, float** y) {
+    int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+#pragma unroll
+    for (int i = 0; i < kMaxMmvGroup; ++i) {
+        if (*wr == nullptr && i < g.n) {
+            if (r < g.rows[i]) {
+                *wr = static_cast<const uint8_t*>(g.w[i]) + r * g.row_bytes[i];
+                *y = g.y[i] + r;
+            } else {
+                r -= g.rows[i];
+            }
+        }
+    }
+    return *wr != nullptr;
+}
+
 template <int T, int kUnroll, int kMinBlocks>
 __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
-    mmv_q8_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_blocks,
-                  const int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ y, int64_t N) {
+    mmv_q8_kernel(const MmvGroup g, int64_t n_blocks, const int8_t* __restrict__ xq,
+                  const float* __restrict__ xd) {
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
     using Tr = Q8Traits<T>;
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-    if (row >= N) return;  // whole warps only: no barrier below
-    const uint8_t* wr = w + row * row_bytes;
+    const uint8_t* wr = nullptr;
+    float* y = nullptr;
+    if (!group_row(g, &wr, &y)) return;  // whole warps only: no barrier below
     float acc = 0.0f;
     for (int64_t b0 = threadIdx.x; b0 < n_blocks; b0 += 32 * kUnroll) {
         uint32_t raw[kUnroll][Tr::kWords];
@@ -194,7 +212,54 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
         }
     }
     acc = warp_sum(acc);
-    if (threadIdx.x == 0) y[row] = acc;
+    if (threadIdx.x == 0) *y = acc;
+}
+
+// Q6_K weights on Q8_K activations (x as int8 quants with one scale per 256 elements). A
+// lane takes one 32-element unit at a time (two of the block's 16-element sub-blocks):
+// the 6-bit quants are assembled four to a word (low nibbles from ql, high bits from qh,
+// minus 32 per byte) and multiplied with dp4a; isum = sc0 * sumi0 + sc1 * sumi1 as in
+// the reference (graph/src/quant_kquants_dot.cpp), scaled by d_w * d_x per unit.
+__global__ void __launch_bounds__(32 * kRowsPerBlock)
+    mmv_q6k_kernel(const MmvGroup g, int64_t n_units, const int8_t* __restrict__ xq,
+                   const float* __restrict__ xd) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    const uint8_t* wr = nullptr;
+    float* y = nullptr;
+    if (!group_row(g, &wr, &y)) return;
+    float acc = 0.0f;
+    for (int64_t u = threadIdx.x; u < n_units; u += 32) {
+        const uint8_t* b = wr + 210 * (u >> 3);
+        const int s = static_cast<int>(u & 7), h = s >> 2, p = s & 3;
+        uint32_t ql[8], qh[8];
+        load_words_2aligned(b + 64 * h + 32 * (p & 1), ql);
+        load_words_2aligned(b + 128 + 32 * h, qh);
+        const auto* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * p);
+        const float dw = load_half(b + 208);
+        const auto* x4 = reinterpret_cast<const uint4*>(xq + 32 * u);
+        const uint4 xa = __ldg(x4), xb = __ldg(x4 + 1);
+        const int xw[8] = {static_cast<int>(xa.x), static_cast<int>(xa.y), static_cast<int>(xa.z),
+                           static_cast<int>(xa.w), static_cast<int>(xb.x), static_cast<int>(xb.y),
+                           static_cast<int>(xb.z), static_cast<int>(xb.w)};
+        const int lshift = p < 2 ? 0 : 4;
+        int sumi0 = 0, sumi1 = 0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            const uint32_t lo = (ql[j] >> lshift) & 0x0F0F0F0Fu;
+            const uint32_t hi = ((qh[j] >> (2 * p)) & 0x03030303u) << 4;
+            const int q = static_cast<int>(__vsub4(lo | hi, 0x20202020u));
+            if (j < 4) {
+                sumi0 = __dp4a(q, xw[j], sumi0);
+            } else {
+                sumi1 = __dp4a(q, xw[j], sumi1);
+            }
+        }
+        const int isum = sc[0] * sumi0 + sc[1] * sumi1;
+        acc += (dw * __ldg(xd + (u >> 3))) * static_cast<float>(isum);
+    }
+    acc = warp_sum(acc);
+    if (threadIdx.x == 0) *y = acc;
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -217,18 +282,21 @@ bool mmv_supports(int32_t stored_dtype) {
 }
 
 bool mmv_q8_supports(int32_t stored_dtype) {
-    return stored_dtype == LMX_TYPE_Q4_0 || stored_dtype == LMX_TYPE_Q8_0;
+    return stored_dtype == LMX_TYPE_Q4_0 || stored_dtype == LMX_TYPE_Q8_0 || stored_dtype == LMX_TYPE_Q6_K;
 }
 
-void launch_mmv_q8(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
-                   const int8_t* xq, const float* xd, float* y, cudaStream_t stream) {
+void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
+                   cudaStream_t stream) {
+    int64_t rows = 0;
+    for (int i = 0; i < group.n; ++i) rows += group.rows[i];
     const dim3 block(32, kRowsPerBlock);
-    const dim3 grid(grid_for(N, kRowsPerBlock, INT32_MAX));
-    const auto* wb = static_cast<const uint8_t*>(w);
+    const dim3 grid(grid_for(rows, kRowsPerBlock, INT32_MAX));
     if (stored_dtype == LMX_TYPE_Q4_0) {
-        launch(mmv_q8_kernel<LMX_TYPE_Q4_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, wb, row_bytes, K / 32, xq, xd, y, N);
+        launch(mmv_q8_kernel<LMX_TYPE_Q4_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, group, K / 32, xq, xd);
     } else if (stored_dtype == LMX_TYPE_Q8_0) {
-        launch(mmv_q8_kernel<LMX_TYPE_Q8_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, wb, row_bytes, K / 32, xq, xd, y, N);
+        launch(mmv_q8_kernel<LMX_TYPE_Q8_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, group, K / 32, xq, xd);
+    } else if (stored_dtype == LMX_TYPE_Q6_K) {
+        launch(mmv_q6k_kernel, grid, block, 0, stream, group, K / 32, xq, xd);
     }
 }
 

@@ -134,7 +134,7 @@ lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaP
         }
         program.nodes.push_back(c);
     }
-    mark_shared_rounding(program.nodes);
+    share_matmul_inputs(program.nodes);
     program.graphable = std::all_of(program.nodes.begin(), program.nodes.end(), [](const CompiledNode& c) {
         return c.node.op != LMX_OP_MATMUL || c.path == MatmulPath::Gemv || c.path == MatmulPath::GemvQ8;
     });
