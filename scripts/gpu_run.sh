@@ -91,7 +91,8 @@ for ngl in $ngls; do
 done
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
   echo "== -ngl 33 generation with the launch-overhead features off (ABLATE=0 skips)"
-  for flags in "LLAMUX_CUDA_PDL=0" "LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
+  for flags in "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
+               "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
     name="ablate_$(echo "$flags" | tr ' =' '__')"
     env $flags timeout 60 "$llamux" bench -m "$model" -p 0 -n 128 -ngl 33 -r 3 -o json > "$out/$name.json" 2>/dev/null
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print("tg128 with %s: %.1f t/s" % (sys.argv[2], d[0]["avg_ts"]))' \

@@ -9,24 +9,12 @@
 // difference left is the order of the float sums. One warp per block.
 #include "cuda_common.cuh"
 #include "cuda_launch.cuh"
+#include "cuda_round.cuh"
 
 namespace llamux::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
-
-// Largest |v| over the warp and the lowest lane holding it.
-__device__ __forceinline__ void warp_argmax_abs(float& amax, int& idx) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float a = __shfl_xor_sync(0xffffffffu, amax, o);
-        const int i = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (a > amax || (a == amax && i < idx)) {
-            amax = a;
-            idx = i;
-        }
-    }
-}
 
 // Block `blk` of column m: kBlock elements, kBlock / 32 per lane (lane l holds elements
 // l * kPer .. l * kPer + kPer - 1, so "first index" order is lane order, then position).
@@ -44,61 +32,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
         const int64_t m = g / blocks_per_col, blk = g % blocks_per_col;
         const float* xb = reinterpret_cast<const float*>(x + m * x_row_bytes) + blk * kBlock + lane * kPer;
         float v[kPer];
-        float amax = 0.0f;
-        int idx = 0;
 #pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-            v[i] = xb[i];
-            if (fabsf(v[i]) > amax) {
-                amax = fabsf(v[i]);
-                idx = lane * kPer + i;
-            }
-        }
-        if (amax == 0.0f) idx = INT_MAX;  // a lane of zeros holds no maximum
-        warp_argmax_abs(amax, idx);
-        int q[kPer];
-        float d = 0.0f;
-        if constexpr (kBlock == 32) {
-            const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-            d = __half2float(__float2half_rn(amax / 127.0f));
-#pragma unroll
-            for (int i = 0; i < kPer; ++i) q[i] = __float2int_rn(v[i] * id);
-        } else {
-            // The signed maximum: element idx (the same on every lane after the reduction),
-            // position idx % kPer of lane idx / kPer.
-            const int at = idx == INT_MAX ? 0 : idx;
-            float sel = v[0];
-#pragma unroll
-            for (int i = 1; i < kPer; ++i) {
-                if (at % kPer == i) sel = v[i];
-            }
-            const float mx = __shfl_sync(0xffffffffu, sel, at / kPer);
-            if (amax == 0.0f) {
-#pragma unroll
-                for (int i = 0; i < kPer; ++i) q[i] = 0;
-                d = 0.0f;
-            } else {
-                const float iscale = -127.0f / mx;
-#pragma unroll
-                for (int i = 0; i < kPer; ++i) q[i] = min(127, __float2int_rn(iscale * v[i]));
-                d = 1.0f / iscale;
-            }
-        }
-        const int64_t e0 = m * K + blk * kBlock + lane * kPer;  // output element of v[0]
-        if constexpr (kOut == ActOut::F16) {
-            auto* o = static_cast<__half*>(out) + e0;
-#pragma unroll
-            for (int i = 0; i < kPer; ++i) o[i] = __float2half_rn(d * static_cast<float>(q[i]));
-        } else if constexpr (kOut == ActOut::F32) {
-            auto* o = static_cast<float*>(out) + e0;
-#pragma unroll
-            for (int i = 0; i < kPer; ++i) o[i] = d * static_cast<float>(q[i]);
-        } else {
-            auto* o = static_cast<int8_t*>(out) + e0;
-#pragma unroll
-            for (int i = 0; i < kPer; ++i) o[i] = static_cast<int8_t>(q[i]);
-            if (lane == 0) scales[g] = d;
-        }
+        for (int i = 0; i < kPer; ++i) v[i] = xb[i];
+        round_block_warp<kBlock, kOut>(v, lane, m * K + blk * kBlock + lane * kPer, g, out, scales);
     }
 }
 

@@ -102,6 +102,14 @@ struct CompiledNode {
     // launch nothing.
     MmvGroup group;
     bool run_by_group = false;
+    // Fusions (fuse_nodes in cuda_program.cpp): an add whose result only the next rms_norm
+    // reads first is computed by that norm's kernel (skip here, fused_add there); an
+    // rms_norm or SwiGLU right before an int8 matmul on its output also writes that output
+    // rounded (round_out = the matmul's vec_dot_type), and the matmul does not round.
+    bool skip = false;
+    bool has_fused_add = false;
+    lmx_node fused_add{};
+    int32_t round_out = -1;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 

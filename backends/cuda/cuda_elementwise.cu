@@ -3,6 +3,7 @@
 // Rows may have any strides; elements within a row are contiguous.
 #include "cuda_common.cuh"
 #include "cuda_launch.cuh"
+#include "cuda_round.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -17,10 +18,12 @@ struct SwigluOp {
     __device__ float operator()(float g, float u) const { return (g / (1.0f + expf(-g))) * u; }
 };
 
-template <class Op>
+// kRound: also write y rounded to Q8_0 for the next matmul (n a multiple of 32, so a warp
+// always holds one whole 32-element block: cuda_round.cuh).
+template <class Op, bool kRound>
 __global__ void __launch_bounds__(kThreads)
     binary_kernel(const char* __restrict__ a, RowGeom ga, const char* __restrict__ b, RowGeom gb,
-                  char* __restrict__ y, RowGeom gy, int64_t n, int64_t rows) {
+                  char* __restrict__ y, RowGeom gy, int64_t n, int64_t rows, const RoundTarget round) {
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
     const Op op;
@@ -30,30 +33,46 @@ __global__ void __launch_bounds__(kThreads)
         auto* yr = reinterpret_cast<float*>(y + row_offset(gy, r));
         for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
              i += static_cast<int64_t>(gridDim.x) * kThreads) {
-            yr[i] = op(ar[i], br[i]);
+            const float v = op(ar[i], br[i]);
+            yr[i] = v;
+            if constexpr (kRound) {
+                const float block[1] = {v};
+                round_block_warp<32, ActOut::Q8>(block, static_cast<int>(threadIdx.x & 31), r * n + i,
+                                                 (r * n + i) / 32, round.q, round.scales);
+            }
         }
     }
 }
 
 template <class Op>
-void launch_binary(const lmx_node& node, cudaStream_t stream) {
+void launch_binary(const lmx_node& node, const RoundTarget& round, cudaStream_t stream) {
     const lmx_tensor& a = *node.src[0];
     const lmx_tensor& b = *node.src[1];
     const lmx_tensor& y = *node.dst;
     const int64_t n = y.ne[0], rows = n_rows(y);
     // Several elements per thread: the row's address (three 64-bit divisions) is worked out
     // once per row by every thread, which costs more than one element's arithmetic.
-    const dim3 grid(grid_for(n, kThreads * kElemsPerThread, 1024), grid_for(rows, 1, 65535));
-    launch(binary_kernel<Op>, grid, kThreads, 0, stream, 
-        static_cast<const char*>(a.data), row_geom(a), static_cast<const char*>(b.data), row_geom(b),
-        static_cast<char*>(y.data), row_geom(y), n, rows);
+    // With rounding (token generation: one row) one element per thread, so that the
+    // rounding's warp reductions spread over as many SMs as possible.
+    const int64_t per_block = round.vec_dot_type == LMX_TYPE_Q8_0 ? kThreads : kThreads * kElemsPerThread;
+    const dim3 grid(grid_for(n, per_block, 1024), grid_for(rows, 1, 65535));
+    const auto* ad = static_cast<const char*>(a.data);
+    const auto* bd = static_cast<const char*>(b.data);
+    auto* yd = static_cast<char*>(y.data);
+    if (round.vec_dot_type == LMX_TYPE_Q8_0) {
+        launch(binary_kernel<Op, true>, grid, kThreads, 0, stream, ad, row_geom(a), bd, row_geom(b), yd, row_geom(y),
+               n, rows, round);
+    } else {
+        launch(binary_kernel<Op, false>, grid, kThreads, 0, stream, ad, row_geom(a), bd, row_geom(b), yd, row_geom(y),
+               n, rows, round);
+    }
 }
 
 }  // namespace
 
-void launch_add(const lmx_node& node, cudaStream_t stream) { launch_binary<AddOp>(node, stream); }
-void launch_swiglu(const lmx_node& node, cudaStream_t stream) {
-    launch_binary<SwigluOp>(node, stream);
+void launch_add(const lmx_node& node, cudaStream_t stream) { launch_binary<AddOp>(node, RoundTarget{}, stream); }
+void launch_swiglu(const lmx_node& node, const RoundTarget& round, cudaStream_t stream) {
+    launch_binary<SwigluOp>(node, round, stream);
 }
 
 }  // namespace llamux::cuda

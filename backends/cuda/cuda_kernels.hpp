@@ -38,10 +38,20 @@ cudaError_t attention_allow_shared(size_t bytes);
 
 // ---- one launcher per op (node shapes as in backend_abi.h) -------------------------------
 
-// dst[n, rows] = x / sqrt(mean(x^2) + eps) * w
-void launch_rms_norm(const lmx_node& node, cudaStream_t stream);
-// dst = silu(src[0]) * src[1]
-void launch_swiglu(const lmx_node& node, cudaStream_t stream);
+// Where a kernel that rounds its own output for the next matmul writes it: the matmul's
+// activation scratch, in the form ActOut::Q8 (cuda_program.cpp chooses the fusions).
+struct RoundTarget {
+    int32_t vec_dot_type = -1;  // LMX_TYPE_Q8_0 or LMX_TYPE_Q8_K; -1: no rounding
+    void* q = nullptr;          // int8 quants, [rows][n]
+    float* scales = nullptr;    // one per block
+};
+
+// dst[n, rows] = x / sqrt(mean(x^2) + eps) * w. With `add` (the add node just before, whose
+// dst is x): x = add's a + b, computed here and also written to add's dst. With `round`:
+// dst is also written rounded to round.vec_dot_type.
+void launch_rms_norm(const lmx_node& node, const lmx_node* add, const RoundTarget& round, cudaStream_t stream);
+// dst = silu(src[0]) * src[1]; with `round` (Q8_0 only, n a multiple of 32) also rounded.
+void launch_swiglu(const lmx_node& node, const RoundTarget& round, cudaStream_t stream);
 // dst = src[0] + src[1]
 void launch_add(const lmx_node& node, cudaStream_t stream);
 // dst = src[0] converted (F32/F16/BF16), row by row, or as one flat row for a reshape

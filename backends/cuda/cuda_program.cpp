@@ -3,6 +3,7 @@
 // the backend's stream, no allocation, no synchronisation).
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
@@ -57,6 +58,54 @@ lmx_status check_n_past(const lmx_node& node, int32_t n_past, std::string* why) 
            " + " + std::to_string(n_tok) + " new tokens expected within the cache's " +
            std::to_string(cache.ne[1]) + " rows, got " + std::to_string(n_past + n_tok);
     return LMX_ERR_INVALID;
+}
+
+RoundTarget round_target(const CudaBackend& b, const CompiledNode& c) {
+    if (c.round_out < 0) return RoundTarget{};
+    return RoundTarget{c.round_out, b.gemm_act.ptr, static_cast<float*>(b.act_scales.ptr)};
+}
+
+bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
+    return a.data == b.data && a.ne[0] == b.ne[0] && n_rows(a) == n_rows(b) && a.nb[1] == b.nb[1] &&
+           a.nb[2] == b.nb[2] && a.nb[3] == b.nb[3];
+}
+
+// The two launch-saving fusions (see CompiledNode): both only pair a node with the one
+// right after it, so no other node can run between them.
+// LLAMUX_CUDA_FUSE: 0 none, 1 the add + rms_norm fusion only, anything else (or unset) all.
+int fusion_level() {
+    const char* v = std::getenv("LLAMUX_CUDA_FUSE");
+    return v && *v ? std::atoi(v) : 2;
+}
+
+void fuse_nodes(std::vector<CompiledNode>& nodes) {
+    static const int level = fusion_level();
+    if (level <= 0) return;
+    for (size_t i = 0; i + 1 < nodes.size(); ++i) {
+        CompiledNode& add = nodes[i];
+        CompiledNode& norm = nodes[i + 1];
+        if (add.node.op == LMX_OP_ADD && norm.node.op == LMX_OP_RMS_NORM && !add.skip &&
+            same_rows(*add.node.dst, *norm.node.src[0])) {
+            add.skip = true;
+            norm.has_fused_add = true;
+            norm.fused_add = add.node;
+        }
+    }
+    if (level == 1) return;
+    for (size_t i = 0; i + 1 < nodes.size(); ++i) {
+        CompiledNode& p = nodes[i];
+        CompiledNode& m = nodes[i + 1];
+        if (m.node.op != LMX_OP_MATMUL || m.path != MatmulPath::GemvQ8 || m.reuse_rounded) continue;
+        const lmx_tensor& y = *p.node.dst;
+        const lmx_tensor& x = *m.node.src[1];
+        const bool row = x.data == y.data && n_rows(y) == 1 && x.ne[0] == y.ne[0] && x.ne[1] == 1;
+        const bool norm = p.node.op == LMX_OP_RMS_NORM;
+        const bool swiglu = p.node.op == LMX_OP_SWIGLU && m.round_as == LMX_TYPE_Q8_0 && y.ne[0] % 32 == 0;
+        if (row && (norm || swiglu)) {
+            p.round_out = m.round_as;
+            m.reuse_rounded = true;
+        }
+    }
 }
 
 }  // namespace
@@ -135,6 +184,7 @@ lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaP
         program.nodes.push_back(c);
     }
     share_matmul_inputs(program.nodes);
+    fuse_nodes(program.nodes);
     program.graphable = std::all_of(program.nodes.begin(), program.nodes.end(), [](const CompiledNode& c) {
         return c.node.op != LMX_OP_MATMUL || c.path == MatmulPath::Gemv || c.path == MatmulPath::GemvQ8;
     });
@@ -150,18 +200,21 @@ lmx_status launch_nodes(CudaBackend& b, const CudaProgram& program, bool profile
         const CompiledNode& c = program.nodes[i];
         const lmx_node& node = c.node;
         if (profiled) b.profile.before(b.stream, i);
+        if (c.skip) continue;  // computed by the next node's kernel
         lmx_status s = LMX_OK;
         switch (node.op) {
             case LMX_OP_GET_ROWS:
                 launch_get_rows(node, c.weight ? c.weight->stored_dtype : node.src[0]->dtype,
                                 c.weight ? c.weight->row_bytes : node.src[0]->nb[1], b.stream);
                 break;
-            case LMX_OP_RMS_NORM: launch_rms_norm(node, b.stream); break;
+            case LMX_OP_RMS_NORM:
+                launch_rms_norm(node, c.has_fused_add ? &c.fused_add : nullptr, round_target(b, c), b.stream);
+                break;
             case LMX_OP_MATMUL: s = run_matmul(b, c, why); break;
             case LMX_OP_ROPE: launch_rope(node, b.stream); break;
             case LMX_OP_KV_STORE: launch_kv_store(node, b.n_past_dev, b.stream); break;
             case LMX_OP_ATTENTION: launch_attention(node, b.n_past_dev, b.stream); break;
-            case LMX_OP_SWIGLU: launch_swiglu(node, b.stream); break;
+            case LMX_OP_SWIGLU: launch_swiglu(node, round_target(b, c), b.stream); break;
             case LMX_OP_ADD: launch_add(node, b.stream); break;
             case LMX_OP_COPY: launch_copy(node, b.stream); break;
             default:

@@ -1,0 +1,90 @@
+// One block of activations rounded the way the reference rounds them (see
+// cuda_activations.cu for the formulas), by one warp: the shared core of the rounding
+// kernel and of the kernels that round their own output for the next matmul (rms_norm,
+// SwiGLU: cuda_program.cpp's fusions).
+#pragma once
+
+#include <climits>
+
+#include "cuda_common.cuh"
+#include "cuda_kernels.hpp"
+
+namespace llamux::cuda {
+
+// Largest |v| over the warp and the lowest lane holding it.
+__device__ __forceinline__ void warp_argmax_abs(float& amax, int& idx) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float a = __shfl_xor_sync(0xffffffffu, amax, o);
+        const int i = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (a > amax || (a == amax && i < idx)) {
+            amax = a;
+            idx = i;
+        }
+    }
+}
+
+// Rounds block g (kBlock elements; lane l holds elements l * kPer .. l * kPer + kPer - 1 in
+// v, so "first index" order is lane order, then position) and writes it in form kOut at
+// element e0 of `out` (v[0]'s element; scales[g] for ActOut::Q8). Every lane of the warp
+// calls it.
+template <int kBlock, ActOut kOut>
+__device__ __forceinline__ void round_block_warp(const float (&v)[kBlock / 32], int lane, int64_t e0, int64_t g,
+                                                 void* __restrict__ out, float* __restrict__ scales) {
+    constexpr int kPer = kBlock / 32;
+    float amax = 0.0f;
+    int idx = 0;
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+        if (fabsf(v[i]) > amax) {
+            amax = fabsf(v[i]);
+            idx = lane * kPer + i;
+        }
+    }
+    if (amax == 0.0f) idx = INT_MAX;  // a lane of zeros holds no maximum
+    warp_argmax_abs(amax, idx);
+    int q[kPer];
+    float d = 0.0f;
+    if constexpr (kBlock == 32) {
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        d = __half2float(__float2half_rn(amax / 127.0f));
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) q[i] = __float2int_rn(v[i] * id);
+    } else {
+        // The signed maximum: element idx (the same on every lane after the reduction),
+        // position idx % kPer of lane idx / kPer.
+        const int at = idx == INT_MAX ? 0 : idx;
+        float sel = v[0];
+#pragma unroll
+        for (int i = 1; i < kPer; ++i) {
+            if (at % kPer == i) sel = v[i];
+        }
+        const float mx = __shfl_sync(0xffffffffu, sel, at / kPer);
+        if (amax == 0.0f) {
+#pragma unroll
+            for (int i = 0; i < kPer; ++i) q[i] = 0;
+            d = 0.0f;
+        } else {
+            const float iscale = -127.0f / mx;
+#pragma unroll
+            for (int i = 0; i < kPer; ++i) q[i] = min(127, __float2int_rn(iscale * v[i]));
+            d = 1.0f / iscale;
+        }
+    }
+    if constexpr (kOut == ActOut::F16) {
+        auto* o = static_cast<__half*>(out) + e0;
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) o[i] = __float2half_rn(d * static_cast<float>(q[i]));
+    } else if constexpr (kOut == ActOut::F32) {
+        auto* o = static_cast<float*>(out) + e0;
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) o[i] = d * static_cast<float>(q[i]);
+    } else {
+        auto* o = static_cast<int8_t*>(out) + e0;
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) o[i] = static_cast<int8_t>(q[i]);
+        if (lane == 0) scales[g] = d;
+    }
+}
+
+}  // namespace llamux::cuda
