@@ -70,14 +70,14 @@ bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
            a.nb[2] == b.nb[2] && a.nb[3] == b.nb[3];
 }
 
-// The two launch-saving fusions (see CompiledNode): both only pair a node with the one
-// right after it, so no other node can run between them.
 // LLAMUX_CUDA_FUSE: 0 none, 1 the add + rms_norm fusion only, anything else (or unset) all.
 int fusion_level() {
     const char* v = std::getenv("LLAMUX_CUDA_FUSE");
     return v && *v ? std::atoi(v) : 2;
 }
 
+// The launch-saving fusions (see CompiledNode): each pairs a node with the one right after
+// it, so no other node can run between them.
 void fuse_nodes(std::vector<CompiledNode>& nodes) {
     static const int level = fusion_level();
     if (level <= 0) return;
