@@ -48,6 +48,9 @@ struct CudaBackend {
     cublasHandle_t cublas = nullptr;
     void* cublas_workspace = nullptr;
     size_t max_shared_optin = 0;  // dynamic shared memory a block may use, bytes
+    // Bytes device_alloc has handed out (frees are not counted back): what
+    // LLAMUX_CUDA_MEMORY_LIMIT_MIB is checked against.
+    size_t allocated = 0;
 
     // Pinned staging of host-to-device writes: regions handed out since the last stream
     // synchronisation stay untouched until it (see stage_write in cuda_memory.cpp).
@@ -133,8 +136,15 @@ struct CudaProgram {
 
 // "no CUDA device: <cudaGetErrorString>" etc.: the text of a CUDA error.
 std::string error_text(cudaError_t e);
+// LLAMUX_CUDA_MEMORY_LIMIT_MIB in bytes, 0 when unset: the backend then behaves as if the
+// GPU had only that much memory (device_alloc fails past it, probe and reports show it), so
+// that out-of-memory handling can be tried on any GPU. Allocations are counted, frees not.
+size_t memory_limit();
+// Free and total device memory, both capped by memory_limit() (less `allocated`); false if
+// the driver cannot say.
+bool memory_info(size_t allocated, size_t* free_bytes, size_t* total_bytes);
 // "N bytes (X MiB); the GPU has F MiB free of T MiB"
-std::string memory_report(size_t wanted);
+std::string memory_report(const CudaBackend& b, size_t wanted);
 // Makes the backend's device current on the calling thread.
 lmx_status activate(const CudaBackend& b, std::string* why);
 // Allocates zeroed device memory; OUT_OF_MEMORY with a message giving the bytes wanted and

@@ -2,6 +2,7 @@
 // scratch, and the pinned staging buffer through which host data reaches the GPU.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "cuda_backend.hpp"
@@ -26,13 +27,30 @@ std::string error_text(cudaError_t e) {
     return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
 }
 
-std::string memory_report(size_t wanted) {
+size_t memory_limit() {
+    const char* v = std::getenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
+    if (!v || !*v) return 0;
+    const unsigned long long n = std::strtoull(v, nullptr, 10);
+    return n > 0 ? static_cast<size_t>(n) << 20 : 0;
+}
+
+bool memory_info(size_t allocated, size_t* free_bytes, size_t* total_bytes) {
+    if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return false;
+    }
+    if (const size_t limit = memory_limit(); limit > 0) {
+        *total_bytes = std::min(*total_bytes, limit);
+        *free_bytes = std::min(*free_bytes, limit > allocated ? limit - allocated : 0);
+    }
+    return true;
+}
+
+std::string memory_report(const CudaBackend& b, size_t wanted) {
     std::string s = std::to_string(wanted) + " bytes (" + mib(wanted) + ")";
     size_t free_bytes = 0, total_bytes = 0;
-    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
+    if (memory_info(b.allocated, &free_bytes, &total_bytes)) {
         s += "; the GPU has " + mib(free_bytes) + " free of " + mib(total_bytes);
-    } else {
-        (void)cudaGetLastError();
     }
     return s;
 }
@@ -50,10 +68,11 @@ lmx_status device_alloc(CudaBackend& b, size_t bytes, const std::string& what, v
     // kAllocPadding past the end: kernels that read whole aligned words (the quantized
     // weights' 18- and 34-byte blocks) may touch a few bytes after the last block.
     const size_t size = std::max<size_t>(bytes + kAllocPadding, kStagingAlign);
-    cudaError_t e = cudaMalloc(out, size);
+    const size_t limit = memory_limit();
+    cudaError_t e = limit > 0 && b.allocated + size > limit ? cudaErrorMemoryAllocation : cudaMalloc(out, size);
     if (e == cudaErrorMemoryAllocation) {
         (void)cudaGetLastError();  // not sticky: clear it from the last-error slot
-        *why = what + ": cannot allocate " + memory_report(size);
+        *why = what + ": cannot allocate " + memory_report(b, size);
         return LMX_ERR_OUT_OF_MEMORY;
     }
     if (e == cudaSuccess) e = cudaMemsetAsync(*out, 0, size, b.stream);
@@ -63,6 +82,7 @@ lmx_status device_alloc(CudaBackend& b, size_t bytes, const std::string& what, v
         *why = what + ": cudaMalloc/cudaMemset of " + std::to_string(size) + " bytes: " + error_text(e);
         return LMX_ERR_DEVICE;
     }
+    b.allocated += size;
     return LMX_OK;
 }
 

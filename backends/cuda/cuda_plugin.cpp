@@ -64,8 +64,8 @@ void cuda_probe(lmx_probe_result* out) {
         return;
     }
     size_t free_bytes = 0, total_bytes = 0;
-    const cudaError_t me = cudaSetDevice(0) == cudaSuccess ? cudaMemGetInfo(&free_bytes, &total_bytes)
-                                                           : cudaGetLastError();
+    cudaError_t me = cudaSetDevice(0);
+    if (me == cudaSuccess && !cuda::memory_info(0, &free_bytes, &total_bytes)) me = cudaErrorUnknown;
     if (me != cudaSuccess) {
         plugin::set_text(out->reason, "device 0 " + std::string(prop.name) +
                                           " cannot be used: " + cudaGetErrorString(me));

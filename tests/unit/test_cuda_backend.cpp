@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -464,6 +465,27 @@ TEST(CudaSession, FullOffloadRunsEveryNodeButTheEmbedding) {
         EXPECT_EQ(std::count(backends.begin(), backends.end(), "cuda"),
                   static_cast<std::ptrdiff_t>(backends.size()) - 1);
     }
+}
+
+// Out of GPU memory while loading: the error names the weight that did not fit and what was
+// free, and the session adds how many blocks would fit. LLAMUX_CUDA_MEMORY_LIMIT_MIB makes
+// the plugin behave as if the GPU had only 1 MiB, less than the file's 1.9 MiB of weights.
+TEST(CudaSession, OutOfMemoryAtLoadSaysHowManyBlocksFit) {
+    LLAMUX_REQUIRE_GPU();
+    LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
+    auto model = Model::load(path.string());
+    ASSERT_EQ(setenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB", "1", 1), 0);
+    std::string message;
+    try {
+        Session session(model, gpu_options(model->hparams().n_layer + 1));
+    } catch (const std::exception& e) {
+        message = e.what();
+    }
+    unsetenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
+    std::printf("[ cuda     ] %s\n", message.c_str());
+    EXPECT_NE(message.find("cannot allocate"), std::string::npos) << message;
+    EXPECT_NE(message.find("free of 1.0 MiB"), std::string::npos) << message;
+    EXPECT_NE(message.find("blocks fit, try -ngl"), std::string::npos) << message;
 }
 
 class CudaReference : public ::testing::TestWithParam<std::string> {};
