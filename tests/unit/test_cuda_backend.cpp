@@ -22,6 +22,7 @@
 #include "llamux/ops_ref.hpp"
 #include "llamux/quant_ref.hpp"
 #include "llamux/session.hpp"
+#include "session_helpers.hpp"
 #include "test_data.hpp"
 
 namespace llamux {
@@ -420,34 +421,12 @@ double logit_bound(const std::string& model) {
     return it == bounds.end() ? 0.0 : it->second;
 }
 
-fs::path model_path_for(const std::string& model) {
-    fs::path p = test::find_fixture("models/" + model);
-    return p.empty() ? test::find_fixture("models/synth/" + model) : p;
-}
-
 SessionOptions gpu_options(int32_t ngl) {
     SessionOptions o;
     o.placement.n_gpu_layers = ngl;
     o.placement.gpu_backend = "cuda";
     o.plugins.env_path = false;
     return o;
-}
-
-std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Tokenizer& tok,
-                                                    const std::vector<int32_t>& prompt, int32_t n) {
-    GenerateOptions options;
-    options.n_predict = n;
-    options.sampling.temperature = 0.0f;
-    std::vector<int32_t> tokens;
-    std::string text;
-    StreamDecoder decoder(tok);
-    generate(session, prompt, options, [&](int32_t token) {
-        tokens.push_back(token);
-        text += decoder.push(token);
-        return true;
-    });
-    text += decoder.flush();
-    return {tokens, text};
 }
 
 // -ngl n_layer + 1: every node but the token embedding runs on the GPU, none falls back.
@@ -494,7 +473,7 @@ TEST_P(CudaReference, LogitsWithinBoundAtEveryNgl) {
     LLAMUX_REQUIRE_GPU();
     LLAMUX_FIXTURE(ref_path, "testdata/reference/" + GetParam());
     const test::Reference ref = test::load_reference(ref_path);
-    const fs::path model_path = model_path_for(ref.model);
+    const fs::path model_path = test::model_fixture(ref.model);
     if (model_path.empty()) {
         if (test::in_ci()) FAIL() << "model missing: " << ref.model;
         GTEST_SKIP() << "model missing: " << ref.model;
@@ -562,7 +541,7 @@ TEST_P(CudaGreedy, TokensIdenticalAtEveryNgl) {
     auto model = Model::load(model_path.string());
     for (int32_t ngl = 0; ngl <= model->hparams().n_layer + 1; ++ngl) {
         Session session(model, gpu_options(ngl));
-        const auto [tokens, text] = greedy(session, model->tokenizer(), ref.prompt_tokens,
+        const auto [tokens, text] = test::greedy(session, model->tokenizer(), ref.prompt_tokens,
                                            static_cast<int32_t>(ref.greedy_tokens.size()));
         EXPECT_EQ(tokens, ref.greedy_tokens) << "-ngl " << ngl;
         EXPECT_EQ(text, ref.greedy_text) << "-ngl " << ngl;

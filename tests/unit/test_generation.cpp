@@ -9,6 +9,7 @@
 #include "llamux/gguf_writer.hpp"
 #include "llamux/sampler.hpp"
 #include "llamux/session.hpp"
+#include "session_helpers.hpp"
 #include "test_data.hpp"
 
 namespace llamux {
@@ -40,17 +41,12 @@ bool is_float_model(const std::string& model) {
     return model.find("-Q") == std::string::npos;  // stories260K(.gguf|-F16), synth-tiny-F32/F16
 }
 
-fs::path model_path_for(const std::string& model) {
-    fs::path p = test::find_fixture("models/" + model);
-    return p.empty() ? test::find_fixture("models/synth/" + model) : p;
-}
-
 class ReferenceTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ReferenceTest, LogitsAndGreedyTokensMatch) {
     LLAMUX_FIXTURE(ref_path, "testdata/reference/" + GetParam());
     const test::Reference ref = test::load_reference(ref_path);
-    const fs::path model_path = model_path_for(ref.model);
+    const fs::path model_path = test::model_fixture(ref.model);
     if (model_path.empty()) {
         if (test::in_ci()) FAIL() << "model missing: " << ref.model;
         GTEST_SKIP() << "model missing: " << ref.model;

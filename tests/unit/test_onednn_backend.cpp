@@ -15,6 +15,7 @@
 #include "llamux/generator.hpp"
 #include "llamux/session.hpp"
 #include "llamux/tokenizer.hpp"
+#include "session_helpers.hpp"
 #include "test_data.hpp"
 
 namespace llamux {
@@ -71,35 +72,12 @@ const bool kTestEnvironment = [] {
     return setenv("OMP_WAIT_POLICY", "passive", 0) == 0 && unsetenv("LLAMUX_ONEDNN_WEIGHTS") == 0;
 }();
 
-fs::path model_path_for(const std::string& model) {
-    fs::path p = test::find_fixture("models/" + model);
-    return p.empty() ? test::find_fixture("models/synth/" + model) : p;
-}
-
 SessionOptions onednn_options(const std::string& map = "") {
     SessionOptions o;
     o.placement.default_backend = "onednn";
     o.placement.map = map;
     o.plugins.env_path = false;
     return o;
-}
-
-// The greedy continuation of `prompt` and its text as `llamux run` prints it.
-std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Tokenizer& tok,
-                                                    const std::vector<int32_t>& prompt, int32_t n) {
-    GenerateOptions options;
-    options.n_predict = n;
-    options.sampling.temperature = 0.0f;
-    std::vector<int32_t> tokens;
-    std::string text;
-    StreamDecoder decoder(tok);
-    generate(session, prompt, options, [&](int32_t token) {
-        tokens.push_back(token);
-        text += decoder.push(token);
-        return true;
-    });
-    text += decoder.flush();
-    return {tokens, text};
 }
 
 TEST(OnednnBackend, PluginLoadsBesideTheBinary) {
@@ -163,7 +141,7 @@ TEST_P(OnednnReference, LogitsWithinBound) {
     LLAMUX_REQUIRE_ONEDNN();
     LLAMUX_FIXTURE(ref_path, "testdata/reference/" + GetParam());
     const test::Reference ref = test::load_reference(ref_path);
-    const fs::path model_path = model_path_for(ref.model);
+    const fs::path model_path = test::model_fixture(ref.model);
     if (model_path.empty()) {
         if (test::in_ci()) FAIL() << "model missing: " << ref.model;
         GTEST_SKIP() << "model missing: " << ref.model;
@@ -250,7 +228,7 @@ TEST_P(OnednnGreedy, TokensIdenticalToReference) {
     const test::Reference ref = test::load_reference(ref_path);
     auto model = Model::load(model_path.string());
     Session session(model, onednn_options());
-    const auto [tokens, text] = greedy(session, model->tokenizer(), ref.prompt_tokens,
+    const auto [tokens, text] = test::greedy(session, model->tokenizer(), ref.prompt_tokens,
                                        static_cast<int32_t>(ref.greedy_tokens.size()));
     EXPECT_EQ(tokens, ref.greedy_tokens);
     EXPECT_EQ(text, ref.greedy_text);
@@ -276,7 +254,7 @@ TEST(OnednnBackend, SplitPlacementProducesTheReferenceText) {
     const auto& backends = plan.node_backends();
     EXPECT_NE(std::find(backends.begin(), backends.end(), "onednn"), backends.end());
     EXPECT_GE(plan.stats().n_copies, 2u);
-    const auto [tokens, text] = greedy(session, model->tokenizer(), ref.prompt_tokens,
+    const auto [tokens, text] = test::greedy(session, model->tokenizer(), ref.prompt_tokens,
                                        static_cast<int32_t>(ref.greedy_tokens.size()));
     EXPECT_EQ(tokens, ref.greedy_tokens);
     EXPECT_EQ(text, ref.greedy_text);

@@ -1,0 +1,24 @@
+// Helpers of the tests that run whole models through a Session: where a fixture model is,
+// and the greedy continuation of a prompt as `llamux run --temp 0` prints it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "llamux/session.hpp"
+#include "llamux/tokenizer.hpp"
+
+namespace llamux::test {
+
+// models/<name> or models/synth/<name> under data_root(); empty if neither exists.
+std::filesystem::path model_fixture(const std::string& name);
+
+// The n greedy tokens after `prompt` (temperature 0) and their text, streamed through
+// StreamDecoder as `llamux run` prints it.
+std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Tokenizer& tok,
+                                                    const std::vector<int32_t>& prompt, int32_t n);
+
+}  // namespace llamux::test
