@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -35,6 +37,26 @@ fs::path source_dir() { return fs::path(LLAMUX_SOURCE_DIR); }
 fs::path llamux_exe() { return build_dir() / "bin" / "llamux"; }
 fs::path plugin_dir() { return build_dir() / "lib" / "llamux" / "plugins"; }
 fs::path test_plugin_dir(const std::string& name) { return build_dir() / "test-plugins" / name; }
+
+std::vector<std::string> reference_files() {
+    std::vector<std::string> names;
+    const fs::path dir = data_root() / "testdata" / "reference";
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (e.path().extension() == ".json") names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    if (names.empty()) names.push_back("stories260K-F32.once-upon-a-time.json");  // skips
+    return names;
+}
+
+std::string reference_test_name(const ::testing::TestParamInfo<std::string>& info) {
+    std::string s = info.param.substr(0, info.param.size() - 5);
+    for (char& c : s) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    }
+    return s;
+}
 
 Reference load_reference(const fs::path& path) {
     std::ifstream in(path);

@@ -35,6 +35,12 @@ struct Reference {
     std::string greedy_text;
 };
 Reference load_reference(const std::filesystem::path& path);
+// The names of every reference file (*.json in testdata/reference), sorted; when there are
+// none, one name whose test then skips (or fails in CI) as a missing fixture.
+std::vector<std::string> reference_files();
+// A test name for a reference file: its name without ".json", other characters than
+// letters and digits as '_'.
+std::string reference_test_name(const ::testing::TestParamInfo<std::string>& info);
 
 // max |a - b| over the row divided by max |b|: the relative error measure of the fixtures.
 double relative_row_error(const std::vector<float>& actual, const std::vector<float>& expected);

@@ -507,27 +507,8 @@ TEST_P(CudaReference, LogitsWithinBoundAtEveryNgl) {
     }
 }
 
-std::vector<std::string> reference_files() {
-    std::vector<std::string> names;
-    const fs::path dir = test::data_root() / "testdata" / "reference";
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-        if (e.path().extension() == ".json") names.push_back(e.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    if (names.empty()) names.push_back("stories260K-F32.once-upon-a-time.json");  // skips
-    return names;
-}
-
-std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
-    std::string s = info.param.substr(0, info.param.size() - 5);
-    for (char& c : s) {
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    }
-    return s;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllFixtures, CudaReference, ::testing::ValuesIn(reference_files()), test_name);
+INSTANTIATE_TEST_SUITE_P(AllFixtures, CudaReference, ::testing::ValuesIn(test::reference_files()),
+                         test::reference_test_name);
 
 // stories260K (F32): the greedy tokens are llama.cpp's at every -ngl, the CPU/GPU split
 // points included.
@@ -541,8 +522,8 @@ TEST_P(CudaGreedy, TokensIdenticalAtEveryNgl) {
     auto model = Model::load(model_path.string());
     for (int32_t ngl = 0; ngl <= model->hparams().n_layer + 1; ++ngl) {
         Session session(model, gpu_options(ngl));
-        const auto [tokens, text] = test::greedy(session, model->tokenizer(), ref.prompt_tokens,
-                                           static_cast<int32_t>(ref.greedy_tokens.size()));
+        const auto [tokens, text] =
+            test::greedy(session, model->tokenizer(), ref.prompt_tokens, static_cast<int32_t>(ref.greedy_tokens.size()));
         EXPECT_EQ(tokens, ref.greedy_tokens) << "-ngl " << ngl;
         EXPECT_EQ(text, ref.greedy_text) << "-ngl " << ngl;
     }
@@ -552,7 +533,7 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, CudaGreedy,
                          ::testing::Values("stories260K-F32.once-upon-a-time.json",
                                            "stories260K-F32.lily-and-ben.json",
                                            "stories260K-F32.tom-wanted.json"),
-                         test_name);
+                         test::reference_test_name);
 
 }  // namespace
 }  // namespace llamux

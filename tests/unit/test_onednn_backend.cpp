@@ -195,28 +195,8 @@ TEST_P(OnednnReference, LogitsWithinBound) {
     EXPECT_GT(checked, 0);
 }
 
-std::vector<std::string> reference_files() {
-    std::vector<std::string> names;
-    const fs::path dir = test::data_root() / "testdata" / "reference";
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-        if (e.path().extension() == ".json") names.push_back(e.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    if (names.empty()) names.push_back("stories260K-F32.once-upon-a-time.json");  // skips
-    return names;
-}
-
-std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
-    std::string s = info.param.substr(0, info.param.size() - 5);
-    for (char& c : s) {
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    }
-    return s;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllFixtures, OnednnReference, ::testing::ValuesIn(reference_files()),
-                         test_name);
+INSTANTIATE_TEST_SUITE_P(AllFixtures, OnednnReference, ::testing::ValuesIn(test::reference_files()),
+                         test::reference_test_name);
 
 // stories260K is an F32 file: weights stay f32 and the greedy tokens must be llama.cpp's.
 class OnednnGreedy : public ::testing::TestWithParam<std::string> {};
@@ -228,8 +208,8 @@ TEST_P(OnednnGreedy, TokensIdenticalToReference) {
     const test::Reference ref = test::load_reference(ref_path);
     auto model = Model::load(model_path.string());
     Session session(model, onednn_options());
-    const auto [tokens, text] = test::greedy(session, model->tokenizer(), ref.prompt_tokens,
-                                       static_cast<int32_t>(ref.greedy_tokens.size()));
+    const auto [tokens, text] =
+        test::greedy(session, model->tokenizer(), ref.prompt_tokens, static_cast<int32_t>(ref.greedy_tokens.size()));
     EXPECT_EQ(tokens, ref.greedy_tokens);
     EXPECT_EQ(text, ref.greedy_text);
 }
@@ -238,7 +218,7 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, OnednnGreedy,
                          ::testing::Values("stories260K-F32.once-upon-a-time.json",
                                            "stories260K-F32.lily-and-ben.json",
                                            "stories260K-F32.tom-wanted.json"),
-                         test_name);
+                         test::reference_test_name);
 
 // Blocks 0-1 on oneDNN, 2-4 and the head on the CPU backend: copies at both boundaries,
 // the same text.
@@ -254,8 +234,8 @@ TEST(OnednnBackend, SplitPlacementProducesTheReferenceText) {
     const auto& backends = plan.node_backends();
     EXPECT_NE(std::find(backends.begin(), backends.end(), "onednn"), backends.end());
     EXPECT_GE(plan.stats().n_copies, 2u);
-    const auto [tokens, text] = test::greedy(session, model->tokenizer(), ref.prompt_tokens,
-                                       static_cast<int32_t>(ref.greedy_tokens.size()));
+    const auto [tokens, text] =
+        test::greedy(session, model->tokenizer(), ref.prompt_tokens, static_cast<int32_t>(ref.greedy_tokens.size()));
     EXPECT_EQ(tokens, ref.greedy_tokens);
     EXPECT_EQ(text, ref.greedy_text);
 }
