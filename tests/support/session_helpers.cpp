@@ -1,5 +1,9 @@
 #include "session_helpers.hpp"
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
 #include "llamux/generator.hpp"
 #include "test_data.hpp"
 
@@ -25,6 +29,19 @@ std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Toke
     });
     text += decoder.flush();
     return {tokens, text};
+}
+
+void expect_all_but_embedding_on(Session& session, const std::string& backend) {
+    for (int32_t n_tokens : {1, 7}) {
+        ExecutionPlan& plan = session.plan(n_tokens, false);
+        EXPECT_EQ(plan.stats().n_fallback_nodes, 0u) << n_tokens << " tokens";
+        const auto& backends = plan.node_backends();
+        ASSERT_FALSE(backends.empty());
+        EXPECT_EQ(backends.front(), "cpu");  // get_rows
+        EXPECT_EQ(std::count(backends.begin(), backends.end(), backend),
+                  static_cast<std::ptrdiff_t>(backends.size()) - 1)
+            << n_tokens << " tokens";
+    }
 }
 
 }  // namespace llamux::test

@@ -1,5 +1,6 @@
 // Helpers of the tests that run whole models through a Session: where a fixture model is,
-// and the greedy continuation of a prompt as `llamux run --temp 0` prints it.
+// the greedy continuation of a prompt as `llamux run --temp 0` prints it, where the nodes
+// of a plan run.
 #pragma once
 
 #include <cstdint>
@@ -20,5 +21,9 @@ std::filesystem::path model_fixture(const std::string& name);
 // StreamDecoder as `llamux run` prints it.
 std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Tokenizer& tok,
                                                     const std::vector<int32_t>& prompt, int32_t n);
+
+// The plans for 1 and 7 tokens run every node but the token embedding (get_rows, on the
+// host) on `backend`, and none falls back (gtest expectations).
+void expect_all_but_embedding_on(Session& session, const std::string& backend);
 
 }  // namespace llamux::test

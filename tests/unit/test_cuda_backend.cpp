@@ -435,15 +435,7 @@ TEST(CudaSession, FullOffloadRunsEveryNodeButTheEmbedding) {
     LLAMUX_FIXTURE(path, "models/stories260K.gguf");
     auto model = Model::load(path.string());
     Session session(model, gpu_options(model->hparams().n_layer + 1));
-    for (int32_t n_tokens : {1, 7}) {
-        ExecutionPlan& plan = session.plan(n_tokens, false);
-        EXPECT_EQ(plan.stats().n_fallback_nodes, 0u);
-        const auto& backends = plan.node_backends();
-        ASSERT_FALSE(backends.empty());
-        EXPECT_EQ(backends.front(), "cpu");  // get_rows
-        EXPECT_EQ(std::count(backends.begin(), backends.end(), "cuda"),
-                  static_cast<std::ptrdiff_t>(backends.size()) - 1);
-    }
+    test::expect_all_but_embedding_on(session, "cuda");
 }
 
 // Out of GPU memory while loading: the error names the weight that did not fit and what was

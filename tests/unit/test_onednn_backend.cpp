@@ -100,15 +100,7 @@ TEST(OnednnBackend, RunsEveryNodeButTheEmbedding) {
     LLAMUX_FIXTURE(path, "models/stories260K.gguf");
     auto model = Model::load(path.string());
     Session session(model, onednn_options());
-    for (int32_t n_tokens : {1, 7}) {
-        ExecutionPlan& plan = session.plan(n_tokens, false);
-        EXPECT_EQ(plan.stats().n_fallback_nodes, 0u);
-        const auto& backends = plan.node_backends();
-        ASSERT_FALSE(backends.empty());
-        EXPECT_EQ(backends.front(), "cpu");  // get_rows
-        EXPECT_EQ(std::count(backends.begin(), backends.end(), "onednn"),
-                  static_cast<std::ptrdiff_t>(backends.size()) - 1);
-    }
+    test::expect_all_but_embedding_on(session, "onednn");
 }
 
 // The op-conformance suite (tight per-element bounds against the reference ops): every case
