@@ -5,12 +5,14 @@
 # Boost, spdlog, fmt, GoogleTest or oneDNN, so nothing is built there.
 #
 #   bash scripts/gpu_check.sh          # here: build and assemble .device/ (ignored by git)
+#   PEER=/path/to/llama-bench bash scripts/gpu_check.sh
+#                                       # also take a llama.cpp CUDA build's llama-bench (built
+#                                       # elsewhere, never here) to run beside llamux there
 #
 # Then, through the device tool (one call, within DEADLINE seconds, default 500):
 #   run(command="bash .device/run.sh", carry=[".device"], timeout_s=600)
-# run.sh is scripts/gpu_run.sh: ceilings, conformance, test_cuda_backend, benchmarks on a
-# 7B-shape Q4_0 file it makes there, a profiled run, and a short table printed last. Full
-# logs and bench JSON land in $OUT (they come back with the reply).
+# run.sh is scripts/gpu_run.sh (its header lists the steps and knobs); everything it writes
+# comes back in $OUT/logs.tgz, and a short table is printed last.
 #
 # .device/ layout (under 64 MiB, the device tool's carry limit; checked below):
 #   bin/llamux, bin/test_cuda_backend, bin/gpu_ceilings, bin/gpu_gemv_sweep
@@ -19,6 +21,7 @@
 #                                                         machine lacks)
 #   shared/models/..., shared/testdata/{reference,tokenizer}/  (LLAMUX_TEST_DATA)
 #   run.sh                                              (scripts/gpu_run.sh)
+#   peer/llama-bench                                    (only with PEER=)
 # The CUDA plugin itself needs libcublas.so.13 and libcublasLt.so.13 (CUDA 13, from the
 # GPU machine's /usr/local/cuda/lib64) and the driver's libcuda.so.1; cudart is static.
 set -euo pipefail
@@ -46,10 +49,21 @@ cp "$build_dir/bin/llamux" "$build_dir/bin/test_cuda_backend" .device/bin/
 cp "$plugins/libllamux_backend_cpu.so" "$plugins/libllamux_backend_cuda.so" .device/lib/llamux/plugins/
 strip --strip-unneeded .device/bin/* .device/lib/llamux/plugins/*.so
 
+if [ -n "${PEER:-}" ]; then
+  if [ ! -x "$PEER" ]; then
+    echo "gpu_check: PEER=$PEER: expected an executable llama-bench" >&2
+    exit 1
+  fi
+  mkdir -p .device/peer
+  cp "$PEER" .device/peer/llama-bench
+  strip --strip-unneeded .device/peer/llama-bench
+fi
+
 # Shared libraries: everything ldd resolves except the C/C++ runtime (the GPU machine's
 # own, newer) and CUDA (the GPU machine's toolkit and driver).
 system='/(ld-linux[^/]*|lib(c|m|dl|rt|pthread|stdc\+\+|gcc_s|cublas|cublasLt|cudart|cuda)\.so[^/]*)$'
-for f in .device/bin/* .device/lib/llamux/plugins/*.so; do
+for f in .device/bin/* .device/lib/llamux/plugins/*.so .device/peer/*; do
+  [ -e "$f" ] || continue
   ldd "$f" | awk '/=> \// { print $3 }'
 done | sort -u | grep -Ev "$system" | while read -r lib; do
   cp -L "$lib" .device/lib/

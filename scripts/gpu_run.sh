@@ -5,14 +5,17 @@
 #   bash .device/run.sh        # through the device tool, carry [".device"]
 #
 # In order: the card and its two ceilings (bin/gpu_ceilings: copy bandwidth, cuBLAS F16
-# rate), the op-conformance suite on the cuda plugin, test_cuda_backend (op tests and every
-# fixture at every -ngl; failing tests are rerun under compute-sanitizer), then `llamux
-# bench` on a 7B-shape Q4_0 file made there with `llamux synth` (while the tests run), one
-# profiled runs (LLAMUX_CUDA_PROFILE, prompt and generation apart), and a short table,
-# printed last. Logs and JSON are packed into $OUT/logs.tgz (the device tool returns at most
-# 8 files). Knobs: NGLS (default "33 32 24 16 8 0"), DEADLINE (seconds, default 500: the steps
-# that would start after it are skipped), SANITIZE=0 to skip the sanitizer reruns, SWEEP=0
-# to skip the GEMV variant timings, ABLATE=0 to skip the runs without CUDA graphs / PDL.
+# rate), the int8 GEMV variants (bin/gpu_gemv_sweep), the op-conformance suite on the cuda
+# plugin, test_cuda_backend (op tests and every fixture at every -ngl; failing tests are
+# rerun under compute-sanitizer), then `llamux bench` on a 7B-shape Q4_0 file made there
+# with `llamux synth` (while the tests run), llama.cpp on the same file when a peer build
+# came along (gpu_check.sh with PEER=...; it then replaces the anchors in the table),
+# generation with the launch-overhead features off, two profiled runs (LLAMUX_CUDA_PROFILE,
+# prompt and generation apart), and a short table, printed last. Logs and JSON are packed
+# into $OUT/logs.tgz (the device tool returns at most 8 files).
+# Knobs: NGLS (default "33 32 24 16 8 0"), PEER_NGLS (default "33 32"), DEADLINE (seconds,
+# default 500: the steps that would start after it are skipped), SANITIZE=0 (no sanitizer
+# reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -89,6 +92,15 @@ for ngl in $ngls; do
   timeout 150 "$llamux" bench -m "$model" -p 512 -n 128 -ngl "$ngl" -r "$reps" -o json \
     > "$out/bench_ngl$ngl.json" 2> "$out/bench_ngl$ngl.err" || tail -3 "$out/bench_ngl$ngl.err"
 done
+peer="$here/peer/llama-bench"  # a llama.cpp CUDA build's llama-bench, when gpu_check.sh got PEER=
+if [ -x "$peer" ] && [ -n "$ngls" ]; then
+  echo "== llama.cpp on the same card and file (peer/llama-bench)"
+  for ngl in ${PEER_NGLS:-33 32}; do
+    late $((deadline - 60)) && { echo "skipping llama.cpp -ngl $ngl: past the deadline"; continue; }
+    timeout 150 "$peer" -m "$model" -p 512 -n 128 -ngl "$ngl" -r 3 -o json \
+      > "$out/peer_ngl$ngl.json" 2> "$out/peer_ngl$ngl.err" || tail -3 "$out/peer_ngl$ngl.err"
+  done
+fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
   echo "== -ngl 33 generation with the launch-overhead features off (ABLATE=0 skips)"
   for flags in "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
@@ -124,6 +136,19 @@ try:
     bw = float(m.group(1)) * 1e9 if m else None
 except OSError:
     pass
+def tps(path):
+    """(pp512, tg128) tokens/s of a llama-bench style JSON file, None where missing."""
+    try:
+        data = json.load(open(path))
+    except Exception:
+        return None, None
+    pp = next((r["avg_ts"] for r in data if r.get("n_prompt", 0) > 0 and r.get("n_gen", 0) == 0), None)
+    tg = next((r["avg_ts"] for r in data if r.get("n_gen", 0) > 0), None)
+    return pp, tg
+# llama.cpp measured here beside us replaces the anchors where present.
+here_peer = {int(os.path.basename(f)[8:-5]): tps(f) for f in glob.glob(os.path.join(out, "peer_ngl*.json"))}
+if here_peer:
+    ref = {k: v for k, v in here_peer.items() if v[0] or v[1]}
 rows, size = [], None
 for f in glob.glob(os.path.join(out, "bench_ngl*.json")):
     try:
@@ -142,7 +167,8 @@ if not rows:
 embd = 32000 * 4096 * 18 // 32
 floor = bw / (size - embd) if bw and size else None
 fmt = lambda v: "-" if v is None else f"{v:.1f}"
-print(f"7B-shape Q4_0, {size / 2**30:.2f} GiB; tg floor {fmt(floor)} t/s (all layers); llama.cpp = H100 anchors")
+peer_note = "llama.cpp = measured here, same card and file" if here_peer else "llama.cpp = H100 anchors"
+print(f"7B-shape Q4_0, {size / 2**30:.2f} GiB; tg floor {fmt(floor)} t/s (all layers); {peer_note}")
 print(f"{'-ngl':>5} {'pp512':>9} {'tg128':>8} {'tg/floor':>9}   {'llama.cpp pp':>12} {'tg':>6}")
 for ngl, pp, tg in sorted(rows, reverse=True):
     r = ref.get(ngl)
