@@ -5,9 +5,10 @@
 # Boost, spdlog, fmt, GoogleTest or oneDNN, so nothing is built there.
 #
 #   bash scripts/gpu_check.sh          # here: build and assemble .device/ (ignored by git)
-#   PEER=/path/to/llama-bench bash scripts/gpu_check.sh
+#   PEER=/path/to/llama-bench FIXTURES=0 bash scripts/gpu_check.sh
 #                                       # also take a llama.cpp CUDA build's llama-bench (built
-#                                       # elsewhere, never here) to run beside llamux there
+#                                       # elsewhere, never here) to run beside llamux there;
+#                                       # FIXTURES=0 leaves the test models out to make room
 #
 # Then, through the device tool (one call, within DEADLINE seconds, default 500):
 #   run(command="bash .device/run.sh", carry=[".device"], timeout_s=600)
@@ -21,7 +22,7 @@
 #                                                         machine lacks)
 #   shared/models/..., shared/testdata/{reference,tokenizer}/  (LLAMUX_TEST_DATA)
 #   run.sh                                              (scripts/gpu_run.sh)
-#   peer/llama-bench                                    (only with PEER=)
+#   peer/llama-bench.xz                                 (only with PEER=)
 # The CUDA plugin itself needs libcublas.so.13 and libcublasLt.so.13 (CUDA 13, from the
 # GPU machine's /usr/local/cuda/lib64) and the driver's libcuda.so.1; cudart is static.
 set -euo pipefail
@@ -49,29 +50,37 @@ cp "$build_dir/bin/llamux" "$build_dir/bin/test_cuda_backend" .device/bin/
 cp "$plugins/libllamux_backend_cpu.so" "$plugins/libllamux_backend_cuda.so" .device/lib/llamux/plugins/
 strip --strip-unneeded .device/bin/* .device/lib/llamux/plugins/*.so
 
+# The peer travels xz-compressed (a CUDA llama-bench is ~90 MB, ~32 MB packed); run.sh
+# unpacks it to /tmp there. Its libraries are gathered with ours below.
+peer_bin=""
 if [ -n "${PEER:-}" ]; then
   if [ ! -x "$PEER" ]; then
     echo "gpu_check: PEER=$PEER: expected an executable llama-bench" >&2
     exit 1
   fi
   mkdir -p .device/peer
-  cp "$PEER" .device/peer/llama-bench
-  strip --strip-unneeded .device/peer/llama-bench
+  peer_bin="$(mktemp)"
+  cp "$PEER" "$peer_bin"
+  strip --strip-unneeded "$peer_bin"
+  xz -9 -T"$jobs" -c "$peer_bin" > .device/peer/llama-bench.xz
 fi
 
 # Shared libraries: everything ldd resolves except the C/C++ runtime (the GPU machine's
 # own, newer) and CUDA (the GPU machine's toolkit and driver).
 system='/(ld-linux[^/]*|lib(c|m|dl|rt|pthread|stdc\+\+|gcc_s|cublas|cublasLt|cudart|cuda)\.so[^/]*)$'
-for f in .device/bin/* .device/lib/llamux/plugins/*.so .device/peer/*; do
-  [ -e "$f" ] || continue
+for f in .device/bin/* .device/lib/llamux/plugins/*.so $peer_bin; do
   ldd "$f" | awk '/=> \// { print $3 }'
 done | sort -u | grep -Ev "$system" | while read -r lib; do
   cp -L "$lib" .device/lib/
 done
+if [ -n "$peer_bin" ]; then rm -f "$peer_bin"; fi
 
-cp "$data/models/stories260K.gguf" "$data/models/stories260K-F16.gguf" .device/shared/models/
-cp "$data"/models/synth/synth-tiny-*.gguf .device/shared/models/synth/
-cp "$data"/testdata/reference/*.json .device/shared/testdata/reference/
+# FIXTURES=0 leaves the test models out (their tests then skip): room for a peer.
+if [ "${FIXTURES:-1}" != 0 ]; then
+  cp "$data/models/stories260K.gguf" "$data/models/stories260K-F16.gguf" .device/shared/models/
+  cp "$data"/models/synth/synth-tiny-*.gguf .device/shared/models/synth/
+  cp "$data"/testdata/reference/*.json .device/shared/testdata/reference/
+fi
 mkdir -p .device/shared/testdata/tokenizer  # synth's default vocabulary for the 7B shape
 cp "$data/testdata/tokenizer/ggml-vocab-llama-spm.gguf" .device/shared/testdata/tokenizer/
 

@@ -92,8 +92,15 @@ for ngl in $ngls; do
   timeout 150 "$llamux" bench -m "$model" -p 512 -n 128 -ngl "$ngl" -r "$reps" -o json \
     > "$out/bench_ngl$ngl.json" 2> "$out/bench_ngl$ngl.err" || tail -3 "$out/bench_ngl$ngl.err"
 done
-peer="$here/peer/llama-bench"  # a llama.cpp CUDA build's llama-bench, when gpu_check.sh got PEER=
-if [ -x "$peer" ] && [ -n "$ngls" ]; then
+# A llama.cpp CUDA build's llama-bench, when gpu_check.sh got PEER= (packed with xz).
+peer=/tmp/llama-bench
+if [ -f "$here/peer/llama-bench.xz" ]; then
+  xz -dc "$here/peer/llama-bench.xz" > "$peer" 2>/dev/null ||
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      "$here/peer/llama-bench.xz" "$peer"
+  chmod +x "$peer"
+fi
+if [ -f "$here/peer/llama-bench.xz" ] && [ -x "$peer" ] && [ -n "$ngls" ]; then
   echo "== llama.cpp on the same card and file (peer/llama-bench)"
   for ngl in ${PEER_NGLS:-33 32}; do
     late $((deadline - 60)) && { echo "skipping llama.cpp -ngl $ngl: past the deadline"; continue; }
@@ -147,8 +154,9 @@ def tps(path):
     return pp, tg
 # llama.cpp measured here beside us replaces the anchors where present.
 here_peer = {int(os.path.basename(f)[8:-5]): tps(f) for f in glob.glob(os.path.join(out, "peer_ngl*.json"))}
+here_peer = {k: v for k, v in here_peer.items() if v[0] or v[1]}
 if here_peer:
-    ref = {k: v for k, v in here_peer.items() if v[0] or v[1]}
+    ref = here_peer
 rows, size = [], None
 for f in glob.glob(os.path.join(out, "bench_ngl*.json")):
     try:
