@@ -130,13 +130,12 @@ lmx_status cuda_create(const lmx_backend_config* config, lmx_backend** out, lmx_
             return LMX_ERR_DEVICE;
         }
         cudaDeviceProp prop{};
-        size_t free_bytes = 0, total_bytes = 0;
-        int major = 0;
-        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, b->device) == cudaSuccess) {
-            cuda::set_programmatic_launch(major);
+        if (const cudaError_t e = cudaGetDeviceProperties(&prop, b->device); e != cudaSuccess) {
+            return fail("cudaGetDeviceProperties", e);
         }
-        if (cudaGetDeviceProperties(&prop, b->device) == cudaSuccess &&
-            cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
+        cuda::set_programmatic_launch(prop.major);
+        size_t free_bytes = 0, total_bytes = 0;
+        if (cuda::memory_info(b->allocated, &free_bytes, &total_bytes)) {
             plugin::log(b->config, 2,
                         "cuda: device " + std::to_string(b->device) + " " + prop.name + " (sm_" +
                             std::to_string(prop.major) + std::to_string(prop.minor) + "), " +
