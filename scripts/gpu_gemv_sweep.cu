@@ -1,6 +1,6 @@
 // Times the int8 matrix-vector kernel of the CUDA backend (backends/cuda/cuda_mmv.cu, included
-// below) for the three Q4_0 matrix shapes of a 7B model, in every (unroll, min blocks per SM)
-// variant, so that the plugin's choice (kQ8Unroll, kQ8MinBlocks) rests on a measurement.
+// below) for the three matrix shapes of a 7B model, Q4_0 and Q4_K, in several (unroll, min
+// blocks per SM) variants, so that the plugin's choice (Int8Launch) rests on a measurement.
 // Each figure: 20 replays of a CUDA graph of 64 launches that rotate over 16 copies of the
 // weights (more than the 60 MB L2 of an H200), median per launch; GB/s counts weight bytes.
 //
@@ -14,7 +14,7 @@
 
 namespace {
 
-using llamux::cuda::mmv_q8_kernel;
+using llamux::cuda::mmv_int8_kernel;
 
 void check(cudaError_t e, const char* what) {
     if (e == cudaSuccess) return;
@@ -37,9 +37,12 @@ struct Buffers {
     size_t row_bytes = 0;
 };
 
+// Random blocks of type T; Q4_0 scales set to ~0.01 (timing only: values do not matter).
+template <int T>
 Buffers make(const Shape& s) {
+    constexpr int kElems = T == LMX_TYPE_Q4_0 ? 32 : 256, kBytes = T == LMX_TYPE_Q4_0 ? 18 : 144;
     Buffers b;
-    b.row_bytes = static_cast<size_t>(s.K / 32) * 18;
+    b.row_bytes = static_cast<size_t>(s.K / kElems) * kBytes;
     const size_t bytes = b.row_bytes * s.N + 16;
     std::vector<uint8_t> host(bytes);
     uint32_t r = 12345;
@@ -47,7 +50,7 @@ Buffers make(const Shape& s) {
         r = r * 1664525u + 1013904223u;
         host[i] = static_cast<uint8_t>(r >> 24);
     }
-    for (size_t blk = 0; blk + 18 <= bytes; blk += 18) {  // sane f16 scales (~0.01)
+    for (size_t blk = 0; T == LMX_TYPE_Q4_0 && blk + 18 <= bytes; blk += 18) {
         host[blk] = 0x1F;
         host[blk + 1] = 0x21;
     }
@@ -59,7 +62,7 @@ Buffers make(const Shape& s) {
     }
     std::vector<int8_t> xq(static_cast<size_t>(s.K));
     for (auto& v : xq) v = static_cast<int8_t>((r = r * 1664525u + 1013904223u) >> 25);
-    std::vector<float> xd(static_cast<size_t>(s.K / 32), 0.01f);
+    std::vector<float> xd(static_cast<size_t>(s.K / 32), 0.01f);  // enough for Q8_0 and Q8_K
     check(cudaMalloc(&b.xq, xq.size()), "cudaMalloc");
     check(cudaMalloc(&b.xd, xd.size() * 4), "cudaMalloc");
     check(cudaMalloc(&b.y, static_cast<size_t>(s.N) * 4), "cudaMalloc");
@@ -68,7 +71,14 @@ Buffers make(const Shape& s) {
     return b;
 }
 
-template <int kUnroll, int kMinBlocks>
+void release(const Buffers& b) {
+    for (uint8_t* p : b.w) cudaFree(p);
+    cudaFree(b.xq);
+    cudaFree(b.xd);
+    cudaFree(b.y);
+}
+
+template <int T, int kUnroll, int kMinBlocks>
 void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
     const dim3 block(32, llamux::cuda::kRowsPerBlock);
     const dim3 grid(llamux::cuda::grid_for(s.N, llamux::cuda::kRowsPerBlock, INT32_MAX));
@@ -81,7 +91,8 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
         g.y[0] = b.y;
         g.rows[0] = s.N;
         g.n = 1;
-        mmv_q8_kernel<LMX_TYPE_Q4_0, kUnroll, kMinBlocks><<<grid, block, 0, stream>>>(g, s.K / 32, b.xq, b.xd);
+        mmv_int8_kernel<T, kUnroll, kMinBlocks><<<grid, block, 0, stream>>>(
+            g, s.K / llamux::cuda::int8dot::Kind<T>::kItemElems, b.xq, b.xd);
     }
     check(cudaStreamEndCapture(stream, &graph), "end capture");
     cudaGraphExec_t exec;
@@ -103,7 +114,7 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
     std::sort(per_launch.begin(), per_launch.end());
     const float us = per_launch[per_launch.size() / 2];
     const double gbs = static_cast<double>(b.row_bytes) * s.N / (us * 1e3);
-    std::printf("gemv_q4_0 %-14s unroll %d minblocks %2d: %7.2f us %7.0f GB/s\n", s.name, kUnroll, kMinBlocks, us, gbs);
+    std::printf("gemv_%s %-14s unroll %d minblocks %2d: %7.2f us %7.0f GB/s\n", T == LMX_TYPE_Q4_0 ? "q4_0" : "q4_k", s.name, kUnroll, kMinBlocks, us, gbs);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
 }
@@ -115,18 +126,19 @@ int main() {
     check(cudaStreamCreate(&stream), "stream");
     const Shape shapes[] = {{4096, 4096, "4096x4096"}, {4096, 11008, "4096x11008"}, {11008, 4096, "11008x4096"}};
     for (const Shape& s : shapes) {
-        const Buffers b = make(s);
-        time_variant<1, 0>(s, b, stream);
-        time_variant<2, 0>(s, b, stream);
-        time_variant<4, 0>(s, b, stream);
-        time_variant<2, 8>(s, b, stream);
-        time_variant<4, 8>(s, b, stream);
-        time_variant<1, 12>(s, b, stream);
-        time_variant<2, 12>(s, b, stream);
-        for (uint8_t* p : b.w) cudaFree(p);
-        cudaFree(b.xq);
-        cudaFree(b.xd);
-        cudaFree(b.y);
+        const Buffers b = make<LMX_TYPE_Q4_0>(s);
+        time_variant<LMX_TYPE_Q4_0, 1, 0>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 2, 0>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 4, 0>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 2, 8>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 1, 12>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 2, 12>(s, b, stream);
+        release(b);
+        const Buffers k = make<LMX_TYPE_Q4_K>(s);
+        time_variant<LMX_TYPE_Q4_K, 1, 0>(s, k, stream);
+        time_variant<LMX_TYPE_Q4_K, 2, 0>(s, k, stream);
+        time_variant<LMX_TYPE_Q4_K, 1, 8>(s, k, stream);
+        release(k);
     }
     return 0;
 }

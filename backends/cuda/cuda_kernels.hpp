@@ -89,7 +89,7 @@ bool mmv_supports(int32_t stored_dtype);
 void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
                 const float* x, float* y, cudaStream_t stream);
 // True for the stored types launch_mmv_q8 reads: Q4_0 and Q8_0 (on Q8_0 activations),
-// Q6_K (on Q8_K activations).
+// Q4_K, Q5_K and Q6_K (on Q8_K activations). Q4_K/Q5_K rows must start 16-byte aligned.
 bool mmv_q8_supports(int32_t stored_dtype);
 // Up to kMaxMmvGroup weights of one stored type and row length that multiply the same x
 // (q, k and v of a layer; gate and up): one launch computes y_i = W_i x for all of them,

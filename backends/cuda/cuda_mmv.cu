@@ -4,6 +4,7 @@
 // in 32-element units side by side (consecutive lanes read consecutive bytes), dequantize
 // in registers and the warp sums its lanes at the end. Four rows (warps) per block.
 #include "cuda_common.cuh"
+#include "cuda_int8_dot.cuh"
 #include "cuda_launch.cuh"
 #include "cuda_quant.cuh"
 
@@ -102,55 +103,25 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
     if (threadIdx.x == 0) y[row] = acc;
 }
 
-// ---- Q4_0 and Q8_0 weights on Q8_0 activations (int8 dot products) -----------------------
+// ---- quantized weights on int8 activations (the reference's vec_dot_type) ----------------
 // The activations arrive rounded as the reference rounds them (cuda_activations.cu): int8
-// quants xq and one float scale per 32 elements. Per block the integer sum is exact, and
-// sum += sumi * (d_w * d_x) is the reference's own formula (graph/src/quant_legacy.cpp).
+// quants xq and one float scale per block of 32 (Q8_0, for Q4_0/Q8_0 weights) or 256 (Q8_K,
+// for the K-quants). The arithmetic per item (a block of 32, a Q6_K unit of 32, a Q4_K/Q5_K
+// pair of sub-blocks) is cuda_int8_dot.cuh, shared with its host test: exact integer dot
+// products (dp4a), then the reference's float multiply by the two scales.
 //
-// Blocks are 18 (Q4_0) or 34 (Q8_0) bytes, so a block starts on a 2-byte boundary only: a
-// lane reads the aligned 4-byte words that cover it (5 or 9; up to 2 bytes past the block,
-// which kAllocPadding keeps inside the allocation) and shifts the quants into
-// place with funnel shifts. Lanes take consecutive blocks, so a warp reads a contiguous run
-// of the row; kUnroll blocks per lane are loaded before any is used. kMinBlocks (CTAs per
-// SM, 0: no bound) caps the registers so that more rows are in flight at once. The chosen
-// pair is kQ8Unroll / kQ8MinBlocks; scripts/gpu_gemv_sweep.cu times the others. On an H200
-// (2026-11-26) unroll 2 without a bound was best or within 3% of best on all three 7B
-// shapes: 4.1 us for 4096x4096 (2.3 TB/s), 8.9 us for 4096x11008 and 11008x4096 (2.9 TB/s);
-// unroll 4 took 5.3 / 9.5 / 10.7 us.
-constexpr int kQ8Unroll = 2;
-constexpr int kQ8MinBlocks = 0;
-
-// Aligned words covering a block that starts 2 bytes into its first word, at worst.
+// Lanes take consecutive items, so a warp reads a contiguous run of the row; kUnroll items
+// per lane are loaded before any is used. kMinBlocks (CTAs per SM, 0: no bound) caps the
+// registers so that more rows are in flight at once. scripts/gpu_gemv_sweep.cu times the
+// variants. On an H200 (2026-11-26), for Q4_0, unroll 2 without a bound was best or within
+// 3% of best on all three 7B shapes: 4.1 us for 4096x4096 (2.3 TB/s), 8.9 us for 4096x11008
+// and 11008x4096 (2.9 TB/s); unroll 4 took 5.3 / 9.5 / 10.7 us. Q6_K ran unrolled once in
+// that measurement; Q4_K/Q5_K items are twice as large, so they start at one too.
 template <int T>
-struct Q8Traits {
-    static constexpr int kBlockBytes = QuantTraits<T>::kBlockBytes;
-    static constexpr int kWords = (kBlockBytes + 2 + 3) / 4;
+struct Int8Launch {
+    static constexpr int kUnroll = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0 ? 2 : 1;
+    static constexpr int kMinBlocks = 0;
 };
-
-template <int T>
-__device__ __forceinline__ int block_sumi(const uint32_t (&w)[Q8Traits<T>::kWords], int shift,
-                                          const uint4& xa, const uint4& xb) {
-    const int xw[8] = {static_cast<int>(xa.x), static_cast<int>(xa.y), static_cast<int>(xa.z),
-                       static_cast<int>(xa.w), static_cast<int>(xb.x), static_cast<int>(xb.y),
-                       static_cast<int>(xb.z), static_cast<int>(xb.w)};
-    int sumi = 0;
-    if constexpr (T == LMX_TYPE_Q4_0) {
-        int sumx = 0;  // the -8 offset of every weight quant, applied once
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const uint32_t qs = __funnelshift_rc(w[j], w[j + 1], shift);
-            sumi = __dp4a(static_cast<int>(qs & 0x0F0F0F0Fu), xw[j], sumi);
-            sumi = __dp4a(static_cast<int>((qs >> 4) & 0x0F0F0F0Fu), xw[4 + j], sumi);
-            sumx = __dp4a(0x01010101, xw[j], sumx);
-            sumx = __dp4a(0x01010101, xw[4 + j], sumx);
-        }
-        sumi -= 8 * sumx;
-    } else {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) sumi = __dp4a(static_cast<int>(__funnelshift_rc(w[j], w[j + 1], shift)), xw[j], sumi);
-    }
-    return sumi;
-}
 
 // This warp's row: row r of the group's matrix i, its weights and its output (unrolled:
 // no run-time index into g). False past the last row.
@@ -172,104 +143,44 @@ __device__ __forceinline__ bool group_row(const MmvGroup& g, const uint8_t** wr,
 
 template <int T, int kUnroll, int kMinBlocks>
 __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
-    mmv_q8_kernel(const MmvGroup g, int64_t n_blocks, const int8_t* __restrict__ xq,
-                  const float* __restrict__ xd) {
+    mmv_int8_kernel(const MmvGroup g, int64_t n_items, const int8_t* __restrict__ xq,
+                    const float* __restrict__ xd) {
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
-    using Tr = Q8Traits<T>;
     const uint8_t* wr = nullptr;
     float* y = nullptr;
     if (!group_row(g, &wr, &y)) return;  // whole warps only: no barrier below
     float acc = 0.0f;
-    for (int64_t b0 = threadIdx.x; b0 < n_blocks; b0 += 32 * kUnroll) {
-        uint32_t raw[kUnroll][Tr::kWords];
-        uint4 xa[kUnroll], xb[kUnroll];
-        float dx[kUnroll];
-        int off[kUnroll];
+    for (int64_t i0 = threadIdx.x; i0 < n_items; i0 += 32 * kUnroll) {
+        typename int8dot::Kind<T>::Loaded ld[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-            const int64_t b = b0 + 32 * u;
-            if (b < n_blocks) {
-                const uint8_t* p = wr + b * Tr::kBlockBytes;
-                off[u] = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);  // 0 or 2
-                const auto* pw = reinterpret_cast<const uint32_t*>(p - off[u]);
-#pragma unroll
-                for (int k = 0; k < Tr::kWords; ++k) raw[u][k] = __ldg(pw + k);
-                const auto* x4 = reinterpret_cast<const uint4*>(xq + 32 * b);
-                xa[u] = __ldg(x4);
-                xb[u] = __ldg(x4 + 1);
-                dx[u] = __ldg(xd + b);
-            }
+            if (i0 + 32 * u < n_items) int8dot::load(wr, i0 + 32 * u, xq, xd, ld[u]);
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-            if (b0 + 32 * u < n_blocks) {
-                const float dw = __half2float(__ushort_as_half(static_cast<unsigned short>(raw[u][0] >> (8 * off[u]))));
-                // The quants start 2 bytes after d: byte off + 2 of the first word.
-                const int sumi = block_sumi<T>(raw[u], 8 * (off[u] + 2), xa[u], xb[u]);
-                acc += static_cast<float>(sumi) * (dw * dx[u]);
-            }
+            if (i0 + 32 * u < n_items) acc += int8dot::compute(ld[u]);
         }
     }
     acc = warp_sum(acc);
     if (threadIdx.x == 0) *y = acc;
 }
 
-// Q6_K weights on Q8_K activations (x as int8 quants with one scale per 256 elements). A
-// lane takes one 32-element unit at a time (two of the block's 16-element sub-blocks):
-// the 6-bit quants are assembled four to a word (low nibbles from ql, high bits from qh,
-// minus 32 per byte) and multiplied with dp4a; isum = sc0 * sumi0 + sc1 * sumi1 as in
-// the reference (graph/src/quant_kquants_dot.cpp), scaled by d_w * d_x per unit.
-__global__ void __launch_bounds__(32 * kRowsPerBlock)
-    mmv_q6k_kernel(const MmvGroup g, int64_t n_units, const int8_t* __restrict__ xq,
-                   const float* __restrict__ xd) {
-    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
-    pdl_trigger();
-    const uint8_t* wr = nullptr;
-    float* y = nullptr;
-    if (!group_row(g, &wr, &y)) return;
-    float acc = 0.0f;
-    for (int64_t u = threadIdx.x; u < n_units; u += 32) {
-        const uint8_t* b = wr + 210 * (u >> 3);
-        const int s = static_cast<int>(u & 7), h = s >> 2, p = s & 3;
-        uint32_t ql[8], qh[8];
-        load_words_2aligned(b + 64 * h + 32 * (p & 1), ql);
-        load_words_2aligned(b + 128 + 32 * h, qh);
-        const auto* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * p);
-        const float dw = load_half(b + 208);
-        const auto* x4 = reinterpret_cast<const uint4*>(xq + 32 * u);
-        const uint4 xa = __ldg(x4), xb = __ldg(x4 + 1);
-        const int xw[8] = {static_cast<int>(xa.x), static_cast<int>(xa.y), static_cast<int>(xa.z),
-                           static_cast<int>(xa.w), static_cast<int>(xb.x), static_cast<int>(xb.y),
-                           static_cast<int>(xb.z), static_cast<int>(xb.w)};
-        const int lshift = p < 2 ? 0 : 4;
-        int sumi0 = 0, sumi1 = 0;
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-            const uint32_t lo = (ql[j] >> lshift) & 0x0F0F0F0Fu;
-            const uint32_t hi = ((qh[j] >> (2 * p)) & 0x03030303u) << 4;
-            const int q = static_cast<int>(__vsub4(lo | hi, 0x20202020u));
-            if (j < 4) {
-                sumi0 = __dp4a(q, xw[j], sumi0);
-            } else {
-                sumi1 = __dp4a(q, xw[j], sumi1);
-            }
-        }
-        const int isum = sc[0] * sumi0 + sc[1] * sumi1;
-        acc += (dw * __ldg(xd + (u >> 3))) * static_cast<float>(isum);
-    }
-    acc = warp_sum(acc);
-    if (threadIdx.x == 0) *y = acc;
+template <int T>
+void launch_int8(const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd, dim3 grid, dim3 block,
+                 cudaStream_t stream) {
+    using L = Int8Launch<T>;
+    launch(mmv_int8_kernel<T, L::kUnroll, L::kMinBlocks>, grid, block, 0, stream, group,
+           K / int8dot::Kind<T>::kItemElems, xq, xd);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
-bool mmv_supports(int32_t stored_dtype) {
+// The five types kept quantized on the GPU are read by both kinds of kernel.
+bool mmv_q8_supports(int32_t stored_dtype) {
     switch (stored_dtype) {
-        case LMX_TYPE_F32:
-        case LMX_TYPE_F16:
         case LMX_TYPE_Q4_0:
         case LMX_TYPE_Q8_0:
         case LMX_TYPE_Q4_K:
@@ -281,8 +192,8 @@ bool mmv_supports(int32_t stored_dtype) {
     }
 }
 
-bool mmv_q8_supports(int32_t stored_dtype) {
-    return stored_dtype == LMX_TYPE_Q4_0 || stored_dtype == LMX_TYPE_Q8_0 || stored_dtype == LMX_TYPE_Q6_K;
+bool mmv_supports(int32_t stored_dtype) {
+    return stored_dtype == LMX_TYPE_F32 || stored_dtype == LMX_TYPE_F16 || mmv_q8_supports(stored_dtype);
 }
 
 void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
@@ -291,12 +202,13 @@ void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const
     for (int i = 0; i < group.n; ++i) rows += group.rows[i];
     const dim3 block(32, kRowsPerBlock);
     const dim3 grid(grid_for(rows, kRowsPerBlock, INT32_MAX));
-    if (stored_dtype == LMX_TYPE_Q4_0) {
-        launch(mmv_q8_kernel<LMX_TYPE_Q4_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, group, K / 32, xq, xd);
-    } else if (stored_dtype == LMX_TYPE_Q8_0) {
-        launch(mmv_q8_kernel<LMX_TYPE_Q8_0, kQ8Unroll, kQ8MinBlocks>, grid, block, 0, stream, group, K / 32, xq, xd);
-    } else if (stored_dtype == LMX_TYPE_Q6_K) {
-        launch(mmv_q6k_kernel, grid, block, 0, stream, group, K / 32, xq, xd);
+    switch (stored_dtype) {
+        case LMX_TYPE_Q4_0: return launch_int8<LMX_TYPE_Q4_0>(group, K, xq, xd, grid, block, stream);
+        case LMX_TYPE_Q8_0: return launch_int8<LMX_TYPE_Q8_0>(group, K, xq, xd, grid, block, stream);
+        case LMX_TYPE_Q4_K: return launch_int8<LMX_TYPE_Q4_K>(group, K, xq, xd, grid, block, stream);
+        case LMX_TYPE_Q5_K: return launch_int8<LMX_TYPE_Q5_K>(group, K, xq, xd, grid, block, stream);
+        case LMX_TYPE_Q6_K: return launch_int8<LMX_TYPE_Q6_K>(group, K, xq, xd, grid, block, stream);
+        default: return;  // refused by plan_matmul (mmv_q8_supports)
     }
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "cuda_common.cuh"
+#include "cuda_int8_dot.cuh"
 #include "llamux/quant_blocks.hpp"
 
 namespace llamux::cuda {
@@ -44,33 +45,24 @@ __device__ __forceinline__ void load_32_bytes(const uint8_t* p, uint32_t (&w)[8]
     w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w;
     w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
 }
-// N little-endian words starting at a 2-byte aligned address, assembled from the aligned
-// words around them: N + 1 aligned 4-byte loads instead of 2N 2-byte ones. Reads up to 4
+// N words at a 2-byte aligned address, from the aligned words around them (shared with
+// the int8 kernels): N + 1 aligned 4-byte loads instead of 2N 2-byte ones. Reads up to 4
 // bytes past p + 4N (inside the block or kAllocPadding for every caller).
-template <int N>
-__device__ __forceinline__ void load_words_2aligned(const uint8_t* p, uint32_t (&w)[N]) {
-    const int off = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);  // 0 or 2
-    const auto* a = reinterpret_cast<const uint32_t*>(p - off);
-    uint32_t raw[N + 1];
-#pragma unroll
-    for (int i = 0; i <= N; ++i) raw[i] = a[i];
-#pragma unroll
-    for (int i = 0; i < N; ++i) w[i] = __funnelshift_r(raw[i], raw[i + 1], 8 * off);
-}
+using int8dot::load_words_2aligned;
 template <int N>
 __device__ __forceinline__ uint32_t byte_at(const uint32_t (&w)[N], int i) {
     return (w[i >> 2] >> (8 * (i & 3))) & 0xFFu;
 }
 
-// Q4_K/Q5_K: 6-bit scale and min of sub-block s (the reference's k4_scale_min).
-__device__ __forceinline__ void k4_scale_min(const uint8_t* scales, int s, float& sc, float& m) {
-    if (s < 4) {
-        sc = static_cast<float>(scales[s] & 63);
-        m = static_cast<float>(scales[s + 4] & 63);
-    } else {
-        sc = static_cast<float>((scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4));
-        m = static_cast<float>((scales[s + 4] >> 4) | ((scales[s] >> 6) << 4));
-    }
+// Q4_K/Q5_K: 6-bit scale and min of sub-block s (the reference's k4_scale_min), from the
+// block's first 16 bytes (d, dmin, scales; 16-byte aligned).
+__device__ __forceinline__ void k4_scale_min(const uint8_t* block, int s, float& sc, float& m) {
+    uint32_t head[4];
+    int8dot::load_16(block, head);
+    int sci, mi;
+    int8dot::k4_scale_min(head, s, sci, mi);
+    sc = static_cast<float>(sci);
+    m = static_cast<float>(mi);
 }
 
 template <int T>
@@ -138,7 +130,7 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, i
     const int s = static_cast<int>(u & 7);
     const float d = load_half(b), dmin = load_half(b + 2);
     float sc, m;
-    k4_scale_min(b + 4, s, sc, m);
+    k4_scale_min(b, s, sc, m);
     const float dl = __fmul_rn(d, sc), ml = __fmul_rn(dmin, m);
     uint32_t qs[8];
     load_32_bytes(b + 16 + 32 * (s >> 1), qs);
@@ -158,7 +150,7 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, i
     const int s = static_cast<int>(u & 7);
     const float d = load_half(b), dmin = load_half(b + 2);
     float sc, m;
-    k4_scale_min(b + 4, s, sc, m);
+    k4_scale_min(b, s, sc, m);
     const float dl = __fmul_rn(d, sc), ml = __fmul_rn(dmin, m);
     uint32_t qh[8], qs[8];
     load_32_bytes(b + 16, qh);

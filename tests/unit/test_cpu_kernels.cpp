@@ -7,15 +7,7 @@
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
 //
-// Error bound. Integer sums are exact in every kernel, so a kernel differs from its twin only
-// in the order (and fusing) of float operations: the scale products and the running sum.
-// With S = sum_i |w_i| |a_i| over the dequantized rows (plus the |min| terms of the types
-// that have one), reordering a sum of N float terms moves it by at most about 2 N u S
-// (u = 2^-24) in the worst case, and by about sqrt(N) u S in practice. We require
-//   |fast - ref| <= kRelBound * S,  kRelBound = 2e-6,
-// where the worst seen on random rows of 4096 is 1.2e-7 (F32, F16) and 2.5e-8 (quant types):
-// loose enough for any summation order, tight enough that one wrong quant or scale (which
-// moves the result by a sizeable fraction of S) fails.
+// Error bound: |fast - ref| <= kRelBound * S, S = sum |w_i| |a_i| (tests/support/quant_rows.hpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -32,21 +24,21 @@
 #include "llamux/quant_blocks.hpp"
 #include "llamux/quant_ref.hpp"
 #include "llamux/quant_ref_detail.hpp"
+#include "quant_rows.hpp"
 
 namespace llamux::cpu {
 namespace {
 
-constexpr double kRelBound = 2e-6;
+using test::kRelBound;
+using test::magnitude;
+using test::make_row;
+using test::random_row;
+using test::Row;
 
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
                               DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
                               DType::Q4_K, DType::Q5_K, DType::Q6_K};
 const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx};
-
-bool has_min(DType t) {
-    return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q2_K || t == DType::Q4_K ||
-           t == DType::Q5_K;
-}
 
 // Row lengths: whole numbers of blocks, 1, 2, 3, 7 and 13 blocks for the block types; for
 // the plain types lengths around every vector width and unroll factor.
@@ -54,60 +46,6 @@ std::vector<int64_t> lengths_for(DType t) {
     const int64_t bs = info(t).block_size;
     if (bs > 1) return {bs, 2 * bs, 3 * bs, 7 * bs, 13 * bs};
     return {1, 2, 3, 7, 8, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 1000, 4099};
-}
-
-// A random row with a varied magnitude per 32 elements, so scales differ block to block.
-std::vector<float> random_row(std::mt19937& rng, int64_t n) {
-    std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-    std::uniform_real_distribution<float> exponent(-3.0f, 3.0f);
-    std::vector<float> x(static_cast<size_t>(n));
-    float scale = 1.0f;
-    for (int64_t i = 0; i < n; ++i) {
-        if (i % 32 == 0) scale = std::exp2(exponent(rng));
-        x[static_cast<size_t>(i)] = scale * unit(rng);
-    }
-    return x;
-}
-
-// Bytes of a row of type t holding x, starting `misalign` units of the type's natural
-// alignment into its buffer, so kernels see rows that are not 16- or 32-byte aligned, as
-// inside a real tensor of 18-byte blocks (while the scalar fields stay naturally aligned).
-struct Row {
-    std::vector<uint8_t> storage;
-    size_t offset = 0;
-    const void* data() const { return storage.data() + offset; }
-};
-
-// Weights through quantize_row_ref, activations (act = true) as the reference matmul makes them.
-Row make_row(DType t, const std::vector<float>& x, size_t misalign, bool act = false) {
-    Row r;
-    misalign *= (t == DType::F32 || t == DType::Q8_K) ? 4 : 2;
-    r.offset = misalign;
-    r.storage.assign(row_bytes(t, static_cast<int64_t>(x.size())).value() + misalign, 0);
-    if (act) {
-        quantize_activation_row_ref(t, x.data(), r.storage.data() + misalign, static_cast<int64_t>(x.size()));
-    } else {
-        quantize_row_ref(t, x.data(), r.storage.data() + misalign, static_cast<int64_t>(x.size()));
-    }
-    return r;
-}
-
-// S of the bound: sum |w_i| |a_i| of the dequantized rows. Types with a min form the scaled
-// part and the min part of each weight separately; each is at most about 2 max|w| in
-// magnitude, so those terms add 3 max|w| sum |a_i|.
-double magnitude(DType t, const void* w, DType at, const void* a, int64_t n) {
-    std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
-    dequantize_row_ref(t, w, wf.data(), n);
-    dequantize_row_ref(at, a, af.data(), n);
-    double s = 0.0, amax_w = 0.0;
-    for (size_t i = 0; i < wf.size(); ++i) {
-        s += std::fabs(static_cast<double>(wf[i])) * std::fabs(static_cast<double>(af[i]));
-        amax_w = std::fmax(amax_w, std::fabs(static_cast<double>(wf[i])));
-    }
-    if (has_min(t)) {
-        for (float v : af) s += 3.0 * amax_w * std::fabs(static_cast<double>(v));
-    }
-    return s;
 }
 
 using Param = std::tuple<DType, Isa>;

@@ -1,0 +1,345 @@
+// The arithmetic of the int8 matrix-vector kernels (cuda_mmv.cu): a weight row's quantized
+// blocks times activations rounded to int8 (Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants),
+// integer dot products per block and one float multiply by the two scales, the reference's
+// formulas (graph/src/quant_legacy.cpp, quant_kquants_dot.cpp).
+//
+// Written once for the device and the host: nvcc compiles it into the kernels; the host
+// compiler compiles the same code into test_cuda_int8_dot, which checks it against the
+// reference dot products on machines without a GPU (CI). Only the distribution of work over
+// lanes and the warp's final sum are device-only. The intrinsics it needs (__dp4a,
+// __funnelshift_rc, __vsub4, __ldg, half to float) have host twins here.
+//
+// Each weight type has a load step (global memory to registers: the kernels issue the
+// loads of several items before the first use) and a compute step (registers to a float),
+// overloads of load() and compute() on its loaded form, Kind<T>::Loaded.
+// Item = the unit of work of one lane: a Q4_0/Q8_0 block (32 elements), a Q6_K unit (32
+// elements: two of its 16-element sub-blocks), a Q4_K/Q5_K pair of 32-element sub-blocks.
+//
+// Alignment, as the kernels are given it: x quants 16-byte aligned; Q4_K/Q5_K rows on
+// 16-byte boundaries (144- and 176-byte blocks, rows allocated 16-aligned); Q4_0, Q8_0 and
+// Q6_K rows on 2-byte boundaries, read as the aligned 4-byte words that cover them, up to
+// 3 bytes past the last block (kAllocPadding keeps those reads inside the allocation).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "llamux/dtype.hpp"
+#include "llamux/quant_blocks.hpp"
+#include "llamux/quant_ref.hpp"  // f16_to_f32 for the host
+
+#if defined(__CUDACC__)
+#include <cuda_fp16.h>
+#define LMX_HD __host__ __device__ __forceinline__
+#define LMX_UNROLL _Pragma("unroll")
+#else
+#define LMX_HD inline
+#define LMX_UNROLL
+#endif
+
+namespace llamux::cuda::int8dot {
+
+// ---- intrinsics and their host twins -------------------------------------------------------
+
+// c + the sum of the four products of the signed bytes of a and b (__dp4a).
+LMX_HD int dot4(int a, int b, int c) {
+#if defined(__CUDA_ARCH__)
+    return __dp4a(a, b, c);
+#else
+    for (int i = 0; i < 4; ++i) {
+        c += static_cast<int8_t>(static_cast<uint32_t>(a) >> (8 * i)) *
+             static_cast<int8_t>(static_cast<uint32_t>(b) >> (8 * i));
+    }
+    return c;
+#endif
+}
+
+// The low word of (hi:lo) >> shift, shift in 0..32 (__funnelshift_rc; 32 gives hi).
+LMX_HD uint32_t funnel_right(uint32_t lo, uint32_t hi, int shift) {
+#if defined(__CUDA_ARCH__)
+    return __funnelshift_rc(lo, hi, shift);
+#else
+    const uint64_t both = (static_cast<uint64_t>(hi) << 32) | lo;
+    return static_cast<uint32_t>(both >> shift);
+#endif
+}
+
+// Bytewise a - b, each byte modulo 256 (__vsub4).
+LMX_HD uint32_t sub_bytes(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+    return __vsub4(a, b);
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 4; ++i) {
+        r |= ((((a >> (8 * i)) & 0xFFu) - ((b >> (8 * i)) & 0xFFu)) & 0xFFu) << (8 * i);
+    }
+    return r;
+#endif
+}
+
+// One aligned word / float through the read-only cache.
+LMX_HD uint32_t load_word(const uint8_t* p) {
+#if defined(__CUDA_ARCH__)
+    return __ldg(reinterpret_cast<const unsigned int*>(p));
+#else
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    return w;
+#endif
+}
+LMX_HD float load_float(const float* p) {
+#if defined(__CUDA_ARCH__)
+    return __ldg(p);
+#else
+    return *p;
+#endif
+}
+
+// 16 bytes at a 16-byte aligned address as four little-endian words, one load on the device.
+LMX_HD void load_16(const void* p, uint32_t* w) {
+#if defined(__CUDA_ARCH__)
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    w[0] = v.x;
+    w[1] = v.y;
+    w[2] = v.z;
+    w[3] = v.w;
+#else
+    std::memcpy(w, p, 16);
+#endif
+}
+
+LMX_HD float half_to_float(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xFFFFu)));
+#else
+    return f16_to_f32(static_cast<f16_bits>(bits & 0xFFFFu));
+#endif
+}
+
+LMX_HD int byte_of(uint32_t w, int i) { return static_cast<int>((w >> (8 * i)) & 0xFFu); }
+
+// N words starting at a 2-byte aligned address: the N + 1 aligned words around them,
+// shifted into place.
+template <int N>
+LMX_HD void load_words_2aligned(const uint8_t* p, uint32_t (&w)[N]) {
+    const int off = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);  // 0 or 2
+    uint32_t raw[N + 1];
+LMX_UNROLL
+    for (int i = 0; i <= N; ++i) raw[i] = load_word(p - off + 4 * i);
+LMX_UNROLL
+    for (int i = 0; i < N; ++i) w[i] = funnel_right(raw[i], raw[i + 1], 8 * off);
+}
+
+// 32 int8 activations (16-byte aligned) as eight words.
+LMX_HD void load_x32(const int8_t* x, uint32_t (&w)[8]) {
+    load_16(x, w);
+    load_16(x + 16, w + 4);
+}
+
+// Bytes per block of the types read here (the file's layouts, llamux/quant_blocks.hpp).
+template <int T>
+constexpr int kBlockBytes = static_cast<int>(
+    T == LMX_TYPE_Q4_0   ? sizeof(BlockQ4_0)
+    : T == LMX_TYPE_Q8_0 ? sizeof(BlockQ8_0)
+    : T == LMX_TYPE_Q4_K ? sizeof(BlockQ4_K)
+    : T == LMX_TYPE_Q5_K ? sizeof(BlockQ5_K)
+                         : sizeof(BlockQ6_K));
+
+// ---- Q4_0 and Q8_0 blocks on Q8_0 activations ----------------------------------------------
+
+// A block as loaded: the aligned words that cover it (it starts 0 or 2 bytes into the
+// first), where it starts in them, and the 32 activation quants and scale it meets.
+template <int T>
+struct Q8Loaded {
+    static constexpr int kWords = (kBlockBytes<T> + 2 + 3) / 4;
+    uint32_t raw[kWords];
+    int off;  // byte offset of the block in raw[0]: 0 or 2
+    uint32_t x[8];
+    float dx;
+};
+
+// Block b of the row at `row`; xq, xd: the whole activation row's quants and scales.
+template <int T>
+LMX_HD void load(const uint8_t* row, int64_t b, const int8_t* xq, const float* xd, Q8Loaded<T>& ld) {
+    const uint8_t* p = row + b * kBlockBytes<T>;
+    ld.off = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);
+LMX_UNROLL
+    for (int k = 0; k < Q8Loaded<T>::kWords; ++k) ld.raw[k] = load_word(p - ld.off + 4 * k);
+    load_x32(xq + 32 * b, ld.x);
+    ld.dx = load_float(xd + b);
+}
+
+// The block's dot: sumi, the exact integer dot of the quants, times d_w and d_x in the
+// reference's order, so that the value equals the reference's bit for bit.
+template <int T>
+LMX_HD float compute(const Q8Loaded<T>& ld) {
+    const float dw = half_to_float(ld.raw[0] >> (8 * ld.off));
+    const int shift = 8 * (ld.off + 2);  // the quants start 2 bytes after d
+    int sumi = 0;
+    if constexpr (T == LMX_TYPE_Q4_0) {
+        // Weight quants are q - 8 with q in 0..15: dot with q, minus 8 * sum(x).
+        int sumx = 0;
+LMX_UNROLL
+        for (int j = 0; j < 4; ++j) {
+            const uint32_t qs = funnel_right(ld.raw[j], ld.raw[j + 1], shift);
+            sumi = dot4(static_cast<int>(qs & 0x0F0F0F0Fu), static_cast<int>(ld.x[j]), sumi);
+            sumi = dot4(static_cast<int>((qs >> 4) & 0x0F0F0F0Fu), static_cast<int>(ld.x[4 + j]), sumi);
+            sumx = dot4(0x01010101, static_cast<int>(ld.x[j]), sumx);
+            sumx = dot4(0x01010101, static_cast<int>(ld.x[4 + j]), sumx);
+        }
+        sumi -= 8 * sumx;
+        return static_cast<float>(sumi) * dw * ld.dx;  // the reference's order (symmetric_dot)
+    } else {
+LMX_UNROLL
+        for (int j = 0; j < 8; ++j) {
+            sumi = dot4(static_cast<int>(funnel_right(ld.raw[j], ld.raw[j + 1], shift)), static_cast<int>(ld.x[j]),
+                        sumi);
+        }
+    }
+    return static_cast<float>(sumi) * (dw * ld.dx);  // the reference's order (q8_0_dot_ref)
+}
+
+// ---- Q6_K on Q8_K activations --------------------------------------------------------------
+// Unit u = 8 i + s of a row: super-block i, s = 4h + p covers its elements 128h + 32p + l.
+// Low 4 bits in ql[64h + 32 (p & 1) + l] (the high nibbles for p >= 2), high 2 bits at bit
+// 2p of qh[32h + l]; q - 32 times int8 scales[8h + 2p] (l < 16) or scales[8h + 2p + 1].
+
+struct Q6KLoaded {
+    uint32_t ql[8], qh[8];
+    int p;        // the unit's p (0..3)
+    int sc0, sc1;  // its two sub-block scales
+    float dw, dx;
+    uint32_t x[8];
+};
+
+LMX_HD void load(const uint8_t* row, int64_t u, const int8_t* xq, const float* xd, Q6KLoaded& ld) {
+    const uint8_t* b = row + kBlockBytes<LMX_TYPE_Q6_K> * (u >> 3);
+    const int s = static_cast<int>(u & 7), h = s >> 2;
+    ld.p = s & 3;
+    load_words_2aligned(b + 64 * h + 32 * (ld.p & 1), ld.ql);
+    load_words_2aligned(b + 128 + 32 * h, ld.qh);
+    // scales[8h + 2p .. +1] and d (bytes 208..209) from the aligned words around them.
+    const uint8_t* sc = b + 192 + 8 * h + 2 * ld.p;
+    const uint32_t scw = load_word(sc - (reinterpret_cast<uintptr_t>(sc) & 3));
+    const int sc_shift = 8 * static_cast<int>(reinterpret_cast<uintptr_t>(sc) & 3);
+    ld.sc0 = static_cast<int8_t>(scw >> sc_shift);
+    ld.sc1 = static_cast<int8_t>(scw >> (sc_shift + 8));
+    const uint8_t* d = b + 208;
+    ld.dw = half_to_float(load_word(d - (reinterpret_cast<uintptr_t>(d) & 3)) >>
+                          (8 * (reinterpret_cast<uintptr_t>(d) & 3)));
+    load_x32(xq + 32 * u, ld.x);
+    ld.dx = load_float(xd + (u >> 3));
+}
+
+LMX_HD float compute(const Q6KLoaded& ld) {
+    const int lshift = ld.p < 2 ? 0 : 4;
+    int sumi0 = 0, sumi1 = 0;
+LMX_UNROLL
+    for (int j = 0; j < 8; ++j) {
+        const uint32_t lo = (ld.ql[j] >> lshift) & 0x0F0F0F0Fu;
+        const uint32_t hi = ((ld.qh[j] >> (2 * ld.p)) & 0x03030303u) << 4;
+        const int q = static_cast<int>(sub_bytes(lo | hi, 0x20202020u));
+        if (j < 4) {
+            sumi0 = dot4(q, static_cast<int>(ld.x[j]), sumi0);
+        } else {
+            sumi1 = dot4(q, static_cast<int>(ld.x[j]), sumi1);
+        }
+    }
+    const int isum = ld.sc0 * sumi0 + ld.sc1 * sumi1;
+    return (ld.dw * ld.dx) * static_cast<float>(isum);
+}
+
+// ---- Q4_K and Q5_K on Q8_K activations -----------------------------------------------------
+// Item i of a row: super-block i / 4, sub-blocks s = 2j and 2j + 1 with j = i % 4, elements
+// 64j .. 64j + 63. Both sub-blocks take their 4 low bits from the same 32 bytes
+// qs[32j ..): low nibbles for 2j, high nibbles for 2j + 1; Q5_K's fifth bit of element l of
+// sub-block s is bit s of qh[l]. Value (d sc_s) q - dmin m_s with 6-bit scales and mins
+// (the reference's k4_scale_min). With Q8_K activations (int8 quants a, scale d_a):
+//   sum = d d_a sum_s sc_s (q . a)_s - dmin d_a sum_s m_s sum(a)_s
+// where sum(a)_s is what the reference reads from bsums (exact sums of the quants).
+
+template <int T>
+struct K4Loaded {
+    uint32_t head[4];  // d, dmin (word 0) and the 12 bytes of packed scales and mins
+    uint32_t qs[8];
+    uint32_t qh[T == LMX_TYPE_Q5_K ? 8 : 1];
+    int j;
+    uint32_t x[16];  // the 64 activation quants of sub-blocks 2j, 2j + 1
+    float dx;
+};
+
+template <int T>
+LMX_HD void load(const uint8_t* row, int64_t item, const int8_t* xq, const float* xd, K4Loaded<T>& ld) {
+    const uint8_t* b = row + kBlockBytes<T> * (item >> 2);
+    ld.j = static_cast<int>(item & 3);
+    load_16(b, ld.head);
+    constexpr size_t kQs = T == LMX_TYPE_Q5_K ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs);
+    const uint8_t* qs = b + kQs + 32 * ld.j;
+    load_16(qs, ld.qs);
+    load_16(qs + 16, ld.qs + 4);
+    if constexpr (T == LMX_TYPE_Q5_K) {
+        load_16(b + 16, ld.qh);
+        load_16(b + 32, ld.qh + 4);
+    }
+    const int8_t* x = xq + 64 * item;
+LMX_UNROLL
+    for (int k = 0; k < 4; ++k) load_16(x + 16 * k, ld.x + 4 * k);
+    ld.dx = load_float(xd + (item >> 2));
+}
+
+// Scale and min of sub-block s from the 12 scale bytes (head words 1..3; bytes i, 4 + i and
+// 8 + i are byte i & 3 of words 1, 2, 3). s is known only at run time: shifts, not array
+// indexing (which would put head in local memory).
+LMX_HD void k4_scale_min(const uint32_t (&head)[4], int s, int& sc, int& m) {
+    const int t = 8 * (s & 3);
+    const int a = static_cast<int>((head[1] >> t) & 0xFFu);  // byte s & 3
+    const int b = static_cast<int>((head[2] >> t) & 0xFFu);  // byte 4 + (s & 3)
+    const int c = static_cast<int>((head[3] >> t) & 0xFFu);  // byte 8 + (s & 3)
+    if (s < 4) {
+        sc = a & 63;
+        m = b & 63;
+    } else {
+        sc = (c & 0xF) | ((a >> 6) << 4);
+        m = (c >> 4) | ((b >> 6) << 4);
+    }
+}
+
+template <int T>
+LMX_HD float compute(const K4Loaded<T>& ld) {
+    int sumi0 = 0, sumi1 = 0, sumx0 = 0, sumx1 = 0;
+LMX_UNROLL
+    for (int k = 0; k < 8; ++k) {
+        uint32_t q0 = ld.qs[k] & 0x0F0F0F0Fu;
+        uint32_t q1 = (ld.qs[k] >> 4) & 0x0F0F0F0Fu;
+        if constexpr (T == LMX_TYPE_Q5_K) {
+            q0 |= ((ld.qh[k] >> (2 * ld.j)) & 0x01010101u) << 4;
+            q1 |= ((ld.qh[k] >> (2 * ld.j + 1)) & 0x01010101u) << 4;
+        }
+        sumi0 = dot4(static_cast<int>(q0), static_cast<int>(ld.x[k]), sumi0);
+        sumi1 = dot4(static_cast<int>(q1), static_cast<int>(ld.x[8 + k]), sumi1);
+        sumx0 = dot4(0x01010101, static_cast<int>(ld.x[k]), sumx0);
+        sumx1 = dot4(0x01010101, static_cast<int>(ld.x[8 + k]), sumx1);
+    }
+    int sc0, m0, sc1, m1;
+    k4_scale_min(ld.head, 2 * ld.j, sc0, m0);
+    k4_scale_min(ld.head, 2 * ld.j + 1, sc1, m1);
+    const float d = half_to_float(ld.head[0]) * ld.dx;
+    const float dmin = half_to_float(ld.head[0] >> 16) * ld.dx;
+    return d * static_cast<float>(sc0 * sumi0 + sc1 * sumi1) - dmin * static_cast<float>(m0 * sumx0 + m1 * sumx1);
+}
+
+// ---- the kernels' view: a type's item size and loaded form; load and compute overload on it
+
+template <int T>
+struct Kind {
+    static constexpr bool kLegacy = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
+    static constexpr int kItemElems = T == LMX_TYPE_Q4_K || T == LMX_TYPE_Q5_K ? 64 : 32;
+    using Loaded = std::conditional_t<kLegacy, Q8Loaded<T>, std::conditional_t<T == LMX_TYPE_Q6_K, Q6KLoaded, K4Loaded<T>>>;
+};
+
+}  // namespace llamux::cuda::int8dot
+
+#undef LMX_HD
+#undef LMX_UNROLL
