@@ -1,6 +1,8 @@
 // Device memory of the CUDA backend: allocations with out-of-memory reports, grow-only
 // scratch, and the pinned staging buffer through which host data reaches the GPU.
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,11 +29,27 @@ std::string error_text(cudaError_t e) {
     return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
 }
 
-size_t memory_limit() {
+bool read_memory_limit(size_t* bytes, std::string* why) {
+    *bytes = 0;
     const char* v = std::getenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
-    if (!v || !*v) return 0;
-    const unsigned long long n = std::strtoull(v, nullptr, 10);
-    return n > 0 ? static_cast<size_t>(n) << 20 : 0;
+    if (!v || !*v) return true;
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(v, &end, 10);
+    const bool digits_only = *v >= '0' && *v <= '9' && *end == '\0';
+    if (!digits_only || errno == ERANGE || n == 0 || n > (SIZE_MAX >> 20)) {
+        *why = "LLAMUX_CUDA_MEMORY_LIMIT_MIB: expected a whole number of MiB from 1 to " +
+               std::to_string(SIZE_MAX >> 20) + ", got '" + v + "'";
+        return false;
+    }
+    *bytes = static_cast<size_t>(n) << 20;
+    return true;
+}
+
+size_t memory_limit() {
+    size_t bytes = 0;
+    std::string ignored;  // create refuses a malformed value before anything is allocated
+    return read_memory_limit(&bytes, &ignored) ? bytes : 0;
 }
 
 bool memory_info(size_t allocated, size_t* free_bytes, size_t* total_bytes) {

@@ -79,6 +79,7 @@ void cuda_probe(lmx_probe_result* out) {
 
 lmx_status cuda_create(const lmx_backend_config* config, lmx_backend** out, lmx_error* err) {
     return run(err, [&](std::string* why) {
+        if (size_t limit = 0; !cuda::read_memory_limit(&limit, why)) return LMX_ERR_INVALID;
         auto b = std::make_unique<CudaBackend>();
         if (config) b->config = *config;
         b->device = config ? config->device : 0;

@@ -459,6 +459,27 @@ TEST(CudaSession, OutOfMemoryAtLoadSaysHowManyBlocksFit) {
     EXPECT_NE(message.find("blocks fit, try -ngl"), std::string::npos) << message;
 }
 
+// A limit that is not a whole number of MiB stops the session with the variable, the range
+// and the value, rather than being ignored.
+TEST(CudaSession, MalformedMemoryLimitIsRefused) {
+    LLAMUX_REQUIRE_GPU();
+    LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
+    auto model = Model::load(path.string());
+    for (const char* value : {"12x", "-1", "0", "99999999999999999999"}) {
+        ASSERT_EQ(setenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB", value, 1), 0);
+        std::string message;
+        try {
+            Session session(model, gpu_options(model->hparams().n_layer + 1));
+        } catch (const std::exception& e) {
+            message = e.what();
+        }
+        unsetenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
+        EXPECT_NE(message.find("LLAMUX_CUDA_MEMORY_LIMIT_MIB: expected a whole number of MiB"), std::string::npos)
+            << value << ": " << message;
+        EXPECT_NE(message.find(std::string("got '") + value + "'"), std::string::npos) << message;
+    }
+}
+
 class CudaReference : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaReference, LogitsWithinBoundAtEveryNgl) {
