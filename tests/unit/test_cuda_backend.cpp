@@ -438,14 +438,10 @@ TEST(CudaSession, FullOffloadRunsEveryNodeButTheEmbedding) {
     test::expect_all_but_embedding_on(session, "cuda");
 }
 
-// Out of GPU memory while loading: the error names the weight that did not fit and what was
-// free, and the session adds how many blocks would fit. LLAMUX_CUDA_MEMORY_LIMIT_MIB makes
-// the plugin behave as if the GPU had only 1 MiB, less than the file's 1.9 MiB of weights.
-TEST(CudaSession, OutOfMemoryAtLoadSaysHowManyBlocksFit) {
-    LLAMUX_REQUIRE_GPU();
-    LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
-    auto model = Model::load(path.string());
-    ASSERT_EQ(setenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB", "1", 1), 0);
+// The error of a session with every layer of `model` on the GPU and
+// LLAMUX_CUDA_MEMORY_LIMIT_MIB=value; empty if the session starts.
+std::string session_error_with_memory_limit(const std::shared_ptr<const Model>& model, const char* value) {
+    EXPECT_EQ(setenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB", value, 1), 0);
     std::string message;
     try {
         Session session(model, gpu_options(model->hparams().n_layer + 1));
@@ -453,6 +449,16 @@ TEST(CudaSession, OutOfMemoryAtLoadSaysHowManyBlocksFit) {
         message = e.what();
     }
     unsetenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
+    return message;
+}
+
+// Out of GPU memory while loading: the error names the weight that did not fit and what was
+// free, and the session adds how many blocks would fit. LLAMUX_CUDA_MEMORY_LIMIT_MIB makes
+// the plugin behave as if the GPU had only 1 MiB, less than the file's 1.9 MiB of weights.
+TEST(CudaSession, OutOfMemoryAtLoadSaysHowManyBlocksFit) {
+    LLAMUX_REQUIRE_GPU();
+    LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
+    const std::string message = session_error_with_memory_limit(Model::load(path.string()), "1");
     std::printf("[ cuda     ] %s\n", message.c_str());
     EXPECT_NE(message.find("cannot allocate"), std::string::npos) << message;
     EXPECT_NE(message.find("free of 1.0 MiB"), std::string::npos) << message;
@@ -466,14 +472,7 @@ TEST(CudaSession, MalformedMemoryLimitIsRefused) {
     LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
     auto model = Model::load(path.string());
     for (const char* value : {"12x", "-1", "0", "99999999999999999999"}) {
-        ASSERT_EQ(setenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB", value, 1), 0);
-        std::string message;
-        try {
-            Session session(model, gpu_options(model->hparams().n_layer + 1));
-        } catch (const std::exception& e) {
-            message = e.what();
-        }
-        unsetenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
+        const std::string message = session_error_with_memory_limit(model, value);
         EXPECT_NE(message.find("LLAMUX_CUDA_MEMORY_LIMIT_MIB: expected a whole number of MiB"), std::string::npos)
             << value << ": " << message;
         EXPECT_NE(message.find(std::string("got '") + value + "'"), std::string::npos) << message;
