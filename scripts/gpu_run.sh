@@ -15,7 +15,8 @@
 # into $OUT/logs.tgz (the device tool returns at most 8 files).
 # Knobs: NGLS (default "33 32 24 16 8 0"), PEER_NGLS (default "33 32"), DEADLINE (seconds,
 # default 500: the steps that would start after it are skipped), SANITIZE=0 (no sanitizer
-# reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions).
+# reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions),
+# KQUANT=0 (no 7B-shape Q4_K_M file and benchmark).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -35,9 +36,15 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,memory.free,clocks.sm,cl
 gpu="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 nproc
 
-# The benchmark file is made on the CPU while the GPU runs the tests.
+# The benchmark files are made on the CPU while the GPU runs the tests.
 timeout 300 "$llamux" synth --shape 7b --type Q4_0 -o "$model" > "$out/synth.log" 2>&1 &
 synth_pid=$!
+kmodel=/tmp/llamux-7b-q4_k_m.gguf
+kquant_pid=""
+if [ "${KQUANT:-1}" = 1 ]; then
+  timeout 400 "$llamux" synth --shape 7b --type Q4_K_M -o "$kmodel" > "$out/synth_q4_k_m.log" 2>&1 &
+  kquant_pid=$!
+fi
 
 echo "== ceilings"
 timeout 90 "$here/bin/gpu_ceilings" 2>&1 | tee "$out/ceilings.txt"
@@ -108,6 +115,20 @@ if [ -f "$here/peer/llama-bench.xz" ] && [ -x "$peer" ] && [ -n "$ngls" ]; then
       > "$out/peer_ngl$ngl.json" 2> "$out/peer_ngl$ngl.err" || tail -3 "$out/peer_ngl$ngl.err"
   done
 fi
+# The K-quant int8 GEMV (Q4_K, Q5_K, Q6_K) on a Q4_K_M file, all layers on the GPU.
+if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
+  echo "== 7B-shape Q4_K_M, -ngl 33"
+  if wait "$kquant_pid" && [ -s "$kmodel" ]; then
+    timeout 120 "$llamux" bench -m "$kmodel" -p 512 -n 128 -ngl 33 -r 3 -o json \
+      > "$out/kquant_ngl33.json" 2> "$out/kquant_ngl33.err" || tail -3 "$out/kquant_ngl33.err"
+    if [ -f "$here/peer/llama-bench.xz" ] && [ -x "$peer" ]; then
+      timeout 90 "$peer" -m "$kmodel" -p 512 -n 128 -ngl 33 -r 3 -o json \
+        > "$out/kquant_peer_ngl33.json" 2> "$out/kquant_peer_ngl33.err" || tail -3 "$out/kquant_peer_ngl33.err"
+    fi
+  else
+    tail -3 "$out/synth_q4_k_m.log"
+  fi
+fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
   echo "== -ngl 33 generation with the launch-overhead features off (ABLATE=0 skips)"
   for flags in "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
@@ -168,6 +189,10 @@ for f in glob.glob(os.path.join(out, "bench_ngl*.json")):
     tg = next((r["avg_ts"] for r in data if r.get("n_gen", 0) > 0), None)
     size = next((r["model_size"] for r in data), size)
     rows.append((ngl, pp, tg))
+kq, kq_peer = tps(os.path.join(out, "kquant_ngl33.json")), tps(os.path.join(out, "kquant_peer_ngl33.json"))
+if kq[0] or kq[1]:
+    print(f"7B-shape Q4_K_M, -ngl 33: pp512 {kq[0] or 0:.1f} tg128 {kq[1] or 0:.1f} t/s"
+          + (f"; llama.cpp here: pp512 {kq_peer[0] or 0:.1f} tg128 {kq_peer[1] or 0:.1f}" if kq_peer[1] else ""))
 if not rows:
     print("bench: no results")
     sys.exit(0)
