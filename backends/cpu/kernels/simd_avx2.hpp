@@ -36,6 +36,12 @@ static inline float load_f16(const void* p) {
     std::memcpy(&h, p, sizeof h);
     return _cvtsh_ss(h);
 }
+// The same half in all 8 lanes (a broadcast load and one conversion; no scalar round trip).
+static inline __m256 broadcast_f16(const void* p) {
+    uint16_t h = 0;
+    std::memcpy(&h, p, sizeof h);
+    return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(h)));
+}
 static inline float load_f32(const void* p) {
     float f = 0.0f;
     std::memcpy(&f, p, sizeof f);
@@ -80,9 +86,11 @@ static inline __m128i loadu128(const void* p) {
 
 // 16 bytes of packed nibbles -> 32 bytes 0..15: byte j < 16 is the low nibble of qs[j],
 // byte j + 16 the high nibble of qs[j] (the element order of the 32-element blocks).
+// The 16 bytes are loaded into both halves (a load, no shuffle) and the high half shifted:
+// the shuffle port is the tiles' scarcest.
 static inline __m256i nibbles_lo_hi(const uint8_t* qs) {
-    const __m128i x = loadu128(qs);
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(x, 4), x);
+    const __m256i x = _mm256_broadcastsi128_si256(loadu128(qs));
+    const __m256i both = _mm256_blend_epi32(x, _mm256_srli_epi16(x, 4), 0xF0);
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
@@ -120,6 +128,25 @@ static inline __m256i pack_columns(const __m256i* s) {
         if constexpr (NC == 3) h23 = _mm256_hadd_epi32(s[2], zero);
         if constexpr (NC == 4) h23 = _mm256_hadd_epi32(s[2], s[3]);
         return _mm256_hadd_epi32(h01, h23);
+    }
+}
+
+// pack_columns for maddubs results (16 int16 lanes per column, before the widening madd):
+// two rounds of 16-bit horizontal adds, then one madd, instead of a madd per column. Exact
+// while a sum of 8 products fits int16: unsigned quants <= 31 times int8 activations
+// (8 * 31 * 128 = 31744), which holds for the 4- and 5-bit types, not for Q8_0.
+template <int NC>
+static inline __m256i pack_columns16(const __m256i* s) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (NC == 1) {
+        return _mm256_madd_epi16(s[0], ones);
+    } else {
+        const __m256i zero = _mm256_setzero_si256();
+        const __m256i h01 = _mm256_hadd_epi16(s[0], s[1]);
+        __m256i h23 = zero;
+        if constexpr (NC == 3) h23 = _mm256_hadd_epi16(s[2], zero);
+        if constexpr (NC == 4) h23 = _mm256_hadd_epi16(s[2], s[3]);
+        return _mm256_madd_epi16(_mm256_hadd_epi16(h01, h23), ones);
     }
 }
 
