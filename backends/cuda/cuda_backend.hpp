@@ -113,6 +113,11 @@ struct CompiledNode {
     bool has_fused_add = false;
     lmx_node fused_add{};
     int32_t round_out = -1;
+    // A rope of k followed by the KV stores of that k and of v: this rope's launch also does
+    // both stores (skip there) and, with has_rope_q, the rope of q just before it (skip there
+    // too); see fuse_rope_store in cuda_program.cpp.
+    bool has_rope_store = false, has_rope_q = false;
+    lmx_node store_k{}, store_v{}, rope_q{};
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 

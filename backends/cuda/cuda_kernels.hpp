@@ -58,6 +58,13 @@ void launch_add(const lmx_node& node, cudaStream_t stream);
 void launch_copy(const lmx_node& node, cudaStream_t stream);
 // Rotary embedding, normal mode; positions are the I32 tensor src[1] in device memory.
 void launch_rope(const lmx_node& node, cudaStream_t stream);
+// rope_k (and rope_q when not null), then the KV stores store_k (of rope_k's output) and
+// store_v, in one launch with the same results. Only for nodes that fuse_nodes found safe to
+// run at once (cuda_fusion_safety.hpp) and shaped as the Llama graph makes them: f32 q, k and
+// v; heads back to back in the roped k and in v's rows; both caches of one type, rows of
+// n_kv_heads * head_dim elements; the two ropes with the same positions and parameters.
+void launch_rope_store(const lmx_node* rope_q, const lmx_node& rope_k, const lmx_node& store_k,
+                       const lmx_node& store_v, const int32_t* n_past, cudaStream_t stream);
 // cache rows n_past .. n_past + n_tok - 1 = src converted to the cache type. n_past is read
 // from device memory when the kernel runs (so that a captured CUDA graph replays with the
 // current value; see set_n_past).

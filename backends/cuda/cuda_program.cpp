@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "cuda_backend.hpp"
+#include "cuda_fusion_safety.hpp"
 #include "cuda_kernels.hpp"
 #include "llamux/ir.hpp"
 #include "llamux/ops_ref.hpp"
@@ -70,10 +71,79 @@ bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
            a.nb[2] == b.nb[2] && a.nb[3] == b.nb[3];
 }
 
-// LLAMUX_CUDA_FUSE: 0 none, 1 the add + rms_norm fusion only, anything else (or unset) all.
+// LLAMUX_CUDA_FUSE: 0 none, 1 the add + rms_norm fusion only, 2 (the default) also the
+// roundings for the next matmul, 3 also the rope + KV store fusion. Level 3 is opt-in until
+// a GPU run has checked it: it was written in a session without a GPU (scripts/gpu_run.sh
+// runs the model tests and the benchmark with it).
 int fusion_level() {
     const char* v = std::getenv("LLAMUX_CUDA_FUSE");
     return v && *v ? std::atoi(v) : 2;
+}
+
+bool is_f32_rows(const lmx_tensor& t) { return t.dtype == LMX_TYPE_F32 && t.nb[0] == sizeof(float); }
+
+// nodes[j] = rope(k), j + 1 = kv_store of its output, j + 2 = kv_store of v, in the shapes
+// launch_rope_store handles.
+bool rope_store_shapes(const std::vector<CompiledNode>& nodes, size_t j) {
+    if (j + 2 >= nodes.size()) return false;
+    const lmx_node& rope = nodes[j].node;
+    const lmx_node& sk = nodes[j + 1].node;
+    const lmx_node& sv = nodes[j + 2].node;
+    if (rope.op != LMX_OP_ROPE || sk.op != LMX_OP_KV_STORE || sv.op != LMX_OP_KV_STORE) return false;
+    const lmx_tensor& k = *rope.src[0];
+    const lmx_tensor& kr = *rope.dst;
+    const lmx_tensor& v = *sv.src[0];
+    const lmx_tensor& kc = *sk.dst;
+    const lmx_tensor& vc = *sv.dst;
+    const int64_t D = k.ne[0], n_kv = k.ne[1], n_tok = k.ne[2];
+    return same_view(*sk.src[0], kr) && is_f32_rows(k) && is_f32_rows(kr) && is_f32_rows(v) &&
+           k.ne[3] == 1 && kr.ne[0] == D && kr.ne[1] == n_kv && kr.ne[2] == n_tok &&
+           kr.nb[1] == D * sizeof(float) && rope.iparams[0] <= D && rope.iparams[0] % 2 == 0 &&
+           v.ne[0] == D * n_kv && v.ne[1] == n_tok && v.ne[2] == 1 && kc.dtype == vc.dtype &&
+           kc.ne[0] == D * n_kv && vc.ne[0] == D * n_kv && is_float_storage(kc.dtype);
+}
+
+// nodes[j - 1] = rope(q) with the same positions, parameters, head size and tokens.
+bool rope_q_matches(const std::vector<CompiledNode>& nodes, size_t j) {
+    if (j == 0) return false;
+    const lmx_node& rq = nodes[j - 1].node;
+    const lmx_node& rk = nodes[j].node;
+    if (rq.op != LMX_OP_ROPE) return false;
+    const lmx_tensor& q = *rq.src[0];
+    const lmx_tensor& qr = *rq.dst;
+    const lmx_tensor& k = *rk.src[0];
+    return rq.src[1]->data == rk.src[1]->data && rq.iparams[0] == rk.iparams[0] &&
+           rq.fparams[0] == rk.fparams[0] && rq.fparams[1] == rk.fparams[1] && is_f32_rows(q) &&
+           is_f32_rows(qr) && q.ne[0] == k.ne[0] && q.ne[2] == k.ne[2] && q.ne[3] == 1 &&
+           qr.ne[1] == q.ne[1] && qr.ne[2] == q.ne[2];
+}
+
+// rope(k) + kv_store(k) + kv_store(v) as one launch, and rope(q) too where that is safe:
+// fusable_in_one_kernel checks that no node overwrites what an earlier one reads (the
+// planner puts rope(k)'s output over q when q's last reader is rope(q), the case that made an
+// earlier version of this fusion fail). The roped k goes to the k store in registers.
+void fuse_rope_store(std::vector<CompiledNode>& nodes) {
+    for (size_t j = 0; j + 2 < nodes.size(); ++j) {
+        if (!rope_store_shapes(nodes, j)) continue;
+        const lmx_node kv[3] = {nodes[j].node, nodes[j + 1].node, nodes[j + 2].node};
+        const FusedHandoff roped_k{0, 1};
+        if (!fusable_in_one_kernel(kv, 3, &roped_k, 1)) continue;
+        CompiledNode& rope_k = nodes[j];
+        rope_k.has_rope_store = true;
+        rope_k.store_k = nodes[j + 1].node;
+        rope_k.store_v = nodes[j + 2].node;
+        nodes[j + 1].skip = nodes[j + 2].skip = true;
+        if (rope_q_matches(nodes, j)) {
+            const lmx_node all[4] = {nodes[j - 1].node, kv[0], kv[1], kv[2]};
+            const FusedHandoff roped_k_after_q{1, 2};
+            if (fusable_in_one_kernel(all, 4, &roped_k_after_q, 1)) {
+                rope_k.has_rope_q = true;
+                rope_k.rope_q = nodes[j - 1].node;
+                nodes[j - 1].skip = true;
+            }
+        }
+        j += 2;
+    }
 }
 
 // The launch-saving fusions (see CompiledNode): each pairs a node with the one right after
@@ -106,6 +176,8 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
             m.reuse_rounded = true;
         }
     }
+    if (level < 3) return;
+    fuse_rope_store(nodes);
 }
 
 }  // namespace
@@ -211,7 +283,14 @@ lmx_status launch_nodes(CudaBackend& b, const CudaProgram& program, bool profile
                 launch_rms_norm(node, c.has_fused_add ? &c.fused_add : nullptr, round_target(b, c), b.stream);
                 break;
             case LMX_OP_MATMUL: s = run_matmul(b, c, why); break;
-            case LMX_OP_ROPE: launch_rope(node, b.stream); break;
+            case LMX_OP_ROPE:
+                if (c.has_rope_store) {
+                    launch_rope_store(c.has_rope_q ? &c.rope_q : nullptr, node, c.store_k, c.store_v, b.n_past_dev,
+                                      b.stream);
+                } else {
+                    launch_rope(node, b.stream);
+                }
+                break;
             case LMX_OP_KV_STORE: launch_kv_store(node, b.n_past_dev, b.stream); break;
             case LMX_OP_ATTENTION: launch_attention(node, b.n_past_dev, b.stream); break;
             case LMX_OP_SWIGLU: launch_swiglu(node, round_target(b, c), b.stream); break;
