@@ -108,7 +108,7 @@ bool rope_q_matches(const std::vector<CompiledNode>& nodes, size_t j) {
     if (j == 0) return false;
     const lmx_node& rq = nodes[j - 1].node;
     const lmx_node& rk = nodes[j].node;
-    if (rq.op != LMX_OP_ROPE) return false;
+    if (rq.op != LMX_OP_ROPE || nodes[j - 1].skip || nodes[j - 1].has_rope_store) return false;
     const lmx_tensor& q = *rq.src[0];
     const lmx_tensor& qr = *rq.dst;
     const lmx_tensor& k = *rk.src[0];
@@ -120,8 +120,8 @@ bool rope_q_matches(const std::vector<CompiledNode>& nodes, size_t j) {
 
 // rope(k) + kv_store(k) + kv_store(v) as one launch, and rope(q) too where that is safe:
 // fusable_in_one_kernel checks that no node overwrites what an earlier one reads (the
-// planner puts rope(k)'s output over q when q's last reader is rope(q), the case that made an
-// earlier version of this fusion fail). The roped k goes to the k store in registers.
+// planner may put rope(k)'s output over q, whose last reader is rope(q): most likely what
+// made an earlier version of this fusion fail). The roped k goes to the k store in registers.
 void fuse_rope_store(std::vector<CompiledNode>& nodes) {
     for (size_t j = 0; j + 2 < nodes.size(); ++j) {
         if (!rope_store_shapes(nodes, j)) continue;
