@@ -12,7 +12,7 @@
 //  - M > 1 (prompt): work items of panel_rows weight rows x panel_cols columns, one chunk
 //    each; inside an item, 4x4 tiles (tile kernel: 4 weight rows loaded once for 4
 //    columns). A panel's weight rows stay in L2 while its columns stream past.
-//  - M >= 16 with a matrix unit (TypeKernels::gemm, AMX): the converted columns are also
+//  - M >= 16 with a block kernel (TypeKernels::gemm: AMX; Q4_0 on AVX2): the converted columns are also
 //    packed in groups of 16; an item's whole 16 x 16 blocks go to gemm, its edges (rows or
 //    columns past the last whole block of the matrix) to the 4x4 tiles. On a repacked
 //    weight (TypeKernels::packed_gemm) the gemm reads the repacked rows, and the converted

@@ -2,7 +2,7 @@
 // for every weight type and every instruction set this machine has:
 //   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
 //   - tile vs vec_dot_ref for every nr, nc in 1..kTileMax;
-//   - gemm (matrix unit) vs vec_dot_ref for several row and column counts;
+//   - gemm (16 x 16 block kernels: AMX, AVX2 Q4_0) vs vec_dot_ref for several row and column counts;
 //   - the GEMV (one column and a few), and gemm on repacked weights vs vec_dot_ref;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
@@ -217,7 +217,7 @@ Operands random_operands(std::mt19937& rng, const TypeKernels& k, int64_t n, int
 }
 
 TEST_P(CpuKernels, GemmMatchesReference) {
-    if (k_->gemm == nullptr) GTEST_SKIP() << "no matrix-unit kernel for this type and set";
+    if (k_->gemm == nullptr) GTEST_SKIP() << "no block (gemm) kernel for this type and set";
     const GemmKernels& g = *k_->gemm;
     std::mt19937 rng(991u + static_cast<unsigned>(type_));
     const int64_t bs = info(type_).block_size;
@@ -393,7 +393,11 @@ TEST(CpuKernelsDispatch, IsaNamesAndCap) {
     EXPECT_STREQ(isa_name(Isa::Avx2), "avx2");
     EXPECT_STREQ(isa_name(Isa::Avx512), "avx512");
     EXPECT_STREQ(isa_name(Isa::Amx), "amx");
-    // Matrix-unit kernels only at the AMX level.
+    // Q4_0's AVX2 gemm (original rows) gives way to the repacked rows at the AVX-512 level;
+    // the AMX level brings its own.
+    if (detect_isa() >= Isa::Avx2) {
+        EXPECT_NE(kernels_for(DType::Q4_0, Isa::Avx2)->gemm, nullptr);
+    }
     EXPECT_EQ(kernels_for(DType::Q4_0, Isa::Avx512)->gemm, nullptr);
     // Asking for more than the CPU has gives what it has.
     const TypeKernels* k = kernels_for(DType::Q4_0, Isa::Avx512);

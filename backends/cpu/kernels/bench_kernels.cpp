@@ -153,7 +153,7 @@ void bench(DType t, Isa isa, int reps) {
     });
     sink = sink + y[2];
 
-    // The matrix-unit gemm where there is one, on kUnitBatch columns (as many as a prompt
+    // The block (gemm) kernel where there is one, on kUnitBatch columns (as many as a prompt
     // work item has; the kBatch columns repeated): columns packed once, rows in pieces.
     double unit_s = 0.0;
     constexpr int64_t kUnitBatch = 4 * kBatch;
@@ -184,7 +184,7 @@ void bench(DType t, Isa isa, int reps) {
                 std::string(dtype_name(t)).c_str(), isa_name(isa), isa_name(k->isa), gb / gemv_s,
                 kTileMax, gb / gemv_tile_s, static_cast<long long>(kGemmRows),
                 static_cast<long long>(kBatch), kTileMax, kTileMax, gmac / tile_s, gmac / dot_s);
-    if (unit_s > 0.0) std::printf("%-5s %-7s gemm on the matrix unit: %5.1f GMAC/s\n",
+    if (unit_s > 0.0) std::printf("%-5s %-7s gemm kernel (16 x 16 blocks): %5.1f GMAC/s\n",
                                   std::string(dtype_name(t)).c_str(), isa_name(isa), gmac / unit_s);
     std::fflush(stdout);
 }

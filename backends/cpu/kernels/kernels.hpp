@@ -37,10 +37,11 @@ using TileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a
                         size_t a_stride, float* dst, size_t ldd, int nr, int nc);
 constexpr int kTileMax = 4;
 
-// Prompt processing on a matrix unit: products of kGemmBlock weight rows with kGemmBlock
-// activation columns at a time. The converted activation columns (from_float) are first
-// packed, kGemmBlock at a time, into the unit's layout ("groups"); gemm then unpacks each
-// kGemmBlock weight rows once into per-thread scratch and multiplies them with every group.
+// Prompt processing in blocks (AMX tiles; on AVX2, Q4_0 on column-interleaved vectors):
+// products of kGemmBlock weight rows with kGemmBlock activation columns at a time. The
+// converted activation columns (from_float) are first packed, kGemmBlock at a time, into the
+// kernel's layout ("groups"); gemm then unpacks each kGemmBlock weight rows once into
+// per-thread scratch and multiplies them with every group.
 // Results equal vec_dot's up to float summation order. n must be a whole number of the
 // weight type's blocks (as for every kernel here).
 constexpr int kGemmBlock = 16;
@@ -87,7 +88,7 @@ struct TypeKernels {
     FromFloatFn from_float;  // nullptr when the activation type is F32 (use x as is)
     TileFn tile;
     Isa isa;                 // the set vec_dot and tile use
-    const GemmKernels* gemm; // nullptr where this CPU has no matrix-unit kernel for the type
+    const GemmKernels* gemm; // nullptr where this CPU has no block kernel for the type
     const PackedGemvKernels* packed_gemv;  // nullptr where the type is not repacked
     // Matrix-unit product on the repacked rows (w: packed_gemv's data of the first row,
     // w_stride unused; no pack step: `groups` are the converted columns, group_stride
