@@ -1,6 +1,6 @@
-// AVX2 prompt products for Q4_0 (GemmKernels): weights times 16 activation columns at a time
-// with no horizontal sums. Compiled only with -mavx2 -mfma -mf16c; called only after
-// detect_isa() found AVX2.
+// AVX2 prompt products for Q4_0 and Q4_K (GemmKernels): weights times 16 activation
+// columns at a time with no horizontal sums. Compiled only with -mavx2 -mfma -mf16c; called
+// only after detect_isa() found AVX2.
 //
 // The 4x4 tiles (kernels_avx2_legacy.cpp) multiply one weight block with one column per
 // vector and then fold each column's 8 lanes into one (shuffles, the scarce port). Here a
@@ -14,14 +14,20 @@
 // add per 8 dot products, in float (integer sums exact, so only the float order differs
 // from vec_dot).
 //
-// Layouts:
+// Layouts (Q4_0; Q4_K's below):
 //  - packed activations, a group of 16 columns: per block b, per half h (columns 8h..8h+7),
-//    kHalfBlockBytes: 8 steps of 32 bytes (step s: column c's elements 4s..4s+3 at bytes
+//    kHalfBytes: 8 steps of 32 bytes (step s: column c's elements 4s..4s+3 at bytes
 //    4c..4c+3), 8 float scales d_a, 8 int32 8 * sum(q_a);
-//  - scratch (per thread): 16 weight rows unpacked, per row and block 32 bytes 0..15 in
-//    element order, then the rows' scales as floats.
-// On a Xeon (Sapphire Rapids) capped to AVX2, one thread: 124 GMAC/s against 49 for the
-// 4x4 tiles (a stand-alone copy of both loops, 64 x 64 x 4096).
+//  - scratch (per thread): 16 weight rows unpacked, per row and block kRowBytes: 32 bytes
+//    0..15 in element order, then the block's scale as a float.
+// On a Xeon (Sapphire Rapids) capped to AVX2, one thread (`llamux_bench_kernels`): Q4_0
+// 100-105 GMAC/s against 48 for the 4x4 tiles, Q4_K 91-95 against 57.
+//
+// Q4_K (Q8_K activations) works the same way per 32-element sub-block s, whose int16 sums
+// are widened by vpmaddwd against the sub-block's 6-bit scale instead of 1, so isum =
+// sum_s sc_s (q . a)_s comes out exact in int32; the min term sum_s m_s sum(a)_s takes the
+// activations' sub-block sums (packed beside them) two sub-blocks per vpmaddwd. Then
+// d_w d_a isum - dmin_w d_a msum per super-block, the reference's formula.
 #include "kernels_internal.hpp"
 #include "llamux/quant_blocks.hpp"
 #include "simd_avx2.hpp"
@@ -31,108 +37,235 @@ namespace {
 
 using namespace simd;
 
-constexpr int kHalf = kGemmBlock / 2;                        // columns per vector
-constexpr size_t kSteps = kQK4_0 / 4;                        // 4-element steps per block
-constexpr size_t kHalfBlockBytes = kSteps * 32 + 32 + 32;    // quants, d_a, 8 * sum(a)
-constexpr size_t kGroupBlockBytes = 2 * kHalfBlockBytes;
-constexpr int kTileRows = 4;  // weight rows per accumulator set (4 + 8 + 4 registers)
+constexpr int kHalf = kGemmBlock / 2;  // columns per vector
+constexpr size_t kSteps = 32 / 4;      // 4-element steps per 32 elements
+static_assert(kGemmBlock == 16);
 
-static_assert(kGemmBlock == 16 && kGemmBlock % kTileRows == 0);
-
-size_t group_bytes(int64_t n) { return static_cast<size_t>(n / kQK4_0) * kGroupBlockBytes; }
-
-size_t scratch_bytes(int64_t n) {
-    const auto nb = static_cast<size_t>(n / kQK4_0);
-    return kGemmBlock * nb * (32 + sizeof(float));
+// One row's 32 unpacked weight bytes q (0..15), broadcast 4 at a time, times the 8
+// activation vectors av of the same 32 elements: each column's sums in its own int16 lanes
+// (two per column), exact (see the bound above).
+inline __m256i steps_times(const uint8_t* q, const __m256i* av) {
+    __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q))), av[0]);
+    for (size_t t = 1; t < kSteps; ++t) {
+        const __m256i wb = _mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t)));
+        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wb, av[t]));
+    }
+    return s16;
 }
 
-void pack(int64_t n, const void* a, size_t a_stride, void* group) {
-    const int64_t nb = n / kQK4_0;
-    auto* out = static_cast<uint8_t*>(group);
-    for (int c = 0; c < kGemmBlock; ++c) {
-        const BlockQ8_0* col = row_at<BlockQ8_0>(a, a_stride, c);
-        const int h = c / kHalf, lane = c % kHalf;
-        for (int64_t b = 0; b < nb; ++b) {
-            uint8_t* half = out + static_cast<size_t>(b) * kGroupBlockBytes + h * kHalfBlockBytes;
-            for (size_t s = 0; s < kSteps; ++s) std::memcpy(half + 32 * s + 4 * lane, col[b].qs + 4 * s, 4);
-            const float d = load_f16(&col[b].d);
-            int32_t sum = 0;
-            for (int j = 0; j < kQK8_0; ++j) sum += col[b].qs[j];
-            const int32_t offset_sum = 8 * sum;
-            std::memcpy(half + kSteps * 32 + 4 * lane, &d, 4);
-            std::memcpy(half + kSteps * 32 + 32 + 4 * lane, &offset_sum, 4);
-        }
-    }
-}
-
-// kGemmBlock rows of weights into the scratch layout.
-void unpack_rows(int64_t nb, const void* w, size_t w_stride, uint8_t* quants, float* scales) {
-    for (int r = 0; r < kGemmBlock; ++r) {
-        const BlockQ4_0* row = row_at<BlockQ4_0>(w, w_stride, r);
-        for (int64_t b = 0; b < nb; ++b) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(quants + (r * nb + b) * 32), nibbles_lo_hi(row[b].qs));
-            scales[r * nb + b] = load_f16(&row[b].d);
-        }
-    }
-}
-
-// kTileRows unpacked rows (quants/scales of the first; rows nb blocks apart) times the 8
-// columns of one half group (`half`: its block 0; blocks kGroupBlockBytes apart).
-// dst[c * ldd + r] for c < 8, r < kTileRows.
-void rows_times_half(int64_t nb, const uint8_t* quants, const float* scales, const uint8_t* half, float* dst,
-                     size_t ldd) {
-    __m256 acc[kTileRows];
-    for (__m256& a : acc) a = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* a = half + static_cast<size_t>(b) * kGroupBlockBytes;
-        __m256i av[kSteps];
-        for (size_t s = 0; s < kSteps; ++s) av[s] = loadu256(a + 32 * s);
-        const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kSteps * 32));
-        const __m256i offset_sums = loadu256(a + kSteps * 32 + 32);
-        for (int r = 0; r < kTileRows; ++r) {
-            const uint8_t* w = quants + (static_cast<size_t>(r * nb) + static_cast<size_t>(b)) * 32;
-            __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(w))), av[0]);
-            for (size_t s = 1; s < kSteps; ++s) {
-                const __m256i wb = _mm256_set1_epi32(static_cast<int>(load_u32(w + 4 * s)));
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wb, av[s]));
-            }
-            const __m256i dots = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), offset_sums);
-            const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(scales + r * nb + b), da);
-            acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dots), acc[r]);
-        }
-    }
-    for (int r = 0; r < kTileRows; ++r) {
+inline void store_columns(const __m256* acc, int n_rows, float* dst, size_t ldd) {
+    for (int r = 0; r < n_rows; ++r) {
         float lanes[kHalf];
         _mm256_storeu_ps(lanes, acc[r]);
         for (int c = 0; c < kHalf; ++c) dst[static_cast<size_t>(c) * ldd + static_cast<size_t>(r)] = lanes[c];
     }
 }
 
-void gemm(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* groups, size_t group_stride,
-          int64_t n_groups, float* dst, size_t ldd, void* scratch) {
-    const int64_t nb = n / kQK4_0;
-    auto* quants = static_cast<uint8_t*>(scratch);
-    auto* scales = reinterpret_cast<float*>(quants + kGemmBlock * nb * 32);
-    for (int64_t r0 = 0; r0 < nr; r0 += kGemmBlock) {
-        unpack_rows(nb, static_cast<const uint8_t*>(w) + static_cast<size_t>(r0) * w_stride, w_stride, quants, scales);
-        for (int64_t j = 0; j < n_groups; ++j) {
-            const auto* group = static_cast<const uint8_t*>(groups) + static_cast<size_t>(j) * group_stride;
-            for (int h = 0; h < 2; ++h) {
-                for (int r = 0; r < kGemmBlock; r += kTileRows) {
-                    rows_times_half(nb, quants + static_cast<size_t>(r * nb) * 32, scales + r * nb,
-                                    group + h * kHalfBlockBytes,
-                                    dst + static_cast<size_t>(j * kGemmBlock + h * kHalf) * ldd +
-                                        static_cast<size_t>(r0 + r),
-                                    ldd);
+// ---- Q4_0 ---------------------------------------------------------------------------------
+struct Q4_0Block {
+    using Weight = BlockQ4_0;
+    using Activation = BlockQ8_0;
+    static constexpr int64_t kElems = kQK4_0;
+    static constexpr size_t kHalfBytes = kSteps * 32 + 32 + 32;  // quants, d_a, 8 * sum(a)
+    static constexpr size_t kRowBytes = 32 + sizeof(float);
+    static constexpr int kTileRows = 4;  // 8 activation vectors + 4 accumulators
+
+    static void pack_column(const BlockQ8_0& a, int lane, uint8_t* half) {
+        for (size_t s = 0; s < kSteps; ++s) std::memcpy(half + 32 * s + 4 * lane, a.qs + 4 * s, 4);
+        const float d = load_f16(&a.d);
+        int32_t sum = 0;
+        for (int j = 0; j < kQK8_0; ++j) sum += a.qs[j];
+        const int32_t offset_sum = 8 * sum;
+        std::memcpy(half + kSteps * 32 + 4 * lane, &d, 4);
+        std::memcpy(half + kSteps * 32 + 32 + 4 * lane, &offset_sum, 4);
+    }
+
+    static void unpack(const BlockQ4_0& w, uint8_t* out) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), nibbles_lo_hi(w.qs));
+        const float d = load_f16(&w.d);
+        std::memcpy(out + 32, &d, 4);
+    }
+
+    // kTileRows unpacked rows (row_stride bytes apart) times one half group (blocks
+    // group_block_bytes apart): dst[c * ldd + r].
+    static void rows_times_half(int64_t nb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                size_t group_block_bytes, float* dst, size_t ldd) {
+        __m256 acc[kTileRows];
+        for (__m256& a : acc) a = _mm256_setzero_ps();
+        const __m256i ones = _mm256_set1_epi16(1);
+        for (int64_t b = 0; b < nb; ++b) {
+            const uint8_t* a = half + static_cast<size_t>(b) * group_block_bytes;
+            __m256i av[kSteps];
+            for (size_t t = 0; t < kSteps; ++t) av[t] = loadu256(a + 32 * t);
+            const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kSteps * 32));
+            const __m256i offset_sums = loadu256(a + kSteps * 32 + 32);
+            for (int r = 0; r < kTileRows; ++r) {
+                const uint8_t* w = rows + r * row_stride + static_cast<size_t>(b) * kRowBytes;
+                const __m256i dots = _mm256_sub_epi32(_mm256_madd_epi16(steps_times(w, av), ones), offset_sums);
+                const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(reinterpret_cast<const float*>(w + 32)), da);
+                acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dots), acc[r]);
+            }
+        }
+        store_columns(acc, kTileRows, dst, ldd);
+    }
+};
+
+// ---- Q4_K ---------------------------------------------------------------------------------
+// Packed activations, per super-block and half: 64 steps of 32 bytes as above, 8 float d_a,
+// then 4 x 32 bytes of sub-block sums: pair p holds, for column c, sum(a) of sub-blocks 2p
+// and 2p + 1 as int16 at lanes 2c, 2c + 1.
+// Scratch, per row and super-block: 256 bytes 0..15 in element order, 8 words sc_s | sc_s << 16
+// (a vpmaddwd multiplier by broadcast), 4 words m_2p | m_2p+1 << 16, then d and dmin as floats.
+constexpr size_t kSubBlocks = kQK_K / 32;
+
+// 6-bit scale and min of sub-block j (the reference's k4_scale_min, kept local to this file:
+// see the note on out-of-line copies in simd_avx2.hpp).
+inline void k4_scale_min_of(const uint8_t* packed, size_t j, uint32_t& sc, uint32_t& m) {
+    if (j < 4) {
+        sc = packed[j] & 63u;
+        m = packed[j + 4] & 63u;
+    } else {
+        sc = (packed[j + 4] & 0xFu) | ((packed[j - 4] >> 6) << 4);
+        m = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+    }
+}
+
+struct Q4_KBlock {
+    using Weight = BlockQ4_K;
+    using Activation = BlockQ8_K;
+    static constexpr int64_t kElems = kQK_K;
+    static constexpr size_t kQuantBytes = kQK_K / 4 * 32;
+    static constexpr size_t kHalfBytes = kQuantBytes + 32 + kSubBlocks / 2 * 32;  // 2208
+    static constexpr size_t kScales = kQK_K, kMins = kScales + 4 * kSubBlocks, kDs = kMins + 2 * kSubBlocks;
+    static constexpr size_t kRowBytes = kDs + 2 * sizeof(float);  // 312
+    static constexpr int kTileRows = 2;  // 8 activation vectors + 2 x (isum, acc)
+
+    static void pack_column(const BlockQ8_K& a, int lane, uint8_t* half) {
+        for (size_t t = 0; t < kQK_K / 4; ++t) std::memcpy(half + 32 * t + 4 * lane, a.qs + 4 * t, 4);
+        std::memcpy(half + kQuantBytes + 4 * lane, &a.d, 4);
+        uint8_t* sums = half + kQuantBytes + 32;
+        for (size_t sb = 0; sb < kSubBlocks; ++sb) {
+            const auto sum = static_cast<int16_t>(a.bsums[2 * sb] + a.bsums[2 * sb + 1]);
+            std::memcpy(sums + 32 * (sb / 2) + 4 * lane + 2 * (sb % 2), &sum, 2);
+        }
+    }
+
+    static void unpack(const BlockQ4_K& w, uint8_t* out) {
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        for (size_t p = 0; p < kSubBlocks / 2; ++p) {  // qs[32p ..): sub-blocks 2p (low), 2p + 1 (high)
+            const __m256i q = loadu256(w.qs + 32 * p);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * p), _mm256_and_si256(q, low));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * p + 32),
+                                _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
+        }
+        uint32_t sc[kSubBlocks], m[kSubBlocks];
+        for (size_t j = 0; j < kSubBlocks; ++j) k4_scale_min_of(w.scales, j, sc[j], m[j]);
+        for (size_t j = 0; j < kSubBlocks; ++j) {
+            const uint32_t word = sc[j] | (sc[j] << 16);
+            std::memcpy(out + kScales + 4 * j, &word, 4);
+        }
+        for (size_t p = 0; p < kSubBlocks / 2; ++p) {
+            const uint32_t word = m[2 * p] | (m[2 * p + 1] << 16);
+            std::memcpy(out + kMins + 4 * p, &word, 4);
+        }
+        const float d[2] = {load_f16(&w.d), load_f16(&w.dmin)};
+        std::memcpy(out + kDs, d, sizeof d);
+    }
+
+    static void rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                size_t group_block_bytes, float* dst, size_t ldd) {
+        __m256 acc[kTileRows];
+        for (__m256& a : acc) a = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nsb; ++i) {
+            const uint8_t* a = half + static_cast<size_t>(i) * group_block_bytes;
+            __m256i isum[kTileRows];
+            for (__m256i& v : isum) v = _mm256_setzero_si256();
+            for (size_t sb = 0; sb < kSubBlocks; ++sb) {
+                __m256i av[kSteps];
+                for (size_t t = 0; t < kSteps; ++t) av[t] = loadu256(a + 32 * (kSteps * sb + t));
+                for (int r = 0; r < kTileRows; ++r) {
+                    const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
+                    const __m256i scale = _mm256_set1_epi32(static_cast<int>(load_u32(w + kScales + 4 * sb)));
+                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(steps_times(w + 32 * sb, av), scale));
+                }
+            }
+            const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
+            const uint8_t* sums = a + kQuantBytes + 32;
+            for (int r = 0; r < kTileRows; ++r) {
+                const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
+                __m256i msum = _mm256_setzero_si256();
+                for (size_t p = 0; p < kSubBlocks / 2; ++p) {
+                    const __m256i mins = _mm256_set1_epi32(static_cast<int>(load_u32(w + kMins + 4 * p)));
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(loadu256(sums + 32 * p), mins));
+                }
+                const auto* dd = reinterpret_cast<const float*>(w + kDs);
+                const __m256 d = _mm256_mul_ps(_mm256_set1_ps(dd[0]), da);
+                const __m256 dmin = _mm256_mul_ps(_mm256_set1_ps(dd[1]), da);
+                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum[r]), acc[r]);
+                acc[r] = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), acc[r]);
+            }
+        }
+        store_columns(acc, kTileRows, dst, ldd);
+    }
+};
+
+// ---- the GemmKernels entries, for either type -----------------------------------------------
+template <typename T>
+struct Blocked {
+    static_assert(kGemmBlock % T::kTileRows == 0);
+    static constexpr size_t kGroupBlockBytes = 2 * T::kHalfBytes;
+
+    static size_t group_bytes(int64_t n) { return static_cast<size_t>(n / T::kElems) * kGroupBlockBytes; }
+    static size_t scratch_bytes(int64_t n) {
+        return kGemmBlock * static_cast<size_t>(n / T::kElems) * T::kRowBytes;
+    }
+
+    static void pack(int64_t n, const void* a, size_t a_stride, void* group) {
+        const int64_t nb = n / T::kElems;
+        auto* out = static_cast<uint8_t*>(group);
+        for (int c = 0; c < kGemmBlock; ++c) {
+            const auto* col = row_at<typename T::Activation>(a, a_stride, c);
+            for (int64_t b = 0; b < nb; ++b) {
+                T::pack_column(col[b], c % kHalf,
+                               out + static_cast<size_t>(b) * kGroupBlockBytes + (c / kHalf) * T::kHalfBytes);
+            }
+        }
+    }
+
+    // Each kGemmBlock rows are unpacked once into the scratch, then multiplied with every group.
+    static void gemm(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* groups, size_t group_stride,
+                     int64_t n_groups, float* dst, size_t ldd, void* scratch) {
+        const int64_t nb = n / T::kElems;
+        auto* rows = static_cast<uint8_t*>(scratch);
+        const size_t row_stride = static_cast<size_t>(nb) * T::kRowBytes;
+        for (int64_t r0 = 0; r0 < nr; r0 += kGemmBlock) {
+            for (int r = 0; r < kGemmBlock; ++r) {
+                const auto* row = row_at<typename T::Weight>(w, w_stride, static_cast<int>(r0 + r));
+                for (int64_t b = 0; b < nb; ++b) {
+                    T::unpack(row[b], rows + r * row_stride + static_cast<size_t>(b) * T::kRowBytes);
+                }
+            }
+            for (int64_t j = 0; j < n_groups; ++j) {
+                const auto* group = static_cast<const uint8_t*>(groups) + static_cast<size_t>(j) * group_stride;
+                for (int h = 0; h < 2; ++h) {
+                    for (int r = 0; r < kGemmBlock; r += T::kTileRows) {
+                        T::rows_times_half(nb, rows + r * row_stride, row_stride, group + h * T::kHalfBytes,
+                                           kGroupBlockBytes,
+                                           dst + static_cast<size_t>(j * kGemmBlock + h * kHalf) * ldd +
+                                               static_cast<size_t>(r0 + r),
+                                           ldd);
+                    }
                 }
             }
         }
     }
-}
+
+    static constexpr GemmKernels kernels() { return {&group_bytes, &scratch_bytes, &pack, &gemm}; }
+};
 
 }  // namespace
 
-const GemmKernels q4_0_gemm_avx2 = {&group_bytes, &scratch_bytes, &pack, &gemm};
+const GemmKernels q4_0_gemm_avx2 = Blocked<Q4_0Block>::kernels();
+const GemmKernels q4_k_gemm_avx2 = Blocked<Q4_KBlock>::kernels();
 
 }  // namespace llamux::cpu
