@@ -1,4 +1,4 @@
-// AVX2 prompt products for Q4_0 and Q4_K (GemmKernels): weights times 16 activation
+// AVX2 prompt products for Q4_0, Q4_K and Q6_K (GemmKernels): weights times 16 activation
 // columns at a time with no horizontal sums. Compiled only with -mavx2 -mfma -mf16c; called
 // only after detect_isa() found AVX2.
 //
@@ -21,7 +21,7 @@
 //  - scratch (per thread): 16 weight rows unpacked, per row and block kRowBytes: 32 bytes
 //    0..15 in element order, then the block's scale as a float.
 // On a Xeon (Sapphire Rapids) capped to AVX2, one thread (`llamux_bench_kernels`): Q4_0
-// 100-105 GMAC/s against 48 for the 4x4 tiles, Q4_K 91-95 against 57.
+// 100-105 GMAC/s against 48 for the 4x4 tiles, Q4_K 91-95 against 57, Q6_K 83 against 55.
 //
 // Q4_K (Q8_K activations) works the same way per 32-element sub-block s, whose int16 sums
 // are widened by vpmaddwd against the sub-block's 6-bit scale instead of 1, so isum =
@@ -209,7 +209,110 @@ struct Q4_KBlock {
     }
 };
 
-// ---- the GemmKernels entries, for either type -----------------------------------------------
+// ---- Q6_K ---------------------------------------------------------------------------------
+// Values q - 32 with q = low 4 bits | high 2 bits << 4 in 0..63, 16 sub-blocks of 16 with
+// int8 scales. The stored q multiply the activations unsigned; with q up to 63 a pair sum is
+// up to 16128, so int16 sums span 2 steps (8 elements) before vpmaddwd widens them against
+// the sub-block's scale. The offset comes back as 32 * sum_k sc_k sum(a)_k, from the
+// activations' bsums (sums per 16) two sub-blocks per vpmaddwd; then d_w d_a isum.
+// Packed activations, per super-block and half: 64 steps of 32 bytes, 8 float d_a, 8 x 32
+// bytes of bsums pairs (pair p: column c's bsums 2p, 2p + 1 at int16 lanes 2c, 2c + 1).
+// Scratch, per row and super-block: 256 bytes q (0..63), 16 words sc_k | sc_k << 16, 8 words
+// sc_2p | sc_2p+1 << 16, d as a float.
+struct Q6_KBlock {
+    using Weight = BlockQ6_K;
+    using Activation = BlockQ8_K;
+    static constexpr int64_t kElems = kQK_K;
+    static constexpr size_t kSub = kQK_K / 16;  // sub-blocks of 16
+    static constexpr size_t kQuantBytes = kQK_K / 4 * 32;
+    static constexpr size_t kHalfBytes = kQuantBytes + 32 + kSub / 2 * 32;  // 2336
+    static constexpr size_t kScales = kQK_K, kPairs = kScales + 4 * kSub, kD = kPairs + 2 * kSub;
+    static constexpr size_t kRowBytes = kD + sizeof(float);  // 356
+    static constexpr int kTileRows = 2;
+
+    static void pack_column(const BlockQ8_K& a, int lane, uint8_t* half) {
+        for (size_t t = 0; t < kQK_K / 4; ++t) std::memcpy(half + 32 * t + 4 * lane, a.qs + 4 * t, 4);
+        std::memcpy(half + kQuantBytes + 4 * lane, &a.d, 4);
+        uint8_t* sums = half + kQuantBytes + 32;
+        for (size_t p = 0; p < kSub / 2; ++p) std::memcpy(sums + 32 * p + 4 * lane, a.bsums + 2 * p, 4);
+    }
+
+    static void unpack(const BlockQ6_K& w, uint8_t* out) {
+        // Elements 128h + 32p + l: low bits in ql[64h + 32 (p & 1) + l] (high nibble for
+        // p >= 2), high bits at bit 2p of qh[32h + l].
+        const __m256i low4 = _mm256_set1_epi8(0x0F), high2 = _mm256_set1_epi8(0x30);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i qh = loadu256(w.qh + 32 * h);
+            for (int p = 0; p < 4; ++p) {
+                __m256i lo = loadu256(w.ql + 64 * h + 32 * (p & 1));
+                if (p >= 2) lo = _mm256_srli_epi16(lo, 4);
+                // bits 2p, 2p + 1 of qh moved to bits 4, 5
+                const __m256i hi = 2 * p >= 4 ? _mm256_srli_epi16(qh, 2 * p - 4) : _mm256_slli_epi16(qh, 4 - 2 * p);
+                const __m256i q = _mm256_or_si256(_mm256_and_si256(lo, low4), _mm256_and_si256(hi, high2));
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 128 * h + 32 * p), q);
+            }
+        }
+        for (size_t k = 0; k < kSub; ++k) {
+            const auto sc = static_cast<uint16_t>(static_cast<int16_t>(w.scales[k]));
+            const uint32_t word = sc | (static_cast<uint32_t>(sc) << 16);
+            std::memcpy(out + kScales + 4 * k, &word, 4);
+        }
+        for (size_t p = 0; p < kSub / 2; ++p) {
+            const auto lo = static_cast<uint16_t>(static_cast<int16_t>(w.scales[2 * p]));
+            const auto hi = static_cast<uint16_t>(static_cast<int16_t>(w.scales[2 * p + 1]));
+            const uint32_t word = lo | (static_cast<uint32_t>(hi) << 16);
+            std::memcpy(out + kPairs + 4 * p, &word, 4);
+        }
+        const float d = load_f16(&w.d);
+        std::memcpy(out + kD, &d, 4);
+    }
+
+    static void rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                size_t group_block_bytes, float* dst, size_t ldd) {
+        __m256 acc[kTileRows];
+        for (__m256& a : acc) a = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nsb; ++i) {
+            const uint8_t* a = half + static_cast<size_t>(i) * group_block_bytes;
+            __m256i isum[kTileRows];
+            for (__m256i& v : isum) v = _mm256_setzero_si256();
+            for (size_t run = 0; run < kQK_K / 32; ++run) {  // 32 elements: two sub-blocks of 16
+                __m256i av[kSteps];
+                for (size_t t = 0; t < kSteps; ++t) av[t] = loadu256(a + 32 * (kSteps * run + t));
+                for (int r = 0; r < kTileRows; ++r) {
+                    const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
+                    const uint8_t* q = w + 32 * run;
+                    for (size_t k = 0; k < 2; ++k) {  // sub-block 2 run + k: steps 4k .. 4k + 3
+                        const __m256i sc = _mm256_set1_epi32(static_cast<int>(load_u32(w + kScales + 4 * (2 * run + k))));
+                        for (size_t half_sub = 0; half_sub < 2; ++half_sub) {
+                            const size_t t = 4 * k + 2 * half_sub;
+                            const __m256i s16 = _mm256_add_epi16(
+                                _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t))), av[t]),
+                                _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t + 4))),
+                                                     av[t + 1]));
+                            isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s16, sc));
+                        }
+                    }
+                }
+            }
+            const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
+            const uint8_t* sums = a + kQuantBytes + 32;
+            for (int r = 0; r < kTileRows; ++r) {
+                const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
+                __m256i offset = _mm256_setzero_si256();
+                for (size_t p = 0; p < kSub / 2; ++p) {
+                    const __m256i sc = _mm256_set1_epi32(static_cast<int>(load_u32(w + kPairs + 4 * p)));
+                    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(loadu256(sums + 32 * p), sc));
+                }
+                const __m256i dots = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(offset, 5));
+                const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(reinterpret_cast<const float*>(w + kD)), da);
+                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dots), acc[r]);
+            }
+        }
+        store_columns(acc, kTileRows, dst, ldd);
+    }
+};
+
+// ---- the GemmKernels entries, for each type -----------------------------------------------
 template <typename T>
 struct Blocked {
     static_assert(kGemmBlock % T::kTileRows == 0);
@@ -267,5 +370,6 @@ struct Blocked {
 
 const GemmKernels q4_0_gemm_avx2 = Blocked<Q4_0Block>::kernels();
 const GemmKernels q4_k_gemm_avx2 = Blocked<Q4_KBlock>::kernels();
+const GemmKernels q6_k_gemm_avx2 = Blocked<Q6_KBlock>::kernels();
 
 }  // namespace llamux::cpu
