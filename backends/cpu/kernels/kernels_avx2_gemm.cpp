@@ -172,41 +172,30 @@ struct Q4_KBlock {
         std::memcpy(out + kDs, d, sizeof d);
     }
 
-    static void rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
-                                size_t group_block_bytes, float* dst, size_t ldd) {
-        __m256 acc[kTileRows];
-        for (__m256& a : acc) a = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nsb; ++i) {
-            const uint8_t* a = half + static_cast<size_t>(i) * group_block_bytes;
-            __m256i isum[kTileRows];
-            for (__m256i& v : isum) v = _mm256_setzero_si256();
-            for (size_t sb = 0; sb < kSubBlocks; ++sb) {
-                __m256i av[kSteps];
-                for (size_t t = 0; t < kSteps; ++t) av[t] = loadu256(a + 32 * (kSteps * sb + t));
-                for (int r = 0; r < kTileRows; ++r) {
-                    const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
-                    const __m256i scale = _mm256_set1_epi32(static_cast<int>(load_u32(w + kScales + 4 * sb)));
-                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(steps_times(w + 32 * sb, av), scale));
-                }
-            }
-            const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
-            const uint8_t* sums = a + kQuantBytes + 32;
-            for (int r = 0; r < kTileRows; ++r) {
-                const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
-                __m256i msum = _mm256_setzero_si256();
-                for (size_t p = 0; p < kSubBlocks / 2; ++p) {
-                    const __m256i mins = _mm256_set1_epi32(static_cast<int>(load_u32(w + kMins + 4 * p)));
-                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(loadu256(sums + 32 * p), mins));
-                }
-                const auto* dd = reinterpret_cast<const float*>(w + kDs);
-                const __m256 d = _mm256_mul_ps(_mm256_set1_ps(dd[0]), da);
-                const __m256 dmin = _mm256_mul_ps(_mm256_set1_ps(dd[1]), da);
-                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum[r]), acc[r]);
-                acc[r] = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), acc[r]);
-            }
-        }
-        store_columns(acc, kTileRows, dst, ldd);
+    // Run sb (sub-block sb) of one row's super-block w times its 8 activation vectors.
+    static __m256i run_sums(const uint8_t* w, size_t sb, const __m256i* av) {
+        const __m256i scale = _mm256_set1_epi32(static_cast<int>(load_u32(w + kScales + 4 * sb)));
+        return _mm256_madd_epi16(steps_times(w + 32 * sb, av), scale);
     }
+
+    // acc + d_w d_a isum - dmin_w d_a msum for one row's super-block w; a: the half group's.
+    static __m256 scale_into(const uint8_t* w, const uint8_t* a, __m256i isum, __m256 acc) {
+        const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
+        const uint8_t* sums = a + kQuantBytes + 32;
+        __m256i msum = _mm256_setzero_si256();
+        for (size_t p = 0; p < kSubBlocks / 2; ++p) {
+            const __m256i mins = _mm256_set1_epi32(static_cast<int>(load_u32(w + kMins + 4 * p)));
+            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(loadu256(sums + 32 * p), mins));
+        }
+        const auto* dd = reinterpret_cast<const float*>(w + kDs);
+        const __m256 d = _mm256_mul_ps(_mm256_set1_ps(dd[0]), da);
+        const __m256 dmin = _mm256_mul_ps(_mm256_set1_ps(dd[1]), da);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+        return _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), acc);
+    }
+
+    static void rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                size_t group_block_bytes, float* dst, size_t ldd);
 };
 
 // ---- Q6_K ---------------------------------------------------------------------------------
@@ -267,50 +256,73 @@ struct Q6_KBlock {
         std::memcpy(out + kD, &d, 4);
     }
 
-    static void rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
-                                size_t group_block_bytes, float* dst, size_t ldd) {
-        __m256 acc[kTileRows];
-        for (__m256& a : acc) a = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nsb; ++i) {
-            const uint8_t* a = half + static_cast<size_t>(i) * group_block_bytes;
-            __m256i isum[kTileRows];
-            for (__m256i& v : isum) v = _mm256_setzero_si256();
-            for (size_t run = 0; run < kQK_K / 32; ++run) {  // 32 elements: two sub-blocks of 16
-                __m256i av[kSteps];
-                for (size_t t = 0; t < kSteps; ++t) av[t] = loadu256(a + 32 * (kSteps * run + t));
-                for (int r = 0; r < kTileRows; ++r) {
-                    const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
-                    const uint8_t* q = w + 32 * run;
-                    for (size_t k = 0; k < 2; ++k) {  // sub-block 2 run + k: steps 4k .. 4k + 3
-                        const __m256i sc = _mm256_set1_epi32(static_cast<int>(load_u32(w + kScales + 4 * (2 * run + k))));
-                        for (size_t half_sub = 0; half_sub < 2; ++half_sub) {
-                            const size_t t = 4 * k + 2 * half_sub;
-                            const __m256i s16 = _mm256_add_epi16(
-                                _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t))), av[t]),
-                                _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t + 4))),
-                                                     av[t + 1]));
-                            isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s16, sc));
-                        }
-                    }
-                }
-            }
-            const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
-            const uint8_t* sums = a + kQuantBytes + 32;
-            for (int r = 0; r < kTileRows; ++r) {
-                const uint8_t* w = rows + r * row_stride + static_cast<size_t>(i) * kRowBytes;
-                __m256i offset = _mm256_setzero_si256();
-                for (size_t p = 0; p < kSub / 2; ++p) {
-                    const __m256i sc = _mm256_set1_epi32(static_cast<int>(load_u32(w + kPairs + 4 * p)));
-                    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(loadu256(sums + 32 * p), sc));
-                }
-                const __m256i dots = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(offset, 5));
-                const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(reinterpret_cast<const float*>(w + kD)), da);
-                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dots), acc[r]);
+    // Run 32 elements (sub-blocks 2 run, 2 run + 1) of one row's super-block w.
+    static __m256i run_sums(const uint8_t* w, size_t run, const __m256i* av) {
+        const uint8_t* q = w + 32 * run;
+        __m256i sums = _mm256_setzero_si256();
+        for (size_t k = 0; k < 2; ++k) {  // sub-block 2 run + k: steps 4k .. 4k + 3
+            const __m256i sc = _mm256_set1_epi32(static_cast<int>(load_u32(w + kScales + 4 * (2 * run + k))));
+            for (size_t t = 4 * k; t < 4 * k + 4; t += 2) {  // int16 sums over 2 steps at most
+                const __m256i s16 = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t))), av[t]),
+                    _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t + 4))), av[t + 1]));
+                sums = _mm256_add_epi32(sums, _mm256_madd_epi16(s16, sc));
             }
         }
-        store_columns(acc, kTileRows, dst, ldd);
+        return sums;
     }
+
+    // acc + d_w d_a (isum - 32 sum_k sc_k sum(a)_k) for one row's super-block w.
+    static __m256 scale_into(const uint8_t* w, const uint8_t* a, __m256i isum, __m256 acc) {
+        const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
+        const uint8_t* sums = a + kQuantBytes + 32;
+        __m256i offset = _mm256_setzero_si256();
+        for (size_t p = 0; p < kSub / 2; ++p) {
+            const __m256i sc = _mm256_set1_epi32(static_cast<int>(load_u32(w + kPairs + 4 * p)));
+            offset = _mm256_add_epi32(offset, _mm256_madd_epi16(loadu256(sums + 32 * p), sc));
+        }
+        const __m256i dots = _mm256_sub_epi32(isum, _mm256_slli_epi32(offset, 5));
+        const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(reinterpret_cast<const float*>(w + kD)), da);
+        return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dots), acc);
+    }
+
+    static void rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                size_t group_block_bytes, float* dst, size_t ldd);
 };
+
+// kTileRows unpacked rows of a K-quant (row_stride bytes apart) times one half group: per
+// super-block, 8 runs of 32 elements whose activation vectors stay in registers for all rows
+// (T::run_sums), then each row's super-block scaled into its accumulator (T::scale_into).
+template <typename T>
+void kquant_rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                            size_t group_block_bytes, float* dst, size_t ldd) {
+    __m256 acc[T::kTileRows];
+    for (__m256& v : acc) v = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; ++i) {
+        const uint8_t* a = half + static_cast<size_t>(i) * group_block_bytes;
+        const uint8_t* w0 = rows + static_cast<size_t>(i) * T::kRowBytes;
+        __m256i isum[T::kTileRows];
+        for (__m256i& v : isum) v = _mm256_setzero_si256();
+        for (size_t run = 0; run < kQK_K / 32; ++run) {
+            __m256i av[kSteps];
+            for (size_t t = 0; t < kSteps; ++t) av[t] = loadu256(a + 32 * (kSteps * run + t));
+            for (int r = 0; r < T::kTileRows; ++r) {
+                isum[r] = _mm256_add_epi32(isum[r], T::run_sums(w0 + r * row_stride, run, av));
+            }
+        }
+        for (int r = 0; r < T::kTileRows; ++r) acc[r] = T::scale_into(w0 + r * row_stride, a, isum[r], acc[r]);
+    }
+    store_columns(acc, T::kTileRows, dst, ldd);
+}
+
+void Q4_KBlock::rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                size_t group_block_bytes, float* dst, size_t ldd) {
+    kquant_rows_times_half<Q4_KBlock>(nsb, rows, row_stride, half, group_block_bytes, dst, ldd);
+}
+void Q6_KBlock::rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                size_t group_block_bytes, float* dst, size_t ldd) {
+    kquant_rows_times_half<Q6_KBlock>(nsb, rows, row_stride, half, group_block_bytes, dst, ldd);
+}
 
 // ---- the GemmKernels entries, for each type -----------------------------------------------
 template <typename T>
