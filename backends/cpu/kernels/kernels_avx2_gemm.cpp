@@ -53,6 +53,17 @@ inline __m256i steps_times(const uint8_t* q, const __m256i* av) {
     return s16;
 }
 
+// sum over p < n of the int16 pairs sums[32p ..) (column c at lanes 2c, 2c + 1) times the
+// pair of int16 multipliers in word p of `words`: per column, an exact int32.
+inline __m256i pair_products(const uint8_t* sums, const uint8_t* words, size_t n) {
+    __m256i total = _mm256_setzero_si256();
+    for (size_t p = 0; p < n; ++p) {
+        const __m256i m = _mm256_set1_epi32(static_cast<int>(load_u32(words + 4 * p)));
+        total = _mm256_add_epi32(total, _mm256_madd_epi16(loadu256(sums + 32 * p), m));
+    }
+    return total;
+}
+
 inline void store_columns(const __m256* acc, int n_rows, float* dst, size_t ldd) {
     for (int r = 0; r < n_rows; ++r) {
         float lanes[kHalf];
@@ -181,12 +192,7 @@ struct Q4_KBlock {
     // acc + d_w d_a isum - dmin_w d_a msum for one row's super-block w; a: the half group's.
     static __m256 scale_into(const uint8_t* w, const uint8_t* a, __m256i isum, __m256 acc) {
         const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
-        const uint8_t* sums = a + kQuantBytes + 32;
-        __m256i msum = _mm256_setzero_si256();
-        for (size_t p = 0; p < kSubBlocks / 2; ++p) {
-            const __m256i mins = _mm256_set1_epi32(static_cast<int>(load_u32(w + kMins + 4 * p)));
-            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(loadu256(sums + 32 * p), mins));
-        }
+        const __m256i msum = pair_products(a + kQuantBytes + 32, w + kMins, kSubBlocks / 2);
         const auto* dd = reinterpret_cast<const float*>(w + kDs);
         const __m256 d = _mm256_mul_ps(_mm256_set1_ps(dd[0]), da);
         const __m256 dmin = _mm256_mul_ps(_mm256_set1_ps(dd[1]), da);
@@ -275,12 +281,7 @@ struct Q6_KBlock {
     // acc + d_w d_a (isum - 32 sum_k sc_k sum(a)_k) for one row's super-block w.
     static __m256 scale_into(const uint8_t* w, const uint8_t* a, __m256i isum, __m256 acc) {
         const __m256 da = _mm256_loadu_ps(reinterpret_cast<const float*>(a + kQuantBytes));
-        const uint8_t* sums = a + kQuantBytes + 32;
-        __m256i offset = _mm256_setzero_si256();
-        for (size_t p = 0; p < kSub / 2; ++p) {
-            const __m256i sc = _mm256_set1_epi32(static_cast<int>(load_u32(w + kPairs + 4 * p)));
-            offset = _mm256_add_epi32(offset, _mm256_madd_epi16(loadu256(sums + 32 * p), sc));
-        }
+        const __m256i offset = pair_products(a + kQuantBytes + 32, w + kPairs, kSub / 2);
         const __m256i dots = _mm256_sub_epi32(isum, _mm256_slli_epi32(offset, 5));
         const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(reinterpret_cast<const float*>(w + kD)), da);
         return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dots), acc);
