@@ -1,4 +1,4 @@
-// AVX2 prompt products for Q4_0, Q4_K and Q6_K (GemmKernels): weights times 16 activation
+// AVX2 prompt products for Q4_0, Q4_K, Q5_K and Q6_K (GemmKernels): weights times 16 activation
 // columns at a time with no horizontal sums. Compiled only with -mavx2 -mfma -mf16c; called
 // only after detect_isa() found AVX2.
 //
@@ -28,6 +28,8 @@
 // sum_s sc_s (q . a)_s comes out exact in int32; the min term sum_s m_s sum(a)_s takes the
 // activations' sub-block sums (packed beside them) two sub-blocks per vpmaddwd. Then
 // d_w d_a isum - dmin_w d_a msum per super-block, the reference's formula.
+#include <type_traits>
+
 #include "kernels_internal.hpp"
 #include "llamux/quant_blocks.hpp"
 #include "simd_avx2.hpp"
@@ -41,12 +43,13 @@ constexpr int kHalf = kGemmBlock / 2;  // columns per vector
 constexpr size_t kSteps = 32 / 4;      // 4-element steps per 32 elements
 static_assert(kGemmBlock == 16);
 
-// One row's 32 unpacked weight bytes q (0..15), broadcast 4 at a time, times the 8
-// activation vectors av of the same 32 elements: each column's sums in its own int16 lanes
-// (two per column), exact (see the bound above).
+// kCount steps: one row's unpacked weight bytes q (0..15, or 0..31 for 4 steps), broadcast
+// 4 at a time, times the activation vectors av of the same elements: each column's sums in
+// its own int16 lanes (two per column), exact (see the bounds above).
+template <size_t kCount = kSteps>
 inline __m256i steps_times(const uint8_t* q, const __m256i* av) {
     __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(q))), av[0]);
-    for (size_t t = 1; t < kSteps; ++t) {
+    for (size_t t = 1; t < kCount; ++t) {
         const __m256i wb = _mm256_set1_epi32(static_cast<int>(load_u32(q + 4 * t)));
         s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wb, av[t]));
     }
@@ -112,7 +115,7 @@ struct Q4_0Block {
             const __m256i offset_sums = loadu256(a + kSteps * 32 + 32);
             for (int r = 0; r < kTileRows; ++r) {
                 const uint8_t* w = rows + r * row_stride + static_cast<size_t>(b) * kRowBytes;
-                const __m256i dots = _mm256_sub_epi32(_mm256_madd_epi16(steps_times(w, av), ones), offset_sums);
+                const __m256i dots = _mm256_sub_epi32(_mm256_madd_epi16(steps_times<kSteps>(w, av), ones), offset_sums);
                 const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(reinterpret_cast<const float*>(w + 32)), da);
                 acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dots), acc[r]);
             }
@@ -141,8 +144,11 @@ inline void k4_scale_min_of(const uint8_t* packed, size_t j, uint32_t& sc, uint3
     }
 }
 
-struct Q4_KBlock {
-    using Weight = BlockQ4_K;
+// Q4_K, and Q5_K (kFive) whose fifth bit of element l of sub-block s is bit s of qh[l]:
+// values up to 31 keep int16 sums to 4 steps (4 x 2 x 31 x 128 = 31744) before widening.
+template <bool kFive>
+struct K4Block {
+    using Weight = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
     using Activation = BlockQ8_K;
     static constexpr int64_t kElems = kQK_K;
     static constexpr size_t kQuantBytes = kQK_K / 4 * 32;
@@ -161,13 +167,21 @@ struct Q4_KBlock {
         }
     }
 
-    static void unpack(const BlockQ4_K& w, uint8_t* out) {
-        const __m256i low = _mm256_set1_epi8(0x0F);
+    static void unpack(const Weight& w, uint8_t* out) {
+        const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
         for (size_t p = 0; p < kSubBlocks / 2; ++p) {  // qs[32p ..): sub-blocks 2p (low), 2p + 1 (high)
             const __m256i q = loadu256(w.qs + 32 * p);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * p), _mm256_and_si256(q, low));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * p + 32),
-                                _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
+            __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            if constexpr (kFive) {
+                const __m256i qh = loadu256(w.qh);
+                const auto bit = [&](int s) {  // bit s of each byte, moved to bit 4
+                    return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, s), one), 4);
+                };
+                lo = _mm256_or_si256(lo, bit(static_cast<int>(2 * p)));
+                hi = _mm256_or_si256(hi, bit(static_cast<int>(2 * p + 1)));
+            }
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * p), lo);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * p + 32), hi);
         }
         uint32_t sc[kSubBlocks], m[kSubBlocks];
         for (size_t j = 0; j < kSubBlocks; ++j) k4_scale_min_of(w.scales, j, sc[j], m[j]);
@@ -186,7 +200,13 @@ struct Q4_KBlock {
     // Run sb (sub-block sb) of one row's super-block w times its 8 activation vectors.
     static __m256i run_sums(const uint8_t* w, size_t sb, const __m256i* av) {
         const __m256i scale = _mm256_set1_epi32(static_cast<int>(load_u32(w + kScales + 4 * sb)));
-        return _mm256_madd_epi16(steps_times(w + 32 * sb, av), scale);
+        if constexpr (kFive) {
+            const uint8_t* q = w + 32 * sb;
+            return _mm256_add_epi32(_mm256_madd_epi16(steps_times<4>(q, av), scale),
+                                    _mm256_madd_epi16(steps_times<4>(q + 16, av + 4), scale));
+        } else {
+            return _mm256_madd_epi16(steps_times<kSteps>(w + 32 * sb, av), scale);
+        }
     }
 
     // acc + d_w d_a isum - dmin_w d_a msum for one row's super-block w; a: the half group's.
@@ -316,9 +336,10 @@ void kquant_rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride,
     store_columns(acc, T::kTileRows, dst, ldd);
 }
 
-void Q4_KBlock::rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
-                                size_t group_block_bytes, float* dst, size_t ldd) {
-    kquant_rows_times_half<Q4_KBlock>(nsb, rows, row_stride, half, group_block_bytes, dst, ldd);
+template <bool kFive>
+void K4Block<kFive>::rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
+                                     size_t group_block_bytes, float* dst, size_t ldd) {
+    kquant_rows_times_half<K4Block<kFive>>(nsb, rows, row_stride, half, group_block_bytes, dst, ldd);
 }
 void Q6_KBlock::rows_times_half(int64_t nsb, const uint8_t* rows, size_t row_stride, const uint8_t* half,
                                 size_t group_block_bytes, float* dst, size_t ldd) {
@@ -382,7 +403,8 @@ struct Blocked {
 }  // namespace
 
 const GemmKernels q4_0_gemm_avx2 = Blocked<Q4_0Block>::kernels();
-const GemmKernels q4_k_gemm_avx2 = Blocked<Q4_KBlock>::kernels();
+const GemmKernels q4_k_gemm_avx2 = Blocked<K4Block<false>>::kernels();
+const GemmKernels q5_k_gemm_avx2 = Blocked<K4Block<true>>::kernels();
 const GemmKernels q6_k_gemm_avx2 = Blocked<Q6_KBlock>::kernels();
 
 }  // namespace llamux::cpu

@@ -212,13 +212,14 @@ Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverri
     return t;
 }
 
-// AVX2: Q4_0, Q4_K and Q6_K prompts through the products on column-interleaved
+// AVX2: Q4_0 and the K-quants Q4_K, Q5_K, Q6_K through the products on column-interleaved
 // activations, which beat the 4x4 tiles there (kernels_avx2_gemm.cpp).
 Table apply_avx2_gemm(const Table& below) {
     Table t = below;
     for (TypeKernels& k : t) {
         if (k.weight == DType::Q4_0) k.gemm = &q4_0_gemm_avx2;
         if (k.weight == DType::Q4_K) k.gemm = &q4_k_gemm_avx2;
+        if (k.weight == DType::Q5_K) k.gemm = &q5_k_gemm_avx2;
         if (k.weight == DType::Q6_K) k.gemm = &q6_k_gemm_avx2;
     }
     return t;
@@ -226,9 +227,10 @@ Table apply_avx2_gemm(const Table& below) {
 
 // AVX-512 and above: Q4_0 weights repacked for generation; prompts then read the repacked
 // rows too (packed_gemv's columns, or the AMX level's packed gemm), so Q4_0's AVX2 block
-// kernel, which reads the original rows, is dropped. Q4_K and Q6_K keep their AVX2 block
+// kernel, which reads the original rows, is dropped. The K-quants keep their AVX2 block
 // kernels, faster than the AVX-512 tiles (this VM, 1.1B pp512: Q4_K_M 172 against 130 t/s,
-// Q6_K 156 against 137), until the AMX level brings its own.
+// Q5_K_M 165 against 114, Q6_K 156 against 137); the AMX level replaces Q4_K's and Q6_K's
+// with its own and keeps Q5_K's (Q5_K_M 179 against 120 there).
 Table apply_packed(const Table& below) {
     Table t = below;
     for (TypeKernels& k : t) {

@@ -91,9 +91,10 @@ extern const PackedGemvKernels q4_0_packed_avx512;
 // and the rows' f16 scales (kernels_avx512_packed.cpp describes it; kernels_amx.cpp reads it).
 constexpr size_t kPackedQ4_0BlockBytes = 4 * 64 + kPackedRows * 2;
 
-// ---- AVX2: Q4_0, Q4_K and Q6_K prompt products on column-interleaved activations (kernels_avx2_gemm.cpp) ----
+// ---- AVX2: Q4_0, Q4_K, Q5_K and Q6_K prompt products on column-interleaved activations (kernels_avx2_gemm.cpp) ----
 extern const GemmKernels q4_0_gemm_avx2;
 extern const GemmKernels q4_k_gemm_avx2;
+extern const GemmKernels q5_k_gemm_avx2;
 extern const GemmKernels q6_k_gemm_avx2;
 
 // ---- AMX tiles: prompt-processing products (kernels_amx.cpp) ----
