@@ -76,7 +76,7 @@ struct Format {
     int sub;         // elements per sub-block (one tile product)
     Act act;         // activation type
     bool mins;       // weights carry a min per sub-block (needs activation sums)
-    bool unsigned_w; // weight values 0..15 (tdpbusd) rather than signed (tdpbssd)
+    bool unsigned_w; // weight values 0..15 / 0..31 (tdpbusd) rather than signed (tdpbssd)
 };
 
 constexpr Format kQ8_0Format{32, Act::Q8_0, false, false};
@@ -199,16 +199,19 @@ inline void k4_scale_min(const uint8_t* q, int j, int* sc, int* m) {
     }
 }
 
-void unpack_q4_k(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
+// Q4_K, and Q5_K (kFive: the fifth bit of element l of sub-block s is bit s of qh[l]); the
+// values 0..15 or 0..31 go in as unsigned bytes either way.
+template <typename Block, bool kFive>
+void unpack_k4(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
     const PanelLayout p(kQ4_KFormat, n);
     auto* scales = reinterpret_cast<float*>(panel + p.scales);
     auto* mins = reinterpret_cast<float*>(panel + p.mins);
-    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int r = 0; r < kRows; ++r) {
-        const auto* row = reinterpret_cast<const BlockQ4_K*>(
+        const auto* row = reinterpret_cast<const Block*>(
             static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride);
         for (int64_t i = 0; i < n / kQK_K; ++i) {
-            const BlockQ4_K& b = row[i];
+            const Block& b = row[i];
             const float d = load_f16(&b.d), dmin = load_f16(&b.dmin);
             for (int j = 0; j < 8; ++j) {
                 int sc = 0, m = 0;
@@ -219,12 +222,16 @@ void unpack_q4_k(int64_t n, const void* w, size_t w_stride, unsigned char* panel
             }
             for (int pair = 0; pair < 4; ++pair) {
                 const __m256i q = loadu256(b.qs + 32 * pair);
+                __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+                if constexpr (kFive) {
+                    const __m256i qh = loadu256(b.qh);
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * pair), one), 4));
+                    hi = _mm256_or_si256(hi,
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * pair + 1), one), 4));
+                }
                 const int64_t s = i * 8 + 2 * pair;
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32),
-                                    _mm256_and_si256(q, low));
-                _mm256_storeu_si256(
-                    reinterpret_cast<__m256i*>(panel + ((s + 1) * kRows + r) * 32),
-                    _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32), lo);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + ((s + 1) * kRows + r) * 32), hi);
             }
         }
     }
@@ -539,7 +546,8 @@ const GemmKernels q4_0_packed_gemm_amx = {&packed_group_bytes, &packed_scratch_b
                                           &gemm_packed_q4_0};
 const GemmKernels q4_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q4_0>();
 const GemmKernels q8_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q8_0>();
-const GemmKernels q4_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_q4_k>();
+const GemmKernels q4_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_k4<BlockQ4_K, false>>();
+const GemmKernels q5_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_k4<BlockQ5_K, true>>();
 const GemmKernels q6_k_gemm_amx = gemm_kernels<kQ6_KFormat, &unpack_q6_k>();
 
 }  // namespace llamux::cpu

@@ -182,6 +182,7 @@ constexpr GemmOverride kAmx[] = {
     {DType::Q4_0, &q4_0_gemm_amx},
     {DType::Q8_0, &q8_0_gemm_amx},
     {DType::Q4_K, &q4_k_gemm_amx},
+    {DType::Q5_K, &q5_k_gemm_amx},
     {DType::Q6_K, &q6_k_gemm_amx},
 };
 
@@ -229,8 +230,7 @@ Table apply_avx2_gemm(const Table& below) {
 // rows too (packed_gemv's columns, or the AMX level's packed gemm), so Q4_0's AVX2 block
 // kernel, which reads the original rows, is dropped. The K-quants keep their AVX2 block
 // kernels, faster than the AVX-512 tiles (this VM, 1.1B pp512: Q4_K_M 172 against 130 t/s,
-// Q5_K_M 165 against 114, Q6_K 156 against 137); the AMX level replaces Q4_K's and Q6_K's
-// with its own and keeps Q5_K's (Q5_K_M 179 against 120 there).
+// Q5_K_M 165 against 114, Q6_K 156 against 137) until the AMX level brings its own.
 Table apply_packed(const Table& below) {
     Table t = below;
     for (TypeKernels& k : t) {

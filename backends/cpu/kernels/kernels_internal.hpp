@@ -101,6 +101,7 @@ extern const GemmKernels q6_k_gemm_avx2;
 extern const GemmKernels q4_0_gemm_amx;
 extern const GemmKernels q8_0_gemm_amx;
 extern const GemmKernels q4_k_gemm_amx;
+extern const GemmKernels q5_k_gemm_amx;
 extern const GemmKernels q6_k_gemm_amx;
 extern const GemmKernels q4_0_packed_gemm_amx;  // on Q4_0 repacked as q4_0_packed_avx512
 
