@@ -89,10 +89,8 @@ enum class ActOut { F16, F32, Q8 };
 void launch_round_activations(int32_t vec_dot_type, ActOut kind, const float* x, size_t x_row_bytes,
                               int64_t K, int64_t M, void* out, float* scales, cudaStream_t stream);
 
-// True for the stored weight types the matrix-vector kernels read.
-bool mmv_supports(int32_t stored_dtype);
-// y[N] = W[N rows of K] x[K]. W as stored on the GPU (row stride row_bytes); x is f32.
-// Quantized types need K % 32 == 0 (256 for the K-quants) and x 16-byte aligned.
+// y[N] = W[N rows of K] x[K] for F16 or F32 weights (row stride row_bytes); x is f32.
+// (Quantized weights go through launch_mmv_q8.)
 void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
                 const float* x, float* y, cudaStream_t stream);
 // True for the stored types launch_mmv_q8 reads: Q4_0 and Q8_0 (on Q8_0 activations),

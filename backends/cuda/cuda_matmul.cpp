@@ -3,8 +3,9 @@
 //   Q8_0 or Q8_K; cuda_activations.cu), so both paths multiply the same activations as the
 //   reference and differ from it only in summation order and in f16 weight rounding.
 // - M = 1 (token generation): the matrix-vector kernels of cuda_mmv.cu read the stored
-//   weight directly (memory-bound): int8 dot products for Q4_0/Q8_0/Q6_K, weights decoded
-//   to float in registers for the others.
+//   weight directly (memory-bound): int8 dot products for the five quantized types kept as
+//   in the file (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K), f16/f32 weights (the others are kept as
+//   f16) on float x.
 // - M > 1 (prompt processing): cuBLAS. F32 weights: SGEMM on the f32 activations (full f32,
 //   no TF32). F16 weights: the activations are converted to f16 and cublasGemmEx multiplies
 //   f16 x f16 with f32 accumulation and output (tensor cores). Quantized weights: tiles of at

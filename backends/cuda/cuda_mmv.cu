@@ -1,47 +1,17 @@
-// Matrix-vector products for single-token generation: y[N] = W x, W as stored on the GPU
-// (quantized, f16 or f32), x f32. Token generation reads every weight once per token, so
-// these kernels are bound by memory bandwidth: a warp owns a row, its 32 lanes walk the row
-// in 32-element units side by side (consecutive lanes read consecutive bytes), dequantize
-// in registers and the warp sums its lanes at the end. Four rows (warps) per block.
+// Matrix-vector products for single-token generation: y[N] = W x, W as stored on the GPU:
+// the five quantized types kept as the file has them on int8 activations (dp4a), f16 and
+// f32 weights on f32 x. Token generation reads every weight once per token, so these
+// kernels are bound by memory bandwidth: a warp owns a row, its 32 lanes walk the row side
+// by side (consecutive lanes read consecutive bytes) and the warp sums its lanes at the end.
+// Four rows (warps) per block.
 #include "cuda_common.cuh"
 #include "cuda_int8_dot.cuh"
 #include "cuda_launch.cuh"
-#include "cuda_quant.cuh"
 
 namespace llamux::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 4;
-
-__device__ __forceinline__ float dot32(const float (&v)[32], const float* x) {
-    const auto* x4 = reinterpret_cast<const float4*>(x);  // 16-byte aligned (see launch_mmv)
-    float acc = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-        const float4 a = __ldg(x4 + i);
-        acc += v[4 * i] * a.x + v[4 * i + 1] * a.y + v[4 * i + 2] * a.z + v[4 * i + 3] * a.w;
-    }
-    return acc;
-}
-
-template <int T>
-__global__ void __launch_bounds__(32 * kRowsPerBlock)
-    mmv_quant_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_units,
-                     const float* __restrict__ x, float* __restrict__ y, int64_t N) {
-    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
-    pdl_trigger();
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-    if (row >= N) return;  // whole warps only: no barrier below
-    const uint8_t* wr = w + row * row_bytes;
-    float acc = 0.0f;
-    for (int64_t u = threadIdx.x; u < n_units; u += 32) {
-        float v[32];
-        decode_unit<T>(wr, u, v);
-        acc += dot32(v, x + 32 * u);
-    }
-    acc = warp_sum(acc);
-    if (threadIdx.x == 0) y[row] = acc;
-}
 
 // F16 weights. The activation is rounded to f16 first, as the reference does (the f16
 // vec_dot_type), and as the cuBLAS path of prompt processing does.
@@ -192,10 +162,6 @@ bool mmv_q8_supports(int32_t stored_dtype) {
     }
 }
 
-bool mmv_supports(int32_t stored_dtype) {
-    return stored_dtype == LMX_TYPE_F32 || stored_dtype == LMX_TYPE_F16 || mmv_q8_supports(stored_dtype);
-}
-
 void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
                    cudaStream_t stream) {
     int64_t rows = 0;
@@ -216,24 +182,7 @@ void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K
                 const float* x, float* y, cudaStream_t stream) {
     const dim3 block(32, kRowsPerBlock);
     const dim3 grid(grid_for(N, kRowsPerBlock, INT32_MAX));
-    const auto* wb = static_cast<const uint8_t*>(w);
-    const int64_t n_units = K / 32;
     switch (stored_dtype) {
-        case LMX_TYPE_Q4_0:
-            launch(mmv_quant_kernel<LMX_TYPE_Q4_0>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
-            return;
-        case LMX_TYPE_Q8_0:
-            launch(mmv_quant_kernel<LMX_TYPE_Q8_0>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
-            return;
-        case LMX_TYPE_Q4_K:
-            launch(mmv_quant_kernel<LMX_TYPE_Q4_K>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
-            return;
-        case LMX_TYPE_Q5_K:
-            launch(mmv_quant_kernel<LMX_TYPE_Q5_K>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
-            return;
-        case LMX_TYPE_Q6_K:
-            launch(mmv_quant_kernel<LMX_TYPE_Q6_K>, grid, block, 0, stream, wb, row_bytes, n_units, x, y, N);
-            return;
         case LMX_TYPE_F16: {
             const auto* wh = static_cast<const __half*>(w);
             const bool vec = K % 8 == 0 && row_bytes % 16 == 0 && aligned16(w) && aligned16(x);
@@ -255,7 +204,7 @@ void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K
             return;
         }
         default:
-            return;  // refused by compile (mmv_supports)
+            return;  // plan_matmul sends only F16 and F32 here
     }
 }
 

@@ -202,7 +202,7 @@ bool supports(const CudaBackend& b, const lmx_node& node) {
             const lmx_tensor& table = *node.src[0];
             const int32_t t = table_type(table);
             const bool exact = table.role != LMX_ROLE_WEIGHT || t == table.dtype || table.dtype == LMX_TYPE_BF16;
-            return exact && (is_float_storage(t) || (t >= 0 && mmv_supports(t)));
+            return exact && (is_float_storage(t) || (t >= 0 && stored_type(t) == t));  // kept as in the file
         }
         case LMX_OP_MATMUL: {
             const lmx_tensor& w = *node.src[0];
