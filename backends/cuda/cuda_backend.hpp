@@ -145,10 +145,8 @@ std::string error_text(cudaError_t e);
 // GPU had only that much memory (device_alloc fails past it, probe and reports show it), so
 // that out-of-memory handling can be tried on any GPU. Allocations are counted, frees not.
 size_t memory_limit();
-// The same setting, checked: true with *bytes (0 when unset or empty), or false with *why
-// naming the variable, the accepted range and the value when it is not a whole number of
-// MiB from 1 up. The plugin's create refuses to start on a malformed value.
-bool read_memory_limit(size_t* bytes, std::string* why);
+// (The checked form, read_memory_limit, is in cuda_memory_limit.hpp: create refuses a
+// malformed value.)
 // Free and total device memory, both capped by memory_limit() (less `allocated`); false if
 // the driver cannot say.
 bool memory_info(size_t allocated, size_t* free_bytes, size_t* total_bytes);

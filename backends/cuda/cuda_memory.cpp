@@ -1,14 +1,13 @@
 // Device memory of the CUDA backend: allocations with out-of-memory reports, grow-only
 // scratch, and the pinned staging buffer through which host data reaches the GPU.
 #include <algorithm>
-#include <cerrno>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
+#include "cuda_memory_limit.hpp"
 
 namespace llamux::cuda {
 namespace {
@@ -27,23 +26,6 @@ std::string mib(size_t bytes) {
 
 std::string error_text(cudaError_t e) {
     return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
-}
-
-bool read_memory_limit(size_t* bytes, std::string* why) {
-    *bytes = 0;
-    const char* v = std::getenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
-    if (!v || !*v) return true;
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long n = std::strtoull(v, &end, 10);
-    const bool digits_only = *v >= '0' && *v <= '9' && *end == '\0';
-    if (!digits_only || errno == ERANGE || n == 0 || n > (SIZE_MAX >> 20)) {
-        *why = "LLAMUX_CUDA_MEMORY_LIMIT_MIB: expected a whole number of MiB from 1 to " +
-               std::to_string(SIZE_MAX >> 20) + ", got '" + v + "'";
-        return false;
-    }
-    *bytes = static_cast<size_t>(n) << 20;
-    return true;
 }
 
 size_t memory_limit() {

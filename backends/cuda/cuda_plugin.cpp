@@ -7,6 +7,7 @@
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
+#include "cuda_memory_limit.hpp"
 #include "llamux/plugin_support.hpp"
 
 namespace {

@@ -465,18 +465,15 @@ TEST(CudaSession, OutOfMemoryAtLoadSaysHowManyBlocksFit) {
     EXPECT_NE(message.find("blocks fit, try -ngl"), std::string::npos) << message;
 }
 
-// A limit that is not a whole number of MiB stops the session with the variable, the range
-// and the value, rather than being ignored.
+// A limit that is not a whole number of MiB stops the session (the plugin's create refuses
+// it) with the parser's message; the parsing itself is test_cuda_memory_limit, in CI.
 TEST(CudaSession, MalformedMemoryLimitIsRefused) {
     LLAMUX_REQUIRE_GPU();
     LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
-    auto model = Model::load(path.string());
-    for (const char* value : {"12x", "-1", "0", "99999999999999999999"}) {
-        const std::string message = session_error_with_memory_limit(model, value);
-        EXPECT_NE(message.find("LLAMUX_CUDA_MEMORY_LIMIT_MIB: expected a whole number of MiB"), std::string::npos)
-            << value << ": " << message;
-        EXPECT_NE(message.find(std::string("got '") + value + "'"), std::string::npos) << message;
-    }
+    const std::string message = session_error_with_memory_limit(Model::load(path.string()), "12x");
+    EXPECT_NE(message.find("LLAMUX_CUDA_MEMORY_LIMIT_MIB: expected a whole number of MiB"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("got '12x'"), std::string::npos) << message;
 }
 
 class CudaReference : public ::testing::TestWithParam<std::string> {};
