@@ -1,4 +1,4 @@
-// Weights the CPU backend repacks at load (TypeKernels::packed_gemv: Q4_0 on AVX-512): the
+// Weights the CPU backend repacks at load (TypeKernels::packed_gemv: Q4_0 and Q8_0 on AVX-512): the
 // copy goes to weight->extra and every matmul path reads it; the original stays where it is
 // (get_rows of a token embedding still reads it) but its pages leave this process's memory.
 #include <algorithm>
@@ -23,13 +23,14 @@ namespace {
 constexpr size_t kPackedAlignment = 64;
 
 const PackedGemvKernels* packer_for(const CpuBackend& backend, const lmx_tensor& w) {
-    if (w.dtype != static_cast<int32_t>(DType::Q4_0)) return nullptr;
-    const TypeKernels* k = kernels_for(DType::Q4_0, backend.isa);
+    const auto type = static_cast<DType>(w.dtype);
+    if (type != DType::Q4_0 && type != DType::Q8_0) return nullptr;
+    const TypeKernels* k = kernels_for(type, backend.isa);
     if (!k || !k->packed_gemv) return nullptr;
-    const auto row = row_bytes(DType::Q4_0, w.ne[0]);
+    const auto row = row_bytes(type, w.ne[0]);
     const bool matrix = w.ne[1] >= kPackedRows && w.ne[1] % kPackedRows == 0 && w.ne[2] == 1 &&
                         w.ne[3] == 1;
-    if (!row || !matrix || w.nb[0] != sizeof(BlockQ4_0) || w.nb[1] < *row) return nullptr;
+    if (!row || !matrix || w.nb[0] != info(type).type_size || w.nb[1] < *row) return nullptr;
     return k->packed_gemv;
 }
 

@@ -25,6 +25,7 @@
 
 #include "kernels_internal.hpp"
 #include "llamux/quant_blocks.hpp"
+#include "packed_rows_avx512.hpp"
 
 #if !defined(__AMX_TILE__) || !defined(__AMX_INT8__)
 #error "kernels_amx.cpp: compile with -mamx-tile -mamx-int8"
@@ -426,40 +427,38 @@ constexpr GemmKernels gemm_kernels() {
     return {&group_bytes<F>, &panel_bytes<F>, &pack<F>, &gemm<F, Unpack>};
 }
 
-// ---- Q4_0 repacked at load (kernels_avx512_packed.cpp's layout) ------------------------
+// ---- Q4_0 and Q8_0 repacked at load (packed_rows_avx512.hpp's layouts) ------------------
 //
-// Here the weights are the B operand: a repacked block's nibbles, masked and shifted, are
-// already B tile rows (16 rows x 4 consecutive elements per dword), so unpacking is 8
-// vector operations per block of 16 rows; the A operand is 16 converted activation columns
-// read in place (Q8_0 blocks, 32 quants at +2). C[c][r]: columns by rows, so results store
-// as rows of dst. Used where the backend repacked a weight (it then never reads the
-// original, and the original's pages can leave memory).
+// Here the weights are the B operand: a repacked block's quants, unpacked and less their
+// offset, are already B tile rows (16 rows x 4 consecutive elements per dword), so
+// unpacking is 8 to 16 vector operations per block of 16 rows; the A operand is 16 converted
+// activation columns read in place (Q8_0 blocks, 32 quants at +2). C[c][r]: columns by rows,
+// so results store as rows of dst. Used where the backend repacked a weight (it then never
+// reads the original, and the original's pages can leave memory).
 
 constexpr int64_t kPackedPanelGroups = 8;  // 16-row groups unpacked at a time
 
-// One 16-row group: per block, the B tile (8 x 64 bytes, values q - 8) and 16 row scales.
+// One 16-row group: per block, the B tile (8 x 64 signed bytes) and 16 row scales.
 struct PackedPanel {
     int64_t nb;
     size_t scales, bytes;
-    explicit PackedPanel(int64_t n) : nb(n / kQK4_0) {
+    explicit PackedPanel(int64_t n) : nb(n / kQK8_0) {
         scales = static_cast<size_t>(nb) * 512;
         bytes = scales + static_cast<size_t>(nb) * kRows * sizeof(float);
     }
 };
 
-void unpack_packed_q4_0(const unsigned char* src, const PackedPanel& p, unsigned char* panel) {
-    const __m512i low = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+template <typename Rows>
+void unpack_packed(const unsigned char* src, const PackedPanel& p, unsigned char* panel) {
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(Rows::kOffset));
     auto* scales = reinterpret_cast<float*>(panel + p.scales);
     for (int64_t b = 0; b < p.nb; ++b) {
-        const unsigned char* c = src + static_cast<size_t>(b) * kPackedQ4_0BlockBytes;
+        const unsigned char* c = src + static_cast<size_t>(b) * Rows::kBlockBytes;
         unsigned char* tile = panel + static_cast<size_t>(b) * 512;
-        for (int q = 0; q < 4; ++q) {
-            const __m512i bytes = load512(c + 64 * q);
-            _mm512_storeu_si512(tile + 128 * q, _mm512_sub_epi8(_mm512_and_si512(bytes, low), eight));
-            _mm512_storeu_si512(tile + 128 * q + 64,
-                                _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(bytes, 4), low), eight));
-        }
-        _mm512_storeu_ps(scales + b * kRows, _mm512_cvtph_ps(loadu256(c + 4 * 64)));
+        __m512i q[8];
+        Rows::unpack(c, q);
+        for (int k = 0; k < 8; ++k) _mm512_storeu_si512(tile + 64 * k, _mm512_sub_epi8(q[k], offset));
+        _mm512_storeu_ps(scales + b * kRows, packed::row_scales<Rows>(c));
     }
 }
 
@@ -499,23 +498,23 @@ void packed_panel_times_columns(const unsigned char* panel, const PackedPanel& p
     for (int c = 0; c < kRows; ++c) _mm512_storeu_ps(dst + static_cast<size_t>(c) * ldd, acc[c]);
 }
 
-// GemmKernels::gemm for repacked Q4_0: w is the repacked data of row 0 (w_stride unused);
+// GemmKernels::gemm for repacked rows: w is the repacked data of row 0 (w_stride unused);
 // `groups` are the converted columns themselves, group_stride = 16 column strides.
-void gemm_packed_q4_0(int64_t n, const void* w, size_t, int64_t nr, const void* groups,
-                      size_t group_stride, int64_t n_groups, float* dst, size_t ldd,
-                      void* scratch) {
+template <typename Rows>
+void gemm_packed(int64_t n, const void* w, size_t, int64_t nr, const void* groups,
+                 size_t group_stride, int64_t n_groups, float* dst, size_t ldd, void* scratch) {
     const PackedPanel p(n);
     const size_t a_stride = group_stride / kRows;
     auto* panels = static_cast<unsigned char*>(scratch);
     auto* da = reinterpret_cast<float*>(panels + kPackedPanelGroups * p.bytes);  // [nb][16]
     const auto* src = static_cast<const unsigned char*>(w);
-    const size_t group_bytes = static_cast<size_t>(p.nb) * kPackedQ4_0BlockBytes;
+    const size_t group_bytes = static_cast<size_t>(p.nb) * Rows::kBlockBytes;
     configure_tiles(32);
     for (int64_t g0 = 0; g0 < nr / kRows; g0 += kPackedPanelGroups) {
         const int64_t gn = nr / kRows - g0 < kPackedPanelGroups ? nr / kRows - g0 : kPackedPanelGroups;
         for (int64_t g = 0; g < gn; ++g) {
-            unpack_packed_q4_0(src + static_cast<size_t>(g0 + g) * group_bytes, p,
-                               panels + static_cast<size_t>(g) * p.bytes);
+            unpack_packed<Rows>(src + static_cast<size_t>(g0 + g) * group_bytes, p,
+                                panels + static_cast<size_t>(g) * p.bytes);
         }
         for (int64_t j = 0; j < n_groups; ++j) {
             const auto* act = static_cast<const unsigned char*>(groups) + static_cast<size_t>(j) * group_stride;
@@ -540,10 +539,15 @@ size_t packed_scratch_bytes(int64_t n) {
     return kPackedPanelGroups * p.bytes + static_cast<size_t>(p.nb) * kRows * sizeof(float);
 }
 
+template <typename Rows>
+constexpr GemmKernels packed_gemm_kernels() {
+    return {&packed_group_bytes, &packed_scratch_bytes, nullptr, &gemm_packed<Rows>};
+}
+
 }  // namespace
 
-const GemmKernels q4_0_packed_gemm_amx = {&packed_group_bytes, &packed_scratch_bytes, nullptr,
-                                          &gemm_packed_q4_0};
+const GemmKernels q4_0_packed_gemm_amx = packed_gemm_kernels<packed::Q4_0Rows>();
+const GemmKernels q8_0_packed_gemm_amx = packed_gemm_kernels<packed::Q8_0Rows>();
 const GemmKernels q4_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q4_0>();
 const GemmKernels q8_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q8_0>();
 const GemmKernels q4_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_k4<BlockQ4_K, false>>();

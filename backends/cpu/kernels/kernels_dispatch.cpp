@@ -208,6 +208,7 @@ Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverri
         for (TypeKernels& k : t) {
             if (k.weight == o->weight) k.gemm = o->gemm;
             if (k.weight == DType::Q4_0) k.packed_gemm = &q4_0_packed_gemm_amx;
+            if (k.weight == DType::Q8_0) k.packed_gemm = &q8_0_packed_gemm_amx;
         }
     }
     return t;
@@ -226,9 +227,9 @@ Table apply_avx2_gemm(const Table& below) {
     return t;
 }
 
-// AVX-512 and above: Q4_0 weights repacked for generation; prompts then read the repacked
-// rows too (packed_gemv's columns, or the AMX level's packed gemm), so Q4_0's AVX2 block
-// kernel, which reads the original rows, is dropped. The K-quants keep their AVX2 block
+// AVX-512 and above: Q4_0 and Q8_0 weights repacked for generation; prompts then read the
+// repacked rows too (packed_gemv's columns, or the AMX level's packed gemm), so Q4_0's AVX2
+// block kernel, which reads the original rows, is dropped. The K-quants keep their AVX2 block
 // kernels, faster than the AVX-512 tiles (this VM, 1.1B pp512: Q4_K_M 172 against 130 t/s,
 // Q5_K_M 165 against 114, Q6_K 156 against 137) until the AMX level brings its own.
 Table apply_packed(const Table& below) {
@@ -236,6 +237,7 @@ Table apply_packed(const Table& below) {
     for (TypeKernels& k : t) {
         if (k.gemm == &q4_0_gemm_avx2) k.gemm = nullptr;
         if (k.weight == DType::Q4_0) k.packed_gemv = &q4_0_packed_avx512;
+        if (k.weight == DType::Q8_0) k.packed_gemv = &q8_0_packed_avx512;
     }
     return t;
 }
