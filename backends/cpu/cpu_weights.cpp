@@ -55,23 +55,39 @@ bool in_file_mapping(uintptr_t begin, uintptr_t end) {
     return false;
 }
 
-// A repacked weight's original is not read again: drop its pages from this process's memory.
-// Only where it is a file mapping (the model file, as prepare_weight is promised): its pages
-// stay in the page cache and come back on a later access. Heap memory (tests) is left alone,
-// since MADV_DONTNEED would zero it.
-void release_pages(const void* data, size_t bytes) {
+// The whole pages inside [data, data + bytes), if any.
+struct PageSpan {
+    uintptr_t begin = 0, end = 0;
+    bool empty() const { return end <= begin; }
+};
+PageSpan whole_pages(const void* data, size_t bytes) {
 #if defined(__linux__)
     const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
-    const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(page - 1);
-    if (end > begin && in_file_mapping(begin, end)) {
-        madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-    }
+    return {(reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1),
+            (reinterpret_cast<uintptr_t>(data) + bytes) & ~(page - 1)};
 #else
     (void)data;
     (void)bytes;
+    return {};
 #endif
 }
+
+// A repacked weight's original is not read again: drop its pages from this process's memory.
+// Only where it is a file mapping (the model file, as prepare_weight is promised; the caller
+// checks): its pages stay in the page cache and come back on a later access. Heap memory
+// (tests) must be left alone, since MADV_DONTNEED would zero it.
+void release_pages(PageSpan span) {
+#if defined(__linux__)
+    if (!span.empty()) madvise(reinterpret_cast<void*>(span.begin), span.end - span.begin, MADV_DONTNEED);
+#else
+    (void)span;
+#endif
+}
+
+// Rows repacked between two releases of the original's pages, about this many bytes: keeps
+// the original and its copy from being resident together for a whole large matrix (the
+// output head) while loading.
+constexpr size_t kRepackSliceBytes = 8u << 20;
 
 }  // namespace
 
@@ -86,14 +102,26 @@ bool repack_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data) {
     const int64_t groups = rows / kPackedRows;
     const auto* src = static_cast<const std::byte*>(host_data);
     auto* dst = static_cast<std::byte*>(out);
-    const int64_t n_chunks = std::min<int64_t>(groups, 4 * static_cast<int64_t>(backend.pool->size()));
-    backend.pool->for_chunks(n_chunks, [&](int64_t chunk, int) {
-        const auto [g0, g1] = chunk_range(groups, chunk, n_chunks);
-        p->repack(n, src + static_cast<size_t>(g0 * kPackedRows) * w.nb[1], w.nb[1],
-                  (g1 - g0) * kPackedRows, dst + p->bytes(n, g0 * kPackedRows));
-    });
+    const PageSpan all = whole_pages(host_data, byte_extent(w));
+    const bool releasable = !all.empty() && in_file_mapping(all.begin, all.end);
+    const size_t group_bytes = static_cast<size_t>(kPackedRows) * w.nb[1];
+    const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>(kRepackSliceBytes / group_bytes));
+    for (int64_t s0 = 0; s0 < groups; s0 += slice) {
+        const int64_t s1 = std::min(groups, s0 + slice);
+        const int64_t n_chunks = std::min<int64_t>(s1 - s0, 4 * static_cast<int64_t>(backend.pool->size()));
+        backend.pool->for_chunks(n_chunks, [&](int64_t chunk, int) {
+            const auto [c0, c1] = chunk_range(s1 - s0, chunk, n_chunks);
+            const int64_t g0 = s0 + c0, g1 = s0 + c1;
+            p->repack(n, src + static_cast<size_t>(g0) * group_bytes, w.nb[1],
+                      (g1 - g0) * kPackedRows, dst + p->bytes(n, g0 * kPackedRows));
+        });
+        if (releasable) {
+            release_pages(whole_pages(src + static_cast<size_t>(s0) * group_bytes,
+                                      static_cast<size_t>(s1 - s0) * group_bytes));
+        }
+    }
     w.extra = out;
-    release_pages(host_data, byte_extent(w));
+    if (releasable) release_pages(all);  // the pages that straddled two slices
     return true;
 }
 
