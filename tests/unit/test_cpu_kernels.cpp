@@ -2,7 +2,7 @@
 // for every weight type and every instruction set this machine has:
 //   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
 //   - tile vs vec_dot_ref for every nr, nc in 1..kTileMax;
-//   - gemm (16 x 16 block kernels: AMX, AVX2 Q4_0) vs vec_dot_ref for several row and column counts;
+//   - gemm (16 x 16 block kernels: AMX, AVX2) vs vec_dot_ref for several row and column counts;
 //   - the GEMV (one column and a few), and gemm on repacked weights vs vec_dot_ref;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
@@ -222,7 +222,10 @@ TEST_P(CpuKernels, GemmMatchesReference) {
     std::mt19937 rng(991u + static_cast<unsigned>(type_));
     const int64_t bs = info(type_).block_size;
     constexpr int64_t kMaxRows = 3 * kGemmBlock, kMaxGroups = 3;
-    for (const int64_t n : {bs, 3 * bs, 13 * bs}) {
+    // Plain types: lengths around the kernels' steps of 32 elements too.
+    const std::vector<int64_t> lengths = bs > 1 ? std::vector<int64_t>{bs, 3 * bs, 13 * bs}
+                                                : std::vector<int64_t>{1, 3, 13, 31, 32, 33, 64, 100, 257};
+    for (const int64_t n : lengths) {
         const Operands o = random_operands(rng, *k_, n, kMaxRows, kMaxGroups * kGemmBlock);
         const size_t w_stride = o.w_stride, a_stride = o.a_stride;
         const size_t group_stride = g.group_bytes(n) + 64;

@@ -14,7 +14,7 @@
 
 namespace llamux::cpu {
 
-// Avx512: F, BW, VL, VNNI. Amx: Avx512 plus AMX-TILE and AMX-INT8, with the tile state
+// Avx512: F, BW, VL, VNNI. Amx: Avx512 plus AMX-TILE, AMX-INT8 and AMX-BF16, with the tile state
 // granted to this process by the OS (Linux: arch_prctl ARCH_REQ_XCOMP_PERM).
 enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
 // What this CPU (and OS: XCR0 state) supports, capped by LLAMUX_CPU_ISA=scalar|avx2|avx512|amx
@@ -37,7 +37,7 @@ using TileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a
                         size_t a_stride, float* dst, size_t ldd, int nr, int nc);
 constexpr int kTileMax = 4;
 
-// Prompt processing in blocks (AMX tiles; on AVX2, Q4_0 on column-interleaved vectors):
+// Prompt processing in blocks (AMX tiles; on AVX2, column-interleaved vectors):
 // products of kGemmBlock weight rows with kGemmBlock activation columns at a time. The
 // converted activation columns (from_float) are first packed, kGemmBlock at a time, into the
 // kernel's layout ("groups"); gemm then unpacks each kGemmBlock weight rows once into

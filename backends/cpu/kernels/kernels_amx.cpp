@@ -23,6 +23,7 @@
 //    for every s the 16 row mins m_w.
 #include "simd_avx512.hpp"  // first: see the note on GCC warnings there
 
+#include "amx_tiles.hpp"
 #include "kernels_internal.hpp"
 #include "llamux/quant_blocks.hpp"
 #include "packed_rows_avx512.hpp"
@@ -38,20 +39,10 @@ using namespace simd;
 
 constexpr int kRows = 16;  // weight rows and activation columns of one tile product
 
-// The tile configuration ldtilecfg takes (palette 1).
-struct alignas(64) TileConfig {
-    uint8_t palette_id;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-};
-
 // Tiles 0/3: weights (16 rows x sub bytes); 1/4: activations (sub / 4 rows x 64 bytes);
 // 2/5: int32 results (16 x 16). Two sets, so one product runs while the other is scaled.
 void configure_tiles(int sub) {
-    TileConfig cfg{};
-    cfg.palette_id = 1;
+    amx::TileConfig cfg;
     for (const int t : {0, 3}) {
         cfg.rows[t] = kRows;
         cfg.colsb[t] = static_cast<uint16_t>(sub);
@@ -64,9 +55,7 @@ void configure_tiles(int sub) {
         cfg.rows[t] = kRows;
         cfg.colsb[t] = 64;
     }
-    // Not _tile_loadconfig: GCC 12's tells the compiler it reads only 8 bytes of cfg, which
-    // lets it drop the stores above.
-    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+    amx::load_config(cfg);
 }
 
 // ---- how each weight type looks to the tile products ----------------------------------

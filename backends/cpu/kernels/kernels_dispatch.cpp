@@ -33,12 +33,12 @@ uint64_t read_xcr0() {
     return (static_cast<uint64_t>(hi) << 32) | lo;
 }
 
-// AMX-TILE and AMX-INT8 in CPUID, the tile state in XCR0, and Linux's permission for this
+// AMX-TILE, AMX-INT8 and AMX-BF16 in CPUID, the tile state in XCR0, and Linux's permission for this
 // process to use it (without the request the first tile instruction faults).
 bool amx_usable(uint64_t xcr0) {
     uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
-    const bool cpu = (edx & (1u << 24)) != 0 && (edx & (1u << 25)) != 0;
+    const bool cpu = (edx & (1u << 24)) != 0 && (edx & (1u << 25)) != 0 && (edx & (1u << 22)) != 0;
     const bool os = (xcr0 & (3ull << 17)) == (3ull << 17);  // XTILECFG, XTILEDATA
     if (!cpu || !os) return false;
 #if defined(__linux__) && defined(SYS_arch_prctl)
@@ -179,6 +179,8 @@ struct GemmOverride {
 };
 
 constexpr GemmOverride kAmx[] = {
+    {DType::F16, &f16_gemm_amx},
+    {DType::BF16, &bf16_gemm_amx},
     {DType::Q4_0, &q4_0_gemm_amx},
     {DType::Q8_0, &q8_0_gemm_amx},
     {DType::Q4_K, &q4_k_gemm_amx},

@@ -106,6 +106,9 @@ extern const GemmKernels q8_0_gemm_amx;
 extern const GemmKernels q4_k_gemm_amx;
 extern const GemmKernels q5_k_gemm_amx;
 extern const GemmKernels q6_k_gemm_amx;
+// (kernels_amx_float.cpp: F16 and BF16 weights, AMX-BF16)
+extern const GemmKernels f16_gemm_amx;
+extern const GemmKernels bf16_gemm_amx;
 extern const GemmKernels q4_0_packed_gemm_amx;  // on Q4_0 repacked as q4_0_packed_avx512
 extern const GemmKernels q8_0_packed_gemm_amx;  // on Q8_0 repacked as q8_0_packed_avx512
 
