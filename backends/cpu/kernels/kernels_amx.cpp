@@ -6,7 +6,8 @@
 // the weight type (32 elements; 16 for Q6_K), int8 x int8 -> int32, exactly as the AVX
 // kernels do per sub-block. Each int32 result is then scaled into float accumulators on
 // AVX-512:
-//  - Q8_0 activations: acc[r][c] += C[r][c] * (d_w[r][s] * d_a[c][s]);
+//  - Q8_0 activations: acc[r][c] += C[r][c] * (d_w[r][s] * d_a[c][s]), plus
+//    m_w[r][s] * d_a[c][s] * sum(a[c] over s) for Q4_1 and Q5_1 (their min);
 //  - Q8_K activations (d_a per super-block): part[r][c] += C[r][c] * d_w[r][s], minus
 //    m_w[r][s] * sum(a[c] over s) for the types with mins, and acc += part * d_a[c] once per
 //    super-block (one multiply fewer per sub-block).
@@ -70,6 +71,7 @@ struct Format {
 };
 
 constexpr Format kQ8_0Format{32, Act::Q8_0, false, false};
+constexpr Format kQ4_1Format{32, Act::Q8_0, true, true};  // Q4_1, Q5_1: values and a min
 constexpr Format kQ4_KFormat{32, Act::Q8_K, true, true};
 constexpr Format kQ6_KFormat{16, Act::Q8_K, false, false};
 
@@ -105,6 +107,12 @@ struct ActSub {
     int sum;  // only for Q8_K with sub == 32
 };
 
+// Sum of a Q8_0 block's 32 quants.
+inline int q8_0_sum(const int8_t* q) {
+    return hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), loadu256(q)),
+                                      _mm256_set1_epi16(1)));
+}
+
 template <Act A, int Sub>
 inline ActSub act_sub(const unsigned char* column, int64_t s) {
     if constexpr (A == Act::Q8_0) {
@@ -135,7 +143,12 @@ void pack(int64_t n, const void* a, size_t a_stride, void* group) {
         for (int c = 0; c < kRows; ++c) {
             const ActSub as = act_sub<A, F.sub>(base + static_cast<size_t>(c) * a_stride, s);
             scales[c] = as.d;
-            if constexpr (F.mins) sums[c] = static_cast<float>(as.sum);
+            // Q8_0 (one scale per block): d_a * sum(a), what the weights' min multiplies.
+            if constexpr (F.mins && A == Act::Q8_0) {
+                sums[c] = as.d * static_cast<float>(q8_0_sum(as.q));
+            } else if constexpr (F.mins) {
+                sums[c] = static_cast<float>(as.sum);
+            }
         }
         const ActSub first = act_sub<A, F.sub>(base, s);
         unsigned char* tile = out + g.tiles + static_cast<size_t>(s) * F.sub * kRows;
@@ -174,6 +187,44 @@ void unpack_q8_0(int64_t n, const void* w, size_t w_stride, unsigned char* panel
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32),
                                 loadu256(row[s].qs));
             scales[s * kRows + r] = load_f16(&row[s].d);
+        }
+    }
+}
+
+// Q5_0: one block per sub-block, values q - 16 (the fifth bit of element j: bit j of qh).
+void unpack_q5_0(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
+    const PanelLayout p(kQ8_0Format, n);
+    auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    for (int r = 0; r < kRows; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ5_0*>(
+            static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride);
+        for (int64_t s = 0; s < p.n_sub; ++s) {
+            const __m256i high = _mm256_and_si256(bits_to_bytes(load_u32(row[s].qh)), sixteen);
+            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles_lo_hi(row[s].qs), high), sixteen);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32), q);
+            scales[s * kRows + r] = load_f16(&row[s].d);
+        }
+    }
+}
+
+// Q4_1 and Q5_1 (kFive): values 0..15 / 0..31 as unsigned bytes, the scale d and the min m.
+template <typename Block, bool kFive>
+void unpack_min_block(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
+    const PanelLayout p(kQ4_1Format, n);
+    auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    auto* mins = reinterpret_cast<float*>(panel + p.mins);
+    for (int r = 0; r < kRows; ++r) {
+        const auto* row = reinterpret_cast<const Block*>(
+            static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * w_stride);
+        for (int64_t s = 0; s < p.n_sub; ++s) {
+            __m256i q = nibbles_lo_hi(row[s].qs);
+            if constexpr (kFive) {
+                q = _mm256_or_si256(q, _mm256_and_si256(bits_to_bytes(load_u32(row[s].qh)), _mm256_set1_epi8(16)));
+            }
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (s * kRows + r) * 32), q);
+            scales[s * kRows + r] = load_f16(&row[s].d);
+            mins[s * kRows + r] = load_f16(&row[s].m);
         }
     }
 }
@@ -302,6 +353,12 @@ inline void scale_into(__m512 (&acc)[kRows], const int32_t (&c)[kRows][kRows],
     }
 }
 
+// Weights with a min against Q8_0 activations: acc[r] += (d_a sum(a)) * m_w[r].
+inline void add_mins(__m512 (&acc)[kRows], const float* da_sums, const float* mw) {
+    const __m512 sv = _mm512_loadu_ps(da_sums);
+    for (int r = 0; r < kRows; ++r) acc[r] = _mm512_fmadd_ps(sv, _mm512_set1_ps(mw[r]), acc[r]);
+}
+
 // Q8_K activations (one scale per super-block): the super-block's sum without d_a,
 // part[r] += C[r] * d_w[r] (- sum(a) * m_w[r]), is scaled by d_a once, at its end.
 template <bool Mins>
@@ -345,6 +402,7 @@ void panel_times_group(const unsigned char* panel, const PanelLayout& p,
     auto scale = [&](const int32_t(&c)[kRows][kRows], int64_t s) {
         if constexpr (F.act == Act::Q8_0) {
             scale_into(acc, c, ascale + s * kRows, wscale + s * kRows);
+            if constexpr (F.mins) add_mins(acc, asum + s * kRows, wmin + s * kRows);
         } else {
             scale_into_part<F.mins>(part, c, wscale + s * kRows, asum + s * kRows,
                                     wmin + s * kRows);
@@ -539,6 +597,9 @@ const GemmKernels q4_0_packed_gemm_amx = packed_gemm_kernels<packed::Q4_0Rows>()
 const GemmKernels q8_0_packed_gemm_amx = packed_gemm_kernels<packed::Q8_0Rows>();
 const GemmKernels q4_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q4_0>();
 const GemmKernels q8_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q8_0>();
+const GemmKernels q4_1_gemm_amx = gemm_kernels<kQ4_1Format, &unpack_min_block<BlockQ4_1, false>>();
+const GemmKernels q5_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q5_0>();
+const GemmKernels q5_1_gemm_amx = gemm_kernels<kQ4_1Format, &unpack_min_block<BlockQ5_1, true>>();
 const GemmKernels q4_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_k4<BlockQ4_K, false>>();
 const GemmKernels q5_k_gemm_amx = gemm_kernels<kQ4_KFormat, &unpack_k4<BlockQ5_K, true>>();
 const GemmKernels q6_k_gemm_amx = gemm_kernels<kQ6_KFormat, &unpack_q6_k>();

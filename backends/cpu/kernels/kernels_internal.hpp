@@ -103,6 +103,9 @@ extern const GemmKernels q6_k_gemm_avx2;
 // ---- AMX tiles: prompt-processing products (kernels_amx.cpp) ----
 extern const GemmKernels q4_0_gemm_amx;
 extern const GemmKernels q8_0_gemm_amx;
+extern const GemmKernels q4_1_gemm_amx;
+extern const GemmKernels q5_0_gemm_amx;
+extern const GemmKernels q5_1_gemm_amx;
 extern const GemmKernels q4_k_gemm_amx;
 extern const GemmKernels q5_k_gemm_amx;
 extern const GemmKernels q6_k_gemm_amx;
