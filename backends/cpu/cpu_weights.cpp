@@ -1,6 +1,7 @@
-// Weights the CPU backend repacks at load (TypeKernels::packed_gemv: Q4_0 and Q8_0 on AVX-512): the
-// copy goes to weight->extra and every matmul path reads it; the original stays where it is
-// (get_rows of a token embedding still reads it) but its pages leave this process's memory.
+// Weights the CPU backend repacks at load (TypeKernels::packed_gemv: Q4_0, Q4_1 and Q8_0 on
+// AVX-512): the copy goes to weight->extra and every matmul path reads it; the original
+// stays where it is (get_rows of a token embedding still reads it) but its pages leave this
+// process's memory.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -24,7 +25,7 @@ constexpr size_t kPackedAlignment = 64;
 
 const PackedGemvKernels* packer_for(const CpuBackend& backend, const lmx_tensor& w) {
     const auto type = static_cast<DType>(w.dtype);
-    if (type != DType::Q4_0 && type != DType::Q8_0) return nullptr;
+    if (type != DType::Q4_0 && type != DType::Q4_1 && type != DType::Q8_0) return nullptr;
     const TypeKernels* k = kernels_for(type, backend.isa);
     if (!k || !k->packed_gemv) return nullptr;
     const auto row = row_bytes(type, w.ne[0]);

@@ -353,10 +353,13 @@ inline void scale_into(__m512 (&acc)[kRows], const int32_t (&c)[kRows][kRows],
     }
 }
 
-// Weights with a min against Q8_0 activations: acc[r] += (d_a sum(a)) * m_w[r].
-inline void add_mins(__m512 (&acc)[kRows], const float* da_sums, const float* mw) {
-    const __m512 sv = _mm512_loadu_ps(da_sums);
-    for (int r = 0; r < kRows; ++r) acc[r] = _mm512_fmadd_ps(sv, _mm512_set1_ps(mw[r]), acc[r]);
+// Weights with a min against Q8_0 activations: the term m_w * d_a * sum(a), added as
+// acc[i] += v * e[i] with v a vector over acc's lanes and e one value per accumulator: for
+// C as rows by columns, v = the columns' d_a sum(a) and e = the rows' m_w; for C as columns
+// by rows (repacked weights), the other way round.
+inline void add_mins(__m512 (&acc)[kRows], const float* v, const float* e) {
+    const __m512 sv = _mm512_loadu_ps(v);
+    for (int i = 0; i < kRows; ++i) acc[i] = _mm512_fmadd_ps(sv, _mm512_set1_ps(e[i]), acc[i]);
 }
 
 // Q8_K activations (one scale per super-block): the super-block's sum without d_a,
@@ -474,7 +477,7 @@ constexpr GemmKernels gemm_kernels() {
     return {&group_bytes<F>, &panel_bytes<F>, &pack<F>, &gemm<F, Unpack>};
 }
 
-// ---- Q4_0 and Q8_0 repacked at load (packed_rows_avx512.hpp's layouts) ------------------
+// ---- Q4_0, Q4_1 and Q8_0 repacked at load (packed_rows_avx512.hpp's layouts) ------------------
 //
 // Here the weights are the B operand: a repacked block's quants, unpacked and less their
 // offset, are already B tile rows (16 rows x 4 consecutive elements per dword), so
@@ -485,13 +488,15 @@ constexpr GemmKernels gemm_kernels() {
 
 constexpr int64_t kPackedPanelGroups = 8;  // 16-row groups unpacked at a time
 
-// One 16-row group: per block, the B tile (8 x 64 signed bytes) and 16 row scales.
+// One 16-row group: per block, the B tile (8 x 64 signed bytes), 16 row scales and (types
+// with a min) 16 row mins.
 struct PackedPanel {
     int64_t nb;
-    size_t scales, bytes;
+    size_t scales, mins, bytes;
     explicit PackedPanel(int64_t n) : nb(n / kQK8_0) {
         scales = static_cast<size_t>(nb) * 512;
-        bytes = scales + static_cast<size_t>(nb) * kRows * sizeof(float);
+        mins = scales + static_cast<size_t>(nb) * kRows * sizeof(float);
+        bytes = mins + static_cast<size_t>(nb) * kRows * sizeof(float);
     }
 };
 
@@ -499,6 +504,7 @@ template <typename Rows>
 void unpack_packed(const unsigned char* src, const PackedPanel& p, unsigned char* panel) {
     const __m512i offset = _mm512_set1_epi8(static_cast<char>(Rows::kOffset));
     auto* scales = reinterpret_cast<float*>(panel + p.scales);
+    auto* mins = reinterpret_cast<float*>(panel + p.mins);
     for (int64_t b = 0; b < p.nb; ++b) {
         const unsigned char* c = src + static_cast<size_t>(b) * Rows::kBlockBytes;
         unsigned char* tile = panel + static_cast<size_t>(b) * 512;
@@ -506,14 +512,18 @@ void unpack_packed(const unsigned char* src, const PackedPanel& p, unsigned char
         Rows::unpack(c, q);
         for (int k = 0; k < 8; ++k) _mm512_storeu_si512(tile + 64 * k, _mm512_sub_epi8(q[k], offset));
         _mm512_storeu_ps(scales + b * kRows, packed::row_scales<Rows>(c));
+        if constexpr (Rows::kMin) _mm512_storeu_ps(mins + b * kRows, packed::row_mins<Rows>(c));
     }
 }
 
 // 16 activation columns (Q8_0 rows a_stride apart) times one unpacked group, over all blocks.
+// da: the columns' block scales [nb][16]; da_sums (types with a min): d_a * sum(a), the same.
+template <bool kMin>
 void packed_panel_times_columns(const unsigned char* panel, const PackedPanel& p,
                                 const unsigned char* act, size_t a_stride, const float* da,
-                                float* dst, size_t ldd) {
+                                const float* da_sums, float* dst, size_t ldd) {
     const auto* wscale = reinterpret_cast<const float*>(panel + p.scales);
+    const auto* wmin = reinterpret_cast<const float*>(panel + p.mins);
     alignas(64) int32_t c0[kRows][kRows];
     alignas(64) int32_t c1[kRows][kRows];
     __m512 acc[kRows];
@@ -522,6 +532,8 @@ void packed_panel_times_columns(const unsigned char* panel, const PackedPanel& p
     auto w_tile = [&](int64_t b) { return panel + static_cast<size_t>(b) * 512; };
     auto scale = [&](const int32_t(&c)[kRows][kRows], int64_t b) {
         scale_into(acc, c, wscale + b * kRows, da + b * kRows);
+        // C is columns by rows here: the min's term is m_w (a row vector) per column.
+        if constexpr (kMin) add_mins(acc, wmin + b * kRows, da_sums + b * kRows);
     };
     // As panel_times_group: step b issues product b + 1, scales b - 1, stores b.
     const int64_t nb = p.nb;
@@ -554,6 +566,7 @@ void gemm_packed(int64_t n, const void* w, size_t, int64_t nr, const void* group
     const size_t a_stride = group_stride / kRows;
     auto* panels = static_cast<unsigned char*>(scratch);
     auto* da = reinterpret_cast<float*>(panels + kPackedPanelGroups * p.bytes);  // [nb][16]
+    float* da_sums = da + p.nb * kRows;                                           // [nb][16]
     const auto* src = static_cast<const unsigned char*>(w);
     const size_t group_bytes = static_cast<size_t>(p.nb) * Rows::kBlockBytes;
     configure_tiles(32);
@@ -567,10 +580,13 @@ void gemm_packed(int64_t n, const void* w, size_t, int64_t nr, const void* group
             const auto* act = static_cast<const unsigned char*>(groups) + static_cast<size_t>(j) * group_stride;
             for (int c = 0; c < kRows; ++c) {  // the 16 columns' block scales, as floats
                 const auto* col = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(c) * a_stride);
-                for (int64_t b = 0; b < p.nb; ++b) da[b * kRows + c] = load_f16(&col[b].d);
+                for (int64_t b = 0; b < p.nb; ++b) {
+                    da[b * kRows + c] = load_f16(&col[b].d);
+                    if constexpr (Rows::kMin) da_sums[b * kRows + c] = da[b * kRows + c] * static_cast<float>(q8_0_sum(col[b].qs));
+                }
             }
             for (int64_t g = 0; g < gn; ++g) {
-                packed_panel_times_columns(panels + static_cast<size_t>(g) * p.bytes, p, act, a_stride, da,
+                packed_panel_times_columns<Rows::kMin>(panels + static_cast<size_t>(g) * p.bytes, p, act, a_stride, da, da_sums,
                                            dst + static_cast<size_t>(j) * kRows * ldd +
                                                static_cast<size_t>(g0 + g) * kRows,
                                            ldd);
@@ -583,7 +599,7 @@ void gemm_packed(int64_t n, const void* w, size_t, int64_t nr, const void* group
 size_t packed_group_bytes(int64_t) { return 0; }  // nothing packed: columns read in place
 size_t packed_scratch_bytes(int64_t n) {
     const PackedPanel p(n);
-    return kPackedPanelGroups * p.bytes + static_cast<size_t>(p.nb) * kRows * sizeof(float);
+    return kPackedPanelGroups * p.bytes + 2 * static_cast<size_t>(p.nb) * kRows * sizeof(float);
 }
 
 template <typename Rows>
@@ -594,6 +610,7 @@ constexpr GemmKernels packed_gemm_kernels() {
 }  // namespace
 
 const GemmKernels q4_0_packed_gemm_amx = packed_gemm_kernels<packed::Q4_0Rows>();
+const GemmKernels q4_1_packed_gemm_amx = packed_gemm_kernels<packed::Q4_1Rows>();
 const GemmKernels q8_0_packed_gemm_amx = packed_gemm_kernels<packed::Q8_0Rows>();
 const GemmKernels q4_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q4_0>();
 const GemmKernels q8_0_gemm_amx = gemm_kernels<kQ8_0Format, &unpack_q8_0>();

@@ -1,10 +1,11 @@
-// AVX-512 (F, BW, VL, VNNI) generation on weights repacked at load: Q4_0 and Q8_0, in the
+// AVX-512 (F, BW, VL, VNNI) generation on weights repacked at load: Q4_0, Q4_1 and Q8_0, in the
 // layouts of packed_rows_avx512.hpp. Compiled only with the AVX-512 flags; called only after
 // detect_isa() found them.
 //
 // Per block of a 16-row group, 8 vpdpbusd (unsigned stored quants times one broadcast dword
 // of activations each) give the 16 rows' integer dots with no horizontal sum; the offset of
-// the stored quants is taken back as kOffset * sum(a) per block, computed once per call.
+// the stored quants is taken back as kOffset * sum(a) per block, and Q4_1's min added as
+// m * d_a * sum(a), both from sums computed once per call.
 // Integer sums are exact; only float order differs from vec_dot.
 #include "simd_avx512.hpp"  // first: see the note on GCC warnings there
 
@@ -39,18 +40,10 @@ void repack(int64_t n, const void* w, size_t w_stride, int64_t rows, void* out) 
             for (int64_t b = 0; b < nb; ++b) {
                 uint8_t* block = dst + static_cast<size_t>(g * nb + b) * Rows::kBlockBytes;
                 Rows::repack_quants(row[b], r, block);
-                std::memcpy(block + Rows::kQuantBytes + 2 * r, &row[b].d, sizeof(uint16_t));
+                packed::repack_scales<Rows>(row[b], r, block);
             }
         }
     }
-}
-
-// kOffset * sum(q) of an activation block: what the stored quants' offset adds to the dot.
-template <typename Rows>
-inline int32_t offset_bias(const BlockQ8_0& a) {
-    const __m256i q = loadu256(a.qs);
-    return Rows::kOffset * hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
-                                                      _mm256_set1_epi16(1)));
 }
 
 // Activation quants 4k..4k+3, in every int32 lane.
@@ -69,6 +62,39 @@ inline __m512i block_dot(const __m512i (&q)[8], const int8_t* aq, int32_t bias) 
     return _mm512_add_epi32(s0, s1);
 }
 
+// Sum of an activation block's quants: what the stored quants' offset and a min multiply.
+inline int32_t quant_sum(const BlockQ8_0& a) {
+    const __m256i q = loadu256(a.qs);
+    return hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+}
+
+// Per activation block, what every row group needs from it, prepared once.
+struct ActBlocks {
+    alignas(64) float da[kMaxBlocks];
+    alignas(64) int32_t bias[kMaxBlocks];   // kOffset * sum(q)
+    alignas(64) float da_sum[kMaxBlocks];   // d_a * sum(q), for a min
+};
+template <typename Rows>
+void prepare(const BlockQ8_0* a, int64_t b0, int64_t b1, ActBlocks* p) {
+    for (int64_t b = b0; b < b1; ++b) {
+        const int32_t sum = quant_sum(a[b]);
+        p->da[b - b0] = load_f16(&a[b].d);
+        p->bias[b - b0] = Rows::kOffset * sum;
+        p->da_sum[b - b0] = p->da[b - b0] * static_cast<float>(sum);
+    }
+}
+
+// One block of a group (q: its quants, unpacked) into the 16 rows' sums.
+template <typename Rows>
+inline __m512 block_step(const __m512i (&q)[8], const uint8_t* block, const int8_t* aq,
+                         const ActBlocks& p, int64_t i, __m512 acc) {
+    const __m512i dot = block_dot(q, aq, p.bias[i]);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                          _mm512_mul_ps(packed::row_scales<Rows>(block), _mm512_set1_ps(p.da[i])), acc);
+    if constexpr (Rows::kMin) acc = _mm512_fmadd_ps(packed::row_mins<Rows>(block), _mm512_set1_ps(p.da_sum[i]), acc);
+    return acc;
+}
+
 // Rows g0..g1 over blocks [b0, b1), added to y when `accumulate`. The groups are walked as
 // kStreams interleaved runs from distant parts of the range: one core then keeps several
 // independent memory streams in flight, which on the machines measured reads weights ~30%
@@ -76,22 +102,15 @@ inline __m512i block_dot(const __m512i (&q)[8], const int8_t* aq, int32_t bias) 
 template <typename Rows>
 void gemv_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const BlockQ8_0* a,
                  int64_t b0, int64_t b1, bool accumulate, float* y) {
-    // Per activation block, once: its scale and kOffset * sum(q).
-    alignas(64) float da[kMaxBlocks];
-    alignas(64) int32_t bias[kMaxBlocks];
-    for (int64_t b = b0; b < b1; ++b) {
-        da[b - b0] = load_f16(&a[b].d);
-        bias[b - b0] = offset_bias<Rows>(a[b]);
-    }
+    ActBlocks p;
+    prepare<Rows>(a, b0, b1, &p);
     auto step = [&](int64_t g, __m512 acc, int64_t b) {
         const uint8_t* c = packed::block_at<Rows>(base, nb, g, b);
         const char* ahead = reinterpret_cast<const char*>(c) + kPrefetchBlocks * Rows::kBlockBytes;
         for (size_t off = 0; off < Rows::kBlockBytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
         __m512i q[8];
         Rows::unpack(c, q);
-        const __m512i dot = block_dot(q, a[b].qs, bias[b - b0]);
-        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
-                               _mm512_mul_ps(packed::row_scales<Rows>(c), _mm512_set1_ps(da[b - b0])), acc);
+        return block_step<Rows>(q, c, a[b].qs, p, b - b0, acc);
     };
     auto finish = [&](int64_t g, __m512 sum) {
         if (accumulate) sum = _mm512_add_ps(sum, _mm512_loadu_ps(y + g * kRows));
@@ -135,15 +154,11 @@ template <typename Rows, int NC>
 void columns_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const uint8_t* act,
                     size_t a_stride, int64_t b0, int64_t b1, bool accumulate, float* y,
                     size_t ldy) {
-    alignas(64) float da[NC][kMaxBlocks];
-    alignas(64) int32_t bias[NC][kMaxBlocks];
+    ActBlocks p[NC];
     const BlockQ8_0* col[NC];
     for (int c = 0; c < NC; ++c) {
         col[c] = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(c) * a_stride);
-        for (int64_t b = b0; b < b1; ++b) {
-            da[c][b - b0] = load_f16(&col[c][b].d);
-            bias[c][b - b0] = offset_bias<Rows>(col[c][b]);
-        }
+        prepare<Rows>(col[c], b0, b1, &p[c]);
     }
     for (int64_t g = g0; g < g1; ++g) {
         __m512 acc[NC];
@@ -152,12 +167,7 @@ void columns_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, con
             const uint8_t* c8 = packed::block_at<Rows>(base, nb, g, b);
             __m512i q[8];
             Rows::unpack(c8, q);
-            const __m512 dw = packed::row_scales<Rows>(c8);
-            for (int c = 0; c < NC; ++c) {
-                const __m512i dot = block_dot(q, col[c][b].qs, bias[c][b - b0]);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
-                                         _mm512_mul_ps(dw, _mm512_set1_ps(da[c][b - b0])), acc[c]);
-            }
+            for (int c = 0; c < NC; ++c) acc[c] = block_step<Rows>(q, c8, col[c][b].qs, p[c], b - b0, acc[c]);
         }
         for (int c = 0; c < NC; ++c) {
             float* out = y + static_cast<size_t>(c) * ldy + static_cast<size_t>(g) * kRows;
@@ -197,6 +207,7 @@ constexpr PackedGemvKernels packed_kernels() {
 }  // namespace
 
 const PackedGemvKernels q4_0_packed_avx512 = packed_kernels<packed::Q4_0Rows>();
+const PackedGemvKernels q4_1_packed_avx512 = packed_kernels<packed::Q4_1Rows>();
 const PackedGemvKernels q8_0_packed_avx512 = packed_kernels<packed::Q8_0Rows>();
 
 }  // namespace llamux::cpu

@@ -213,6 +213,7 @@ Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverri
         for (TypeKernels& k : t) {
             if (k.weight == o->weight) k.gemm = o->gemm;
             if (k.weight == DType::Q4_0) k.packed_gemm = &q4_0_packed_gemm_amx;
+            if (k.weight == DType::Q4_1) k.packed_gemm = &q4_1_packed_gemm_amx;
             if (k.weight == DType::Q8_0) k.packed_gemm = &q8_0_packed_gemm_amx;
         }
     }
@@ -232,7 +233,7 @@ Table apply_avx2_gemm(const Table& below) {
     return t;
 }
 
-// AVX-512 and above: Q4_0 and Q8_0 weights repacked for generation; prompts then read the
+// AVX-512 and above: Q4_0, Q4_1 and Q8_0 weights repacked for generation; prompts then read the
 // repacked rows too (packed_gemv's columns, or the AMX level's packed gemm), so Q4_0's AVX2
 // block kernel, which reads the original rows, is dropped. The K-quants keep their AVX2 block
 // kernels, faster than the AVX-512 tiles (this VM, 1.1B pp512: Q4_K_M 172 against 130 t/s,
@@ -242,6 +243,7 @@ Table apply_packed(const Table& below) {
     for (TypeKernels& k : t) {
         if (k.gemm == &q4_0_gemm_avx2) k.gemm = nullptr;
         if (k.weight == DType::Q4_0) k.packed_gemv = &q4_0_packed_avx512;
+        if (k.weight == DType::Q4_1) k.packed_gemv = &q4_1_packed_avx512;
         if (k.weight == DType::Q8_0) k.packed_gemv = &q8_0_packed_avx512;
     }
     return t;

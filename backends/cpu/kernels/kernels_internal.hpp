@@ -85,13 +85,15 @@ LLAMUX_DECLARE_TILE(f32_tile_avx512);
 LLAMUX_DECLARE_TILE(f16_tile_avx512);
 LLAMUX_DECLARE_TILE(bf16_tile_avx512);
 
-// ---- AVX-512: generation on repacked Q4_0 and Q8_0 (kernels_avx512_packed.cpp) ----
+// ---- AVX-512: generation on repacked Q4_0, Q4_1 and Q8_0 (kernels_avx512_packed.cpp) ----
 extern const PackedGemvKernels q4_0_packed_avx512;
+extern const PackedGemvKernels q4_1_packed_avx512;
 extern const PackedGemvKernels q8_0_packed_avx512;
 // Bytes of one block of one kPackedRows-row group in those layouts: 4 chunks of 64 nibble
-// bytes (Q4_0) or 8 chunks of 64 quant bytes (Q8_0), then the rows' f16 scales
-// (packed_rows_avx512.hpp describes them).
+// bytes (Q4_0, Q4_1) or 8 chunks of 64 quant bytes (Q8_0), then the rows' f16 scales (and
+// Q4_1's f16 mins; packed_rows_avx512.hpp describes them).
 constexpr size_t kPackedQ4_0BlockBytes = 4 * 64 + kPackedRows * 2;
+constexpr size_t kPackedQ4_1BlockBytes = 4 * 64 + kPackedRows * 4;
 constexpr size_t kPackedQ8_0BlockBytes = 8 * 64 + kPackedRows * 2;
 
 // ---- AVX2: Q4_0, Q4_K, Q5_K and Q6_K prompt products on column-interleaved activations (kernels_avx2_gemm.cpp) ----
@@ -113,6 +115,7 @@ extern const GemmKernels q6_k_gemm_amx;
 extern const GemmKernels f16_gemm_amx;
 extern const GemmKernels bf16_gemm_amx;
 extern const GemmKernels q4_0_packed_gemm_amx;  // on Q4_0 repacked as q4_0_packed_avx512
+extern const GemmKernels q4_1_packed_gemm_amx;  // on Q4_1 repacked as q4_1_packed_avx512
 extern const GemmKernels q8_0_packed_gemm_amx;  // on Q8_0 repacked as q8_0_packed_avx512
 
 #undef LLAMUX_DECLARE_DOT

@@ -4,11 +4,12 @@
 // them.
 //
 // Per group of kPackedRows = 16 rows, per block b of 32 elements, kBlockBytes bytes: the
-// quants of the 16 rows as unsigned bytes (q + kOffset), then the rows' 16 f16 scales.
-// unpack() turns the quant part into 8 vectors, vector k holding in int32 lane r row r's
-// elements 4k..4k+3: the four that vpdpbusd multiplies with one broadcast dword of
-// activations, and one row of an AMX B tile. So a GEMV needs no horizontal sums, and the
-// signed value is q - kOffset, taken back as kOffset * sum(a) per activation block.
+// quants of the 16 rows as unsigned bytes (q + kOffset), then the rows' 16 f16 scales, then
+// (types with a min, kMin) the rows' 16 f16 mins. unpack() turns the quant part into 8
+// vectors, vector k holding in int32 lane r row r's elements 4k..4k+3: the four that
+// vpdpbusd multiplies with one broadcast dword of activations, and one row of an AMX B
+// tile. So a GEMV needs no horizontal sums; the signed value is q - kOffset, taken back as
+// kOffset * sum(a) per activation block, and a min m adds m * d_a * sum(a).
 #pragma once
 
 #include <cstring>
@@ -21,20 +22,16 @@ namespace llamux::cpu::packed {
 
 using simd::load512;
 
-// Q4_0: 4 chunks of 64 bytes; byte 4r + i of chunk p holds element 8p + i of row r in its
-// low nibble and element 8p + 4 + i in its high nibble (stored quants 0..15, i.e. q + 8).
-struct Q4_0Rows {
-    using Block = BlockQ4_0;
-    static constexpr int kOffset = 8;
+// The 4-bit types: 4 chunks of 64 bytes; byte 4r + i of chunk p holds element 8p + i of row
+// r in its low nibble and element 8p + 4 + i in its high nibble (the stored quants, 0..15).
+struct NibbleRows {
     static constexpr size_t kQuantBytes = 4 * 64;
-    static constexpr size_t kBlockBytes = kPackedQ4_0BlockBytes;
-    static_assert(kBlockBytes == kQuantBytes + kPackedRows * 2);
 
     // With lo/hi the low/high nibbles of qs (elements j and j + 16), byte i of chunk p is
     //   p = 0, 1: lo[8p + i] | lo[8p + 4 + i] << 4;   p = 2, 3: hi[8p - 16 + i] | hi[8p - 12 + i] << 4,
     // i.e. bytes 0..3 (p even) and 8..11 (p odd) of v | (v shifted down 4 bytes) << 4.
-    static void repack_quants(const Block& blk, int r, uint8_t* quants) {
-        const __m128i x = simd::loadu128(blk.qs);
+    static void repack_nibbles(const uint8_t* qs, int r, uint8_t* quants) {
+        const __m128i x = simd::loadu128(qs);
         const __m128i low = _mm_set1_epi8(0x0F);
         const __m128i lo = _mm_and_si128(x, low);
         const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low);
@@ -54,11 +51,26 @@ struct Q4_0Rows {
     }
 };
 
+// A 4-bit type: its block, the offset of its stored quants, whether it has a min.
+template <typename B, int Offset, bool HasMin>
+struct NibbleTypeRows : NibbleRows {
+    using Block = B;
+    static constexpr int kOffset = Offset;
+    static constexpr bool kMin = HasMin;
+    static constexpr size_t kBlockBytes = kQuantBytes + kPackedRows * (HasMin ? 4 : 2);
+    static void repack_quants(const Block& blk, int r, uint8_t* quants) { repack_nibbles(blk.qs, r, quants); }
+};
+using Q4_0Rows = NibbleTypeRows<BlockQ4_0, 8, false>;  // value d (q - 8)
+using Q4_1Rows = NibbleTypeRows<BlockQ4_1, 0, true>;   // value d q + m
+static_assert(Q4_0Rows::kBlockBytes == kPackedQ4_0BlockBytes);
+static_assert(Q4_1Rows::kBlockBytes == kPackedQ4_1BlockBytes);
+
 // Q8_0: 8 chunks of 64 bytes; bytes 4r..4r+3 of chunk k are row r's elements 4k..4k+3 as
 // q + 128 (the sign bit flipped).
 struct Q8_0Rows {
     using Block = BlockQ8_0;
     static constexpr int kOffset = 128;
+    static constexpr bool kMin = false;
     static constexpr size_t kQuantBytes = 8 * 64;
     static constexpr size_t kBlockBytes = kPackedQ8_0BlockBytes;
     static_assert(kBlockBytes == kQuantBytes + kPackedRows * 2);
@@ -84,6 +96,21 @@ inline const uint8_t* block_at(const uint8_t* base, int64_t nb, int64_t g, int64
 template <typename Rows>
 inline __m512 row_scales(const uint8_t* block) {
     return _mm512_cvtph_ps(simd::loadu256(block + Rows::kQuantBytes));
+}
+
+// The 16 rows' mins of a block (types with kMin), as floats.
+template <typename Rows>
+inline __m512 row_mins(const uint8_t* block) {
+    return _mm512_cvtph_ps(simd::loadu256(block + Rows::kQuantBytes + kPackedRows * 2));
+}
+
+// Row r's scale (and min) of a block into the repacked block.
+template <typename Rows>
+inline void repack_scales(const typename Rows::Block& blk, int r, uint8_t* block) {
+    std::memcpy(block + Rows::kQuantBytes + 2 * r, &blk.d, sizeof(uint16_t));
+    if constexpr (Rows::kMin) {
+        std::memcpy(block + Rows::kQuantBytes + kPackedRows * 2 + 2 * r, &blk.m, sizeof(uint16_t));
+    }
 }
 
 }  // namespace llamux::cpu::packed
