@@ -581,15 +581,18 @@ void gemm_packed(int64_t n, const void* w, size_t, int64_t nr, const void* group
             for (int c = 0; c < kRows; ++c) {  // the 16 columns' block scales, as floats
                 const auto* col = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(c) * a_stride);
                 for (int64_t b = 0; b < p.nb; ++b) {
-                    da[b * kRows + c] = load_f16(&col[b].d);
-                    if constexpr (Rows::kMin) da_sums[b * kRows + c] = da[b * kRows + c] * static_cast<float>(q8_0_sum(col[b].qs));
+                    const float d = load_f16(&col[b].d);
+                    da[b * kRows + c] = d;
+                    if constexpr (Rows::kMin) {
+                        da_sums[b * kRows + c] = d * static_cast<float>(q8_0_sum(col[b].qs));
+                    }
                 }
             }
             for (int64_t g = 0; g < gn; ++g) {
-                packed_panel_times_columns<Rows::kMin>(panels + static_cast<size_t>(g) * p.bytes, p, act, a_stride, da, da_sums,
-                                           dst + static_cast<size_t>(j) * kRows * ldd +
-                                               static_cast<size_t>(g0 + g) * kRows,
-                                           ldd);
+                packed_panel_times_columns<Rows::kMin>(
+                    panels + static_cast<size_t>(g) * p.bytes, p, act, a_stride, da, da_sums,
+                    dst + static_cast<size_t>(j) * kRows * ldd + static_cast<size_t>(g0 + g) * kRows,
+                    ldd);
             }
         }
     }
