@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "kernels/kernels.hpp"
@@ -47,6 +48,10 @@ struct CpuBackend {
     Isa isa = Isa::Scalar;  // detect_isa() at create
     std::unique_ptr<ThreadPool> pool;
     Scratch scratch;
+    // Prepared weights that have a repacked form, not yet repacked: the first compile() that
+    // puts one under a matmul repacks it (see prepare_weight). Weights only ever read by
+    // get_rows (the token embedding) stay as they are.
+    std::unordered_set<const lmx_tensor*> repack_pending;
 };
 
 enum class Exec : uint8_t {
@@ -121,11 +126,17 @@ struct ExecContext {
     }
 };
 
-// Repacks a weight for the kernels that want another layout (TypeKernels::packed_gemv) into
-// w.extra, owned by the tensor until free_repacked. False (w.extra untouched) when the type
-// or shape has no repacked form, or memory ran out: the original layout serves everything.
-bool repack_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data);
-void free_repacked(lmx_tensor& w);
+// Weights (cpu_weights.cpp). Every weight is read in place from host_data (the model's
+// mapping). One whose type and shape have a repacked form (TypeKernels::packed_gemv) is
+// repacked into w.extra, owned by the backend until release_weight, by the first compile()
+// whose nodes multiply with it (repack_for_matmuls); until then nothing of it is read, and a
+// weight no matmul uses is never copied. Others are pre-faulted now. Repacking that runs
+// out of memory is not an error: the original layout serves every path.
+void prepare_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data);
+// The weights in backend.repack_pending that nodes[0 .. n) multiply with. The tensors are
+// the host's, prepared by this backend: w.extra is this backend's to set (backend_abi.h).
+void repack_for_matmuls(CpuBackend& backend, const lmx_node* nodes, int32_t n);
+void release_weight(CpuBackend& backend, lmx_tensor& w);
 
 // True if this backend can run the node (whatever the reference ops handle).
 bool supports(const lmx_node& node);

@@ -10,11 +10,6 @@
 #include "cpu_tensor.hpp"
 #include "llamux/plugin_support.hpp"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
-
 namespace {
 
 using llamux::cpu::CpuBackend;
@@ -90,42 +85,16 @@ lmx_status cpu_tensor_read(lmx_backend*, const lmx_tensor* src, void* dst, size_
     return LMX_OK;
 }
 
-// Maps the pages of a weight now (page tables filled, file read ahead) so that the first
-// token does not pay a page fault every few kilobytes of a file-backed mapping. Advice only:
-// failures (an old kernel, memory that is not a mapping) change nothing.
-void prefault(const void* data, size_t bytes) {
-#if defined(__linux__)
-    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto begin = reinterpret_cast<uintptr_t>(data) & ~(page - 1);
-    const auto end = reinterpret_cast<uintptr_t>(data) + bytes;
-    void* start = reinterpret_cast<void*>(begin);
-#if defined(MADV_POPULATE_READ)
-    if (madvise(start, end - begin, MADV_POPULATE_READ) == 0) return;
-#endif
-    madvise(start, end - begin, MADV_WILLNEED);
-#else
-    (void)data;
-    (void)bytes;
-#endif
-}
-
 lmx_status cpu_prepare_weight(lmx_backend* b, lmx_tensor* weight, const void* host_data,
                               lmx_error* err) {
     return plugin::guarded(err, [&] {
-        weight->data = const_cast<void*>(host_data);  // zero-copy: read straight from the mapping
-        weight->extra = nullptr;
-        // A repacked weight's original is read only by prompt kernels: its pages come in
-        // when (and if) those run.
-        if (!llamux::cpu::repack_weight(*as_cpu(b), *weight, host_data)) {
-            prefault(host_data, llamux::cpu::byte_extent(*weight));
-        }
+        llamux::cpu::prepare_weight(*as_cpu(b), *weight, host_data);
         return LMX_OK;
     });
 }
 
-void cpu_release_weight(lmx_backend*, lmx_tensor* weight) {
-    llamux::cpu::free_repacked(*weight);
-    weight->data = nullptr;
+void cpu_release_weight(lmx_backend* b, lmx_tensor* weight) {
+    llamux::cpu::release_weight(*as_cpu(b), *weight);
 }
 
 lmx_status cpu_compile(lmx_backend* b, const lmx_node* nodes, int32_t n_nodes,

@@ -1,7 +1,8 @@
-// Weights the CPU backend repacks at load (TypeKernels::packed_gemv: Q4_0, Q4_1 and Q8_0 on
-// AVX-512): the copy goes to weight->extra and every matmul path reads it; the original
-// stays where it is (get_rows of a token embedding still reads it) but its pages leave this
-// process's memory.
+// The CPU backend's weights: read in place from the model's mapping, or repacked
+// (TypeKernels::packed_gemv: Q4_0, Q4_1 and Q8_0 on AVX-512) when the first program that
+// multiplies with them is compiled. A repacked copy goes to weight->extra and every matmul
+// path reads it; the original stays where it is (get_rows of a tied token embedding still
+// reads it) but its pages leave this process's memory.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -90,11 +91,9 @@ void release_pages(PageSpan span) {
 // output head) while loading.
 constexpr size_t kRepackSliceBytes = 8u << 20;
 
-}  // namespace
-
-bool repack_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data) {
-    const PackedGemvKernels* p = packer_for(backend, w);
-    if (!p) return false;
+// Repacks w into w.extra. False (w.extra untouched) when memory ran out.
+bool repack_weight(CpuBackend& backend, const PackedGemvKernels* p, lmx_tensor& w,
+                   const void* host_data) {
     const int64_t n = w.ne[0], rows = w.ne[1];
     const size_t bytes = p->bytes(n, rows);
     void* out = std::aligned_alloc(kPackedAlignment,
@@ -126,9 +125,54 @@ bool repack_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data) {
     return true;
 }
 
-void free_repacked(lmx_tensor& w) {
+// Maps the pages of a weight now (page tables filled, file read ahead) so that the first
+// token does not pay a page fault every few kilobytes of a file-backed mapping. Advice only:
+// failures (an old kernel, memory that is not a mapping) change nothing.
+void prefault(const void* data, size_t bytes) {
+#if defined(__linux__)
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(data) & ~(page - 1);
+    const auto end = reinterpret_cast<uintptr_t>(data) + bytes;
+    void* start = reinterpret_cast<void*>(begin);
+#if defined(MADV_POPULATE_READ)
+    if (madvise(start, end - begin, MADV_POPULATE_READ) == 0) return;
+#endif
+    madvise(start, end - begin, MADV_WILLNEED);
+#else
+    (void)data;
+    (void)bytes;
+#endif
+}
+
+}  // namespace
+
+void prepare_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data) {
+    w.data = const_cast<void*>(host_data);  // zero-copy: read straight from the mapping
+    w.extra = nullptr;
+    if (packer_for(backend, w) != nullptr) {
+        backend.repack_pending.insert(&w);  // its pages come in when it is repacked
+    } else {
+        prefault(host_data, byte_extent(w));
+    }
+}
+
+void repack_for_matmuls(CpuBackend& backend, const lmx_node* nodes, int32_t n) {
+    if (backend.repack_pending.empty()) return;
+    for (int32_t i = 0; i < n; ++i) {
+        if (nodes[i].op != LMX_OP_MATMUL || nodes[i].src[0] == nullptr) continue;
+        const auto it = backend.repack_pending.find(nodes[i].src[0]);
+        if (it == backend.repack_pending.end()) continue;
+        auto& w = const_cast<lmx_tensor&>(*nodes[i].src[0]);  // prepared by this backend
+        backend.repack_pending.erase(it);
+        if (!repack_weight(backend, packer_for(backend, w), w, w.data)) prefault(w.data, byte_extent(w));
+    }
+}
+
+void release_weight(CpuBackend& backend, lmx_tensor& w) {
+    backend.repack_pending.erase(&w);
     std::free(w.extra);
     w.extra = nullptr;
+    w.data = nullptr;
 }
 
 }  // namespace llamux::cpu
