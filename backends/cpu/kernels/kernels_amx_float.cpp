@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "amx_tiles.hpp"
+#include "half_values_avx512.hpp"
 #include "kernels_internal.hpp"
 
 #if !defined(__AMX_TILE__) || !defined(__AMX_BF16__)
@@ -50,24 +51,12 @@ void configure_tiles() {
 
 // ---- element types ------------------------------------------------------------------
 
-struct F16Values {
+struct F16Values : half::F16 {
     static constexpr int kTerms = 2;
-    static __m512 from_words(__m256i h) { return _mm512_cvtph_ps(h); }
 };
-struct BF16Values {
+struct BF16Values : half::BF16 {
     static constexpr int kTerms = 1;
-    static __m512 from_words(__m256i h) {
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    }
 };
-
-// Up to 16 values from p (count of them, the rest zero) as floats, exactly. Reads nothing
-// past the count.
-template <typename V>
-inline __m512 load_values(const uint16_t* p, int64_t count) {
-    const __mmask16 m = count >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << count) - 1);
-    return V::from_words(_mm256_maskz_loadu_epi16(m, p));
-}
 
 // 16 floats, each exactly an F16 or BF16 value, as bf16 terms whose sum is that value.
 template <typename V>
@@ -115,8 +104,8 @@ void pack(int64_t n, const void* a, size_t a_stride, void* group) {
             }
             // 32 values in order (column 0's pair, column 1's, ...): split each half.
             __m256i lo_terms[V::kTerms], hi_terms[V::kTerms];
-            split<V>(V::from_words(_mm512_castsi512_si256(pairs)), lo_terms);
-            split<V>(V::from_words(_mm512_extracti64x4_epi64(pairs, 1)), hi_terms);
+            split<V>(V::widen(_mm512_castsi512_si256(pairs)), lo_terms);
+            split<V>(V::widen(_mm512_extracti64x4_epi64(pairs, 1)), hi_terms);
             for (int t = 0; t < V::kTerms; ++t) {
                 unsigned char* row = out + (static_cast<size_t>(s) * V::kTerms + t) * kTileBytes + 64 * k;
                 _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), lo_terms[t]);
@@ -136,7 +125,7 @@ void unpack(int64_t n, const void* w, size_t w_stride, unsigned char* panel) {
             for (int half = 0; half < 2; ++half) {
                 const int64_t e = s * kStep + 16 * half;
                 __m256i terms[V::kTerms];
-                split<V>(load_values<V>(row + e, n - e > 0 ? n - e : 0), terms);
+                split<V>(half::load_widened<V>(row + e, n - e > 0 ? n - e : 0), terms);
                 for (int t = 0; t < V::kTerms; ++t) {
                     unsigned char* tile = panel + (static_cast<size_t>(s) * V::kTerms + t) * kTileBytes;
                     _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + 64 * r + 32 * half), terms[t]);

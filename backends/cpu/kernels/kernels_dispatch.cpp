@@ -249,6 +249,17 @@ Table apply_packed(const Table& below) {
     return t;
 }
 
+// AVX-512 without AMX: F16 and BF16 prompts through block products on weights and
+// activations widened once (kernels_avx512_float_gemm.cpp), not in the tiles' inner loop.
+Table apply_avx512_gemm(const Table& below) {
+    Table t = below;
+    for (TypeKernels& k : t) {
+        if (k.weight == DType::F16) k.gemm = &f16_gemm_avx512;
+        if (k.weight == DType::BF16) k.gemm = &bf16_gemm_avx512;
+    }
+    return t;
+}
+
 struct Tables {
     Table level[4];
 };
@@ -259,8 +270,8 @@ const Tables& tables() {
         r.level[0] = Table{};
         for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
         r.level[1] = apply_avx2_gemm(apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2));
-        r.level[2] = apply_packed(
-            apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512));
+        r.level[2] = apply_avx512_gemm(apply_packed(
+            apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512)));
         r.level[3] = apply_gemm(r.level[2], std::begin(kAmx), std::end(kAmx));
         return r;
     }();
