@@ -3,13 +3,13 @@
 //
 // The 4x4 tiles (kernels_avx512_float.cpp) widen every weight and activation vector to f32
 // inside the loop: 8 conversions beside 16 FMAs, on the same two ports. Here both sides are
-// widened once: 16 weight rows into per-thread scratch (f32, row by row), 16 activation
-// columns into a packed group (f32, element k of the 16 columns in one vector). The inner
-// loop is then one vector load and 16 FMAs with a broadcast weight per element:
-// acc[r] (16 columns) += w[r][k] * a[k][0..15]. Products and sums are those of the tiles in
-// another order, so results equal vec_dot's up to float summation order. Rows are kept in
-// blocks of 16 elements (16 rows x 16 floats per block), so that every broadcast in the
-// unrolled inner loop is a constant offset from one pointer.
+// widened once: 16 weight rows into per-thread scratch (f32, in blocks of 16 elements: 16
+// rows x 16 floats per block, so that every broadcast in the unrolled inner loop is a
+// constant offset from one pointer), 16 activation columns into a packed group (f32,
+// element k of the 16 columns in one vector). The inner loop is then one vector load and 16
+// FMAs with a broadcast weight per element: acc[r] (16 columns) += w[r][k] * a[k][0..15].
+// Products and sums are those of the tiles in another order, so results equal vec_dot's up
+// to float summation order.
 #include "simd_avx512.hpp"  // first: see the note on GCC warnings there
 
 #include <cstring>

@@ -33,8 +33,8 @@ uint64_t read_xcr0() {
     return (static_cast<uint64_t>(hi) << 32) | lo;
 }
 
-// AMX-TILE, AMX-INT8 and AMX-BF16 in CPUID, the tile state in XCR0, and Linux's permission for this
-// process to use it (without the request the first tile instruction faults).
+// AMX-TILE, AMX-INT8 and AMX-BF16 in CPUID, the tile state in XCR0, and Linux's permission
+// for this process to use it (without the request the first tile instruction faults).
 bool amx_usable(uint64_t xcr0) {
     uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
