@@ -83,7 +83,7 @@ struct MatmulPlan {
     size_t group_stride = 0;
     size_t groups_offset = 0;
     bool reuse_groups = false;  // the node before packed these same columns the same way
-    // A weight repacked at load (w.extra, layout of kernels->packed_gemv): every path reads
+    // A repacked weight (w.extra, layout of kernels->packed_gemv): every path reads
     // the repacked rows (gemv, columns, and the gemm when packed_gemm), never the original.
     bool packed = false;
     bool packed_gemm = false;

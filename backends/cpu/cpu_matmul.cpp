@@ -6,7 +6,7 @@
 //    compile). Consecutive matmuls of one input (q/k/v, gate/up) convert it once.
 //  - M == 1 (generation): a GEMV, output rows cut into chunks (about four per thread, taken
 //    from the pool's shared counter), vec_dot per row, rows from four parts of a chunk in
-//    turn; or, for a weight the backend repacked at load (cpu_weights.cpp), the packed GEMV
+//    turn; or, for a weight the backend repacked (cpu_weights.cpp), the packed GEMV
 //    over groups of kPackedRows rows (and its few-columns variant for batches the gemm does
 //    not take, so a repacked weight's original is never read).
 //  - M > 1 (prompt): work items of panel_rows weight rows x panel_cols columns, one chunk
@@ -199,7 +199,7 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
     auto* y = static_cast<float*>(dst.data);
     const size_t ldd = dst.nb[1] / sizeof(float);
 
-    if (p.packed && (M == 1 || !p.gemm)) {  // rows repacked at load, kPackedRows per group
+    if (p.packed && (M == 1 || !p.gemm)) {  // repacked rows, kPackedRows per group
         const int64_t groups = N / kPackedRows;
         const int64_t n_chunks = ctx.chunk_count(step.parallel, groups, 1);
         ctx.chunks(step.parallel, n_chunks, [&](int64_t chunk, int) {

@@ -64,8 +64,9 @@ struct GemmKernels {
 // holds the same elements of kPackedRows rows and a GEMV needs no horizontal sums and few
 // instructions per byte (generation streams every weight once per token, and this CPU's
 // per-core bandwidth depends on how far ahead the core can run). The backend repacks a
-// weight once (prepare_weight) into w.extra and releases the original's pages: every
-// matmul path then reads the repacked rows (gemv, columns, and a packed gemm if any).
+// weight once (when it first compiles a matmul reading it; cpu_weights.cpp) into w.extra
+// and releases the original's pages: every matmul path then reads the repacked rows (gemv,
+// columns, and a packed gemm if any).
 constexpr int kPackedRows = 16;
 struct PackedGemvKernels {
     // Bytes of the repacked form of `rows` rows (a multiple of kPackedRows) of n elements.

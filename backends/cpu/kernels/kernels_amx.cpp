@@ -477,7 +477,7 @@ constexpr GemmKernels gemm_kernels() {
     return {&group_bytes<F>, &panel_bytes<F>, &pack<F>, &gemm<F, Unpack>};
 }
 
-// ---- Q4_0, Q4_1 and Q8_0 repacked at load (packed_rows_avx512.hpp's layouts) ------------------
+// ---- Q4_0, Q4_1 and Q8_0 repacked (packed_rows_avx512.hpp's layouts) -----------------------
 //
 // Here the weights are the B operand: a repacked block's quants, unpacked and less their
 // offset, are already B tile rows (16 rows x 4 consecutive elements per dword), so

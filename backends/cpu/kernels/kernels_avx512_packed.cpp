@@ -1,4 +1,4 @@
-// AVX-512 (F, BW, VL, VNNI) generation on weights repacked at load: Q4_0, Q4_1 and Q8_0, in the
+// AVX-512 (F, BW, VL, VNNI) generation on repacked weights: Q4_0, Q4_1 and Q8_0, in the
 // layouts of packed_rows_avx512.hpp. Compiled only with the AVX-512 flags; called only after
 // detect_isa() found them.
 //
@@ -80,7 +80,7 @@ void prepare(const BlockQ8_0* a, int64_t b0, int64_t b1, ActBlocks* p) {
         const int32_t sum = quant_sum(a[b]);
         p->da[b - b0] = load_f16(&a[b].d);
         p->bias[b - b0] = Rows::kOffset * sum;
-        p->da_sum[b - b0] = p->da[b - b0] * static_cast<float>(sum);
+        if constexpr (Rows::kMin) p->da_sum[b - b0] = p->da[b - b0] * static_cast<float>(sum);
     }
 }
 

@@ -1,4 +1,4 @@
-// Internal to the AVX-512 and AMX kernel files: the layouts of weights repacked at load
+// Internal to the AVX-512 and AMX kernel files: the layouts of repacked weights
 // (TypeKernels::packed_gemv), one struct per weight type, so that the GEMV
 // (kernels_avx512_packed.cpp) and the AMX product (kernels_amx.cpp) share one reading of
 // them.
