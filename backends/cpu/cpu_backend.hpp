@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "huge_pages.hpp"
 #include "kernels/kernels.hpp"
 #include "llamux/backend_abi.h"
 #include "thread_pool.hpp"
@@ -48,10 +49,23 @@ struct CpuBackend {
     Isa isa = Isa::Scalar;  // detect_isa() at create
     std::unique_ptr<ThreadPool> pool;
     Scratch scratch;
-    // Prepared weights that have a repacked form, not yet repacked: the first compile() that
-    // puts one under a matmul repacks it (see prepare_weight). Weights only ever read by
-    // get_rows (the token embedding) stay as they are.
-    std::unordered_set<const lmx_tensor*> repack_pending;
+    // LLAMUX_CPU_HUGE_PAGES=1: the weights this backend holds go into huge pages (where the
+    // system has them), and matrices of at least a huge page that are not repacked are
+    // copied there too instead of being read from the mapping.
+    bool huge_pages = false;
+    // Prepared weights this backend will hold in its own memory (repacked, or copied), not
+    // yet made resident: the first compile() that puts one under a matmul does it (see
+    // prepare_weight). Weights only ever read by get_rows (the token embedding) stay as
+    // they are.
+    std::unordered_set<const lmx_tensor*> resident_pending;
+};
+
+// What w.extra points to once a weight is resident (cpu_weights.cpp): its rows in this
+// backend's memory, either repacked (the layout of kernels->packed_gemv) or the file's bytes
+// copied with the same strides. Owned by the backend until release_weight.
+struct ResidentWeight {
+    HugePageMemory memory;
+    bool repacked = false;
 };
 
 enum class Exec : uint8_t {
@@ -83,8 +97,10 @@ struct MatmulPlan {
     size_t group_stride = 0;
     size_t groups_offset = 0;
     bool reuse_groups = false;  // the node before packed these same columns the same way
-    // A repacked weight (w.extra, layout of kernels->packed_gemv): every path reads
-    // the repacked rows (gemv, columns, and the gemm when packed_gemm), never the original.
+    // The weight's rows as every path reads them: the resident copy (w.extra) or w.data.
+    const std::byte* weights = nullptr;
+    // Repacked rows (layout of kernels->packed_gemv): every path reads them (gemv, columns,
+    // and the gemm when packed_gemm).
     bool packed = false;
     bool packed_gemm = false;
 };
@@ -126,16 +142,21 @@ struct ExecContext {
     }
 };
 
-// Weights (cpu_weights.cpp). Every weight is read in place from host_data (the model's
-// mapping). One whose type and shape have a repacked form (TypeKernels::packed_gemv) is
-// repacked into w.extra, owned by the backend until release_weight, by the first compile()
-// whose nodes multiply with it (repack_for_matmuls); until then nothing of it is read, and a
-// weight no matmul uses is never copied. Others are pre-faulted now. Repacking that runs
-// out of memory is not an error: the original layout serves every path.
+// Weights (cpu_weights.cpp). w.data stays host_data (the model's mapping). A weight whose
+// type and shape have a repacked form (TypeKernels::packed_gemv) is repacked, and with
+// backend.huge_pages one of at least a huge page is copied, into a ResidentWeight at w.extra
+// by the first compile() whose nodes multiply with it (make_resident_for_matmuls); the
+// original's pages then leave this process. Until then nothing of it is read, and a weight
+// no matmul uses is never copied. Other weights are pre-faulted now. Running out of memory
+// for a copy is not an error: the original serves every path.
 void prepare_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data);
-// The weights in backend.repack_pending that nodes[0 .. n) multiply with. The tensors are
+// The weights in backend.resident_pending that nodes[0 .. n) multiply with. The tensors are
 // the host's, prepared by this backend: w.extra is this backend's to set (backend_abi.h).
-void repack_for_matmuls(CpuBackend& backend, const lmx_node* nodes, int32_t n);
+void make_resident_for_matmuls(CpuBackend& backend, const lmx_node* nodes, int32_t n);
+// The resident copy of a prepared weight, or nullptr.
+inline const ResidentWeight* resident(const lmx_tensor& w) {
+    return static_cast<const ResidentWeight*>(w.extra);
+}
 void release_weight(CpuBackend& backend, lmx_tensor& w);
 
 // True if this backend can run the node (whatever the reference ops handle).

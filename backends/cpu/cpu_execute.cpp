@@ -44,7 +44,7 @@ void Scratch::reserve(size_t shared_bytes, size_t per_thread_bytes, int n_thread
 bool supports(const lmx_node& node) { return supports_node_ref(node); }
 
 void compile(CpuBackend& backend, const lmx_node* nodes, int32_t n, CpuProgram* program) {
-    repack_for_matmuls(backend, nodes, n);  // before planning: plans read w.extra
+    make_resident_for_matmuls(backend, nodes, n);  // before planning: plans read w.extra
     program->nodes.assign(nodes, nodes + n);
     program->steps.assign(static_cast<size_t>(n), CompiledNode{});
     size_t shared = 0, per_thread = 0;

@@ -142,7 +142,9 @@ bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threa
         }
     }
 
-    plan->packed = w.extra != nullptr && k->packed_gemv != nullptr;
+    const ResidentWeight* copy = resident(w);
+    plan->weights = copy ? copy->memory.data() : static_cast<const std::byte*>(w.data);
+    plan->packed = copy && copy->repacked && k->packed_gemv != nullptr;
     plan->packed_gemm = plan->packed && k->packed_gemm != nullptr;
     const GemmKernels* gemm = plan->packed_gemm ? k->packed_gemm : k->gemm;
     if (gemm && k->from_float && plan->M >= kGemmBlock && plan->N >= kGemmBlock) {
@@ -194,7 +196,7 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         }
     }
 
-    const auto* wdata = static_cast<const std::byte*>(w.data);
+    const std::byte* wdata = p.weights;  // repacked rows when p.packed
     const size_t w_stride = w.nb[1];
     auto* y = static_cast<float*>(dst.data);
     const size_t ldd = dst.nb[1] / sizeof(float);
@@ -205,9 +207,9 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         ctx.chunks(step.parallel, n_chunks, [&](int64_t chunk, int) {
             const auto [g0, g1] = chunk_range(groups, chunk, n_chunks);
             if (M == 1) {
-                k.packed_gemv->gemv(K, w.extra, g0, g1, act, y);
+                k.packed_gemv->gemv(K, wdata, g0, g1, act, y);
             } else {
-                k.packed_gemv->columns(K, w.extra, g0, g1, act, a_stride, M, y, ldd);
+                k.packed_gemv->columns(K, wdata, g0, g1, act, a_stride, M, y, ldd);
             }
         });
         return LMX_OK;
@@ -258,10 +260,8 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         const int64_t rg = (r1 - r0) / kGemmBlock * kGemmBlock;  // whole blocks
         const int64_t cg = (c1 - c0) / kGemmBlock * kGemmBlock;
         if (rg > 0 && cg > 0) {
-            const void* wg = p.packed_gemm
-                                 ? static_cast<const std::byte*>(w.extra) +
-                                       k.packed_gemv->bytes(K, r0)
-                                 : wdata + static_cast<size_t>(r0) * w_stride;
+            const void* wg = p.packed_gemm ? wdata + k.packed_gemv->bytes(K, r0)
+                                           : wdata + static_cast<size_t>(r0) * w_stride;
             p.gemm->gemm(K, wg, w_stride, rg,
                          groups + static_cast<size_t>(c0 / kGemmBlock) * p.group_stride,
                          p.group_stride, cg / kGemmBlock,
@@ -270,7 +270,7 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         }
         if (p.packed) {  // whole row groups; the edge columns from the repacked rows too
             if (c0 + cg < c1) {
-                k.packed_gemv->columns(K, w.extra, r0 / kPackedRows, r1 / kPackedRows,
+                k.packed_gemv->columns(K, wdata, r0 / kPackedRows, r1 / kPackedRows,
                                        act + static_cast<size_t>(c0 + cg) * a_stride, a_stride,
                                        c1 - c0 - cg, y + static_cast<size_t>(c0 + cg) * ldd, ldd);
             }

@@ -1,10 +1,12 @@
-// The CPU plugin's ABI table: host memory, zero-copy weights straight from the mmapped file.
+// The CPU plugin's ABI table: host memory; weights read from the mmapped file or from the
+// backend's resident copies (cpu_weights.cpp).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <thread>
+#include <utility>
 
 #include "cpu_backend.hpp"
 #include "cpu_tensor.hpp"
@@ -15,8 +17,6 @@ namespace {
 using llamux::cpu::CpuBackend;
 using llamux::cpu::CpuProgram;
 namespace plugin = llamux::plugin;
-
-constexpr size_t kBufferAlignment = 64;
 
 CpuBackend* as_cpu(lmx_backend* b) { return reinterpret_cast<CpuBackend*>(b); }
 
@@ -40,10 +40,13 @@ lmx_status cpu_create(const lmx_backend_config* config, lmx_backend** out, lmx_e
         b->n_threads = config && config->n_threads > 0 ? config->n_threads
                                                        : static_cast<int32_t>(hw ? hw : 1);
         b->isa = llamux::cpu::detect_isa();
+        const char* huge = std::getenv("LLAMUX_CPU_HUGE_PAGES");
+        b->huge_pages = huge && std::strcmp(huge, "1") == 0;
         b->pool = std::make_unique<llamux::cpu::ThreadPool>(b->n_threads);
         plugin::log(b->config, 2,
                     std::to_string(b->n_threads) + " threads, " +
-                        llamux::cpu::isa_name(b->isa) + " kernels");
+                        llamux::cpu::isa_name(b->isa) + " kernels" +
+                        (b->huge_pages ? ", large weights copied into huge pages" : ""));
         *out = reinterpret_cast<lmx_backend*>(b.release());
         return LMX_OK;
     });
@@ -57,21 +60,24 @@ int32_t cpu_supports_node(lmx_backend*, const lmx_node* node) {
 
 int32_t cpu_is_host_memory(lmx_backend*) { return 1; }
 
+// Activations and the KV cache: zero pages until written, so a cache sized for the whole
+// context takes memory only as tokens fill it.
 lmx_status cpu_buffer_alloc(lmx_backend*, size_t size, lmx_buffer** out, void** base,
                             lmx_error* err) {
-    const size_t rounded = (size + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
-    void* p = std::aligned_alloc(kBufferAlignment, rounded ? rounded : kBufferAlignment);
-    if (!p) {
+    auto memory = llamux::cpu::HugePageMemory::allocate(size, false);  // zero-filled
+    auto* owner = memory.data() ? new (std::nothrow) llamux::cpu::HugePageMemory(std::move(memory)) : nullptr;
+    if (!owner) {
         plugin::set_error(err, "cannot allocate " + std::to_string(size) + " bytes of host memory");
         return LMX_ERR_OUT_OF_MEMORY;
     }
-    std::memset(p, 0, rounded);
-    *out = static_cast<lmx_buffer*>(p);
-    *base = p;
+    *out = reinterpret_cast<lmx_buffer*>(owner);
+    *base = owner->data();
     return LMX_OK;
 }
 
-void cpu_buffer_free(lmx_backend*, lmx_buffer* buffer) { std::free(buffer); }
+void cpu_buffer_free(lmx_backend*, lmx_buffer* buffer) {
+    delete reinterpret_cast<llamux::cpu::HugePageMemory*>(buffer);
+}
 
 lmx_status cpu_tensor_write(lmx_backend*, lmx_tensor* dst, const void* src, size_t offset,
                             size_t size, lmx_error*) {

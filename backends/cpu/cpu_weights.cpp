@@ -1,13 +1,18 @@
-// The CPU backend's weights: read in place from the model's mapping, or repacked
-// (TypeKernels::packed_gemv: Q4_0, Q4_1 and Q8_0 on AVX-512) when the first program that
-// multiplies with them is compiled. A repacked copy goes to weight->extra and every matmul
-// path reads it; the original stays where it is (get_rows of a tied token embedding still
-// reads it) but its pages leave this process's memory.
+// The CPU backend's weights: read in place from the model's mapping, or made resident in the
+// backend's own memory when the first program that multiplies with them is compiled:
+// repacked (TypeKernels::packed_gemv: Q4_0, Q4_1 and Q8_0 on AVX-512), or, with
+// LLAMUX_CPU_HUGE_PAGES=1, copied as they are (a weight of at least one huge page); with
+// that knob both go into huge pages where the system has them.
+// The copy goes to weight->extra and every matmul path reads it; the original stays where
+// it is (get_rows of a tied token embedding still reads it) but its pages leave this
+// process's memory.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #if defined(__linux__)
@@ -22,8 +27,6 @@
 namespace llamux::cpu {
 namespace {
 
-constexpr size_t kPackedAlignment = 64;
-
 const PackedGemvKernels* packer_for(const CpuBackend& backend, const lmx_tensor& w) {
     const auto type = static_cast<DType>(w.dtype);
     if (type != DType::Q4_0 && type != DType::Q4_1 && type != DType::Q8_0) return nullptr;
@@ -34,6 +37,12 @@ const PackedGemvKernels* packer_for(const CpuBackend& backend, const lmx_tensor&
                         w.ne[3] == 1;
     if (!row || !matrix || w.nb[0] != info(type).type_size || w.nb[1] < *row) return nullptr;
     return k->packed_gemv;
+}
+
+// Weights without a repacked form copied into huge pages when asked: those that fill at
+// least one.
+bool copies(const CpuBackend& backend, const lmx_tensor& w) {
+    return backend.huge_pages && byte_extent(w) >= kHugePageBytes;
 }
 
 // True if [begin, end) lies in one mapping of a file (inode != 0 in /proc/self/maps).
@@ -74,7 +83,7 @@ PageSpan whole_pages(const void* data, size_t bytes) {
 #endif
 }
 
-// A repacked weight's original is not read again: drop its pages from this process's memory.
+// A resident weight's original is not read by matmuls again: drop its pages from this process's memory.
 // Only where it is a file mapping (the model file, as prepare_weight is promised; the caller
 // checks): its pages stay in the page cache and come back on a later access. Heap memory
 // (tests) must be left alone, since MADV_DONTNEED would zero it.
@@ -86,41 +95,64 @@ void release_pages(PageSpan span) {
 #endif
 }
 
-// Rows repacked between two releases of the original's pages, about this many bytes: keeps
-// the original and its copy from being resident together for a whole large matrix (the
-// output head) while loading.
-constexpr size_t kRepackSliceBytes = 8u << 20;
+// Bytes of the original processed between two releases of its pages, about: keeps the
+// original and its copy from being resident together for a whole large matrix (the output
+// head) while loading.
+constexpr size_t kSliceBytes = 8u << 20;
+// Pieces of a plain copy that the threads share.
+constexpr size_t kCopyUnitBytes = 256u << 10;
 
-// Repacks w into w.extra. False (w.extra untouched) when memory ran out.
-bool repack_weight(CpuBackend& backend, const PackedGemvKernels* p, lmx_tensor& w,
-                   const void* host_data) {
-    const int64_t n = w.ne[0], rows = w.ne[1];
-    const size_t bytes = p->bytes(n, rows);
-    void* out = std::aligned_alloc(kPackedAlignment,
-                                   (bytes + kPackedAlignment - 1) / kPackedAlignment * kPackedAlignment);
-    if (!out) return false;  // not fatal: the original serves every path
-    const int64_t groups = rows / kPackedRows;
-    const auto* src = static_cast<const std::byte*>(host_data);
-    auto* dst = static_cast<std::byte*>(out);
-    const PageSpan all = whole_pages(host_data, byte_extent(w));
-    const bool releasable = !all.empty() && in_file_mapping(all.begin, all.end);
-    const size_t group_bytes = static_cast<size_t>(kPackedRows) * w.nb[1];
-    const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>(kRepackSliceBytes / group_bytes));
-    for (int64_t s0 = 0; s0 < groups; s0 += slice) {
-        const int64_t s1 = std::min(groups, s0 + slice);
+// Runs work(u0, u1) over units [0, n_units) of unit_bytes of the original at src each, on
+// the pool, a slice at a time, releasing each slice's pages after it when `releasable`.
+template <typename Work>
+void in_slices(CpuBackend& backend, const std::byte* src, int64_t n_units, size_t unit_bytes,
+               size_t src_bytes, bool releasable, Work&& work) {
+    const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>(kSliceBytes / unit_bytes));
+    for (int64_t s0 = 0; s0 < n_units; s0 += slice) {
+        const int64_t s1 = std::min(n_units, s0 + slice);
         const int64_t n_chunks = std::min<int64_t>(s1 - s0, 4 * static_cast<int64_t>(backend.pool->size()));
         backend.pool->for_chunks(n_chunks, [&](int64_t chunk, int) {
             const auto [c0, c1] = chunk_range(s1 - s0, chunk, n_chunks);
-            const int64_t g0 = s0 + c0, g1 = s0 + c1;
-            p->repack(n, src + static_cast<size_t>(g0) * group_bytes, w.nb[1],
-                      (g1 - g0) * kPackedRows, dst + p->bytes(n, g0 * kPackedRows));
+            work(s0 + c0, s0 + c1);
         });
         if (releasable) {
-            release_pages(whole_pages(src + static_cast<size_t>(s0) * group_bytes,
-                                      static_cast<size_t>(s1 - s0) * group_bytes));
+            const size_t begin = static_cast<size_t>(s0) * unit_bytes;
+            const size_t end = std::min(src_bytes, static_cast<size_t>(s1) * unit_bytes);
+            release_pages(whole_pages(src + begin, end - begin));
         }
     }
-    w.extra = out;
+}
+
+// Makes w resident: its rows repacked by p, or copied when p is null, into w.extra. False
+// (w.extra untouched) when memory ran out.
+bool make_resident(CpuBackend& backend, const PackedGemvKernels* p, lmx_tensor& w) {
+    const auto* src = static_cast<const std::byte*>(w.data);
+    const size_t src_bytes = byte_extent(w);
+    const int64_t n = w.ne[0], rows = w.ne[1];
+    auto copy = std::make_unique<ResidentWeight>();
+    copy->memory = HugePageMemory::allocate(p ? p->bytes(n, rows) : src_bytes, backend.huge_pages);
+    if (!copy->memory.data()) return false;  // not fatal: the original serves every path
+    copy->repacked = p != nullptr;
+    std::byte* dst = copy->memory.data();
+    const PageSpan all = whole_pages(src, src_bytes);
+    const bool releasable = !all.empty() && in_file_mapping(all.begin, all.end);
+    if (p) {
+        const size_t group_bytes = static_cast<size_t>(kPackedRows) * w.nb[1];
+        in_slices(backend, src, rows / kPackedRows, group_bytes, src_bytes, releasable,
+                  [&](int64_t g0, int64_t g1) {
+                      p->repack(n, src + static_cast<size_t>(g0) * group_bytes, w.nb[1],
+                                (g1 - g0) * kPackedRows, dst + p->bytes(n, g0 * kPackedRows));
+                  });
+    } else {
+        const auto n_units = static_cast<int64_t>((src_bytes + kCopyUnitBytes - 1) / kCopyUnitBytes);
+        in_slices(backend, src, n_units, kCopyUnitBytes, src_bytes, releasable,
+                  [&](int64_t u0, int64_t u1) {
+                      const size_t begin = static_cast<size_t>(u0) * kCopyUnitBytes;
+                      const size_t end = std::min(src_bytes, static_cast<size_t>(u1) * kCopyUnitBytes);
+                      std::memcpy(dst + begin, src + begin, end - begin);
+                  });
+    }
+    w.extra = copy.release();
     if (releasable) release_pages(all);  // the pages that straddled two slices
     return true;
 }
@@ -147,30 +179,30 @@ void prefault(const void* data, size_t bytes) {
 }  // namespace
 
 void prepare_weight(CpuBackend& backend, lmx_tensor& w, const void* host_data) {
-    w.data = const_cast<void*>(host_data);  // zero-copy: read straight from the mapping
+    w.data = const_cast<void*>(host_data);  // the mapping; a resident copy goes to w.extra
     w.extra = nullptr;
-    if (packer_for(backend, w) != nullptr) {
-        backend.repack_pending.insert(&w);  // its pages come in when it is repacked
+    if (packer_for(backend, w) != nullptr || copies(backend, w)) {
+        backend.resident_pending.insert(&w);  // its pages come in when it is copied
     } else {
         prefault(host_data, byte_extent(w));
     }
 }
 
-void repack_for_matmuls(CpuBackend& backend, const lmx_node* nodes, int32_t n) {
-    if (backend.repack_pending.empty()) return;
+void make_resident_for_matmuls(CpuBackend& backend, const lmx_node* nodes, int32_t n) {
+    if (backend.resident_pending.empty()) return;
     for (int32_t i = 0; i < n; ++i) {
         if (nodes[i].op != LMX_OP_MATMUL || nodes[i].src[0] == nullptr) continue;
-        const auto it = backend.repack_pending.find(nodes[i].src[0]);
-        if (it == backend.repack_pending.end()) continue;
+        const auto it = backend.resident_pending.find(nodes[i].src[0]);
+        if (it == backend.resident_pending.end()) continue;
         auto& w = const_cast<lmx_tensor&>(*nodes[i].src[0]);  // prepared by this backend
-        backend.repack_pending.erase(it);
-        if (!repack_weight(backend, packer_for(backend, w), w, w.data)) prefault(w.data, byte_extent(w));
+        backend.resident_pending.erase(it);
+        if (!make_resident(backend, packer_for(backend, w), w)) prefault(w.data, byte_extent(w));
     }
 }
 
 void release_weight(CpuBackend& backend, lmx_tensor& w) {
-    backend.repack_pending.erase(&w);
-    std::free(w.extra);
+    backend.resident_pending.erase(&w);
+    delete static_cast<ResidentWeight*>(w.extra);
     w.extra = nullptr;
     w.data = nullptr;
 }

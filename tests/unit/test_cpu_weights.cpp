@@ -4,10 +4,13 @@
 // copied; results are the reference's either way.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "cpu_backend.hpp"
 #include "host_tensors.hpp"
 #include "kernels/kernels.hpp"
 #include "llamux/backend.hpp"
@@ -82,6 +85,51 @@ TEST_P(CpuWeights, RepackedOnlyWhenAMatmulReadsThem) {
 INSTANTIATE_TEST_SUITE_P(Types, CpuWeights,
                          ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::F16),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+// Weights of at least a huge page that have no repacked form are copied as they are with
+// LLAMUX_CPU_HUGE_PAGES=1 (else read from the mapping); a resident copy starts on a
+// huge-page boundary; either way the product is the reference's.
+class LargeCpuWeights : public ::testing::TestWithParam<std::tuple<DType, bool>> {};
+
+TEST_P(LargeCpuWeights, CopiedWhenAskedOrRepacked) {
+    const auto [type, copy_enabled] = GetParam();
+    const bool repacks = cpu::kernels_for(type, cpu::detect_isa())->packed_gemv != nullptr;
+    const bool copies = !repacks && copy_enabled;
+    std::mt19937 rng(9);
+    test::HostTensor w("w", type, {2048, 2048}, 0, LMX_ROLE_WEIGHT);
+    w.fill_uniform(rng, -1.0f, 1.0f);
+    ASSERT_GE(w.get()->nb[2], cpu::kHugePageBytes);  // big enough to be copied
+    test::HostTensor x("x", DType::F32, {2048, 3});
+    x.fill_uniform(rng, -1.0f, 1.0f);
+    test::HostTensor y("y", DType::F32, {2048, 3});
+    const lmx_node matmul = test::make_node(LMX_OP_MATMUL, y, {w, x});
+    const std::vector<float> y_ref = reference(matmul, y);
+
+    if (copy_enabled) setenv("LLAMUX_CPU_HUGE_PAGES", "1", 1);
+    auto backend = cpu_backend();
+    unsetenv("LLAMUX_CPU_HUGE_PAGES");
+    backend->prepare_weight(*w.get(), w.get()->data);
+    const BackendProgram product = backend->compile(&matmul, 1, "matmul");
+    const cpu::ResidentWeight* resident = cpu::resident(*w.get());
+    ASSERT_EQ(resident != nullptr, repacks || copies);
+    if (resident) {
+        EXPECT_EQ(resident->repacked, repacks);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(resident->memory.data()) % cpu::kHugePageBytes, 0u);
+    }
+    EXPECT_EQ(w.get()->data, static_cast<void*>(w.bytes())) << "the host's pointer is left as it was";
+    EXPECT_LE(test::relative_row_error(run(*backend, product, y), y_ref), 1e-5);
+    backend->release_weight(*w.get());
+    EXPECT_EQ(w.get()->extra, nullptr);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, LargeCpuWeights,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::Q4_0, DType::Q4_K,
+                                                              DType::Q6_K),
+                                            ::testing::Bool()),
+                         [](const auto& p) {
+                             return std::string(dtype_name(std::get<0>(p.param))) +
+                                    (std::get<1>(p.param) ? "_huge_pages" : "_default");
+                         });
 
 }  // namespace
 }  // namespace llamux
