@@ -65,7 +65,9 @@ int32_t cpu_is_host_memory(lmx_backend*) { return 1; }
 lmx_status cpu_buffer_alloc(lmx_backend*, size_t size, lmx_buffer** out, void** base,
                             lmx_error* err) {
     auto memory = llamux::cpu::HugePageMemory::allocate(size, false);  // zero-filled
-    auto* owner = memory.data() ? new (std::nothrow) llamux::cpu::HugePageMemory(std::move(memory)) : nullptr;
+    auto* owner = memory.data()
+                      ? new (std::nothrow) llamux::cpu::HugePageMemory(std::move(memory))
+                      : nullptr;
     if (!owner) {
         plugin::set_error(err, "cannot allocate " + std::to_string(size) + " bytes of host memory");
         return LMX_ERR_OUT_OF_MEMORY;

@@ -83,10 +83,10 @@ PageSpan whole_pages(const void* data, size_t bytes) {
 #endif
 }
 
-// A resident weight's original is not read by matmuls again: drop its pages from this process's memory.
-// Only where it is a file mapping (the model file, as prepare_weight is promised; the caller
-// checks): its pages stay in the page cache and come back on a later access. Heap memory
-// (tests) must be left alone, since MADV_DONTNEED would zero it.
+// A resident weight's original is not read by matmuls again: drop its pages from this
+// process's memory. Only where it is a file mapping (the model file, as prepare_weight is
+// promised; the caller checks): its pages stay in the page cache and come back on a later
+// access. Heap memory (tests) must be left alone, since MADV_DONTNEED would zero it.
 void release_pages(PageSpan span) {
 #if defined(__linux__)
     if (!span.empty()) madvise(reinterpret_cast<void*>(span.begin), span.end - span.begin, MADV_DONTNEED);
@@ -130,7 +130,8 @@ bool make_resident(CpuBackend& backend, const PackedGemvKernels* p, lmx_tensor& 
     const size_t src_bytes = byte_extent(w);
     const int64_t n = w.ne[0], rows = w.ne[1];
     auto copy = std::make_unique<ResidentWeight>();
-    copy->memory = HugePageMemory::allocate(p ? p->bytes(n, rows) : src_bytes, backend.huge_pages);
+    copy->memory =
+        HugePageMemory::allocate(p ? p->bytes(n, rows) : src_bytes, backend.huge_pages);
     if (!copy->memory.data()) return false;  // not fatal: the original serves every path
     copy->repacked = p != nullptr;
     std::byte* dst = copy->memory.data();
@@ -144,11 +145,13 @@ bool make_resident(CpuBackend& backend, const PackedGemvKernels* p, lmx_tensor& 
                                 (g1 - g0) * kPackedRows, dst + p->bytes(n, g0 * kPackedRows));
                   });
     } else {
-        const auto n_units = static_cast<int64_t>((src_bytes + kCopyUnitBytes - 1) / kCopyUnitBytes);
+        const auto n_units =
+            static_cast<int64_t>((src_bytes + kCopyUnitBytes - 1) / kCopyUnitBytes);
         in_slices(backend, src, n_units, kCopyUnitBytes, src_bytes, releasable,
                   [&](int64_t u0, int64_t u1) {
                       const size_t begin = static_cast<size_t>(u0) * kCopyUnitBytes;
-                      const size_t end = std::min(src_bytes, static_cast<size_t>(u1) * kCopyUnitBytes);
+                      const size_t end =
+                          std::min(src_bytes, static_cast<size_t>(u1) * kCopyUnitBytes);
                       std::memcpy(dst + begin, src + begin, end - begin);
                   });
     }

@@ -44,7 +44,8 @@ HugePageMemory HugePageMemory::allocate(size_t bytes, bool huge) {
     const size_t size = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
     if (size < kHugePageBytes) {
         void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        return p == MAP_FAILED ? HugePageMemory{} : HugePageMemory(static_cast<std::byte*>(p), size);
+        if (p == MAP_FAILED) return {};
+        return HugePageMemory(static_cast<std::byte*>(p), size);
     }
     // Map a huge page more than needed, then unmap what lies before the first boundary and
     // after the end, so that the block starts on a boundary.

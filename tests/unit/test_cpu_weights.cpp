@@ -116,7 +116,7 @@ TEST_P(LargeCpuWeights, CopiedWhenAskedOrRepacked) {
         EXPECT_EQ(resident->repacked, repacks);
         EXPECT_EQ(reinterpret_cast<uintptr_t>(resident->memory.data()) % cpu::kHugePageBytes, 0u);
     }
-    EXPECT_EQ(w.get()->data, static_cast<void*>(w.bytes())) << "the host's pointer is left as it was";
+    EXPECT_EQ(w.get()->data, static_cast<void*>(w.bytes())) << "the host's pointer is kept";
     EXPECT_LE(test::relative_row_error(run(*backend, product, y), y_ref), 1e-5);
     backend->release_weight(*w.get());
     EXPECT_EQ(w.get()->extra, nullptr);
