@@ -5,6 +5,7 @@
 // DNNL_RUNTIME_OMP), which has no per-call thread setting; every entry point that builds or
 // runs primitives sets omp_set_num_threads(n_threads) for its duration (ThreadScope) and
 // restores the caller's value, so `-t` governs oneDNN and the plugin's own loops alike.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -126,17 +127,20 @@ int32_t onednn_supports_node(lmx_backend* b, const lmx_node* node) {
 
 int32_t onednn_is_host_memory(lmx_backend*) { return 1; }
 
+// calloc, not aligned_alloc + memset: a large block comes from the kernel as zero pages, so a
+// KV cache sized for the whole context takes memory only as tokens fill it. The block is
+// the buffer handle; base is its first 64-byte boundary.
 lmx_status onednn_buffer_alloc(lmx_backend*, size_t size, lmx_buffer** out, void** base,
                                lmx_error* err) {
-    const size_t rounded = (size + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
-    void* p = std::aligned_alloc(kBufferAlignment, rounded ? rounded : kBufferAlignment);
+    void* p = std::calloc(size + kBufferAlignment, 1);
     if (!p) {
         plugin::set_error(err, "cannot allocate " + std::to_string(size) + " bytes of host memory");
         return LMX_ERR_OUT_OF_MEMORY;
     }
-    std::memset(p, 0, rounded ? rounded : kBufferAlignment);
+    const auto address = reinterpret_cast<uintptr_t>(p);
     *out = static_cast<lmx_buffer*>(p);
-    *base = p;
+    *base = reinterpret_cast<void*>((address + kBufferAlignment - 1) / kBufferAlignment *
+                                    kBufferAlignment);
     return LMX_OK;
 }
 
