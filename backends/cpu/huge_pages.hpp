@@ -2,8 +2,9 @@
 // activations): anonymous mappings, zero pages until first written (a KV cache sized for
 // the whole context costs nothing until tokens fill it), and on request in transparent huge
 // pages: a token's GEMV streams every weight once, missing the TLB once per 4 KiB page or
-// once per 2 MiB huge page (docs/performance.md, "Weights in huge pages"). Under
-// AddressSanitizer the heap stands in, so that its red zones still catch overruns.
+// once per 2 MiB huge page (docs/performance.md, "Memory: lazily zeroed buffers, and
+// weights in huge pages"). Under AddressSanitizer the heap stands in, so that its red
+// zones still catch overruns.
 #pragma once
 
 #include <cstddef>

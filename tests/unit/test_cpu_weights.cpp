@@ -1,7 +1,8 @@
 // The CPU plugin's weights: a weight whose type has a repacked form (Q4_0, Q4_1, Q8_0 on
 // AVX-512 CPUs) is copied into its repacked layout only when a program that multiplies with
 // it is compiled, so a weight that only get_rows reads (the token embedding) is never
-// copied; results are the reference's either way.
+// copied; with LLAMUX_CPU_HUGE_PAGES=1 the other large matrices are copied as they are.
+// Results are the reference's either way.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
