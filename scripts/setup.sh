@@ -7,6 +7,7 @@ packages=(
   libboost-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libdnnl-dev libcli11-dev nlohmann-json3-dev
+  python3 python3-dev pybind11-dev
 )
 
 missing=()

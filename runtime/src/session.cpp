@@ -107,6 +107,14 @@ ExecutionPlan& Session::plan(int32_t n_tokens, bool all_logits) {
     return *graphs_.emplace(key, std::move(compiled)).first->second->plan;
 }
 
+void Session::rewind(int32_t n) {
+    if (n < 0 || n > n_past_) {
+        throw Error("rewind: expected 0.." + std::to_string(n_past_) +
+                    " (the positions evaluated), got " + std::to_string(n));
+    }
+    n_past_ = n;
+}
+
 std::vector<float> Session::decode(const std::vector<int32_t>& tokens, bool all_logits) {
     const int32_t n_vocab = model_->hparams().n_vocab;
     const auto n = static_cast<int64_t>(tokens.size());

@@ -323,5 +323,34 @@ TEST(Consistency, BatchedEqualsIncremental) {
     }
 }
 
+// Rewinding keeps a prefix of the cache: evaluating a different continuation after it gives
+// what a fresh session gives for the whole sequence (bit for bit: same backend, same batch
+// shapes), and out-of-range positions are refused with the valid range.
+TEST(Consistency, RewindResumesAfterAKeptPrefix) {
+    LLAMUX_FIXTURE(model_path, "models/stories260K.gguf");
+    auto model = Model::load(model_path.string());
+    const std::vector<int32_t> prefix = {1, 403, 407, 261, 378};
+    Session session(model, SessionOptions{});
+    session.decode(prefix);
+    session.decode({300, 301, 302});
+    session.rewind(static_cast<int32_t>(prefix.size()));
+    EXPECT_EQ(session.n_past(), 5);
+    const auto resumed = session.decode({310, 311});
+
+    Session fresh(model, SessionOptions{});
+    fresh.decode(prefix);
+    EXPECT_EQ(fresh.decode({310, 311}), resumed);
+
+    try {
+        session.rewind(8);
+        FAIL() << "rewind past n_past was accepted";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("expected 0..7"));
+        EXPECT_THAT(e.what(), HasSubstr("got 8"));
+    }
+    EXPECT_THROW(session.rewind(-1), Error);
+    EXPECT_EQ(session.n_past(), 7);
+}
+
 }  // namespace
 }  // namespace llamux

@@ -42,6 +42,10 @@ public:
     int32_t n_past() const { return n_past_; }
     int32_t n_ctx() const { return n_ctx_; }
     void reset() { n_past_ = 0; }  // forget the cache contents (they are overwritten)
+    // Keeps the first n positions of the cache and forgets the rest, so that a prompt
+    // sharing a prefix with what was evaluated resumes after it. Throws Error unless
+    // 0 <= n <= n_past().
+    void rewind(int32_t n);
 
     const Model& model() const { return *model_; }
     const Placement& placement() const { return placement_; }

@@ -1,0 +1,15 @@
+"""llamux from Python: Llama 2 GGUF models with llama-cpp-python's interface.
+
+    from llamux import Llama
+    llm = Llama(model_path="llama-2-7b-chat.Q4_0.gguf", n_ctx=2048, n_gpu_layers=20)
+    out = llm("Q: Name the planets in the solar system. A:", max_tokens=64, stop=["Q:"])
+    print(out["choices"][0]["text"])
+
+Completions come back as OpenAI-style dicts (`create_completion`, `create_chat_completion`,
+or iterators of chunks with `stream=True`). See docs/python.md.
+"""
+
+from ._llamux import LlamuxError
+from .llama import Llama
+
+__all__ = ["Llama", "LlamuxError"]

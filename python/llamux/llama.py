@@ -1,0 +1,294 @@
+"""Llama: one model and its context, with llama-cpp-python's methods and response dicts.
+
+Not thread-safe: use one Llama per thread. The evaluated tokens stay in the KV cache
+between calls, so a prompt that starts like the previous one (a chat that grows, a fixed
+instruction prefix) evaluates only what follows the shared part.
+"""
+
+import os
+import time
+import uuid
+
+from . import _llamux, chat_format as chat
+from ._plugin_dirs import PLUGIN_DIRS
+from .completion_text import CompletionText
+
+DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
+
+
+class Llama:
+    def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_gpu_layers=0,
+                 seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
+                 chat_format=None, verbose=True):
+        """Loads the GGUF file and prepares a context of n_ctx tokens (0: the model's
+        training context, at most 4096).
+
+        n_gpu_layers puts the last N blocks on the GPU backend (more than the block count:
+        the output head too), as llama.cpp's -ngl does; with no usable GPU it warns and runs
+        on the CPU. backend names the plugin for everything else; placement is the command
+        line's --placement map ("0-15:onednn,16-31:cpu"). n_threads: CPU threads (None: all
+        cores). seed: the default seed of every call (DEFAULT_SEED: a random one each call).
+        verbose: show the runtime's warnings on stderr (False: errors only; the setting is
+        process-wide, the last Llama made sets it).
+
+        Raises ValueError for a bad argument and LlamuxError for what the runtime refuses (a
+        missing or malformed file, an unknown backend), naming the file, flag or value.
+        """
+        _check_int("n_ctx", n_ctx, 0)
+        _check_int("n_batch", n_batch, 1)
+        _check_int("n_gpu_layers", n_gpu_layers, 0)
+        if n_threads is not None:
+            _check_int("n_threads", n_threads, 1)
+        self._seed = _check_seed("seed", seed)
+        if chat_format is not None and chat_format not in chat.FORMATS:
+            raise ValueError(f"chat_format: expected one of {', '.join(chat.FORMATS)} or None, "
+                             f"got {chat_format!r}")
+        _llamux.set_log_level("warning" if verbose else "error")  # process-wide
+        self.model_path = os.fspath(model_path)
+        self._engine = _llamux.Engine(
+            self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
+            placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)])
+        self.metadata = self._engine.metadata()
+        self.chat_format = chat_format or chat.detect(self.metadata)
+        self._cached = []  # the tokens whose keys and values the cache holds, in order
+
+    # -- the model --------------------------------------------------------------------------
+    def n_ctx(self):
+        return self._engine.n_ctx
+
+    def n_vocab(self):
+        return self._engine.n_vocab
+
+    def token_bos(self):
+        return self._engine.bos
+
+    def token_eos(self):
+        return self._engine.eos
+
+    def tokenize(self, text, add_bos=True, special=False):
+        """Text (bytes or str) to token ids; BOS first when add_bos and the model wants one;
+        special: recognise control-token texts such as "</s>"."""
+        return self._engine.tokenize(text, bool(add_bos and self._engine.add_bos), bool(special))
+
+    def detokenize(self, tokens):
+        """Token ids to bytes, as llama.cpp detokenizes (a leading BOS and its space dropped)."""
+        return self._engine.detokenize(list(tokens))
+
+    # -- evaluation -------------------------------------------------------------------------
+    def reset(self):
+        """Forgets the cached tokens (the next prompt is evaluated from the start)."""
+        self._engine.rewind(0)
+        self._cached = []
+
+    def eval(self, tokens):
+        """Evaluates tokens after the cached ones."""
+        tokens = list(tokens)
+        if not tokens:
+            return
+        self._engine.eval(tokens)
+        self._cached += tokens
+
+    def generate(self, tokens, top_k=40, top_p=0.95, min_p=0.05, temp=0.80, repeat_penalty=1.0,
+                 reset=True, seed=None, repeat_last_n=64):
+        """Yields sampled tokens after `tokens` without end (end of text included); stop
+        iterating when done. With reset, the cache keeps what `tokens` shares with it."""
+        tokens = list(tokens)
+        if not tokens:
+            raise ValueError("tokens: nothing to evaluate")
+        if reset:
+            self._prefill(tokens)
+        else:
+            self.eval(tokens)
+        sampler = _llamux.Sampler(temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n,
+                                  self._call_seed(seed))
+        penalised = repeat_penalty != 1.0 and repeat_last_n != 0
+        while True:
+            window = [] if not penalised else (
+                self._cached if repeat_last_n < 0 else self._cached[-repeat_last_n:])
+            token = sampler.sample(self._engine, window)
+            yield token
+            if len(self._cached) >= self._engine.n_ctx:
+                raise ValueError(f"context full: {len(self._cached)} tokens (raise n_ctx)")
+            self.eval([token])
+
+    # -- completions ------------------------------------------------------------------------
+    def __call__(self, prompt, **kwargs):
+        return self.create_completion(prompt, **kwargs)
+
+    def create_completion(self, prompt, suffix=None, max_tokens=16, temperature=0.8, top_p=0.95,
+                          min_p=0.05, echo=False, stop=None, repeat_penalty=1.0, top_k=40,
+                          stream=False, seed=None, logprobs=None, model=None,
+                          repeat_last_n=64):
+        """Completes a prompt (str, bytes or token ids). Returns a "text_completion" dict, or
+        with stream=True an iterator of chunk dicts whose texts add up to the same text.
+
+        max_tokens None or <= 0: until end of text or a full context. stop: a string or a
+        list; the text ends before the first one generated (finish_reason "stop", as for
+        end of text; "length" for max_tokens or a full context). temperature 0 is greedy.
+        """
+        if suffix is not None:
+            raise ValueError("suffix: infilling is not supported by Llama 2 models")
+        if logprobs is not None:
+            raise ValueError("logprobs: not supported by llamux yet")
+        prompt_tokens, prompt_text = self._prompt(prompt)
+        params = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
+                      stop=stop, repeat_penalty=repeat_penalty, top_k=top_k, seed=seed,
+                      repeat_last_n=repeat_last_n)
+        head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion",
+                "created": int(time.time()), "model": model or self.model_path}
+        chunks = self._complete(prompt_tokens, **params)
+
+        def choice(text, finish_reason):
+            return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+
+        if stream:
+            def stream_chunks():
+                if echo:
+                    yield {**head, "choices": [choice(prompt_text, None)]}
+                for text, finish_reason, _ in chunks:
+                    yield {**head, "choices": [choice(text, finish_reason)]}
+            return stream_chunks()
+        text, finish_reason, usage = _join(chunks)
+        return {**head, "choices": [choice(prompt_text + text if echo else text, finish_reason)],
+                "usage": usage}
+
+    def create_chat_completion(self, messages, temperature=0.2, top_p=0.95, top_k=40, min_p=0.05,
+                               stream=False, stop=None, seed=None, max_tokens=None,
+                               repeat_penalty=1.0, model=None, repeat_last_n=64):
+        """Answers a list of {"role": "system"|"user"|"assistant", "content": str} messages
+        in the model's chat format. Returns a "chat.completion" dict, or with stream=True an
+        iterator of "chat.completion.chunk" dicts (the role first, then content deltas)."""
+        prompt_tokens, format_stops = chat.prompt_tokens(
+            self.chat_format, messages, self._engine.tokenize, self._engine.bos, self._engine.eos)
+        stops = format_stops + _stop_list(stop)
+        head = {"id": f"chatcmpl-{uuid.uuid4()}", "object": "chat.completion",
+                "created": int(time.time()), "model": model or self.model_path}
+        chunks = self._complete(prompt_tokens, max_tokens=max_tokens, temperature=temperature,
+                                top_p=top_p, min_p=min_p, stop=stops,
+                                repeat_penalty=repeat_penalty, top_k=top_k, seed=seed,
+                                repeat_last_n=repeat_last_n)
+        if stream:
+            def stream_chunks():
+                chunk_head = {**head, "object": "chat.completion.chunk"}
+                yield {**chunk_head, "choices": [
+                    {"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}]}
+                leading = True  # the answer's leading whitespace is dropped, as without stream
+                for text, finish_reason, _ in chunks:
+                    if leading:
+                        text = text.lstrip()
+                        leading = not text
+                    delta = {"content": text} if text else {}
+                    if delta or finish_reason:
+                        yield {**chunk_head, "choices": [
+                            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+            return stream_chunks()
+        text, finish_reason, usage = _join(chunks)
+        message = {"role": "assistant", "content": text.lstrip()}
+        return {**head, "choices": [{"index": 0, "message": message, "logprobs": None,
+                                     "finish_reason": finish_reason}], "usage": usage}
+
+    # -- internals --------------------------------------------------------------------------
+    def _prompt(self, prompt):
+        """(tokens, text) of a prompt given as text or ids."""
+        if isinstance(prompt, (str, bytes)):
+            text = prompt if isinstance(prompt, str) else prompt.decode("utf-8", errors="replace")
+            return self.tokenize(prompt), text
+        if isinstance(prompt, (list, tuple)) and all(isinstance(t, int) for t in prompt):
+            tokens = list(prompt)
+            return tokens, self.detokenize(tokens).decode("utf-8", errors="replace")
+        raise ValueError(f"prompt: expected a string, bytes or a list of token ids, got {type(prompt).__name__}")
+
+    def _prefill(self, tokens):
+        """Makes the cache hold `tokens`, reusing the longest prefix it already holds. At
+        least the last token is evaluated, so that its logits are fresh."""
+        n_ctx = self._engine.n_ctx
+        if len(tokens) > n_ctx:
+            raise ValueError(f"prompt: {len(tokens)} tokens do not fit the context of {n_ctx} "
+                             f"(raise n_ctx or shorten the prompt)")
+        keep = 0
+        for a, b in zip(self._cached, tokens[:-1]):
+            if a != b:
+                break
+            keep += 1
+        self._engine.rewind(keep)
+        self._cached = self._cached[:keep]
+        self.eval(tokens[keep:])
+
+    def _call_seed(self, seed):
+        return self._seed if seed is None else _check_seed("seed", seed)
+
+    def _complete(self, prompt_tokens, max_tokens, temperature, top_p, min_p, stop,
+                  repeat_penalty, top_k, seed, repeat_last_n):
+        """Yields (text, finish_reason, usage): text chunks as they become final, the last
+        one with finish_reason and usage set. Arguments are checked before the first token."""
+        if not prompt_tokens:
+            raise ValueError("prompt: no tokens to evaluate (empty prompt and no BOS)")
+        if max_tokens is not None and not isinstance(max_tokens, int):
+            raise ValueError(f"max_tokens: expected an integer or None, got {max_tokens!r}")
+        if len(prompt_tokens) > self._engine.n_ctx:
+            raise ValueError(f"prompt: {len(prompt_tokens)} tokens do not fit the context of "
+                             f"{self._engine.n_ctx} (raise n_ctx or shorten the prompt)")
+        stops = _stop_list(stop)
+        seed = self._call_seed(seed)
+        tokens = self.generate(prompt_tokens, top_k=top_k, top_p=top_p, min_p=min_p,
+                               temp=temperature, repeat_penalty=repeat_penalty, seed=seed,
+                               repeat_last_n=repeat_last_n)
+        return self._completion_chunks(tokens, len(prompt_tokens), max_tokens, stops)
+
+    def _completion_chunks(self, tokens, n_prompt, max_tokens, stops):
+        eos = self._engine.eos
+        # As the command line: the token sampled from a full cache is the last one.
+        limit = self._engine.n_ctx - n_prompt + 1
+        if max_tokens is not None and max_tokens > 0:
+            limit = min(limit, max_tokens)
+        text = CompletionText(stops)
+        finish_reason = "length"
+        n_generated = 0
+        for token in tokens:
+            if token == eos:
+                finish_reason = "stop"
+                break
+            n_generated += 1
+            if text.push(self._engine.token_bytes(token)):
+                finish_reason = "stop"
+                break
+            chunk = text.release()
+            if chunk:
+                yield chunk, None, None
+            if n_generated >= limit:
+                break
+        tokens.close()
+        text.finish()
+        usage = {"prompt_tokens": n_prompt, "completion_tokens": n_generated,
+                 "total_tokens": n_prompt + n_generated}
+        yield text.release(final=True), finish_reason, usage
+
+
+def _join(chunks):
+    parts, finish_reason, usage = [], None, None
+    for text, finish_reason, usage in chunks:
+        parts.append(text)
+    return "".join(parts), finish_reason, usage
+
+
+def _stop_list(stop):
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        return list(stop)
+    raise ValueError(f"stop: expected a string or a list of strings, got {stop!r}")
+
+
+def _check_int(name, value, minimum):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+
+
+def _check_seed(name, seed):
+    if seed == -1:
+        return DEFAULT_SEED
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= 0xFFFFFFFF:
+        raise ValueError(f"{name}: expected -1 (random) or 0..4294967295, got {seed!r}")
+    return seed

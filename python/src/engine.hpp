@@ -1,0 +1,45 @@
+// The state behind one Python `Llama` object: a model, one session over it, and the logits
+// of the last evaluated token. The binding (module.cpp) is a thin layer over this class.
+//
+// Not thread-safe: one Engine per thread, as with llama-cpp-python's Llama. Errors are
+// llamux::Error with the message the command line would print.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "llamux/model.hpp"
+#include "llamux/sampler.hpp"
+#include "llamux/session.hpp"
+
+namespace llamux::python {
+
+class Engine {
+public:
+    // Loads the model and opens a session (plugins, placement, weights, KV cache).
+    Engine(const std::string& model_path, const SessionOptions& options);
+
+    const Tokenizer& tokenizer() const { return model_->tokenizer(); }
+    const Session& session() const { return *session_; }
+
+    // Evaluates tokens at positions n_past() .. and keeps the last token's logits.
+    void eval(const std::vector<int32_t>& tokens);
+    // The logits of the last token evaluated; empty before the first eval and after rewind.
+    const std::vector<float>& logits() const { return logits_; }
+    // Keeps the first n cache positions (Session::rewind); the logits are forgotten.
+    void rewind(int32_t n);
+
+    // Scalar metadata values as text (arrays such as the vocabulary are left out), in file
+    // order, as llama-cpp-python's Llama.metadata gives them.
+    std::vector<std::pair<std::string, std::string>> metadata() const;
+
+private:
+    std::shared_ptr<const Model> model_;
+    std::unique_ptr<Session> session_;
+    std::vector<float> logits_;
+};
+
+}  // namespace llamux::python

@@ -1,0 +1,121 @@
+// llamux._llamux: the C++ side of the Python package. Exposes an Engine (model + session +
+// last logits) and the Sampler; the completion logic (prompt cache, stop strings, response
+// dicts) lives in the Python package, which is the interface users call.
+//
+// Errors: llamux::Error becomes llamux.LlamuxError (a RuntimeError) with the same message.
+// The GIL is released while a model loads and while tokens are evaluated.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine.hpp"
+#include "llamux/error.hpp"
+#include "llamux/log.hpp"
+#include "llamux/sampler.hpp"
+
+namespace py = pybind11;
+
+namespace llamux::python {
+namespace {
+
+// The session options of Llama(...)'s arguments (checked in Python; the runtime checks the
+// rest and names the value it refuses).
+SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                               const std::string& backend, int32_t n_gpu_layers,
+                               const std::string& placement,
+                               const std::vector<std::string>& plugin_dirs) {
+    PlacementSpec where;
+    where.default_backend = backend;
+    where.n_gpu_layers = n_gpu_layers;
+    where.map = placement;
+    PluginSearch search;
+    search.dirs.assign(plugin_dirs.begin(), plugin_dirs.end());
+    return SessionOptions{.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = n_threads,
+                          .kv_type = DType::F16, .host_backend = "cpu", .placement = where,
+                          .plugins = search};
+}
+
+SamplingParams sampling_params(float temperature, int32_t top_k, float top_p, float min_p,
+                               float repeat_penalty, int32_t repeat_last_n, uint32_t seed) {
+    return SamplingParams{.temperature = temperature, .top_k = top_k, .top_p = top_p, .min_p = min_p,
+                          .repeat_penalty = repeat_penalty, .repeat_last_n = repeat_last_n, .seed = seed};
+}
+
+void bind_engine(py::module_& m) {
+    py::class_<Engine>(m, "Engine", "A model and one session over it (not thread-safe)")
+        .def(py::init([](const std::string& model_path, int32_t n_ctx, int32_t n_batch,
+                         int32_t n_threads, const std::string& backend, int32_t n_gpu_layers,
+                         const std::string& placement, const std::vector<std::string>& plugin_dirs) {
+                 return new Engine(model_path, session_options(n_ctx, n_batch, n_threads, backend,
+                                                               n_gpu_layers, placement, plugin_dirs));
+             }),
+             py::arg("model_path"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
+             py::arg("backend"), py::arg("n_gpu_layers"), py::arg("placement"),
+             py::arg("plugin_dirs"), py::call_guard<py::gil_scoped_release>())
+        .def(
+            "tokenize",
+            [](const Engine& e, const std::string& text, bool add_bos, bool special) {
+                return e.tokenizer().encode(text, add_bos, special);
+            },
+            py::arg("text"), py::arg("add_bos"), py::arg("special"))
+        .def(
+            "detokenize",
+            [](const Engine& e, const std::vector<int32_t>& tokens) {
+                return py::bytes(e.tokenizer().decode(tokens));
+            },
+            py::arg("tokens"))
+        .def(
+            "token_bytes",
+            [](const Engine& e, int32_t token) { return py::bytes(e.tokenizer().token_to_bytes(token)); },
+            py::arg("token"))
+        .def("eval", &Engine::eval, py::arg("tokens"), py::call_guard<py::gil_scoped_release>())
+        .def("logits", &Engine::logits, "The last evaluated token's logits (a copy)")
+        .def("rewind", &Engine::rewind, py::arg("n"))
+        .def_property_readonly("n_past", [](const Engine& e) { return e.session().n_past(); })
+        .def_property_readonly("n_ctx", [](const Engine& e) { return e.session().n_ctx(); })
+        .def_property_readonly("n_vocab", [](const Engine& e) { return e.tokenizer().n_vocab(); })
+        .def_property_readonly("bos", [](const Engine& e) { return e.tokenizer().bos(); })
+        .def_property_readonly("eos", [](const Engine& e) { return e.tokenizer().eos(); })
+        .def_property_readonly("add_bos", [](const Engine& e) { return e.tokenizer().add_bos(); })
+        .def("metadata", [](const Engine& e) {
+            py::dict d;
+            for (const auto& [key, value] : e.metadata()) d[py::str(key)] = py::str(value);
+            return d;
+        });
+}
+
+void bind_sampler(py::module_& m) {
+    py::class_<Sampler>(m, "Sampler", "llama.cpp's sampling chain with a seeded generator")
+        .def(py::init([](float temperature, int32_t top_k, float top_p, float min_p,
+                         float repeat_penalty, int32_t repeat_last_n, uint32_t seed) {
+                 return new Sampler(sampling_params(temperature, top_k, top_p, min_p,
+                                                    repeat_penalty, repeat_last_n, seed));
+             }),
+             py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),
+             py::arg("repeat_penalty"), py::arg("repeat_last_n"), py::arg("seed"))
+        .def(
+            "sample",
+            [](Sampler& s, const Engine& e, const std::vector<int32_t>& history) {
+                if (e.logits().empty()) throw Error("sample: no logits yet: evaluate tokens first");
+                return s.sample(e.logits(), history);
+            },
+            py::arg("engine"), py::arg("history"))
+        .def_property_readonly("seed", &Sampler::seed);
+}
+
+}  // namespace
+}  // namespace llamux::python
+
+PYBIND11_MODULE(_llamux, m) {
+    m.doc() = "llamux's C++ engine; use llamux.Llama";
+    py::register_exception<llamux::Error>(m, "LlamuxError", PyExc_RuntimeError);
+    m.def(
+        "set_log_level",
+        [](const std::string& level) { llamux::set_log_level(spdlog::level::from_str(level)); },
+        py::arg("level"), "One of trace, debug, info, warning, error, critical, off");
+    llamux::python::bind_engine(m);
+    llamux::python::bind_sampler(m);
+}

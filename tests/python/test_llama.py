@@ -1,0 +1,171 @@
+"""llamux.Llama against llama.cpp's reference outputs, the command line, and bad input."""
+
+import subprocess
+import unittest
+
+from fixtures import LLAMUX_BINARY, fixture, reference
+from llamux import Llama, LlamuxError
+
+STORIES = "models/stories260K.gguf"
+PROMPT = "Once upon a time"
+
+
+def load(test, relative=STORIES, **kwargs):
+    return Llama(fixture(test, relative), verbose=False, **kwargs)
+
+
+class ReferenceTest(unittest.TestCase):
+    def test_greedy_tokens_and_text_match_llama_cpp(self):
+        for name in ["stories260K-F32.once-upon-a-time", "stories260K-F32.lily-and-ben",
+                     "stories260K-F32.tom-wanted", "stories260K-F16.once-upon-a-time"]:
+            with self.subTest(name):
+                ref = reference(self, name)
+                llm = load(self, "models/" + ref["model"])
+                tokens = llm.tokenize(ref["prompt"].encode())
+                self.assertEqual(tokens, ref["prompt_tokens"])
+                greedy = []
+                for token in llm.generate(tokens, temp=0):
+                    if token == llm.token_eos() or len(greedy) == ref["greedy_n"]:
+                        break
+                    greedy.append(token)
+                self.assertEqual(greedy, ref["greedy_tokens"])
+                out = llm(ref["prompt"], max_tokens=len(greedy), temperature=0)
+                expected = b"".join(llm._engine.token_bytes(t) for t in greedy)
+                self.assertEqual(out["choices"][0]["text"], expected.decode(errors="replace"))
+
+
+class CompletionTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.llm = load(cls)
+
+    def greedy(self, prompt=PROMPT, **kwargs):
+        return self.llm(prompt, temperature=0, **kwargs)
+
+    def test_response_is_an_openai_completion_dict(self):
+        out = self.greedy(max_tokens=8)
+        self.assertTrue(out["id"].startswith("cmpl-"))
+        self.assertEqual(out["object"], "text_completion")
+        self.assertIsInstance(out["created"], int)
+        self.assertEqual(out["model"], self.llm.model_path)
+        self.assertEqual(len(out["choices"]), 1)
+        choice = out["choices"][0]
+        self.assertEqual(set(choice), {"text", "index", "logprobs", "finish_reason"})
+        self.assertEqual((choice["index"], choice["logprobs"], choice["finish_reason"]), (0, None, "length"))
+        self.assertEqual(out["usage"], {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13})
+        self.assertEqual(choice["text"], ", there was a little girl")
+
+    def test_stop_strings_end_the_text_before_them(self):
+        full = self.greedy(max_tokens=64)["choices"][0]["text"]
+        for stop in ["park", ["ball", "Lily"], "ittle gi", "\n"]:
+            with self.subTest(stop=stop):
+                choice = self.greedy(max_tokens=64, stop=stop)["choices"][0]
+                stops = [stop] if isinstance(stop, str) else stop
+                cut = min(full.find(s) for s in stops if s in full)
+                self.assertEqual(choice["text"], full[:cut])
+                self.assertEqual(choice["finish_reason"], "stop")
+
+    def test_stream_chunks_add_up_to_the_same_text(self):
+        for kwargs in [dict(max_tokens=40), dict(max_tokens=64, stop=["big, r"]),
+                       dict(max_tokens=10, echo=True)]:
+            with self.subTest(**kwargs):
+                whole = self.greedy(**kwargs)["choices"][0]
+                chunks = list(self.greedy(stream=True, **kwargs))
+                self.assertTrue(all(c["object"] == "text_completion" for c in chunks))
+                self.assertEqual("".join(c["choices"][0]["text"] for c in chunks), whole["text"])
+                self.assertEqual([c["choices"][0]["finish_reason"] for c in chunks][-1],
+                                 whole["finish_reason"])
+                self.assertTrue(all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1]))
+
+    def test_echo_puts_the_prompt_first(self):
+        self.assertEqual(self.greedy(max_tokens=4, echo=True)["choices"][0]["text"],
+                         PROMPT + ", there was a")
+
+    def test_prompt_as_token_ids(self):
+        ids = self.llm.tokenize(PROMPT.encode())
+        self.assertEqual(self.greedy(ids, max_tokens=8)["choices"][0]["text"],
+                         self.greedy(max_tokens=8)["choices"][0]["text"])
+
+    def test_seeded_sampling_repeats_and_matches_the_command_line(self):
+        kwargs = dict(max_tokens=32, temperature=0.8, seed=42)
+        first = self.llm(PROMPT, **kwargs)["choices"][0]["text"]
+        self.assertEqual(self.llm(PROMPT, **kwargs)["choices"][0]["text"], first)
+        self.assertNotEqual(self.llm(PROMPT, **{**kwargs, "seed": 43})["choices"][0]["text"], first)
+        cli = subprocess.run([LLAMUX_BINARY, "run", "-m", self.llm.model_path, "-p", PROMPT,
+                              "-n", "32", "-s", "42", "--temp", "0.8", "-t", "1"],
+                             capture_output=True, check=True)
+        self.assertEqual(cli.stdout.decode(), PROMPT + first)
+
+    def test_a_cached_prefix_gives_what_a_fresh_context_gives(self):
+        fresh = load(self)
+        prompts = [PROMPT + ", there was", PROMPT + ", there was", PROMPT, "Lily and Ben",
+                   PROMPT + " in a land"]
+        for prompt in prompts:
+            with self.subTest(prompt=prompt):
+                fresh.reset()
+                expected = fresh(prompt, max_tokens=12, temperature=0)["choices"][0]["text"]
+                self.assertEqual(self.greedy(prompt, max_tokens=12)["choices"][0]["text"], expected)
+
+    def test_no_max_tokens_runs_to_a_full_context(self):
+        small = load(self, n_ctx=24)
+        out = small(PROMPT, max_tokens=None, temperature=0)
+        # As `llamux run`: the token sampled once the cache is full is the last one.
+        self.assertEqual(out["usage"]["completion_tokens"], 24 - 5 + 1)
+        self.assertEqual(out["choices"][0]["finish_reason"], "length")
+        self.assertEqual(small(PROMPT, max_tokens=-1, temperature=0)["usage"], out["usage"])
+
+    def test_tokenize_and_detokenize(self):
+        ids = self.llm.tokenize(b"Once upon a time")
+        self.assertEqual(ids, [1, 403, 407, 261, 378])
+        self.assertEqual(self.llm.tokenize("Once upon a time", add_bos=False), ids[1:])
+        self.assertEqual(self.llm.detokenize(ids), b"Once upon a time")
+        self.assertEqual(self.llm.tokenize(b"a</s>", add_bos=False, special=True)[-1], self.llm.token_eos())
+        self.assertEqual((self.llm.n_vocab(), self.llm.n_ctx()), (512, 512))
+        self.assertEqual(self.llm.metadata["general.architecture"], "llama")
+
+
+class BadInputTest(unittest.TestCase):
+    def test_missing_model_names_the_file(self):
+        with self.assertRaises(LlamuxError) as e:
+            Llama("/nonexistent/model.gguf", verbose=False)
+        self.assertIn("/nonexistent/model.gguf", str(e.exception))
+
+    def test_unknown_backend_is_named(self):
+        with self.assertRaises(LlamuxError) as e:
+            load(self, backend="no-such-backend")
+        self.assertIn("no-such-backend", str(e.exception))
+
+    def test_bad_arguments_name_the_parameter_and_value(self):
+        path = fixture(self, STORIES)
+        for kwargs, words in [(dict(n_ctx=-1), "n_ctx: expected an integer >= 0, got -1"),
+                              (dict(n_batch=0), "n_batch"), (dict(n_gpu_layers=-2), "n_gpu_layers"),
+                              (dict(n_threads=0), "n_threads"), (dict(seed=2**32), "seed"),
+                              (dict(chat_format="alpaca"), "chat_format")]:
+            with self.subTest(**kwargs):
+                with self.assertRaises(ValueError) as e:
+                    Llama(path, verbose=False, **kwargs)
+                self.assertIn(words, str(e.exception))
+
+    def test_bad_call_arguments(self):
+        llm = load(self, n_ctx=16)
+        cases = [(dict(prompt="word " * 40), "do not fit the context of 16"),
+                 (dict(prompt=PROMPT, stop=3), "stop: expected"),
+                 (dict(prompt=PROMPT, logprobs=5), "logprobs"),
+                 (dict(prompt=PROMPT, seed=-5), "seed"),
+                 (dict(prompt=3.5), "prompt: expected")]
+        for kwargs, words in cases:
+            with self.subTest(**{k: v for k, v in kwargs.items() if k != "prompt"}):
+                with self.assertRaises(ValueError) as e:
+                    llm(**kwargs)
+                self.assertIn(words, str(e.exception))
+        # The context is still usable after refused calls.
+        self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0)["choices"][0]["text"], ", there was")
+
+    def test_gpu_layers_without_a_gpu_run_on_the_cpu(self):
+        llm = load(self, n_gpu_layers=99)
+        self.assertEqual(llm(PROMPT, max_tokens=8, temperature=0)["choices"][0]["text"],
+                         ", there was a little girl")
+
+
+if __name__ == "__main__":
+    unittest.main()
