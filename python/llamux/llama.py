@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 
-from . import _llamux, chat_format as chat
+from . import _llamux, chat_format as chat, compat
 from ._plugin_dirs import PLUGIN_DIRS
 from .completion_text import CompletionText
 
@@ -19,7 +19,7 @@ DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 class Llama:
     def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_gpu_layers=0,
                  seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
-                 chat_format=None, verbose=True):
+                 chat_format=None, verbose=True, **unsupported):
         """Loads the GGUF file and prepares a context of n_ctx tokens (0: the model's
         training context, at most 4096).
 
@@ -33,7 +33,9 @@ class Llama:
 
         Raises ValueError for a bad argument and LlamuxError for what the runtime refuses (a
         missing or malformed file, an unknown backend), naming the file, flag or value.
+        llama-cpp-python's other arguments are accepted at their neutral values (compat.py).
         """
+        compat.check("Llama", unsupported, compat.CONSTRUCTOR)
         _check_int("n_ctx", n_ctx, 0)
         _check_int("n_batch", n_batch, 1)
         _check_int("n_gpu_layers", n_gpu_layers, 0)
@@ -118,7 +120,7 @@ class Llama:
     def create_completion(self, prompt, suffix=None, max_tokens=16, temperature=0.8, top_p=0.95,
                           min_p=0.05, echo=False, stop=None, repeat_penalty=1.0, top_k=40,
                           stream=False, seed=None, logprobs=None, model=None,
-                          repeat_last_n=64):
+                          repeat_last_n=64, **unsupported):
         """Completes a prompt (str, bytes or token ids). Returns a "text_completion" dict, or
         with stream=True an iterator of chunk dicts whose texts add up to the same text.
 
@@ -126,6 +128,7 @@ class Llama:
         list; the text ends before the first one generated (finish_reason "stop", as for
         end of text; "length" for max_tokens or a full context). temperature 0 is greedy.
         """
+        compat.check("create_completion", unsupported, compat.SAMPLING)
         if suffix is not None:
             raise ValueError("suffix: infilling is not supported by Llama 2 models")
         if logprobs is not None:
@@ -154,10 +157,11 @@ class Llama:
 
     def create_chat_completion(self, messages, temperature=0.2, top_p=0.95, top_k=40, min_p=0.05,
                                stream=False, stop=None, seed=None, max_tokens=None,
-                               repeat_penalty=1.0, model=None, repeat_last_n=64):
+                               repeat_penalty=1.0, model=None, repeat_last_n=64, **unsupported):
         """Answers a list of {"role": "system"|"user"|"assistant", "content": str} messages
         in the model's chat format. Returns a "chat.completion" dict, or with stream=True an
         iterator of "chat.completion.chunk" dicts (the role first, then content deltas)."""
+        compat.check("create_chat_completion", unsupported, compat.SAMPLING)
         prompt_tokens, format_stops = chat.prompt_tokens(
             self.chat_format, messages, self._engine.tokenize, self._engine.bos, self._engine.eos)
         stops = format_stops + _stop_list(stop)

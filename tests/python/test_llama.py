@@ -161,6 +161,23 @@ class BadInputTest(unittest.TestCase):
         # The context is still usable after refused calls.
         self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0)["choices"][0]["text"], ", there was")
 
+    def test_llama_cpp_python_arguments_at_neutral_values_are_accepted(self):
+        llm = load(self, use_mmap=True, use_mlock=False, n_threads_batch=None)
+        neutral = dict(typical_p=1.0, frequency_penalty=0.0, presence_penalty=0.0, tfs_z=1.0,
+                       mirostat_mode=0, grammar=None, logit_bias=None)
+        self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0, **neutral)["choices"][0]["text"],
+                         ", there was")
+        with self.assertRaises(ValueError) as e:
+            llm(PROMPT, mirostat_mode=2)
+        self.assertIn("mirostat_mode: not supported by llamux; only 0 (no effect) is accepted, got 2",
+                      str(e.exception))
+        with self.assertRaises(ValueError) as e:
+            load(self, use_mlock=True)
+        self.assertIn("use_mlock", str(e.exception))
+        with self.assertRaises(TypeError) as e:
+            llm.create_chat_completion([{"role": "user", "content": "hi"}], temprature=0)
+        self.assertIn("'temprature'", str(e.exception))
+
     def test_gpu_layers_without_a_gpu_run_on_the_cpu(self):
         llm = load(self, n_gpu_layers=99)
         self.assertEqual(llm(PROMPT, max_tokens=8, temperature=0)["choices"][0]["text"],

@@ -1,0 +1,26 @@
+"""llama-cpp-python arguments that llamux does not implement.
+
+Code written for llama-cpp-python often passes them at their neutral values; those are
+accepted and change nothing. Any other value raises ValueError naming the argument, rather
+than being ignored; an argument llama-cpp-python does not know either raises TypeError.
+"""
+
+CONSTRUCTOR = {
+    "use_mmap": True, "use_mlock": False, "vocab_only": False, "n_threads_batch": None,
+    "main_gpu": 0, "tensor_split": None, "rope_freq_base": 0.0, "rope_freq_scale": 0.0,
+    "embedding": False, "logits_all": False, "lora_path": None, "flash_attn": False,
+}
+SAMPLING = {
+    "typical_p": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0, "tfs_z": 1.0,
+    "mirostat_mode": 0, "mirostat_tau": 5.0, "mirostat_eta": 0.1, "stopping_criteria": None,
+    "logits_processor": None, "grammar": None, "logit_bias": None,
+}
+
+
+def check(where, kwargs, neutral):
+    for name, value in kwargs.items():
+        if name not in neutral:
+            raise TypeError(f"{where}() got an unexpected keyword argument {name!r}")
+        if value != neutral[name]:
+            raise ValueError(f"{name}: not supported by llamux; only {neutral[name]!r} "
+                             f"(no effect) is accepted, got {value!r}")
