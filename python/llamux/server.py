@@ -10,8 +10,8 @@ built on it:
 Routes: GET /v1/models, POST /v1/completions, POST /v1/chat/completions; "stream": true
 answers with server-sent events ("data: {chunk}" lines, then "data: [DONE]"). Requests are
 served one at a time (one model, one context); others wait. Bad requests get status 400 and
-OpenAI's error body naming the field; the model's answer is never half-written on error.
-Standard library only.
+OpenAI's error body naming the field, before any of the answer is sent; an error after a
+stream has begun arrives as an "error" event before "data: [DONE]". Standard library only.
 """
 
 import argparse
