@@ -12,6 +12,7 @@ import uuid
 from . import _llamux, chat_format as chat, compat
 from ._plugin_dirs import PLUGIN_DIRS
 from .completion_text import CompletionText
+from .logprobs import LogprobsRecorder
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 
@@ -97,13 +98,22 @@ class Llama:
         tokens = list(tokens)
         if not tokens:
             raise ValueError("tokens: nothing to evaluate")
-        if reset:
-            self._prefill(tokens)
-        else:
-            self.eval(tokens)
         sampler = _llamux.Sampler(temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n,
                                   self._call_seed(seed))
         penalised = repeat_penalty != 1.0 and repeat_last_n != 0
+        return self._sample(tokens, sampler, reset, penalised, repeat_last_n)
+
+    def _sample(self, tokens, sampler, reset, penalised, repeat_last_n, every_row=False):
+        """generate()'s iterator; every_row evaluates all of `tokens` keeping each one's
+        logits (for the prompt's log-probabilities) until the first token is sampled."""
+        if every_row:
+            self.reset()
+            self._engine.eval(tokens, True)
+            self._cached = list(tokens)
+        elif reset:
+            self._prefill(tokens)
+        else:
+            self.eval(tokens)
         while True:
             window = [] if not penalised else (
                 self._cached if repeat_last_n < 0 else self._cached[-repeat_last_n:])
@@ -127,22 +137,30 @@ class Llama:
         max_tokens None or <= 0: until end of text or a full context. stop: a string or a
         list; the text ends before the first one generated (finish_reason "stop", as for
         end of text; "length" for max_tokens or a full context). temperature 0 is greedy.
+        logprobs=N (not with stream): each token's log-probability and the N most likely
+        alternatives (logprobs.py), the prompt's tokens too with echo.
         """
         compat.check("create_completion", unsupported, compat.SAMPLING)
         if suffix is not None:
             raise ValueError("suffix: infilling is not supported by Llama 2 models")
+        recorder = None
         if logprobs is not None:
-            raise ValueError("logprobs: not supported by llamux yet")
+            if not isinstance(logprobs, int) or isinstance(logprobs, bool) or logprobs < 0:
+                raise ValueError(f"logprobs: expected a count >= 0 of alternatives, got {logprobs!r}")
+            if stream:
+                raise ValueError("logprobs: not available with stream=True")
+            recorder = LogprobsRecorder(self._engine, logprobs)
         prompt_tokens, prompt_text = self._prompt(prompt)
         params = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
                       stop=stop, repeat_penalty=repeat_penalty, top_k=top_k, seed=seed,
                       repeat_last_n=repeat_last_n)
         head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion",
                 "created": int(time.time()), "model": model or self.model_path}
-        chunks = self._complete(prompt_tokens, **params)
+        chunks = self._complete(prompt_tokens, **params, recorder=recorder,
+                                prompt_logprobs=echo and recorder is not None)
 
-        def choice(text, finish_reason):
-            return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+        def choice(text, finish_reason, logprobs=None):
+            return {"text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish_reason}
 
         if stream:
             def stream_chunks():
@@ -152,8 +170,9 @@ class Llama:
                     yield {**head, "choices": [choice(text, finish_reason)]}
             return stream_chunks()
         text, finish_reason, usage = _join(chunks)
-        return {**head, "choices": [choice(prompt_text + text if echo else text, finish_reason)],
-                "usage": usage}
+        text = prompt_text + text if echo else text
+        logprobs = recorder and recorder.result(text, 0 if echo else len(prompt_text))
+        return {**head, "choices": [choice(text, finish_reason, logprobs)], "usage": usage}
 
     def create_chat_completion(self, messages, temperature=0.2, top_p=0.95, top_k=40, min_p=0.05,
                                stream=False, stop=None, seed=None, max_tokens=None,
@@ -222,9 +241,11 @@ class Llama:
         return self._seed if seed is None else _check_seed("seed", seed)
 
     def _complete(self, prompt_tokens, max_tokens, temperature, top_p, min_p, stop,
-                  repeat_penalty, top_k, seed, repeat_last_n):
+                  repeat_penalty, top_k, seed, repeat_last_n, recorder=None, prompt_logprobs=False):
         """Yields (text, finish_reason, usage): text chunks as they become final, the last
-        one with finish_reason and usage set. Arguments are checked before the first token."""
+        one with finish_reason and usage set. Arguments are checked before the first token.
+        recorder (a LogprobsRecorder) gets each generated token, and the prompt's tokens
+        too with prompt_logprobs."""
         if not prompt_tokens:
             raise ValueError("prompt: no tokens to evaluate (empty prompt and no BOS)")
         if max_tokens is not None and not isinstance(max_tokens, int):
@@ -234,12 +255,13 @@ class Llama:
                              f"{self._engine.n_ctx} (raise n_ctx or shorten the prompt)")
         stops = _stop_list(stop)
         seed = self._call_seed(seed)
-        tokens = self.generate(prompt_tokens, top_k=top_k, top_p=top_p, min_p=min_p,
-                               temp=temperature, repeat_penalty=repeat_penalty, seed=seed,
-                               repeat_last_n=repeat_last_n)
-        return self._completion_chunks(tokens, len(prompt_tokens), max_tokens, stops)
+        sampler = _llamux.Sampler(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
+        tokens = self._sample(prompt_tokens, sampler, True, repeat_penalty != 1.0 and repeat_last_n != 0,
+                              repeat_last_n, every_row=prompt_logprobs)
+        return self._completion_chunks(tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs)
 
-    def _completion_chunks(self, tokens, n_prompt, max_tokens, stops):
+    def _completion_chunks(self, tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs):
+        n_prompt = len(prompt_tokens)
         eos = self._engine.eos
         # As the command line: the token sampled from a full cache is the last one.
         limit = self._engine.n_ctx - n_prompt + 1
@@ -249,6 +271,10 @@ class Llama:
         finish_reason = "length"
         n_generated = 0
         for token in tokens:
+            if prompt_logprobs and n_generated == 0:  # the prompt's rows live until the next eval
+                recorder.prompt(prompt_tokens, skip_bos=prompt_tokens[0] == self._engine.bos)
+            if recorder is not None and token != eos:
+                recorder.generated(token)
             if token == eos:
                 finish_reason = "stop"
                 break

@@ -1,17 +1,58 @@
 #include "engine.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "llamux/error.hpp"
+
 namespace llamux::python {
 
 Engine::Engine(const std::string& model_path, const SessionOptions& options)
     : model_(Model::load(model_path)), session_(std::make_unique<Session>(model_, options)) {}
 
-void Engine::eval(const std::vector<int32_t>& tokens) {
-    logits_ = session_->decode(tokens, false);
+void Engine::eval(const std::vector<int32_t>& tokens, bool every_row) {
+    rows_.clear();
+    if (!every_row) {
+        logits_ = session_->decode(tokens, false);
+        return;
+    }
+    rows_ = session_->decode(tokens, true);
+    logits_.assign(rows_.end() - tokenizer().n_vocab(), rows_.end());
 }
 
 void Engine::rewind(int32_t n) {
     session_->rewind(n);
     logits_.clear();
+    rows_.clear();
+}
+
+Engine::Logprobs Engine::logprobs(int64_t row, int32_t token, int32_t n_top) const {
+    const int32_t n_vocab = tokenizer().n_vocab();
+    const auto n_rows = static_cast<int64_t>(rows_.size() / static_cast<size_t>(n_vocab));
+    if (row == -1 ? logits_.empty() : (row < 0 || row >= n_rows)) {
+        throw Error("logprobs: no logits row " + std::to_string(row) + " (the last evaluation kept " +
+                    std::to_string(n_rows) + " rows; -1 is the last token's)");
+    }
+    if (token < 0 || token >= n_vocab || n_top < 0) {
+        throw Error("logprobs: token " + std::to_string(token) + " or count " + std::to_string(n_top) +
+                    " out of range (vocabulary of " + std::to_string(n_vocab) + ")");
+    }
+    const float* x = row == -1 ? logits_.data() : rows_.data() + row * n_vocab;
+    const float max = *std::max_element(x, x + n_vocab);
+    double sum = 0.0;
+    for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(x[i]) - max);
+    const double log_norm = static_cast<double>(max) + std::log(sum);
+    auto logprob = [&](int32_t i) { return static_cast<float>(x[i] - log_norm); };
+
+    std::vector<int32_t> ids(static_cast<size_t>(n_vocab));
+    std::iota(ids.begin(), ids.end(), 0);
+    const auto n = static_cast<std::ptrdiff_t>(std::min(n_top, n_vocab));
+    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(),
+                      [&](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); });
+    Logprobs out{logprob(token), {}};
+    for (std::ptrdiff_t i = 0; i < n; ++i) out.top.emplace_back(ids[size_t(i)], logprob(ids[size_t(i)]));
+    return out;
 }
 
 std::vector<std::pair<std::string, std::string>> Engine::metadata() const {

@@ -25,10 +25,21 @@ public:
     const Tokenizer& tokenizer() const { return model_->tokenizer(); }
     const Session& session() const { return *session_; }
 
-    // Evaluates tokens at positions n_past() .. and keeps the last token's logits.
-    void eval(const std::vector<int32_t>& tokens);
+    // Evaluates tokens at positions n_past() .. and keeps the last token's logits; with
+    // every_row, every token's logits (until the next eval), for log-probabilities.
+    void eval(const std::vector<int32_t>& tokens, bool every_row = false);
     // The logits of the last token evaluated; empty before the first eval and after rewind.
     const std::vector<float>& logits() const { return logits_; }
+
+    // From one row of logits (row i of the last eval with every_row; -1: the last token's):
+    // log p(token) and the n_top most likely (id, log p), most likely first, ties by id.
+    // Log-softmax of the raw logits, as llama-cpp-python reports them (no sampling penalties).
+    // Throws Error for a row or token out of range.
+    struct Logprobs {
+        float logprob = 0.0f;
+        std::vector<std::pair<int32_t, float>> top;
+    };
+    Logprobs logprobs(int64_t row, int32_t token, int32_t n_top) const;
     // Keeps the first n cache positions (Session::rewind); the logits are forgotten.
     void rewind(int32_t n);
 
@@ -40,6 +51,7 @@ private:
     std::shared_ptr<const Model> model_;
     std::unique_ptr<Session> session_;
     std::vector<float> logits_;
+    std::vector<float> rows_;  // every row of the last eval with every_row, else empty
 };
 
 }  // namespace llamux::python

@@ -71,7 +71,16 @@ void bind_engine(py::module_& m) {
             "token_bytes",
             [](const Engine& e, int32_t token) { return py::bytes(e.tokenizer().token_to_bytes(token)); },
             py::arg("token"))
-        .def("eval", &Engine::eval, py::arg("tokens"), py::call_guard<py::gil_scoped_release>())
+        .def("eval", &Engine::eval, py::arg("tokens"), py::arg("every_row") = false,
+             py::call_guard<py::gil_scoped_release>())
+        .def(
+            "logprobs",
+            [](const Engine& e, int64_t row, int32_t token, int32_t n_top) {
+                Engine::Logprobs lp = e.logprobs(row, token, n_top);
+                return py::make_tuple(lp.logprob, lp.top);
+            },
+            py::arg("row"), py::arg("token"), py::arg("n_top"),
+            "(log p(token), [(id, log p) of the n_top most likely]) from one row of logits")
         .def("logits", &Engine::logits, "The last evaluated token's logits (a copy)")
         .def("rewind", &Engine::rewind, py::arg("n"))
         .def_property_readonly("n_past", [](const Engine& e) { return e.session().n_past(); })

@@ -1,5 +1,6 @@
 """llamux.Llama against llama.cpp's reference outputs, the command line, and bad input."""
 
+import math
 import subprocess
 import unittest
 
@@ -124,6 +125,68 @@ class CompletionTest(unittest.TestCase):
         self.assertEqual(self.llm.metadata["general.architecture"], "llama")
 
 
+def log_softmax(logits):
+    top = max(logits)
+    norm = top + math.log(sum(math.exp(x - top) for x in logits))
+    return [x - norm for x in logits]
+
+
+class LogprobsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.llm = load(cls)
+
+    # The expected rows come from evaluating each prefix in one batch, generation evaluates
+    # one token at a time: the summation order differs, so log p agree to ~5e-5, not bits.
+    TOLERANCE = 2e-4
+
+    def expected(self, tokens):
+        """log p of each next token given the ones before, computed here from the logits."""
+        out = []
+        for i in range(1, len(tokens)):
+            self.llm.reset()
+            self.llm.eval(tokens[:i])
+            out.append(log_softmax(self.llm._engine.logits()))
+        self.llm.reset()
+        return out
+
+    def test_generated_tokens_carry_their_log_probabilities_and_alternatives(self):
+        out = self.llm(PROMPT, max_tokens=5, temperature=0, logprobs=3)["choices"][0]
+        lp = out["logprobs"]
+        self.assertEqual(lp["tokens"], [",", " there", " was", " a", " little"])
+        self.assertEqual("".join(lp["tokens"]), out["text"])
+        # Offsets count from the prompt's start, as llama-cpp-python's and OpenAI's do.
+        self.assertEqual(lp["text_offset"], [16, 17, 23, 27, 29])
+        ids = self.llm.tokenize(PROMPT + out["text"])
+        rows = self.expected(ids)[-5:]
+        for i, row in enumerate(rows):
+            token = ids[len(ids) - 5 + i]
+            self.assertAlmostEqual(lp["token_logprobs"][i], row[token], delta=self.TOLERANCE)
+            best = sorted(range(len(row)), key=lambda t: -row[t])[:3]
+            top = lp["top_logprobs"][i]
+            self.assertEqual(list(top), [self.llm._engine.token_bytes(t).decode() for t in best])
+            for t in best:
+                self.assertAlmostEqual(top[self.llm._engine.token_bytes(t).decode()], row[t], delta=self.TOLERANCE)
+
+    def test_echo_scores_the_prompt_too(self):
+        out = self.llm(PROMPT, max_tokens=2, temperature=0, logprobs=0, echo=True)["choices"][0]
+        lp = out["logprobs"]
+        self.assertEqual(out["text"], PROMPT + ", there")
+        self.assertEqual(lp["tokens"], ["Once", " upon", " a", " time", ",", " there"])
+        self.assertEqual(lp["text_offset"], [0, 4, 9, 11, 16, 17])
+        ids = self.llm.tokenize(PROMPT + ", there")
+        for i, row in enumerate(self.expected(ids)):
+            self.assertAlmostEqual(lp["token_logprobs"][i], row[ids[i + 1]], delta=self.TOLERANCE)
+            self.assertEqual(len(lp["top_logprobs"][i]), 1)  # logprobs=0: the token itself
+
+    def test_tokens_cut_off_by_a_stop_string_are_left_out(self):
+        out = self.llm(PROMPT, max_tokens=30, temperature=0, logprobs=1, stop="girl")["choices"][0]
+        self.assertEqual(out["text"], ", there was a little ")
+        tokens = out["logprobs"]["tokens"]
+        self.assertEqual(tokens[-1], " g")  # its space is the text's last character
+        self.assertTrue("".join(tokens).startswith(out["text"]))
+
+
 class BadInputTest(unittest.TestCase):
     def test_missing_model_names_the_file(self):
         with self.assertRaises(LlamuxError) as e:
@@ -150,7 +213,8 @@ class BadInputTest(unittest.TestCase):
         llm = load(self, n_ctx=16)
         cases = [(dict(prompt="word " * 40), "do not fit the context of 16"),
                  (dict(prompt=PROMPT, stop=3), "stop: expected"),
-                 (dict(prompt=PROMPT, logprobs=5), "logprobs"),
+                 (dict(prompt=PROMPT, logprobs=-1), "logprobs: expected a count"),
+                 (dict(prompt=PROMPT, logprobs=1, stream=True), "logprobs: not available with stream"),
                  (dict(prompt=PROMPT, seed=-5), "seed"),
                  (dict(prompt=3.5), "prompt: expected")]
         for kwargs, words in cases:

@@ -62,6 +62,14 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(out["choices"][0]["finish_reason"], "stop")
         self.assertEqual(out["usage"], direct["usage"])
 
+    def test_completion_logprobs(self):
+        args = dict(prompt=PROMPT, max_tokens=4, temperature=0, logprobs=2)
+        out = json.loads(self.request("/completions", args)[2])
+        self.assertEqual(out["choices"][0]["logprobs"], self.llm(**args)["choices"][0]["logprobs"])
+        status, _, body = self.request("/completions", {**args, "stream": True})
+        self.assertEqual(status, 400)
+        self.assertIn("logprobs: not available with stream", json.loads(body)["error"]["message"])
+
     def test_streamed_completion_adds_up(self):
         args = dict(prompt=[PROMPT], max_tokens=20, temperature=0, n=1, logprobs=None)
         status, kind, body = self.request("/completions", {**args, "stream": True})
