@@ -52,7 +52,7 @@ class Llama:
             self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
             placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)])
         self.metadata = self._engine.metadata()
-        self.chat_format = chat_format or chat.detect(self.metadata)
+        self.chat_format = chat_format or self._engine.chat_format()
         self._cached = []  # the tokens whose keys and values the cache holds, in order
 
     # -- the model --------------------------------------------------------------------------
@@ -181,15 +181,14 @@ class Llama:
         in the model's chat format. Returns a "chat.completion" dict, or with stream=True an
         iterator of "chat.completion.chunk" dicts (the role first, then content deltas)."""
         compat.check("create_chat_completion", unsupported, compat.SAMPLING)
-        prompt_tokens, format_stops = chat.prompt_tokens(
-            self.chat_format, messages, self._engine.tokenize, self._engine.bos, self._engine.eos)
-        stops = format_stops + _stop_list(stop)
+        prompt_tokens, format_stops, stop_tokens = chat.prompt(self._engine, self.chat_format, messages)
+        stops = list(format_stops) + _stop_list(stop)
         head = {"id": f"chatcmpl-{uuid.uuid4()}", "object": "chat.completion",
                 "created": int(time.time()), "model": model or self.model_path}
         chunks = self._complete(prompt_tokens, max_tokens=max_tokens, temperature=temperature,
                                 top_p=top_p, min_p=min_p, stop=stops,
                                 repeat_penalty=repeat_penalty, top_k=top_k, seed=seed,
-                                repeat_last_n=repeat_last_n)
+                                repeat_last_n=repeat_last_n, stop_tokens=stop_tokens)
         if stream:
             def stream_chunks():
                 chunk_head = {**head, "object": "chat.completion.chunk"}
@@ -241,11 +240,12 @@ class Llama:
         return self._seed if seed is None else _check_seed("seed", seed)
 
     def _complete(self, prompt_tokens, max_tokens, temperature, top_p, min_p, stop,
-                  repeat_penalty, top_k, seed, repeat_last_n, recorder=None, prompt_logprobs=False):
+                  repeat_penalty, top_k, seed, repeat_last_n, recorder=None, prompt_logprobs=False,
+                  stop_tokens=()):
         """Yields (text, finish_reason, usage): text chunks as they become final, the last
         one with finish_reason and usage set. Arguments are checked before the first token.
         recorder (a LogprobsRecorder) gets each generated token, and the prompt's tokens
-        too with prompt_logprobs."""
+        too with prompt_logprobs. stop_tokens end the text as end of text does."""
         if not prompt_tokens:
             raise ValueError("prompt: no tokens to evaluate (empty prompt and no BOS)")
         if max_tokens is not None and not isinstance(max_tokens, int):
@@ -258,11 +258,11 @@ class Llama:
         sampler = _llamux.Sampler(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
         tokens = self._sample(prompt_tokens, sampler, True, repeat_penalty != 1.0 and repeat_last_n != 0,
                               repeat_last_n, every_row=prompt_logprobs)
-        return self._completion_chunks(tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs)
+        return self._completion_chunks(tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs,
+                                       {self._engine.eos, *stop_tokens})
 
-    def _completion_chunks(self, tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs):
+    def _completion_chunks(self, tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs, ends):
         n_prompt = len(prompt_tokens)
-        eos = self._engine.eos
         # As the command line: the token sampled from a full cache is the last one.
         limit = self._engine.n_ctx - n_prompt + 1
         if max_tokens is not None and max_tokens > 0:
@@ -273,9 +273,9 @@ class Llama:
         for token in tokens:
             if prompt_logprobs and n_generated == 0:  # the prompt's rows live until the next eval
                 recorder.prompt(prompt_tokens, skip_bos=prompt_tokens[0] == self._engine.bos)
-            if recorder is not None and token != eos:
+            if recorder is not None and token not in ends:
                 recorder.generated(token)
-            if token == eos:
+            if token in ends:  # end of text, or a chat format's end-of-turn token
                 finish_reason = "stop"
                 break
             n_generated += 1

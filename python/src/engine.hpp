@@ -22,6 +22,7 @@ public:
     // Loads the model and opens a session (plugins, placement, weights, KV cache).
     Engine(const std::string& model_path, const SessionOptions& options);
 
+    const Model& model() const { return *model_; }
     const Tokenizer& tokenizer() const { return model_->tokenizer(); }
     const Session& session() const { return *session_; }
 

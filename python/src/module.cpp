@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine.hpp"
+#include "llamux/chat.hpp"
 #include "llamux/error.hpp"
 #include "llamux/log.hpp"
 #include "llamux/sampler.hpp"
@@ -89,6 +90,19 @@ void bind_engine(py::module_& m) {
         .def_property_readonly("bos", [](const Engine& e) { return e.tokenizer().bos(); })
         .def_property_readonly("eos", [](const Engine& e) { return e.tokenizer().eos(); })
         .def_property_readonly("add_bos", [](const Engine& e) { return e.tokenizer().add_bos(); })
+        .def(
+            "chat_prompt",
+            [](const Engine& e, const std::string& format,
+               const std::vector<std::pair<std::string, std::string>>& messages) {
+                std::vector<ChatMessage> chat;
+                for (const auto& [role, content] : messages) chat.push_back({role, content});
+                const ChatPrompt p = chat_prompt(parse_chat_format(format), chat, e.tokenizer());
+                return py::make_tuple(p.tokens, p.stop_texts, p.stop_tokens);
+            },
+            py::arg("format"), py::arg("messages"),
+            "(prompt tokens, stop texts, stop tokens) for [(role, content), ...] (llamux/chat.hpp)")
+        .def("chat_format",
+             [](const Engine& e) { return std::string(chat_format_name(detect_chat_format(e.model().file()))); })
         .def("metadata", [](const Engine& e) {
             py::dict d;
             for (const auto& [key, value] : e.metadata()) d[py::str(key)] = py::str(value);

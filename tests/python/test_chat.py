@@ -1,63 +1,13 @@
-"""Chat prompts in each format, and chat completions as OpenAI-style dicts."""
+"""Chat completions as OpenAI-style dicts, over the runtime's chat layouts (whose token
+layouts tests/unit/test_chat.cpp checks), and the Python side's message checks."""
 
 import unittest
 
 from fixtures import fixture
-from llamux import Llama, chat_format
+from llamux import Llama
 
-BOS, EOS = 1, 2
-
-
-def fake_tokenize(text, add_bos, special):
-    """A stand-in tokenizer that keeps the text visible: one 'token' per call."""
-    return ([BOS] if add_bos else []) + [("special" if special else "text", text)]
-
-
-class ChatFormatTest(unittest.TestCase):
-    def test_llama2_follows_meta_reference_layout(self):
-        messages = [{"role": "system", "content": "Be brief."},
-                    {"role": "user", "content": " Hi "},
-                    {"role": "assistant", "content": "Hello! "},
-                    {"role": "user", "content": "Why is the sky blue?"}]
-        tokens, stops = chat_format.prompt_tokens("llama-2", messages, fake_tokenize, BOS, EOS)
-        self.assertEqual(tokens, [
-            BOS, ("text", "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n Hi [/INST] Hello! "), EOS,
-            BOS, ("text", "[INST] Why is the sky blue? [/INST]")])
-        self.assertEqual(stops, [])
-        tokens, _ = chat_format.prompt_tokens("llama-2", messages[1:2], fake_tokenize, BOS, EOS)
-        self.assertEqual(tokens, [BOS, ("text", "[INST] Hi [/INST]")])
-
-    def test_zephyr_and_chatml_are_text_with_special_tokens(self):
-        messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
-        tokens, stops = chat_format.prompt_tokens("zephyr", messages, fake_tokenize, BOS, EOS)
-        self.assertEqual(tokens, [BOS, ("special", "<|system|>\nS</s>\n<|user|>\nU</s>\n<|assistant|>\n")])
-        self.assertEqual(stops, [])
-        tokens, stops = chat_format.prompt_tokens("chatml", messages, fake_tokenize, BOS, EOS)
-        self.assertEqual(tokens, [BOS, ("special", "<|im_start|>system\nS<|im_end|>\n"
-                                                   "<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")])
-        self.assertEqual(stops, ["<|im_end|>"])
-
-    def test_format_is_detected_from_the_gguf_template(self):
-        self.assertEqual(chat_format.detect({}), "llama-2")
-        self.assertEqual(chat_format.detect({"tokenizer.chat_template": "{{ '[INST] ' + m }}"}), "llama-2")
-        self.assertEqual(chat_format.detect({"tokenizer.chat_template": "<|user|>\n ... <|assistant|>"}), "zephyr")
-        self.assertEqual(chat_format.detect({"tokenizer.chat_template": "<|im_start|>"}), "chatml")
-
-    def test_malformed_messages_are_named(self):
-        cases = [([], "non-empty list"),
-                 ([{"content": "x"}], "messages[0]: expected a dict"),
-                 ([{"role": "user", "content": "a"}, {"role": "robot", "content": "b"}], "messages[1]: role"),
-                 ([{"role": "user", "content": 5}], "messages[0]: content must be a string"),
-                 ([{"role": "system", "content": "s"}], "messages[1]: llama-2 chat needs a user"),
-                 ([{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
-                   {"role": "user", "content": "v"}], "messages[2] is 'user'"),
-                 ([{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}],
-                  "last message must come from the user")]
-        for messages, words in cases:
-            with self.subTest(words=words):
-                with self.assertRaises(ValueError) as e:
-                    chat_format.prompt_tokens("llama-2", messages, fake_tokenize, BOS, EOS)
-                self.assertIn(words, str(e.exception))
+MESSAGES = [{"role": "system", "content": "Tell a story."},
+            {"role": "user", "content": "Once upon a time"}]
 
 
 class ChatCompletionTest(unittest.TestCase):
@@ -65,11 +15,13 @@ class ChatCompletionTest(unittest.TestCase):
     def setUpClass(cls):
         cls.llm = Llama(fixture(cls, "models/stories260K.gguf"), verbose=False)
 
-    MESSAGES = [{"role": "system", "content": "Tell a story."},
-                {"role": "user", "content": "Once upon a time"}]
+    def test_format_comes_from_the_file_or_the_argument(self):
+        self.assertEqual(self.llm.chat_format, "llama-2")  # the file names no template
+        other = Llama(self.llm.model_path, verbose=False, chat_format="chatml")
+        self.assertEqual(other.chat_format, "chatml")
 
     def test_response_is_an_openai_chat_completion_dict(self):
-        out = self.llm.create_chat_completion(self.MESSAGES, max_tokens=12, temperature=0)
+        out = self.llm.create_chat_completion(MESSAGES, max_tokens=12, temperature=0)
         self.assertTrue(out["id"].startswith("chatcmpl-"))
         self.assertEqual(out["object"], "chat.completion")
         choice = out["choices"][0]
@@ -85,13 +37,29 @@ class ChatCompletionTest(unittest.TestCase):
 
     def test_stream_gives_the_role_then_content_adding_up_to_the_message(self):
         kwargs = dict(max_tokens=20, temperature=0, stop=["\n"])
-        whole = self.llm.create_chat_completion(self.MESSAGES, **kwargs)["choices"][0]
-        chunks = list(self.llm.create_chat_completion(self.MESSAGES, stream=True, **kwargs))
+        whole = self.llm.create_chat_completion(MESSAGES, **kwargs)["choices"][0]
+        chunks = list(self.llm.create_chat_completion(MESSAGES, stream=True, **kwargs))
         self.assertTrue(all(c["object"] == "chat.completion.chunk" for c in chunks))
         self.assertEqual(chunks[0]["choices"][0]["delta"], {"role": "assistant"})
         content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[1:])
         self.assertEqual(content, whole["message"]["content"])
         self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], whole["finish_reason"])
+
+    def test_malformed_messages_are_named(self):
+        cases = [([], "non-empty list"),
+                 ([{"content": "x"}], "messages[0]: expected a dict"),
+                 ([{"role": "user", "content": "a"}, {"role": "robot", "content": "b"}],
+                  "messages[1]: role must be one of system, user, assistant, got 'robot'"),
+                 ([{"role": "user", "content": 5}], "messages[0]: content must be a string"),
+                 ([{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                   {"role": "user", "content": "v"}], "messages[2] is 'user'"),
+                 ([{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}],
+                  "last message must come from the user")]
+        for messages, words in cases:
+            with self.subTest(words=words):
+                with self.assertRaises(ValueError) as e:
+                    self.llm.create_chat_completion(messages, max_tokens=1)
+                self.assertIn(words, str(e.exception))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+// Chat prompts: Meta's Llama 2 layout token by token, the text formats, stop markers, the
+// format named by a GGUF's chat template, and messages a format cannot express.
+#include <gmock/gmock.h>
+
+#include <algorithm>
+
+#include "llamux/chat.hpp"
+#include "llamux/error.hpp"
+#include "llamux/gguf.hpp"
+#include "llamux/gguf_writer.hpp"
+#include "llamux/model.hpp"
+#include "test_data.hpp"
+
+namespace llamux {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<int32_t> concat(std::initializer_list<std::vector<int32_t>> parts) {
+    std::vector<int32_t> out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+class ChatTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        LLAMUX_FIXTURE(path, "models/stories260K.gguf");
+        model_ = Model::load(path.string());
+    }
+    const Tokenizer& tok() const { return model_->tokenizer(); }
+    std::shared_ptr<const Model> model_;
+};
+
+TEST_F(ChatTest, Llama2FollowsMetasReferenceLayout) {
+    const std::vector<ChatMessage> messages = {{"system", "Be brief."},
+                                               {"user", " Hi "},
+                                               {"assistant", "Hello! "},
+                                               {"user", "Why is the sky blue?"}};
+    const ChatPrompt p = chat_prompt(ChatFormat::Llama2, messages, tok());
+    const int32_t bos = tok().bos(), eos = tok().eos();
+    EXPECT_EQ(p.tokens, concat({{bos}, tok().encode("[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n Hi [/INST] Hello! ", false),
+                                {eos, bos}, tok().encode("[INST] Why is the sky blue? [/INST]", false)}));
+    EXPECT_TRUE(p.stop_texts.empty());
+    EXPECT_TRUE(p.stop_tokens.empty());
+    EXPECT_EQ(chat_prompt(ChatFormat::Llama2, {{"user", "Hi"}}, tok()).tokens,
+              concat({{bos}, tok().encode("[INST] Hi [/INST]", false)}));
+}
+
+TEST_F(ChatTest, ZephyrAndChatmlAreTextWithSpecialTokens) {
+    const std::vector<ChatMessage> messages = {{"system", "S"}, {"user", "U"}};
+    const ChatPrompt z = chat_prompt(ChatFormat::Zephyr, messages, tok());
+    EXPECT_EQ(z.tokens, tok().encode("<|system|>\nS</s>\n<|user|>\nU</s>\n<|assistant|>\n", true, true));
+    EXPECT_EQ(std::count(z.tokens.begin(), z.tokens.end(), tok().eos()), 2);  // "</s>" is EOS
+    const ChatPrompt c = chat_prompt(ChatFormat::ChatML, messages, tok());
+    EXPECT_EQ(c.tokens, tok().encode("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+                                     "<|im_start|>assistant\n", true, true));
+    // This vocabulary has no <|im_end|> token: the answer stops at the text.
+    EXPECT_EQ(c.stop_texts, std::vector<std::string>{"<|im_end|>"});
+    EXPECT_TRUE(c.stop_tokens.empty());
+}
+
+TEST(Chat, ChatmlStopsAtTheImEndTokenWhereTheVocabularyHasOne) {
+    std::vector<std::string> pieces{"<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "▁", "a", "\n"};
+    std::vector<TokenType> types{TokenType::Unknown, TokenType::Control, TokenType::Control, TokenType::Control,
+                                 TokenType::Control, TokenType::Normal, TokenType::Normal, TokenType::Normal};
+    const Tokenizer tok = Tokenizer::from_vocab(pieces, std::vector<float>(pieces.size(), 0.0f), types, 1, 2, 0,
+                                                true, "chatml-vocab");
+    const ChatPrompt c = chat_prompt(ChatFormat::ChatML, {{"user", "a"}}, tok);
+    EXPECT_EQ(c.stop_tokens, std::vector<int32_t>{4});
+    EXPECT_TRUE(c.stop_texts.empty());
+    EXPECT_EQ(c.tokens.front(), 1);
+    EXPECT_EQ(c.tokens[1], 3);  // <|im_start|> as one token
+}
+
+TEST_F(ChatTest, MessagesAFormatCannotExpressAreNamed) {
+    struct Case {
+        std::vector<ChatMessage> messages;
+        std::string words;
+    };
+    const std::vector<Case> cases = {
+        {{}, "at least one message"},
+        {{{"user", "a"}, {"robot", "b"}}, "messages[1]: role must be one of system, user, assistant, got 'robot'"},
+        {{{"system", "s"}}, "messages[1]: llama-2 chat needs a user message"},
+        {{{"system", "s"}, {"user", "u"}, {"user", "v"}}, "messages[2] is 'user'"},
+        {{{"user", "u"}, {"assistant", "a"}}, "the last message must come from the user"},
+    };
+    for (const auto& c : cases) {
+        try {
+            chat_prompt(ChatFormat::Llama2, c.messages, tok());
+            ADD_FAILURE() << "accepted: " << c.words;
+        } catch (const Error& e) {
+            EXPECT_THAT(e.what(), HasSubstr(c.words));
+        }
+    }
+    // The text formats take any order.
+    EXPECT_NO_THROW(chat_prompt(ChatFormat::Zephyr, {{"assistant", "a"}, {"assistant", "b"}}, tok()));
+}
+
+TEST(Chat, FormatNamesAndTheGgufTemplate) {
+    for (ChatFormat f : {ChatFormat::Llama2, ChatFormat::Zephyr, ChatFormat::ChatML}) {
+        EXPECT_EQ(parse_chat_format(std::string(chat_format_name(f))), f);
+    }
+    try {
+        parse_chat_format("alpaca");
+        FAIL() << "alpaca accepted";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("expected llama-2, zephyr or chatml, got 'alpaca'"));
+    }
+    test::TempDir dir;
+    const std::vector<std::pair<std::string, ChatFormat>> templates = {
+        {"", ChatFormat::Llama2},
+        {"{{ bos_token + '[INST] ' + message['content'] + ' [/INST]' }}", ChatFormat::Llama2},
+        {"{% for m in messages %}<|user|>\n{{ m }}</s>\n<|assistant|>\n{% endfor %}", ChatFormat::Zephyr},
+        {"{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}", ChatFormat::ChatML}};
+    for (const auto& [chat_template, expected] : templates) {
+        GgufWriter w;
+        w.set_string("general.architecture", "llama");
+        if (!chat_template.empty()) w.set_string("tokenizer.chat_template", chat_template);
+        const auto path = dir.path() / "t.gguf";
+        w.write(path.string());
+        EXPECT_EQ(detect_chat_format(GgufFile::open(path.string())), expected) << chat_template;
+    }
+}
+
+}  // namespace
+}  // namespace llamux
