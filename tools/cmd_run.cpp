@@ -9,6 +9,7 @@
 #include "escapes.hpp"
 #include "llamux/error.hpp"
 #include "llamux/generator.hpp"
+#include "sampling_flags.hpp"
 #include "session_flags.hpp"
 
 namespace llamux::tools {
@@ -20,8 +21,7 @@ struct RunFlags {
     std::string prompt_file;
     int32_t n_predict = -1;
     bool escapes = false;
-    int64_t seed = -1;
-    SamplingParams sampling;
+    SamplingFlags sampling;
 };
 
 int run_generate(const RunFlags& f) {
@@ -39,9 +39,9 @@ int run_generate(const RunFlags& f) {
         prompt = ss.str();
     }
     if (f.escapes) prompt = process_escapes(prompt);
-    if (f.seed < -1 || f.seed > 0xFFFFFFFFLL) {
-        throw Error("-s: expected -1 (random) or 0..4294967295, got " + std::to_string(f.seed));
-    }
+    GenerateOptions options;
+    options.n_predict = f.n_predict;
+    options.sampling = f.sampling.params();
 
     const auto t0 = std::chrono::steady_clock::now();
     auto model = Model::load(f.session.model_path());
@@ -51,10 +51,6 @@ int run_generate(const RunFlags& f) {
 
     const Tokenizer& tok = model->tokenizer();
     const std::vector<int32_t> tokens = tok.encode(prompt, tok.add_bos());
-    GenerateOptions options;
-    options.n_predict = f.n_predict;
-    options.sampling = f.sampling;
-    options.sampling.seed = f.seed < 0 ? 0xFFFFFFFFu : static_cast<uint32_t>(f.seed);
 
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
     std::fflush(stdout);
@@ -90,14 +86,7 @@ void add_run_command(CLI::App& root, CommandFn& run) {
     cmd->add_option("-n,--n-predict", flags->n_predict,
                     "Tokens to generate (-1: until end of text or a full context)");
     cmd->add_flag("-e,--escape", flags->escapes, "Process escapes (\\n, \\t, \\\\, \\xNN ...) in the prompt");
-    cmd->add_option("-s,--seed", flags->seed, "RNG seed (-1: random)");
-    cmd->add_option("--temp", flags->sampling.temperature, "Temperature (0: greedy)");
-    cmd->add_option("--top-k", flags->sampling.top_k, "Top-k (0: off)");
-    cmd->add_option("--top-p", flags->sampling.top_p, "Top-p (1: off)");
-    cmd->add_option("--min-p", flags->sampling.min_p, "Min-p (0: off)");
-    cmd->add_option("--repeat-penalty", flags->sampling.repeat_penalty, "Repeat penalty (1: off)");
-    cmd->add_option("--repeat-last-n", flags->sampling.repeat_last_n,
-                    "Tokens the repeat penalty looks back at (-1: all)");
+    flags->sampling.add_to(*cmd);
     cmd->callback([flags, &run] { run = [flags] { return run_generate(*flags); }; });
 }
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     llamux::tools::add_info_command(app, run);
     llamux::tools::add_tokenize_command(app, run);
     llamux::tools::add_run_command(app, run);
+    llamux::tools::add_chat_command(app, run);
     llamux::tools::add_eval_command(app, run);
     llamux::tools::add_plugins_command(app, run);
     llamux::tools::add_quantize_command(app, run);

@@ -3,12 +3,15 @@
 #include <gmock/gmock.h>
 
 #include <algorithm>
+#include <fstream>
 
 #include "llamux/chat.hpp"
 #include "llamux/error.hpp"
 #include "llamux/gguf.hpp"
 #include "llamux/gguf_writer.hpp"
 #include "llamux/model.hpp"
+#include "session_helpers.hpp"
+#include "stop_text.hpp"
 #include "test_data.hpp"
 
 namespace llamux {
@@ -121,6 +124,74 @@ TEST(Chat, FormatNamesAndTheGgufTemplate) {
         w.write(path.string());
         EXPECT_EQ(detect_chat_format(GgufFile::open(path.string())), expected) << chat_template;
     }
+}
+
+TEST(StopText, ReleasesWhatCannotStartAStopAndCutsBeforeTheStop) {
+    tools::StopText t({"\n\n", "Q:", ""});
+    EXPECT_FALSE(t.push("answer\n"));
+    EXPECT_EQ(t.release(), "answer");
+    t.push("more Q");
+    EXPECT_EQ(t.release(), "\nmore ");
+    t.push("uiet");
+    EXPECT_EQ(t.release(), "Quiet");
+    EXPECT_TRUE(t.push(" end\n\nrest"));
+    EXPECT_EQ(t.text(), "answer\nmore Quiet end");
+    EXPECT_EQ(t.release(), " end");
+    EXPECT_TRUE(t.push("ignored"));  // stopped: nothing more is taken
+    EXPECT_EQ(t.text(), "answer\nmore Quiet end");
+
+    tools::StopText across({"STOP"});
+    std::string out;
+    for (const char* piece : {"one ", "two S", "T", "OP three"}) {
+        across.push(piece);
+        out += across.release();
+    }
+    EXPECT_EQ(out, "one two ");
+    tools::StopText held({"Q:"});
+    held.push("text Q");
+    EXPECT_EQ(held.release(), "text ");
+    EXPECT_EQ(held.release(true), "Q");
+}
+
+// `llamux chat` answers each stdin line; its answers are the greedy continuations of the
+// conversation laid out by chat_prompt (the second one from the cache the first one left).
+TEST_F(ChatTest, CommandLineAnswersEachLineInTheChatLayout) {
+    test::TempDir dir;
+    const auto input = dir.path() / "in.txt";
+    std::ofstream(input) << "Once upon a time\n\nTell me more\n";
+    const auto r = test::run_command({"/bin/sh", "-c",
+                                      "'" + test::llamux_exe().string() + "' chat -m '" + model_->path() +
+                                          "' --temp 0 -n 12 -t 1 --system 'Tell a story.' < '" + input.string() + "'"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const size_t newline = r.out.find('\n');
+    ASSERT_NE(newline, std::string::npos);
+    const std::string first = r.out.substr(0, newline);
+    const std::string second = r.out.substr(newline + 1, r.out.size() - newline - 2);
+    EXPECT_EQ(r.out.back(), '\n');
+
+    auto expected = [&](const std::vector<ChatMessage>& messages) {
+        Session session(model_, SessionOptions{});
+        std::string text = test::greedy(session, tok(), chat_prompt(ChatFormat::Llama2, messages, tok()).tokens, 12).second;
+        return text.erase(0, text.find_first_not_of(" \t\n\r"));
+    };
+    std::vector<ChatMessage> messages = {{"system", "Tell a story."}, {"user", "Once upon a time"}};
+    EXPECT_EQ(first, expected(messages));
+    messages.push_back({"assistant", first});
+    messages.push_back({"user", "Tell me more"});  // the empty line was skipped
+    EXPECT_EQ(second, expected(messages));
+}
+
+TEST_F(ChatTest, CommandLineErrorsNameTheFlagOrTheLimit) {
+    auto r = test::run_command({test::llamux_exe().string(), "chat", "-m", model_->path(), "--chat-format", "alpaca"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_THAT(r.err, HasSubstr("got 'alpaca'"));
+    test::TempDir dir;
+    const auto input = dir.path() / "in.txt";
+    std::ofstream(input) << "Once upon a time there was a girl who liked to play in the park every day\n";
+    r = test::run_command({"/bin/sh", "-c", "'" + test::llamux_exe().string() + "' chat -m '" + model_->path() +
+                                                "' -c 16 --temp 0 < '" + input.string() + "'"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_THAT(r.err, HasSubstr("the context holds 16 (raise -c)"));
 }
 
 }  // namespace

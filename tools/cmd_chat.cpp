@@ -1,0 +1,152 @@
+// llamux chat: a conversation with a chat model on the terminal, as llama.cpp's conversation
+// mode: each line read from stdin is a user message, the answer streams to stdout. The
+// conversation is laid out in the model's chat format (llamux/chat.hpp) and the cache keeps
+// what the previous turn evaluated, so each turn evaluates only its new part.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "llamux/chat.hpp"
+#include "llamux/error.hpp"
+#include "llamux/sampler.hpp"
+#include "sampling_flags.hpp"
+#include "session_flags.hpp"
+#include "stop_text.hpp"
+
+namespace llamux::tools {
+namespace {
+
+struct ChatFlags {
+    SessionFlags session;
+    SamplingFlags sampling;
+    std::string system;
+    std::string format;
+    int32_t n_predict = -1;
+};
+
+void write_out(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+}
+
+// The tokens of a conversation in the cache, and the evaluation of the next prompt after the
+// longest prefix it shares with them.
+class ChatCache {
+public:
+    explicit ChatCache(Session& session) : session_(session) {}
+
+    // Evaluates `prompt` (reusing the cached prefix, at least its last token evaluated anew);
+    // returns the logits of its last token.
+    std::vector<float> prefill(const std::vector<int32_t>& prompt) {
+        if (static_cast<int64_t>(prompt.size()) > session_.n_ctx()) {
+            throw Error("context full: the conversation needs " + std::to_string(prompt.size()) +
+                        " tokens, the context holds " + std::to_string(session_.n_ctx()) + " (raise -c)");
+        }
+        size_t keep = 0;
+        while (keep + 1 < prompt.size() && keep < tokens_.size() && tokens_[keep] == prompt[keep]) ++keep;
+        session_.rewind(static_cast<int32_t>(keep));
+        tokens_.resize(keep);
+        return eval({prompt.begin() + static_cast<std::ptrdiff_t>(keep), prompt.end()});
+    }
+
+    std::vector<float> eval(const std::vector<int32_t>& tokens) {
+        tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+        return session_.decode(tokens, false);
+    }
+
+    const std::vector<int32_t>& tokens() const { return tokens_; }
+    bool full() const { return session_.n_past() >= session_.n_ctx(); }
+
+private:
+    Session& session_;
+    std::vector<int32_t> tokens_;
+};
+
+// Streams one answer; returns its text (leading whitespace dropped, as the Python package
+// does) and whether the context filled up before it ended.
+std::pair<std::string, bool> answer(const ChatPrompt& prompt, ChatCache& cache, Sampler& sampler,
+                                    const Tokenizer& tok, int32_t n_predict) {
+    std::vector<float> logits = cache.prefill(prompt.tokens);
+    StreamDecoder decoder(tok);
+    StopText text(prompt.stop_texts);
+    bool leading = true;
+    auto emit = [&](std::string chunk) {
+        if (leading) {
+            chunk.erase(0, chunk.find_first_not_of(" \t\n\r"));
+            leading = chunk.empty();
+        }
+        write_out(chunk);
+    };
+    for (int32_t n = 0; n_predict < 0 || n < n_predict; ++n) {
+        const int32_t token = sampler.sample(logits, cache.tokens());
+        const auto& ends = prompt.stop_tokens;
+        if (token == tok.eos() || std::find(ends.begin(), ends.end(), token) != ends.end()) break;
+        if (text.push(decoder.push(token))) break;
+        emit(text.release());
+        if (cache.full()) {
+            text.push(decoder.flush());
+            emit(text.release(true));
+            return {text.text(), true};
+        }
+        logits = cache.eval({token});
+    }
+    text.push(decoder.flush());
+    emit(text.release(true));
+    std::string out = text.text();
+    out.erase(0, out.find_first_not_of(" \t\n\r"));
+    return {out, false};
+}
+
+int run_chat(const ChatFlags& f) {
+    if (f.n_predict < -1) {
+        throw Error("-n: expected -1 (until the answer ends) or a count >= 0, got " + std::to_string(f.n_predict));
+    }
+    const SamplingParams sampling = f.sampling.params();
+    auto model = Model::load(f.session.model_path());
+    const ChatFormat format = f.format.empty() ? detect_chat_format(model->file()) : parse_chat_format(f.format);
+    Session session(model, f.session.session_options());
+    const Tokenizer& tok = model->tokenizer();
+    const bool interactive = isatty(STDIN_FILENO) != 0;
+    if (interactive) {
+        std::fprintf(stderr, "llamux chat: %s format; one message per line, end with Ctrl-D\n",
+                     std::string(chat_format_name(format)).c_str());
+    }
+
+    std::vector<ChatMessage> messages;
+    if (!f.system.empty()) messages.push_back({"system", f.system});
+    ChatCache cache(session);
+    Sampler sampler(sampling);
+    std::string line;
+    while (true) {
+        if (interactive) std::fputs("> ", stderr);
+        if (!std::getline(std::cin, line)) break;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        messages.push_back({"user", line});
+        const auto [text, context_full] = answer(chat_prompt(format, messages, tok), cache, sampler, tok, f.n_predict);
+        write_out("\n");
+        messages.push_back({"assistant", text});
+        if (context_full) {
+            std::fprintf(stderr, "llamux chat: context full (%d tokens); raise -c to talk longer\n", session.n_ctx());
+            return 1;
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_chat_command(CLI::App& root, CommandFn& run) {
+    auto flags = std::make_shared<ChatFlags>();
+    auto* cmd = root.add_subcommand("chat", "Talk with a chat model: one message per stdin line, answers on stdout");
+    flags->session.add_to(*cmd);
+    flags->sampling.add_to(*cmd);
+    cmd->add_option("--system", flags->system, "System message that starts the conversation");
+    cmd->add_option("--chat-format", flags->format, "llama-2, zephyr or chatml (default: from the file)");
+    cmd->add_option("-n,--n-predict", flags->n_predict, "Tokens per answer at most (-1: until it ends)");
+    cmd->callback([flags, &run] { run = [flags] { return run_chat(*flags); }; });
+}
+
+}  // namespace llamux::tools
