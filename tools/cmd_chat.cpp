@@ -1,7 +1,8 @@
 // llamux chat: a conversation with a chat model on the terminal, as llama.cpp's conversation
 // mode: each line read from stdin is a user message, the answer streams to stdout. The
 // conversation is laid out in the model's chat format (llamux/chat.hpp) and the cache keeps
-// what the previous turn evaluated, so each turn evaluates only its new part.
+// what the previous turn evaluated, so each turn evaluates only its new part; when the
+// conversation outgrows the context, its oldest exchanges are dropped.
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,6 +101,29 @@ std::pair<std::string, bool> answer(const ChatPrompt& prompt, ChatCache& cache, 
     return {out, false};
 }
 
+// The prompt for the next answer, leaving room for it: while the conversation does not fit,
+// the oldest exchange (a user message and its answer, after the system message) is dropped
+// for good, as llama.cpp's conversation mode forgets the start of a long chat. Error when
+// the last message alone does not fit.
+ChatPrompt fitting_prompt(ChatFormat format, std::vector<ChatMessage>& messages, const Tokenizer& tok,
+                          int32_t n_ctx, int32_t n_predict) {
+    const int64_t room = n_predict > 0 ? std::min(n_predict, n_ctx / 2) : n_ctx / 4;
+    const size_t first = !messages.empty() && messages[0].role == "system" ? 1 : 0;
+    while (true) {
+        ChatPrompt p = chat_prompt(format, messages, tok);
+        if (static_cast<int64_t>(p.tokens.size()) + room <= n_ctx) return p;
+        if (messages.size() < first + 3) {
+            throw Error("context full: the conversation needs " + std::to_string(p.tokens.size()) +
+                        " tokens and " + std::to_string(room) + " for the answer, the context holds " +
+                        std::to_string(n_ctx) + " (raise -c)");
+        }
+        messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first),
+                       messages.begin() + static_cast<std::ptrdiff_t>(first + 2));
+        std::fprintf(stderr, "llamux chat: the oldest exchange was dropped to fit the context of %d tokens\n",
+                     n_ctx);
+    }
+}
+
 int run_chat(const ChatFlags& f) {
     if (f.n_predict < -1) {
         throw Error("-n: expected -1 (until the answer ends) or a count >= 0, got " + std::to_string(f.n_predict));
@@ -120,20 +144,30 @@ int run_chat(const ChatFlags& f) {
     ChatCache cache(session);
     Sampler sampler(sampling);
     std::string line;
+    bool refused = false;  // a message did not fit: the exit status says so
     while (true) {
         if (interactive) std::fputs("> ", stderr);
         if (!std::getline(std::cin, line)) break;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         messages.push_back({"user", line});
-        const auto [text, context_full] = answer(chat_prompt(format, messages, tok), cache, sampler, tok, f.n_predict);
+        ChatPrompt prompt;
+        try {
+            prompt = fitting_prompt(format, messages, tok, session.n_ctx(), f.n_predict);
+        } catch (const Error& e) {  // this message alone is too long: say so, take the next
+            std::fprintf(stderr, "llamux chat: %s; message skipped\n", e.what());
+            messages.pop_back();
+            refused = true;
+            continue;
+        }
+        const auto [text, context_full] = answer(prompt, cache, sampler, tok, f.n_predict);
         write_out("\n");
         messages.push_back({"assistant", text});
         if (context_full) {
-            std::fprintf(stderr, "llamux chat: context full (%d tokens); raise -c to talk longer\n", session.n_ctx());
-            return 1;
+            std::fprintf(stderr, "llamux chat: the answer was cut at the context size (%d tokens)\n",
+                         session.n_ctx());
         }
     }
-    return 0;
+    return refused ? 1 : 0;
 }
 
 }  // namespace

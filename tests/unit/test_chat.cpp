@@ -181,6 +181,21 @@ TEST_F(ChatTest, CommandLineAnswersEachLineInTheChatLayout) {
     EXPECT_EQ(second, expected(messages));
 }
 
+// A conversation longer than the context goes on: the oldest exchanges are dropped (the
+// system message stays), and every line still gets its answer.
+TEST_F(ChatTest, CommandLineDropsTheOldestExchangesOfALongConversation) {
+    test::TempDir dir;
+    const auto input = dir.path() / "in.txt";
+    std::ofstream(input) << "Once upon a time\nTell me more\nAnd then?\n";
+    const auto r = test::run_command({"/bin/sh", "-c",
+                                      "'" + test::llamux_exe().string() + "' chat -m '" + model_->path() +
+                                          "' -c 64 --temp 0 -n 12 -t 1 --system 'Tell a story.' < '" +
+                                          input.string() + "'"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3);
+    EXPECT_THAT(r.err, HasSubstr("the oldest exchange was dropped to fit the context of 64 tokens"));
+}
+
 TEST_F(ChatTest, CommandLineErrorsNameTheFlagOrTheLimit) {
     auto r = test::run_command({test::llamux_exe().string(), "chat", "-m", model_->path(), "--chat-format", "alpaca"});
     EXPECT_NE(r.exit_code, 0);
@@ -190,8 +205,8 @@ TEST_F(ChatTest, CommandLineErrorsNameTheFlagOrTheLimit) {
     std::ofstream(input) << "Once upon a time there was a girl who liked to play in the park every day\n";
     r = test::run_command({"/bin/sh", "-c", "'" + test::llamux_exe().string() + "' chat -m '" + model_->path() +
                                                 "' -c 16 --temp 0 < '" + input.string() + "'"});
-    EXPECT_NE(r.exit_code, 0);
-    EXPECT_THAT(r.err, HasSubstr("the context holds 16 (raise -c)"));
+    EXPECT_NE(r.exit_code, 0);  // the message is skipped, the chat goes on, the status says so
+    EXPECT_THAT(r.err, HasSubstr("the context holds 16 (raise -c); message skipped"));
 }
 
 }  // namespace
