@@ -33,44 +33,11 @@ void write_out(const std::string& text) {
     std::fflush(stdout);
 }
 
-// The tokens of a conversation in the cache, and the evaluation of the next prompt after the
-// longest prefix it shares with them.
-class ChatCache {
-public:
-    explicit ChatCache(Session& session) : session_(session) {}
-
-    // Evaluates `prompt` (reusing the cached prefix, at least its last token evaluated anew);
-    // returns the logits of its last token.
-    std::vector<float> prefill(const std::vector<int32_t>& prompt) {
-        if (static_cast<int64_t>(prompt.size()) > session_.n_ctx()) {
-            throw Error("context full: the conversation needs " + std::to_string(prompt.size()) +
-                        " tokens, the context holds " + std::to_string(session_.n_ctx()) + " (raise -c)");
-        }
-        size_t keep = 0;
-        while (keep + 1 < prompt.size() && keep < tokens_.size() && tokens_[keep] == prompt[keep]) ++keep;
-        session_.rewind(static_cast<int32_t>(keep));
-        tokens_.resize(keep);
-        return eval({prompt.begin() + static_cast<std::ptrdiff_t>(keep), prompt.end()});
-    }
-
-    std::vector<float> eval(const std::vector<int32_t>& tokens) {
-        tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-        return session_.decode(tokens, false);
-    }
-
-    const std::vector<int32_t>& tokens() const { return tokens_; }
-    bool full() const { return session_.n_past() >= session_.n_ctx(); }
-
-private:
-    Session& session_;
-    std::vector<int32_t> tokens_;
-};
-
 // Streams one answer; returns its text (leading whitespace dropped, as the Python package
 // does) and whether the context filled up before it ended.
-std::pair<std::string, bool> answer(const ChatPrompt& prompt, ChatCache& cache, Sampler& sampler,
+std::pair<std::string, bool> answer(const ChatPrompt& prompt, Session& session, Sampler& sampler,
                                     const Tokenizer& tok, int32_t n_predict) {
-    std::vector<float> logits = cache.prefill(prompt.tokens);
+    std::vector<float> logits = session.prefill(prompt.tokens);  // only what the cache lacks
     StreamDecoder decoder(tok);
     StopText text(prompt.stop_texts);
     bool leading = true;
@@ -82,17 +49,17 @@ std::pair<std::string, bool> answer(const ChatPrompt& prompt, ChatCache& cache, 
         write_out(chunk);
     };
     for (int32_t n = 0; n_predict < 0 || n < n_predict; ++n) {
-        const int32_t token = sampler.sample(logits, cache.tokens());
+        const int32_t token = sampler.sample(logits, session.tokens());
         const auto& ends = prompt.stop_tokens;
         if (token == tok.eos() || std::find(ends.begin(), ends.end(), token) != ends.end()) break;
         if (text.push(decoder.push(token))) break;
         emit(text.release());
-        if (cache.full()) {
+        if (session.n_past() >= session.n_ctx()) {
             text.push(decoder.flush());
             emit(text.release(true));
             return {text.text(), true};
         }
-        logits = cache.eval({token});
+        logits = session.decode({token});
     }
     text.push(decoder.flush());
     emit(text.release(true));
@@ -141,7 +108,6 @@ int run_chat(const ChatFlags& f) {
 
     std::vector<ChatMessage> messages;
     if (!f.system.empty()) messages.push_back({"system", f.system});
-    ChatCache cache(session);
     Sampler sampler(sampling);
     std::string line;
     bool refused = false;  // a message did not fit: the exit status says so
@@ -159,7 +125,7 @@ int run_chat(const ChatFlags& f) {
             refused = true;
             continue;
         }
-        const auto [text, context_full] = answer(prompt, cache, sampler, tok, f.n_predict);
+        const auto [text, context_full] = answer(prompt, session, sampler, tok, f.n_predict);
         write_out("\n");
         messages.push_back({"assistant", text});
         if (context_full) {

@@ -2,13 +2,12 @@
 // computes and prints it (the running value per chunk, then "Final estimate: PPL = ...").
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "commands.hpp"
 #include "llamux/error.hpp"
 #include "llamux/perplexity.hpp"
 #include "session_flags.hpp"
+#include "text_file.hpp"
 
 namespace llamux::tools {
 namespace {
@@ -19,19 +18,11 @@ struct PerplexityFlags {
     int32_t n_chunks = -1;
 };
 
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("-f " + path + ": cannot open the file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 int run_perplexity(const PerplexityFlags& f) {
     if (f.n_chunks < -1 || f.n_chunks == 0) {
         throw Error("--chunks: expected -1 (all) or a count >= 1, got " + std::to_string(f.n_chunks));
     }
-    const std::string text = read_text(f.text_file);
+    const std::string text = read_text_file(f.text_file);
     SessionOptions options = f.session.session_options();
     if (options.n_ctx == 0) options.n_ctx = 512;  // llama.cpp's usual chunk size for this
     PerplexityOptions ppl_options{options.n_ctx, f.n_chunks};

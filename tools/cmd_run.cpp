@@ -2,8 +2,6 @@
 // the generated text, streamed; timings go to stderr.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "commands.hpp"
 #include "escapes.hpp"
@@ -11,6 +9,7 @@
 #include "llamux/generator.hpp"
 #include "sampling_flags.hpp"
 #include "session_flags.hpp"
+#include "text_file.hpp"
 
 namespace llamux::tools {
 namespace {
@@ -30,14 +29,7 @@ int run_generate(const RunFlags& f) {
         throw Error("-n: expected -1 (until end of text) or a count >= 0, got " +
                     std::to_string(f.n_predict));
     }
-    std::string prompt = f.prompt;
-    if (!f.prompt_file.empty()) {
-        std::ifstream in(f.prompt_file, std::ios::binary);
-        if (!in) throw Error("-f " + f.prompt_file + ": cannot open the file");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        prompt = ss.str();
-    }
+    std::string prompt = f.prompt_file.empty() ? f.prompt : read_text_file(f.prompt_file);
     if (f.escapes) prompt = process_escapes(prompt);
     GenerateOptions options;
     options.n_predict = f.n_predict;

@@ -1,8 +1,6 @@
 // llamux tokenize: text to token ids with the model's own vocabulary.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -11,6 +9,7 @@
 #include "llamux/error.hpp"
 #include "llamux/gguf.hpp"
 #include "llamux/tokenizer.hpp"
+#include "text_file.hpp"
 
 namespace llamux::tools {
 
@@ -23,15 +22,6 @@ struct TokenizeOptions {
     bool no_bos = false;
     bool ids_only = false;
 };
-
-std::string read_text_file(const std::string& path) {
-    if (!std::filesystem::is_regular_file(path)) {
-        throw Error("-f: file not found: " + path);
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("-f: cannot open " + path);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 int run_tokenize(const TokenizeOptions& opt, bool have_prompt, bool have_file) {
     if (have_prompt == have_file) {

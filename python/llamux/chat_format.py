@@ -2,7 +2,9 @@
 "zephyr", "chatml") are the runtime's (runtime/include/llamux/chat.hpp), shared with
 `llamux chat`; this module checks the Python side of the input."""
 
-FORMATS = ("llama-2", "zephyr", "chatml")
+from . import _llamux
+
+FORMATS = tuple(_llamux.chat_formats())  # "llama-2", "zephyr", "chatml"
 
 
 def check_messages(messages):

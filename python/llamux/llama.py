@@ -53,7 +53,6 @@ class Llama:
             placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)])
         self.metadata = self._engine.metadata()
         self.chat_format = chat_format or self._engine.chat_format()
-        self._cached = []  # the tokens whose keys and values the cache holds, in order
 
     # -- the model --------------------------------------------------------------------------
     def n_ctx(self):
@@ -81,15 +80,12 @@ class Llama:
     def reset(self):
         """Forgets the cached tokens (the next prompt is evaluated from the start)."""
         self._engine.rewind(0)
-        self._cached = []
 
     def eval(self, tokens):
         """Evaluates tokens after the cached ones."""
         tokens = list(tokens)
-        if not tokens:
-            return
-        self._engine.eval(tokens)
-        self._cached += tokens
+        if tokens:
+            self._engine.eval(tokens)
 
     def generate(self, tokens, top_k=40, top_p=0.95, min_p=0.05, temp=0.80, repeat_penalty=1.0,
                  reset=True, seed=None, repeat_last_n=64):
@@ -100,27 +96,24 @@ class Llama:
             raise ValueError("tokens: nothing to evaluate")
         sampler = _llamux.Sampler(temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n,
                                   self._call_seed(seed))
-        penalised = repeat_penalty != 1.0 and repeat_last_n != 0
-        return self._sample(tokens, sampler, reset, penalised, repeat_last_n)
+        return self._sample(tokens, sampler, reset)
 
-    def _sample(self, tokens, sampler, reset, penalised, repeat_last_n, every_row=False):
+    def _sample(self, tokens, sampler, reset, every_row=False):
         """generate()'s iterator; every_row evaluates all of `tokens` keeping each one's
-        logits (for the prompt's log-probabilities) until the first token is sampled."""
+        logits (for the prompt's log-probabilities) until the first token is sampled. The
+        sampler's repeat penalty looks at the cache's tokens."""
         if every_row:
             self.reset()
             self._engine.eval(tokens, True)
-            self._cached = list(tokens)
         elif reset:
-            self._prefill(tokens)
+            self._engine.prefill(tokens)  # keeps the prefix the cache already holds
         else:
             self.eval(tokens)
         while True:
-            window = [] if not penalised else (
-                self._cached if repeat_last_n < 0 else self._cached[-repeat_last_n:])
-            token = sampler.sample(self._engine, window)
+            token = sampler.sample(self._engine)
             yield token
-            if len(self._cached) >= self._engine.n_ctx:
-                raise ValueError(f"context full: {len(self._cached)} tokens (raise n_ctx)")
+            if self._engine.n_past >= self._engine.n_ctx:
+                raise ValueError(f"context full: {self._engine.n_past} tokens (raise n_ctx)")
             self.eval([token])
 
     # -- completions ------------------------------------------------------------------------
@@ -220,22 +213,6 @@ class Llama:
             return tokens, self.detokenize(tokens).decode("utf-8", errors="replace")
         raise ValueError(f"prompt: expected a string, bytes or a list of token ids, got {type(prompt).__name__}")
 
-    def _prefill(self, tokens):
-        """Makes the cache hold `tokens`, reusing the longest prefix it already holds. At
-        least the last token is evaluated, so that its logits are fresh."""
-        n_ctx = self._engine.n_ctx
-        if len(tokens) > n_ctx:
-            raise ValueError(f"prompt: {len(tokens)} tokens do not fit the context of {n_ctx} "
-                             f"(raise n_ctx or shorten the prompt)")
-        keep = 0
-        for a, b in zip(self._cached, tokens[:-1]):
-            if a != b:
-                break
-            keep += 1
-        self._engine.rewind(keep)
-        self._cached = self._cached[:keep]
-        self.eval(tokens[keep:])
-
     def _call_seed(self, seed):
         return self._seed if seed is None else _check_seed("seed", seed)
 
@@ -256,8 +233,7 @@ class Llama:
         stops = _stop_list(stop)
         seed = self._call_seed(seed)
         sampler = _llamux.Sampler(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
-        tokens = self._sample(prompt_tokens, sampler, True, repeat_penalty != 1.0 and repeat_last_n != 0,
-                              repeat_last_n, every_row=prompt_logprobs)
+        tokens = self._sample(prompt_tokens, sampler, True, every_row=prompt_logprobs)
         return self._completion_chunks(tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs,
                                        {self._engine.eos, *stop_tokens})
 

@@ -1,10 +1,10 @@
 #include "engine.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <numeric>
 
 #include "llamux/error.hpp"
+#include "llamux/sampler.hpp"
 
 namespace llamux::python {
 
@@ -19,6 +19,11 @@ void Engine::eval(const std::vector<int32_t>& tokens, bool every_row) {
     }
     rows_ = session_->decode(tokens, true);
     logits_.assign(rows_.end() - tokenizer().n_vocab(), rows_.end());
+}
+
+void Engine::prefill(const std::vector<int32_t>& prompt) {
+    rows_.clear();
+    logits_ = session_->prefill(prompt);
 }
 
 void Engine::rewind(int32_t n) {
@@ -39,11 +44,8 @@ Engine::Logprobs Engine::logprobs(int64_t row, int32_t token, int32_t n_top) con
                     " out of range (vocabulary of " + std::to_string(n_vocab) + ")");
     }
     const float* x = row == -1 ? logits_.data() : rows_.data() + row * n_vocab;
-    const float max = *std::max_element(x, x + n_vocab);
-    double sum = 0.0;
-    for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(x[i]) - max);
-    const double log_norm = static_cast<double>(max) + std::log(sum);
-    auto logprob = [&](int32_t i) { return static_cast<float>(x[i] - log_norm); };
+    const LogSoftmax norm = log_softmax(x, size_t(n_vocab));
+    auto logprob = [&](int32_t i) { return static_cast<float>(norm.of(x[i])); };
 
     std::vector<int32_t> ids(static_cast<size_t>(n_vocab));
     std::iota(ids.begin(), ids.end(), 0);

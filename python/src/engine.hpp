@@ -29,6 +29,8 @@ public:
     // Evaluates tokens at positions n_past() .. and keeps the last token's logits; with
     // every_row, every token's logits (until the next eval), for log-probabilities.
     void eval(const std::vector<int32_t>& tokens, bool every_row = false);
+    // Session::prefill: the cache ends up holding `prompt`, reusing the prefix it holds.
+    void prefill(const std::vector<int32_t>& prompt);
     // The logits of the last token evaluated; empty before the first eval and after rewind.
     const std::vector<float>& logits() const { return logits_; }
 

@@ -1,6 +1,7 @@
 // llamux._llamux: the C++ side of the Python package. Exposes an Engine (model + session +
-// last logits) and the Sampler; the completion logic (prompt cache, stop strings, response
-// dicts) lives in the Python package, which is the interface users call.
+// last logits; the session's prefill is the prompt cache), the Sampler and the chat layouts;
+// stop strings, response dicts and the server live in the Python package, which is the
+// interface users call.
 //
 // Errors: llamux::Error becomes llamux.LlamuxError (a RuntimeError) with the same message.
 // The GIL is released while a model loads and while tokens are evaluated.
@@ -28,15 +29,15 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
                                const std::string& backend, int32_t n_gpu_layers,
                                const std::string& placement,
                                const std::vector<std::string>& plugin_dirs) {
-    PlacementSpec where;
-    where.default_backend = backend;
-    where.n_gpu_layers = n_gpu_layers;
-    where.map = placement;
-    PluginSearch search;
-    search.dirs.assign(plugin_dirs.begin(), plugin_dirs.end());
-    return SessionOptions{.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = n_threads,
-                          .kv_type = DType::F16, .host_backend = "cpu", .placement = where,
-                          .plugins = search};
+    SessionOptions o;  // the other fields keep the runtime's defaults
+    o.n_ctx = n_ctx;
+    o.n_batch = n_batch;
+    o.n_threads = n_threads;
+    o.placement.default_backend = backend;
+    o.placement.n_gpu_layers = n_gpu_layers;
+    o.placement.map = placement;
+    o.plugins.dirs.assign(plugin_dirs.begin(), plugin_dirs.end());
+    return o;
 }
 
 SamplingParams sampling_params(float temperature, int32_t top_k, float top_p, float min_p,
@@ -74,6 +75,7 @@ void bind_engine(py::module_& m) {
             py::arg("token"))
         .def("eval", &Engine::eval, py::arg("tokens"), py::arg("every_row") = false,
              py::call_guard<py::gil_scoped_release>())
+        .def("prefill", &Engine::prefill, py::arg("prompt"), py::call_guard<py::gil_scoped_release>())
         .def(
             "logprobs",
             [](const Engine& e, int64_t row, int32_t token, int32_t n_top) {
@@ -121,11 +123,11 @@ void bind_sampler(py::module_& m) {
              py::arg("repeat_penalty"), py::arg("repeat_last_n"), py::arg("seed"))
         .def(
             "sample",
-            [](Sampler& s, const Engine& e, const std::vector<int32_t>& history) {
+            [](Sampler& s, const Engine& e) {
                 if (e.logits().empty()) throw Error("sample: no logits yet: evaluate tokens first");
-                return s.sample(e.logits(), history);
+                return s.sample(e.logits(), e.session().tokens());  // the cache is the history
             },
-            py::arg("engine"), py::arg("history"))
+            py::arg("engine"), "The next token from the engine's last logits")
         .def_property_readonly("seed", &Sampler::seed);
 }
 
@@ -135,6 +137,11 @@ void bind_sampler(py::module_& m) {
 PYBIND11_MODULE(_llamux, m) {
     m.doc() = "llamux's C++ engine; use llamux.Llama";
     py::register_exception<llamux::Error>(m, "LlamuxError", PyExc_RuntimeError);
+    m.def("chat_formats", [] {
+        std::vector<std::string> names;
+        for (auto f : llamux::kChatFormats) names.emplace_back(llamux::chat_format_name(f));
+        return names;
+    }, "The chat layouts the runtime knows (llamux/chat.hpp)");
     m.def(
         "set_log_level",
         [](const std::string& level) { llamux::set_log_level(spdlog::level::from_str(level)); },

@@ -71,7 +71,7 @@ std::string_view chat_format_name(ChatFormat format) {
 }
 
 ChatFormat parse_chat_format(const std::string& name) {
-    for (ChatFormat f : {ChatFormat::Llama2, ChatFormat::Zephyr, ChatFormat::ChatML}) {
+    for (ChatFormat f : kChatFormats) {
         if (name == chat_format_name(f)) return f;
     }
     throw Error("chat format: expected llama-2, zephyr or chatml, got '" + name + "'");

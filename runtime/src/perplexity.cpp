@@ -4,20 +4,9 @@
 #include <cmath>
 
 #include "llamux/error.hpp"
+#include "llamux/sampler.hpp"
 
 namespace llamux {
-namespace {
-
-// log p(token) from one row of logits, in llama.cpp's precision (float differences, double
-// sum of expf, float logit minus double log-sum).
-double log_softmax(const float* logits, int32_t n_vocab, int32_t token) {
-    const float max = *std::max_element(logits, logits + n_vocab);
-    double sum = 0.0;
-    for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(logits[i] - max);
-    return static_cast<double>(logits[token] - max) - std::log(sum);
-}
-
-}  // namespace
 
 PerplexityResult perplexity(Session& session, const std::vector<int32_t>& tokens,
                             const PerplexityOptions& options,
@@ -48,7 +37,8 @@ PerplexityResult perplexity(Session& session, const std::vector<int32_t>& tokens
         session.reset();
         const std::vector<float> logits = session.decode(chunk, true);
         for (int32_t j = first; j < n_ctx - 1; ++j) {
-            const double v = -log_softmax(logits.data() + size_t(j) * size_t(n_vocab), n_vocab, chunk[size_t(j) + 1]);
+            const float* row = logits.data() + size_t(j) * size_t(n_vocab);
+            const double v = -log_softmax(row, size_t(n_vocab)).of(row[chunk[size_t(j) + 1]]);
             nll += v;
             nll2 += v * v;
         }

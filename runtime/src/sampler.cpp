@@ -15,6 +15,15 @@ int32_t argmax(const float* values, size_t n) {
     return static_cast<int32_t>(best);
 }
 
+LogSoftmax log_softmax(const float* logits, size_t n) {
+    LogSoftmax r;
+    r.max = *std::max_element(logits, logits + n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += std::exp(logits[i] - r.max);
+    r.log_sum = std::log(sum);
+    return r;
+}
+
 Sampler::Sampler(const SamplingParams& params)
     : params_(params),
       seed_(params.seed == 0xFFFFFFFFu ? std::random_device{}() : params.seed),

@@ -108,19 +108,32 @@ ExecutionPlan& Session::plan(int32_t n_tokens, bool all_logits) {
 }
 
 void Session::rewind(int32_t n) {
-    if (n < 0 || n > n_past_) {
-        throw Error("rewind: expected 0.." + std::to_string(n_past_) +
+    if (n < 0 || n > n_past()) {
+        throw Error("rewind: expected 0.." + std::to_string(n_past()) +
                     " (the positions evaluated), got " + std::to_string(n));
     }
-    n_past_ = n;
+    tokens_.resize(static_cast<size_t>(n));
+}
+
+std::vector<float> Session::prefill(const std::vector<int32_t>& prompt) {
+    if (prompt.empty()) throw Error("prompt: no tokens to evaluate (empty prompt and no BOS)");
+    if (static_cast<int64_t>(prompt.size()) > n_ctx_) {
+        throw Error("prompt: " + std::to_string(prompt.size()) + " tokens do not fit the context of " +
+                    std::to_string(n_ctx_) + " (raise -c or shorten the prompt)");
+    }
+    const auto limit = std::min(tokens_.size(), prompt.size() - 1);
+    const auto keep = std::mismatch(tokens_.begin(), tokens_.begin() + static_cast<std::ptrdiff_t>(limit),
+                                    prompt.begin()).first - tokens_.begin();
+    rewind(static_cast<int32_t>(keep));
+    return decode({prompt.begin() + keep, prompt.end()}, false);
 }
 
 std::vector<float> Session::decode(const std::vector<int32_t>& tokens, bool all_logits) {
     const int32_t n_vocab = model_->hparams().n_vocab;
     const auto n = static_cast<int64_t>(tokens.size());
     if (n == 0) throw Error("decode: no tokens given");
-    if (n_past_ + n > n_ctx_) {
-        throw Error("context full: " + std::to_string(n_past_) + " positions used + " +
+    if (n_past() + n > n_ctx_) {
+        throw Error("context full: " + std::to_string(n_past()) + " positions used + " +
                     std::to_string(n) + " new tokens > context size " + std::to_string(n_ctx_) +
                     " (raise -c)");
     }
@@ -140,11 +153,11 @@ std::vector<float> Session::decode(const std::vector<int32_t>& tokens, bool all_
             return *graphs_.at({count, all_logits});
         }();
         std::vector<int32_t> positions(static_cast<size_t>(count));
-        std::iota(positions.begin(), positions.end(), n_past_);
+        std::iota(positions.begin(), positions.end(), n_past());
         c.plan->write_input(c.graph.tokens, tokens.data() + start, sizeof(int32_t) * size_t(count));
         c.plan->write_input(c.graph.positions, positions.data(), sizeof(int32_t) * size_t(count));
-        c.plan->run(n_past_);
-        n_past_ += count;
+        c.plan->run(n_past());
+        tokens_.insert(tokens_.end(), tokens.begin() + start, tokens.begin() + start + count);
         if (all_logits || last_batch) {
             const size_t rows = all_logits ? size_t(count) : 1;
             std::vector<float> logits(rows * size_t(n_vocab));

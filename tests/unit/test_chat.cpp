@@ -32,6 +32,14 @@ protected:
         model_ = Model::load(path.string());
     }
     const Tokenizer& tok() const { return model_->tokenizer(); }
+    // `llamux chat -m <the model> <flags>` with `input` on stdin.
+    test::CommandResult chat(const std::string& flags, const std::string& input) const {
+        test::TempDir dir;
+        const auto file = dir.path() / "in.txt";
+        std::ofstream(file) << input;
+        return test::run_command({"/bin/sh", "-c", "'" + test::llamux_exe().string() + "' chat -m '" +
+                                                       model_->path() + "' " + flags + " < '" + file.string() + "'"});
+    }
     std::shared_ptr<const Model> model_;
 };
 
@@ -101,7 +109,7 @@ TEST_F(ChatTest, MessagesAFormatCannotExpressAreNamed) {
 }
 
 TEST(Chat, FormatNamesAndTheGgufTemplate) {
-    for (ChatFormat f : {ChatFormat::Llama2, ChatFormat::Zephyr, ChatFormat::ChatML}) {
+    for (ChatFormat f : kChatFormats) {
         EXPECT_EQ(parse_chat_format(std::string(chat_format_name(f))), f);
     }
     try {
@@ -156,12 +164,7 @@ TEST(StopText, ReleasesWhatCannotStartAStopAndCutsBeforeTheStop) {
 // `llamux chat` answers each stdin line; its answers are the greedy continuations of the
 // conversation laid out by chat_prompt (the second one from the cache the first one left).
 TEST_F(ChatTest, CommandLineAnswersEachLineInTheChatLayout) {
-    test::TempDir dir;
-    const auto input = dir.path() / "in.txt";
-    std::ofstream(input) << "Once upon a time\n\nTell me more\n";
-    const auto r = test::run_command({"/bin/sh", "-c",
-                                      "'" + test::llamux_exe().string() + "' chat -m '" + model_->path() +
-                                          "' --temp 0 -n 12 -t 1 --system 'Tell a story.' < '" + input.string() + "'"});
+    const auto r = chat("--temp 0 -n 12 -t 1 --system 'Tell a story.'", "Once upon a time\n\nTell me more\n");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const size_t newline = r.out.find('\n');
     ASSERT_NE(newline, std::string::npos);
@@ -184,13 +187,7 @@ TEST_F(ChatTest, CommandLineAnswersEachLineInTheChatLayout) {
 // A conversation longer than the context goes on: the oldest exchanges are dropped (the
 // system message stays), and every line still gets its answer.
 TEST_F(ChatTest, CommandLineDropsTheOldestExchangesOfALongConversation) {
-    test::TempDir dir;
-    const auto input = dir.path() / "in.txt";
-    std::ofstream(input) << "Once upon a time\nTell me more\nAnd then?\n";
-    const auto r = test::run_command({"/bin/sh", "-c",
-                                      "'" + test::llamux_exe().string() + "' chat -m '" + model_->path() +
-                                          "' -c 64 --temp 0 -n 12 -t 1 --system 'Tell a story.' < '" +
-                                          input.string() + "'"});
+    const auto r = chat("-c 64 --temp 0 -n 12 -t 1 --system 'Tell a story.'", "Once upon a time\nTell me more\nAnd then?\n");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3);
     EXPECT_THAT(r.err, HasSubstr("the oldest exchange was dropped to fit the context of 64 tokens"));
@@ -200,13 +197,12 @@ TEST_F(ChatTest, CommandLineErrorsNameTheFlagOrTheLimit) {
     auto r = test::run_command({test::llamux_exe().string(), "chat", "-m", model_->path(), "--chat-format", "alpaca"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_THAT(r.err, HasSubstr("got 'alpaca'"));
-    test::TempDir dir;
-    const auto input = dir.path() / "in.txt";
-    std::ofstream(input) << "Once upon a time there was a girl who liked to play in the park every day\n";
-    r = test::run_command({"/bin/sh", "-c", "'" + test::llamux_exe().string() + "' chat -m '" + model_->path() +
-                                                "' -c 16 --temp 0 < '" + input.string() + "'"});
-    EXPECT_NE(r.exit_code, 0);  // the message is skipped, the chat goes on, the status says so
-    EXPECT_THAT(r.err, HasSubstr("the context holds 16 (raise -c); message skipped"));
+    // A message too long for the context is skipped with the reason, the next one answered,
+    // and the exit status says one was refused.
+    r = chat("-c 24 --temp 0 -n 4", "Once upon a time there was a girl who liked to play in the park every day\nHi\n");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_THAT(r.err, HasSubstr("the context holds 24 (raise -c); message skipped"));
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
 }
 
 }  // namespace

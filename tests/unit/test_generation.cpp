@@ -350,6 +350,37 @@ TEST(Consistency, RewindResumesAfterAKeptPrefix) {
     }
     EXPECT_THROW(session.rewind(-1), Error);
     EXPECT_EQ(session.n_past(), 7);
+    EXPECT_EQ(session.tokens(), (std::vector<int32_t>{1, 403, 407, 261, 378, 310, 311}));
+}
+
+// prefill keeps the longest prefix the cache holds and evaluates the rest: its logits equal
+// a fresh session's that evaluates the same two parts; the same prompt again re-evaluates
+// only its last token.
+TEST(Consistency, PrefillEvaluatesOnlyWhatTheCacheLacks) {
+    LLAMUX_FIXTURE(model_path, "models/stories260K.gguf");
+    auto model = Model::load(model_path.string());
+    Session session(model, SessionOptions{});
+    session.prefill({1, 403, 407, 261, 378, 300});
+    const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 310, 311};
+    const auto logits = session.prefill(prompt);
+    EXPECT_EQ(session.tokens(), prompt);
+
+    Session fresh(model, SessionOptions{});
+    fresh.decode({1, 403, 407, 261, 378});
+    EXPECT_EQ(fresh.decode({310, 311}), logits);
+    fresh.rewind(6);
+    EXPECT_EQ(fresh.decode({311}), session.prefill(prompt));  // all cached: the last token again
+
+    SessionOptions small;
+    small.n_ctx = 4;
+    Session tiny(model, small);
+    try {
+        tiny.prefill(prompt);
+        FAIL() << "a 7-token prompt was accepted by a 4-token context";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("7 tokens do not fit the context of 4"));
+    }
+    EXPECT_THROW(tiny.prefill({}), Error);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ class GgufFile;
 class Tokenizer;
 
 enum class ChatFormat { Llama2, Zephyr, ChatML };
+inline constexpr ChatFormat kChatFormats[] = {ChatFormat::Llama2, ChatFormat::Zephyr, ChatFormat::ChatML};
 
 // "llama-2", "zephyr", "chatml".
 std::string_view chat_format_name(ChatFormat format);

@@ -34,4 +34,13 @@ private:
 // Index of the largest value; the first one on ties.
 int32_t argmax(const float* values, size_t n);
 
+// The log-softmax of one row of logits, in llama.cpp's perplexity precision (float
+// differences from the maximum, a double sum of their exponentials): of(x) = log p.
+struct LogSoftmax {
+    float max = 0.0f;
+    double log_sum = 0.0;
+    double of(float logit) const { return static_cast<double>(logit - max) - log_sum; }
+};
+LogSoftmax log_softmax(const float* logits, size_t n);
+
 }  // namespace llamux

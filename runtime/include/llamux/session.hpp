@@ -39,11 +39,18 @@ public:
     // all_logits. Throws Error when the tokens do not fit in the context.
     std::vector<float> decode(const std::vector<int32_t>& tokens, bool all_logits = false);
 
-    int32_t n_past() const { return n_past_; }
+    // Makes the cache hold `prompt`: keeps the longest prefix of it that the cache already
+    // holds and evaluates the rest (at least its last token, whose logits are returned), so
+    // that the next turn of a chat or a prompt sharing a fixed start evaluates only what is
+    // new. Throws Error for an empty prompt or one longer than the context.
+    std::vector<float> prefill(const std::vector<int32_t>& prompt);
+
+    // The tokens the cache holds, position by position (n_past() of them).
+    const std::vector<int32_t>& tokens() const { return tokens_; }
+    int32_t n_past() const { return static_cast<int32_t>(tokens_.size()); }
     int32_t n_ctx() const { return n_ctx_; }
-    void reset() { n_past_ = 0; }  // forget the cache contents (they are overwritten)
-    // Keeps the first n positions of the cache and forgets the rest, so that a prompt
-    // sharing a prefix with what was evaluated resumes after it. Throws Error unless
+    void reset() { tokens_.clear(); }  // forget the cache contents (they are overwritten)
+    // Keeps the first n positions of the cache and forgets the rest. Throws Error unless
     // 0 <= n <= n_past().
     void rewind(int32_t n);
 
@@ -58,7 +65,7 @@ private:
     std::shared_ptr<const Model> model_;
     SessionOptions options_;
     int32_t n_ctx_ = 0;
-    int32_t n_past_ = 0;
+    std::vector<int32_t> tokens_;  // what the cache holds; its size is n_past()
     PluginRegistry registry_;
     Placement placement_;
     std::unique_ptr<BackendSet> backends_;
