@@ -25,6 +25,7 @@ struct BenchFlags {
     SessionFlags session;
     std::vector<int32_t> n_prompt{512};
     std::vector<int32_t> n_gen{128};
+    std::vector<int32_t> n_depth{0};
     int32_t reps = 5;
     std::string output = "md";
     bool no_warmup = false;
@@ -88,6 +89,7 @@ Json to_json(const BenchFlags& f, const Row& row) {
     j["embeddings"] = false;
     j["n_prompt"] = row.result.n_prompt;
     j["n_gen"] = row.result.n_gen;
+    j["n_depth"] = row.result.n_depth;
     j["test_time"] = row.result.test_time;
     j["avg_ns"] = row.result.avg_ns();
     j["stddev_ns"] = row.result.stddev_ns();
@@ -166,19 +168,25 @@ int run_bench_command(const BenchFlags& f) {
         if (n < 0) throw Error("-n: expected a token count >= 0, got " + std::to_string(n));
     }
 
-    std::vector<BenchTest> tests;
-    for (const int32_t p : f.n_prompt) {
-        if (p > 0) tests.push_back({p, 0, f.reps, !f.no_warmup, 1});
+    for (const int32_t d : f.n_depth) {
+        if (d < 0) throw Error("-d: expected a token count >= 0, got " + std::to_string(d));
     }
-    for (const int32_t n : f.n_gen) {
-        if (n > 0) tests.push_back({0, n, f.reps, !f.no_warmup, 1});
+
+    std::vector<BenchTest> tests;
+    for (const int32_t d : f.n_depth) {  // llama-bench's order: depth outermost
+        for (const int32_t p : f.n_prompt) {
+            if (p > 0) tests.push_back({p, 0, f.reps, !f.no_warmup, 1, d});
+        }
+        for (const int32_t n : f.n_gen) {
+            if (n > 0) tests.push_back({0, n, f.reps, !f.no_warmup, 1, d});
+        }
     }
     if (tests.empty()) throw Error("-p/-n: nothing to measure (both are 0)");
 
     SessionOptions options = f.session.session_options();
     if (options.n_ctx == 0) {
         int32_t need = 1;
-        for (const auto& t : tests) need = std::max(need, t.n_prompt + t.n_gen);
+        for (const auto& t : tests) need = std::max(need, t.n_depth + t.n_prompt + t.n_gen);
         options.n_ctx = need;
     }
     auto model = Model::load(f.session.model_path());
@@ -236,6 +244,9 @@ void add_bench_command(CLI::App& root, CommandFn& run) {
         ->delimiter(',');
     cmd->add_option("-n,--n-gen", flags->n_gen,
                     "Generated tokens of the tg test, comma-separated for several (default 128; 0: none)")
+        ->delimiter(',');
+    cmd->add_option("-d,--n-depth", flags->n_depth,
+                    "Tokens already in the cache when each test starts, comma-separated for several (default 0)")
         ->delimiter(',');
     cmd->add_option("-r,--repetitions", flags->reps, "Timed repetitions of each test (default 5)");
     cmd->add_option("-o,--output", flags->output, "Output format: md (default) or json");

@@ -19,20 +19,29 @@ struct RunFlags {
     std::string prompt;
     std::string prompt_file;
     int32_t n_predict = -1;
+    int32_t n_keep = 0;
+    bool no_context_shift = false;
     bool escapes = false;
     SamplingFlags sampling;
 };
 
+std::string shifts_note(int32_t n_shifts) {
+    if (n_shifts == 0) return "";
+    return " | " + std::to_string(n_shifts) + (n_shifts == 1 ? " context shift" : " context shifts");
+}
+
 int run_generate(const RunFlags& f) {
     if (!f.prompt.empty() && !f.prompt_file.empty()) throw Error("-p and -f: give only one");
-    if (f.n_predict < -1) {
-        throw Error("-n: expected -1 (until end of text) or a count >= 0, got " +
-                    std::to_string(f.n_predict));
+    if (f.n_predict < -2) {
+        throw Error("-n: expected -1 (until end of text), -2 (until the context is full) or a "
+                    "count >= 0, got " + std::to_string(f.n_predict));
     }
     std::string prompt = f.prompt_file.empty() ? f.prompt : read_text_file(f.prompt_file);
     if (f.escapes) prompt = process_escapes(prompt);
     GenerateOptions options;
-    options.n_predict = f.n_predict;
+    options.n_predict = f.n_predict == -2 ? -1 : f.n_predict;
+    options.context_shift = f.n_predict != -2 && !f.no_context_shift;
+    options.n_keep = f.n_keep;
     options.sampling = f.sampling.params();
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -60,10 +69,10 @@ int run_generate(const RunFlags& f) {
     auto rate = [](int32_t n, double ms) { return ms > 0 ? 1000.0 * n / ms : 0.0; };
     std::fprintf(stderr,
                  "\nllamux: load %.1f ms | prompt %d tokens, %.1f ms, %.2f t/s | "
-                 "generation %d tokens, %.1f ms, %.2f t/s%s\n",
+                 "generation %d tokens, %.1f ms, %.2f t/s%s%s\n",
                  load_ms, stats.n_prompt, stats.prompt_ms, rate(stats.n_prompt, stats.prompt_ms),
                  stats.n_generated, stats.generate_ms, rate(stats.n_generated, stats.generate_ms),
-                 stats.context_full ? " | context full" : "");
+                 shifts_note(stats.n_shifts).c_str(), stats.context_full ? " | context full" : "");
     return 0;
 }
 
@@ -76,7 +85,11 @@ void add_run_command(CLI::App& root, CommandFn& run) {
     cmd->add_option("-p,--prompt", flags->prompt, "Prompt text");
     cmd->add_option("-f,--file", flags->prompt_file, "Read the prompt from a file");
     cmd->add_option("-n,--n-predict", flags->n_predict,
-                    "Tokens to generate (-1: until end of text or a full context)");
+                    "Tokens to generate (-1: until end of text, -2: until the context is full)");
+    cmd->add_option("--keep", flags->n_keep,
+                    "Prompt tokens a context shift keeps, BOS not counted (-1: the whole prompt)");
+    cmd->add_flag("--no-context-shift", flags->no_context_shift,
+                  "Stop at a full context instead of dropping half of the unkept tokens");
     cmd->add_flag("-e,--escape", flags->escapes, "Process escapes (\\n, \\t, \\\\, \\xNN ...) in the prompt");
     flags->sampling.add_to(*cmd);
     cmd->callback([flags, &run] { run = [flags] { return run_generate(*flags); }; });

@@ -108,9 +108,9 @@ void Builder::block(int32_t il) {
     const TensorId qr = rope(q3, pos_, il, a + "q_rope");
     const TensorId kr = rope(k3, pos_, il, a + "k_rope");
 
-    const TensorId k_cache = g_.add_tensor("cache_k.l" + std::to_string(il), opt_.kv_type,
+    const TensorId k_cache = g_.add_tensor(kv_cache_name(true, il), opt_.kv_type,
                                            LMX_ROLE_KV_CACHE, {Ekv, opt_.n_ctx, 1, 1}, il);
-    const TensorId v_cache = g_.add_tensor("cache_v.l" + std::to_string(il), opt_.kv_type,
+    const TensorId v_cache = g_.add_tensor(kv_cache_name(false, il), opt_.kv_type,
                                            LMX_ROLE_KV_CACHE, {Ekv, opt_.n_ctx, 1, 1}, il);
     node(LMX_OP_KV_STORE, il, {kr}, k_cache);
     node(LMX_OP_KV_STORE, il, {v}, v_cache);
@@ -196,6 +196,10 @@ void LlamaHParams::validate(const std::string& source) const {
             "an even number <= head dimension " + std::to_string(head_dim()));
     if (!(rms_eps > 0.0f)) throw Error(source + ": rms epsilon must be > 0");
     if (!(rope_freq_base > 0.0f)) throw Error(source + ": rope.freq_base must be > 0");
+}
+
+std::string kv_cache_name(bool keys, int32_t layer) {
+    return (keys ? "cache_k.l" : "cache_v.l") + std::to_string(layer);
 }
 
 LlamaGraph build_llama_graph(const LlamaHParams& hp, const LlamaGraphOptions& options,

@@ -109,9 +109,15 @@ double BenchResult::avg_ts() const { return mean_of(samples_ts()); }
 double BenchResult::stddev_ts() const { return stddev_of(samples_ts()); }
 
 std::string BenchResult::name() const {
-    if (n_prompt > 0 && n_gen == 0) return "pp" + std::to_string(n_prompt);
-    if (n_gen > 0 && n_prompt == 0) return "tg" + std::to_string(n_gen);
-    return "pp" + std::to_string(n_prompt) + "+tg" + std::to_string(n_gen);
+    std::string name;
+    if (n_prompt > 0 && n_gen == 0) {
+        name = "pp" + std::to_string(n_prompt);
+    } else if (n_gen > 0 && n_prompt == 0) {
+        name = "tg" + std::to_string(n_gen);
+    } else {
+        name = "pp" + std::to_string(n_prompt) + "+tg" + std::to_string(n_gen);
+    }
+    return n_depth > 0 ? name + " @ d" + std::to_string(n_depth) : name;
 }
 
 BenchResult run_bench(Session& session, const BenchTest& test) {
@@ -119,8 +125,9 @@ BenchResult run_bench(Session& session, const BenchTest& test) {
         throw Error("bench: a test needs n_prompt > 0 or n_gen > 0");
     }
     if (test.reps < 1) throw Error("bench: expected repetitions >= 1, got " + std::to_string(test.reps));
-    if (test.n_prompt + test.n_gen > session.n_ctx()) {
-        throw Error("bench: " + std::to_string(test.n_prompt + test.n_gen) +
+    if (test.n_depth < 0) throw Error("bench: expected a depth >= 0, got " + std::to_string(test.n_depth));
+    if (int64_t{test.n_depth} + test.n_prompt + test.n_gen > session.n_ctx()) {
+        throw Error("bench: " + std::to_string(int64_t{test.n_depth} + test.n_prompt + test.n_gen) +
                     " tokens do not fit the context of " + std::to_string(session.n_ctx()) +
                     " (raise -c)");
     }
@@ -130,11 +137,20 @@ BenchResult run_bench(Session& session, const BenchTest& test) {
     std::uniform_int_distribution<int32_t> any_token(0, n_vocab - 1);
     auto first_token = [&] { return tok.add_bos() ? tok.bos() : any_token(rng); };
 
-    auto prompt = [&] {
-        std::vector<int32_t> tokens(static_cast<size_t>(test.n_prompt));
+    auto random_tokens = [&](int32_t n) {
+        std::vector<int32_t> tokens(static_cast<size_t>(n));
         for (auto& t : tokens) t = any_token(rng);
         tokens[0] = first_token();
-        session.decode(tokens);
+        return tokens;
+    };
+    auto prompt = [&] { session.decode(random_tokens(test.n_prompt)); };
+    // Empties the cache down to the depth tokens, evaluating them the first time.
+    auto start_at_depth = [&] {
+        if (test.n_depth == 0 || session.n_past() < test.n_depth) {
+            session.reset();
+            if (test.n_depth > 0) session.decode(random_tokens(test.n_depth));
+        }
+        session.rewind(test.n_depth);
     };
     auto generate = [&](int32_t n) {
         int32_t token = first_token();
@@ -147,14 +163,15 @@ BenchResult run_bench(Session& session, const BenchTest& test) {
     BenchResult r;
     r.n_prompt = test.n_prompt;
     r.n_gen = test.n_gen;
+    r.n_depth = test.n_depth;
     r.test_time = utc_now();
     if (test.warmup) {
-        session.reset();
+        start_at_depth();
         if (test.n_prompt > 0) prompt();
         if (test.n_gen > 0) generate(1);
     }
     for (int32_t rep = 0; rep < test.reps; ++rep) {
-        session.reset();
+        start_at_depth();
         const auto t0 = std::chrono::steady_clock::now();
         if (test.n_prompt > 0) prompt();
         if (test.n_gen > 0) generate(test.n_gen);

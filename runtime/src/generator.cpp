@@ -1,5 +1,6 @@
 #include "llamux/generator.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "llamux/error.hpp"
@@ -10,6 +11,16 @@ namespace {
 double ms_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
         .count();
+}
+
+// Cache positions a context shift keeps: those before the prompt, the BOS and n_keep more
+// prompt tokens (all of the prompt when n_keep < 0 or exceeds it), as llama.cpp's main.
+int32_t kept_positions(const Session& session, const std::vector<int32_t>& prompt, int32_t n_keep) {
+    const auto n_prompt = static_cast<int32_t>(prompt.size());
+    const bool bos = prompt.front() == session.model().tokenizer().bos();
+    const int32_t from_prompt =
+        n_keep < 0 || n_keep > n_prompt ? n_prompt : std::min(n_prompt, n_keep + (bos ? 1 : 0));
+    return session.n_past() + from_prompt;
 }
 
 }  // namespace
@@ -31,6 +42,7 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
     Sampler sampler(options.sampling);
     std::vector<int32_t> history = prompt;
     const int32_t eos = session.model().tokenizer().eos();
+    const int32_t n_keep = kept_positions(session, prompt, options.n_keep);
 
     auto start = std::chrono::steady_clock::now();
     std::vector<float> logits = session.decode(prompt, false);
@@ -47,6 +59,16 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
         history.push_back(token);
         if (!on_token(token)) break;
         if (options.n_predict >= 0 && stats.n_generated >= options.n_predict) break;
+        if (options.context_shift && session.n_past() + 1 >= session.n_ctx()) {
+            // As llama.cpp's main: shift when this token would take the last position.
+            const int32_t n_discard = (session.n_past() - n_keep) / 2;
+            if (n_discard <= 0) {
+                stats.context_full = true;  // the kept tokens fill the context
+                break;
+            }
+            session.shift(n_keep, n_discard);
+            ++stats.n_shifts;
+        }
         if (session.n_past() >= session.n_ctx()) {
             stats.context_full = true;
             break;

@@ -41,21 +41,27 @@ lmx_tensor& WeightStore::get(const TensorDesc& desc, const std::shared_ptr<Backe
 
 lmx_tensor& KvCache::get(const TensorDesc& desc, const std::shared_ptr<Backend>& backend) {
     if (auto it = index_.find(desc.name); it != index_.end()) {
-        if (it->second->backend != backend->name()) {
-            throw Error("KV cache " + desc.name + ": lives on backend " + it->second->backend +
+        if (it->second->backend != backend) {
+            throw Error("KV cache " + desc.name + ": lives on backend " + it->second->backend->name() +
                         ", requested on " + backend->name());
         }
         return it->second->tensor;
     }
     Entry& e = entries_.emplace_back();
     e.name = desc.name;
-    e.backend = backend->name();
+    e.backend = backend;
     e.buffer = backend->allocate(desc.n_bytes());
     e.tensor = describe_tensor(desc, e.name.c_str());
     e.tensor.data = e.buffer.base();
     bytes_ += desc.n_bytes();
     index_[desc.name] = &e;
     return e.tensor;
+}
+
+KvCache::Resident KvCache::find(const std::string& name) {
+    const auto it = index_.find(name);
+    if (it == index_.end()) return {};
+    return {&it->second->tensor, it->second->backend.get()};
 }
 
 }  // namespace llamux

@@ -1,10 +1,12 @@
 #include "llamux/session.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include "llamux/error.hpp"
 #include "llamux/log.hpp"
+#include "kv_shift.hpp"
 
 namespace llamux {
 namespace {
@@ -113,6 +115,22 @@ void Session::rewind(int32_t n) {
                     " (the positions evaluated), got " + std::to_string(n));
     }
     tokens_.resize(static_cast<size_t>(n));
+}
+
+void Session::shift(int32_t n_keep, int32_t n_discard) {
+    if (n_keep < 0 || n_discard <= 0 || int64_t{n_keep} + n_discard > n_past()) {
+        throw Error("context shift: expected 0 <= kept (" + std::to_string(n_keep) +
+                    ") and 0 < discarded (" + std::to_string(n_discard) + ") with kept + discarded <= " +
+                    std::to_string(n_past()) + " (the positions evaluated)");
+    }
+    const int32_t from = n_keep + n_discard;
+    const auto start = std::chrono::steady_clock::now();
+    shift_kv_rows(*kv_, model_->hparams(), from, n_keep, n_past() - from);
+    logger("session")->debug(
+        "context shift: kept {}, dropped {}, moved {} positions in {:.1f} ms", n_keep, n_discard,
+        n_past() - from,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    tokens_.erase(tokens_.begin() + n_keep, tokens_.begin() + from);
 }
 
 std::vector<float> Session::prefill(const std::vector<int32_t>& prompt) {

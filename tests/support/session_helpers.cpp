@@ -31,6 +31,21 @@ std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Toke
     return {tokens, text};
 }
 
+std::pair<std::vector<int32_t>, int32_t> greedy_shifting(Session& session,
+                                                         const std::vector<int32_t>& prompt,
+                                                         int32_t n) {
+    GenerateOptions options;
+    options.n_predict = n;
+    options.context_shift = true;
+    options.sampling.temperature = 0.0f;
+    std::vector<int32_t> tokens;
+    const GenerateStats stats = generate(session, prompt, options, [&](int32_t token) {
+        tokens.push_back(token);
+        return true;
+    });
+    return {tokens, stats.n_shifts};
+}
+
 void expect_all_but_embedding_on(Session& session, const std::string& backend) {
     for (int32_t n_tokens : {1, 7}) {
         ExecutionPlan& plan = session.plan(n_tokens, false);

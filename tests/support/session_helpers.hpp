@@ -22,6 +22,12 @@ std::filesystem::path model_fixture(const std::string& name);
 std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Tokenizer& tok,
                                                     const std::vector<int32_t>& prompt, int32_t n);
 
+// The n greedy tokens after `prompt` with llama.cpp main's context shift on (the BOS kept,
+// half of the rest dropped whenever the context is full), and how many shifts were made.
+std::pair<std::vector<int32_t>, int32_t> greedy_shifting(Session& session,
+                                                         const std::vector<int32_t>& prompt,
+                                                         int32_t n);
+
 // The plans for 1 and 7 tokens run every node but the token embedding (get_rows, on the
 // host) on `backend`, and none falls back (gtest expectations).
 void expect_all_but_embedding_on(Session& session, const std::string& backend);

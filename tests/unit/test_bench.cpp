@@ -76,6 +76,28 @@ TEST(Bench, Statistics) {
     r.n_prompt = 512;
     r.n_gen = 0;
     EXPECT_EQ(r.name(), "pp512");
+    r.n_depth = 4096;
+    EXPECT_EQ(r.name(), "pp512 @ d4096");
+}
+
+// -d: each test starts with that many tokens in the cache, as llama-bench's -d; the context
+// is sized for depth + test, and a negative depth names the flag.
+TEST(Bench, DepthRunsEveryTestAtEachDepth) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p",
+                                "4", "-n", "2", "-d", "0,60", "-r", "2", "-t", "1", "-o", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 4u);
+    const int depths[] = {0, 0, 60, 60};
+    for (size_t i = 0; i < 4; ++i) EXPECT_EQ(j[i]["n_depth"], depths[i]) << i;
+    EXPECT_EQ(j[3]["n_gen"], 2);
+    EXPECT_EQ(j[3]["samples_ns"].size(), 2u);
+
+    r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-n", "2",
+                           "-p", "0", "-d", "-1"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("-d: expected a token count >= 0, got -1"), std::string::npos) << r.err;
 }
 
 }  // namespace

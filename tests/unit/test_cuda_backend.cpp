@@ -18,7 +18,6 @@
 #include <random>
 
 #include "llamux/backend.hpp"
-#include "llamux/generator.hpp"
 #include "llamux/ops_ref.hpp"
 #include "llamux/quant_ref.hpp"
 #include "llamux/session.hpp"
@@ -543,6 +542,27 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, CudaGreedy,
                                            "stories260K-F32.lily-and-ben.json",
                                            "stories260K-F32.tom-wanted.json"),
                          test::reference_test_name);
+
+// Context shifts move GPU caches through the plugin's tensor reads and writes: 120 greedy
+// tokens in a 32-position context (7 shifts) are the CPU's at every -ngl.
+TEST(CudaSession, ContextShiftsGiveTheCpuTokens) {
+    LLAMUX_REQUIRE_GPU();
+    LLAMUX_FIXTURE(model_path, "models/stories260K.gguf");
+    auto model = Model::load(model_path.string());
+    auto tokens_at = [&](int32_t ngl) {
+        SessionOptions options = gpu_options(ngl);
+        options.n_ctx = 32;
+        Session session(model, options);
+        const auto [tokens, n_shifts] = test::greedy_shifting(session, {1, 403, 407, 261, 378}, 120);
+        EXPECT_EQ(n_shifts, 7) << "-ngl " << ngl;
+        return tokens;
+    };
+    const auto cpu = tokens_at(0);
+    ASSERT_EQ(cpu.size(), 120u);
+    for (int32_t ngl = 1; ngl <= model->hparams().n_layer + 1; ++ngl) {
+        EXPECT_EQ(tokens_at(ngl), cpu) << "-ngl " << ngl;
+    }
+}
 
 }  // namespace
 }  // namespace llamux

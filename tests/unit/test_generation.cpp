@@ -143,7 +143,7 @@ TEST_F(CliTest, RunIsReproducibleWithASeed) {
 TEST_F(CliTest, EscapesAndUntilEndOfText) {
     LLAMUX_FIXTURE(model, "models/stories260K.gguf");
     const auto r = llamux({"run", "-m", model.string(), "-p", "Lily\\nsaid", "-e", "-n", "-1",
-                           "--temp", "0", "-c", "128"});
+                           "--temp", "0", "-c", "128", "--no-context-shift"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.rfind("Lily\nsaid", 0), 0u);
 }
@@ -170,7 +170,7 @@ TEST_F(CliTest, BadInputGivesOneClearLine) {
     };
     const std::vector<Case> cases = {
         {{"run", "-m", m, "-p", "Once upon a time there was", "-c", "4"}, "context"},
-        {{"run", "-m", m, "-p", "x", "-n", "-2"}, "-n: expected"},
+        {{"run", "-m", m, "-p", "x", "-n", "-3"}, "-n: expected"},
         {{"run", "-m", m, "-p", "x", "-c", "-1"}, "-c: expected"},
         {{"run", "-m", m, "-p", "x", "-t", "-3"}, "-t: expected"},
         {{"run", "-m", "/nonexistent/model.gguf", "-p", "x"}, "/nonexistent/model.gguf"},

@@ -249,6 +249,26 @@ TEST(OnednnBackend, OneThreadMatchesManyThreads) {
     EXPECT_LE(test::relative_row_error(la, lb), 1e-5);
 }
 
+// Context shifts move the plugin's caches through its tensor reads and writes: 120 greedy
+// tokens in a 32-position context (7 shifts) are the CPU backend's, alone and split.
+TEST(OnednnBackend, ContextShiftsGiveTheCpuTokens) {
+    LLAMUX_REQUIRE_ONEDNN();
+    LLAMUX_FIXTURE(model_path, "models/stories260K.gguf");
+    auto model = Model::load(model_path.string());
+    auto tokens_with = [&](SessionOptions options) {
+        options.n_ctx = 32;
+        Session session(model, options);
+        const auto [tokens, n_shifts] = test::greedy_shifting(session, {1, 403, 407, 261, 378}, 120);
+        EXPECT_EQ(n_shifts, 7);
+        return tokens;
+    };
+    SessionOptions cpu;
+    cpu.plugins.env_path = false;
+    const auto expected = tokens_with(cpu);
+    EXPECT_EQ(tokens_with(onednn_options()), expected);
+    EXPECT_EQ(tokens_with(onednn_options("0-2:onednn,3-4:cpu,output:cpu")), expected);
+}
+
 TEST(OnednnBackend, CommandLineRunPrintsTheReferenceText) {
     LLAMUX_REQUIRE_ONEDNN();
     LLAMUX_FIXTURE(ref_path, "testdata/reference/stories260K-F32.once-upon-a-time.json");

@@ -51,6 +51,10 @@ struct LlamaGraph {
     int32_t n_layer = 0;             // node layers run -1 (embedding) .. n_layer (head)
 };
 
+// The name of block `layer`'s key or value cache tensor (LMX_ROLE_KV_CACHE,
+// [n_embd_kv, n_ctx], one row per position; keys are stored after RoPE).
+std::string kv_cache_name(bool keys, int32_t layer);
+
 // Builds the graph. Every weight is checked against the shape the hyperparameters imply;
 // a missing or mis-shaped one is an Error such as
 // "tensor blk.3.attn_q.weight: expected 4096x4096, file has 4096x4095".

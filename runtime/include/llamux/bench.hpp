@@ -3,6 +3,9 @@
 //  - a pp test evaluates n_prompt random tokens (BOS first when the vocabulary adds one)
 //    in batches of the session's n_batch, from an empty cache;
 //  - a tg test decodes n_gen single tokens one after another, from an empty cache;
+//  - with n_depth > 0 (llama-bench's -d) either test starts after n_depth random tokens
+//    already in the cache (evaluated once, untimed, and kept across repetitions), which
+//    measures speed deep into a long conversation;
 //  - each test runs once untimed (warm-up: builds and caches the graphs), then `reps`
 //    timed repetitions; tokens per second of a repetition are (n_prompt + n_gen) / time.
 #pragma once
@@ -35,11 +38,13 @@ struct BenchTest {
     int32_t reps = 5;
     bool warmup = true;
     uint32_t seed = 1;  // of the random token ids
+    int32_t n_depth = 0;  // tokens in the cache before the test
 };
 
 struct BenchResult {
     int32_t n_prompt = 0;
     int32_t n_gen = 0;
+    int32_t n_depth = 0;
     std::string test_time;             // UTC start, "2025-02-20T12:34:56Z"
     std::vector<uint64_t> samples_ns;  // one per repetition
 
@@ -48,7 +53,7 @@ struct BenchResult {
     std::vector<double> samples_ts() const;  // tokens per second of each repetition
     double avg_ts() const;
     double stddev_ts() const;
-    std::string name() const;          // "pp512", "tg128", "pp512+tg128"
+    std::string name() const;          // "pp512", "tg128", "pp512+tg128", "tg128 @ d4096"
 };
 
 // Runs one test on the session (reset before every repetition; left reset afterwards).

@@ -10,7 +10,15 @@
 namespace llamux {
 
 struct GenerateOptions {
-    int32_t n_predict = -1;  // -1: until end of text or a full context
+    int32_t n_predict = -1;  // -1: until end of text (or a full context without shifts)
+    // What a full context does. false: generation stops there. true: llama.cpp main's
+    // context shift: when the next token would take the context's last position, the kept
+    // tokens stay and half of those after them are dropped (Session::shift), so generation
+    // can go on without end.
+    bool context_shift = false;
+    // Prompt tokens a shift keeps, BOS not counted (it is always kept); < 0 or more than the
+    // prompt: all of them. As llama.cpp's --keep.
+    int32_t n_keep = 0;
     SamplingParams sampling;
 };
 
@@ -20,7 +28,8 @@ struct GenerateStats {
     double prompt_ms = 0.0;
     double generate_ms = 0.0;
     bool hit_eos = false;
-    bool context_full = false;
+    bool context_full = false;  // stopped because the context was full
+    int32_t n_shifts = 0;       // context shifts made
 };
 
 // Evaluates `prompt` (already tokenized, BOS included if wanted) from the session's current

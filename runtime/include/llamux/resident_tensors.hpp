@@ -49,10 +49,18 @@ public:
     lmx_tensor& get(const TensorDesc& desc, const std::shared_ptr<Backend>& backend);
     size_t bytes() const { return bytes_; }
 
+    // A cache tensor and the backend that holds it (read and write its rows through it).
+    struct Resident {
+        lmx_tensor* tensor = nullptr;  // nullptr: no graph has used this cache yet
+        Backend* backend = nullptr;
+    };
+    // The cache named `name`; both pointers stay valid as long as this KvCache.
+    Resident find(const std::string& name);
+
 private:
     struct Entry {
         std::string name;
-        std::string backend;
+        std::shared_ptr<Backend> backend;
         BackendBuffer buffer;
         lmx_tensor tensor{};
     };

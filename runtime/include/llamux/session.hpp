@@ -53,6 +53,14 @@ public:
     // Keeps the first n positions of the cache and forgets the rest. Throws Error unless
     // 0 <= n <= n_past().
     void rewind(int32_t n);
+    // llama.cpp's context shift: forgets positions [n_keep, n_keep + n_discard) and moves the
+    // later ones down by n_discard, turning their cached keys to the new positions (on the
+    // host, through each backend's tensor reads and writes), so generation goes on with
+    // n_discard more free positions without evaluating anything again. The moved keys and
+    // values still carry what the dropped tokens contributed to them in the blocks after
+    // the first, as llama.cpp's do. Throws Error unless 0 <= n_keep, 0 < n_discard and
+    // n_keep + n_discard <= n_past().
+    void shift(int32_t n_keep, int32_t n_discard);
 
     const Model& model() const { return *model_; }
     const Placement& placement() const { return placement_; }
