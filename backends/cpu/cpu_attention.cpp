@@ -8,9 +8,11 @@
 // does not depend on the work item it is part of, so any thread count gives the same result.
 //
 // Work items: with AVX-512, a block of up to 16 query rows (tokens x query heads) of one KV
-// head, so that each K/V row read serves every query of the block (cpu_attention_avx512.cpp);
-// otherwise one (token, head) row (cpu_attention_rows.cpp). Later tokens see more rows, so
-// items are chunks of the pool (taken one at a time), the biggest first.
+// head, so that each K/V row read serves every query of the block (cpu_attention_avx512.cpp),
+// or for the few rows of a decode step several heads of one token with keys in the lanes
+// (cpu_attention_row_avx512.cpp); otherwise one (token, head) row (cpu_attention_rows.cpp).
+// Later tokens see more rows, so items are chunks of the pool (taken one at a time), the
+// biggest first.
 #include <algorithm>
 
 #include "cpu_attention.hpp"
@@ -21,6 +23,13 @@ namespace llamux::cpu {
 namespace {
 
 constexpr double kMinParallelMacs = 32.0 * 1024;
+
+// Below this many query rows per KV head (a decode step of a model with groups of 1, 2 or
+// 4 heads), a block would leave most of its 16 lanes empty: the row kernel, with keys in
+// the lanes, runs them instead (Llama-2-7B's heads at depth 2048: 2x the block kernel's
+// speed). Groups of 8 (TinyLlama) fill half a block and stay there, where they run ~25%
+// faster than in the row kernel (docs/performance.md, "Attention deep into the context").
+constexpr int64_t kFewRowsPerKvHead = 8;
 
 // How attend_block_avx512 cuts the queries: blocks of n_t tokens x n_h heads of one group.
 struct Blocking {
@@ -55,8 +64,9 @@ AttnBlock block_at(const AttnShape& s, const Blocking& b, int64_t i) {
 
 bool plan_attention(const lmx_node& node, size_t* per_thread_bytes, bool* parallel) {
     const int64_t head_dim = node.src[0]->ne[0], n_ctx = node.src[1]->ne[1];
-    *per_thread_bytes = std::max(attend_row_scratch(head_dim, n_ctx),
-                                 attend_block_scratch(head_dim, n_ctx));
+    *per_thread_bytes = std::max({attend_row_scratch(head_dim, n_ctx),
+                                  attend_block_scratch(head_dim, n_ctx),
+                                  attend_row_avx512_scratch(head_dim, node.src[0]->ne[1], n_ctx)});
     *parallel = true;  // decided per run: the work grows with n_past
     return true;
 }
@@ -74,6 +84,20 @@ lmx_status exec_attention(const CompiledNode& step, const ExecContext& ctx) {
                         static_cast<double>(s.n_past + s.n_tok) * static_cast<double>(s.head_dim);
     const bool parallel = step.parallel && macs >= kMinParallelMacs;
 
+    if (ctx.isa >= Isa::Avx512 && attend_block_supports(node) &&
+        s.n_tok * s.group < kFewRowsPerKvHead) {
+        // Items of several heads, a few per thread: each reads its heads' parts of a cache
+        // row in one span.
+        const int64_t per_item =
+            parallel ? std::max<int64_t>(1, s.n_head / (2 * ctx.threads())) : s.n_head;
+        const int64_t n_parts = (s.n_head + per_item - 1) / per_item;
+        ctx.chunks(parallel, s.n_tok * n_parts, [&](int64_t i, int slot) {
+            const int64_t h0 = (i % n_parts) * per_item;
+            attend_row_avx512(node, s, s.n_tok - 1 - i / n_parts, h0,
+                              std::min(per_item, s.n_head - h0), ctx.scratch.thread(slot));
+        });
+        return LMX_OK;
+    }
     if (ctx.isa >= Isa::Avx512 && attend_block_supports(node)) {
         const int64_t min_items = parallel ? 2 * static_cast<int64_t>(ctx.threads()) : 1;
         const Blocking b = blocking_for(s, n_kv_head, min_items);

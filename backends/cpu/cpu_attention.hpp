@@ -19,6 +19,15 @@ struct AttnShape {
     int32_t n_past;
 };
 
+// Keys ahead whose cache rows the SIMD kernels ask into the cache: a head's part of a
+// row is a few hundred bytes at a stride of the whole row, which the hardware prefetchers
+// do not follow, so without this each key waits for memory in turn.
+constexpr int64_t kPrefetchKeys = 64;
+
+inline void prefetch_bytes(const std::byte* p, size_t bytes) {
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
 // ---- rows kernel (any CPU) -----------------------------------------------------------------
 
 // Per-thread scratch of attend_row: n_ctx scores and one rounded q.
@@ -28,6 +37,15 @@ size_t attend_row_scratch(int64_t head_dim, int64_t n_ctx);
 void attend_row(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h, bool avx2,
                 std::byte* scratch);
 bool attend_row_avx2_types(const lmx_node& node);
+
+// ---- row kernel (AVX-512): keys in the lanes ------------------------------------------------
+
+// For the few query rows of a decode step (cpu_attention_row_avx512.cpp): heads h0 ..
+// h0+n_h-1 of token t, each row computed in the same order whatever n_h is. Same types and
+// head_dim condition as the block kernel; needs AVX-512 F/BW/VL, FMA and F16C.
+size_t attend_row_avx512_scratch(int64_t head_dim, int64_t n_head, int64_t n_ctx);
+void attend_row_avx512(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h0,
+                       int64_t n_h, std::byte* scratch);
 
 // ---- block kernel (AVX-512) ----------------------------------------------------------------
 

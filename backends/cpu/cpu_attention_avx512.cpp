@@ -7,21 +7,12 @@
 //   3. out: 4 rows x 64 columns in 16 registers at a time; each V row is converted once per
 //      4 rows and multiplied by each row's broadcast probability, in key order.
 // A lane computes exactly what it would alone: which rows share a block changes no result.
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -W(maybe-)uninitialized
-// inside its own header when inlined (GCC bug 105593, as in kernels/simd_avx512.hpp): false.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <limits>
 
+#include "attention_avx512.hpp"
 #include "cpu_attention.hpp"
 #include "cpu_tensor.hpp"
-
-#define LMX_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 namespace llamux::cpu {
 namespace {
@@ -45,39 +36,6 @@ Scratch scratch_at(std::byte* base, int64_t head_dim) {
     return {q, qt, kf, kf + kKeys * head_dim};
 }
 
-template <bool F16>
-LMX_AVX512 inline __m512 load16(const std::byte* row, int64_t i) {
-    if constexpr (F16) {
-        return _mm512_cvtph_ps(_mm256_loadu_si256(
-            reinterpret_cast<const __m256i*>(row + 2 * static_cast<size_t>(i))));
-    } else {
-        return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + i);
-    }
-}
-
-LMX_AVX512 inline __m512 round_f16(__m512 x) {
-    return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
-
-// exp(x) for x <= 0 (-inf gives 0), within about 1 ulp of std::exp: x = n ln2 + r with
-// |r| <= ln2/2 (ln2 in two parts), exp(r) by Cephes' expf polynomial, times 2^n by scalef
-// (which rounds results in the subnormal range once, as std::exp does).
-LMX_AVX512 inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));  // exp(-104) rounds to 0
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), r);
-    return _mm512_scalef_ps(_mm512_add_ps(y, _mm512_set1_ps(1.0f)), n);
-}
-
 // Scores of keys 0 .. n_kv-1 into p[j][16] (lanes past their row's limit: -inf); returns
 // each lane's maximum.
 template <bool KF16>
@@ -87,6 +45,9 @@ LMX_AVX512 __m512 score_keys(const lmx_tensor& k, size_t k_off, int64_t D, int64
     __m512 max_s = neg_inf;
     for (int64_t j = 0; j < n_kv; j += kKeys) {
         const int64_t nk = std::min(kKeys, n_kv - j);
+        for (int64_t a = j + kPrefetchKeys; a < std::min(n_kv, j + kPrefetchKeys + kKeys); ++a) {
+            prefetch_bytes(row_ptr(k, a) + k_off, static_cast<size_t>(D) * k.nb[0]);
+        }
         for (int64_t i = 0; i < kKeys; ++i) {
             float* kf = m.kf + i * D;
             if (i >= nk) {
@@ -160,6 +121,9 @@ LMX_AVX512 void weighted_v(const lmx_tensor& v, size_t v_off, const float* p, in
     }
     for (int64_t j = 0; j < n_kv; ++j) {
         const std::byte* row = row_ptr(v, j) + v_off;
+        if (j + kPrefetchKeys < n_kv) {
+            prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + v_off, static_cast<size_t>(16 * NV) * v.nb[0]);
+        }
         __m512 x[NV];
 #pragma GCC unroll 4
         for (int c = 0; c < NV; ++c) x[c] = load16<VF16>(row, 16 * c);

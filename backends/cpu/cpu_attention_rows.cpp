@@ -151,13 +151,16 @@ LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& 
     }
     for (; d < D; ++d) qh[d] = round_to(k.dtype, it.q[d]);
     float max_s = -std::numeric_limits<float>::infinity();
+    const size_t k_bytes = static_cast<size_t>(D) * k.nb[0], v_bytes = static_cast<size_t>(D) * v.nb[0];
     for (int64_t j = 0; j < it.n_kv; ++j) {
+        if (j + kPrefetchKeys < it.n_kv) prefetch_bytes(row_ptr(k, j + kPrefetchKeys) + it.k_off, k_bytes);
         scores[j] = dot_avx2(qh, k.dtype, row_ptr(k, j) + it.k_off, D) * s.scale;
         max_s = std::max(max_s, scores[j]);
     }
     const float inv_sum = softmax_unnormalised(scores, it.n_kv, max_s);
     std::fill(it.out, it.out + D, 0.0f);
     for (int64_t j = 0; j < it.n_kv; ++j) {
+        if (j + kPrefetchKeys < it.n_kv) prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + it.v_off, v_bytes);
         const float p = round_to_f16c(v.dtype, scores[j] * inv_sum);
         axpy_avx2(p, v.dtype, row_ptr(v, j) + it.v_off, it.out, D);
     }

@@ -61,10 +61,13 @@ int32_t cpu_supports_node(lmx_backend*, const lmx_node* node) {
 int32_t cpu_is_host_memory(lmx_backend*) { return 1; }
 
 // Activations and the KV cache: zero pages until written, so a cache sized for the whole
-// context takes memory only as tokens fill it.
+// context takes memory only as tokens fill it (in steps of 2 MiB). Huge pages because
+// attention reads each head's few hundred bytes of a cache row at a stride of the whole
+// row: with 4 KiB pages nearly every key is a TLB miss (docs/performance.md, "Attention
+// deep into the context").
 lmx_status cpu_buffer_alloc(lmx_backend*, size_t size, lmx_buffer** out, void** base,
                             lmx_error* err) {
-    auto memory = llamux::cpu::HugePageMemory::allocate(size, false);  // zero-filled
+    auto memory = llamux::cpu::HugePageMemory::allocate(size, true);  // zero-filled
     auto* owner = memory.data()
                       ? new (std::nothrow) llamux::cpu::HugePageMemory(std::move(memory))
                       : nullptr;

@@ -1,7 +1,8 @@
 // The CPU plugin's attention on shapes the model fixtures do not reach: 8 and 32 query heads
 // per KV head (blocks of several tokens x heads, heads split across items), head_dim 80 and
 // 128 (several column passes), a long cache with n_past > 0, one token (decode), F16, F32
-// and mixed caches. Each runs with 1, 2 and 3 threads:
+// and mixed caches; decode steps with one to four query heads per KV head, which AVX-512
+// CPUs run with keys in the lanes. Each runs with 1, 2 and 3 threads:
 //  - the thread counts agree to the bit (each output row is computed in one fixed order);
 //  - the result is within 1e-3 of the reference (rows relative to their largest value): the
 //    reference sums in double where the plugin sums in float, and a probability that rounds
@@ -98,7 +99,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{32, 32, 1, 3, 50, 40, F32, F16},
                       Shape{64, 8, 8, 1, 90, 80, F16, F16},
                       Shape{24, 6, 2, 9, 30, 5, F16, F16},  // head_dim not a multiple of 16
-                      Shape{64, 8, 2, 7, 30, 11, BF16, BF16}),
+                      Shape{64, 8, 2, 7, 30, 11, BF16, BF16},
+                      // Decode rows of few heads per KV head (AVX-512: keys in the lanes):
+                      Shape{128, 4, 4, 1, 200, 150, F16, F16},  // Llama-2-7B's heads
+                      Shape{80, 4, 2, 2, 40, 17, F32, F16},     // 5 pieces of 16
+                      Shape{256, 2, 2, 1, 50, 33, F16, F32}),   // two passes over V
     [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 }  // namespace
