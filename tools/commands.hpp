@@ -22,5 +22,6 @@ void add_bench_command(CLI::App& root, CommandFn& run);
 void add_test_backend_command(CLI::App& root, CommandFn& run);
 void add_perplexity_command(CLI::App& root, CommandFn& run);
 void add_chat_command(CLI::App& root, CommandFn& run);
+void add_embedding_command(CLI::App& root, CommandFn& run);
 
 }  // namespace llamux::tools

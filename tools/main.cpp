@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     llamux::tools::add_bench_command(app, run);
     llamux::tools::add_test_backend_command(app, run);
     llamux::tools::add_perplexity_command(app, run);
+    llamux::tools::add_embedding_command(app, run);
 
     // llama.cpp spells the offload flag "-ngl", a multi-letter short flag CLI11 cannot
     // declare: accept it by rewriting it to its long name before parsing.

@@ -41,7 +41,8 @@ private:
         last_ = &g_.add_node(n);
         return dst;
     }
-    TensorId rms_norm(TensorId x, TensorId w, int32_t layer, const std::string& name);
+    TensorId rms_norm(TensorId x, TensorId w, int32_t layer, const std::string& name,
+                      lmx_tensor_role role = LMX_ROLE_ACTIVATION);
     TensorId matmul(TensorId w, TensorId x, int32_t layer, const std::string& name);
     TensorId rope(TensorId x, TensorId pos, int32_t layer, const std::string& name);
     void block(int32_t il);
@@ -68,9 +69,10 @@ TensorId Builder::weight(const std::string& name, Shape expected, int dims, int3
     return g_.add_tensor(name, spec->dtype, LMX_ROLE_WEIGHT, expected, layer);
 }
 
-TensorId Builder::rms_norm(TensorId x, TensorId w, int32_t layer, const std::string& name) {
-    const TensorDesc& xd = g_.tensor(x);
-    node(LMX_OP_RMS_NORM, layer, {x, w}, activation(name, xd.ne, layer));
+TensorId Builder::rms_norm(TensorId x, TensorId w, int32_t layer, const std::string& name,
+                           lmx_tensor_role role) {
+    const Shape ne = g_.tensor(x).ne;
+    node(LMX_OP_RMS_NORM, layer, {x, w}, g_.add_tensor(name, DType::F32, role, ne, layer));
     last_->fparams[0] = hp_.rms_eps;
     return last_->dst;
 }
@@ -154,6 +156,12 @@ LlamaGraph Builder::build() {
 
     for (int32_t il = 0; il < hp_.n_layer; ++il) block(il);
 
+    if (opt_.embeddings) {  // every position's hidden state after the output norm
+        const TensorId norm_w = weight("output_norm.weight", {E, 1, 1, 1}, 1, head_layer);
+        out.embeddings = rms_norm(x_, norm_w, head_layer, "embeddings", LMX_ROLE_OUTPUT);
+        out.graph = std::move(g_);
+        return out;
+    }
     // Head: only the last position unless every position's logits are wanted.
     const int64_t n_out = opt_.all_logits ? T : 1;
     TensorId last = x_;

@@ -8,7 +8,7 @@ than being ignored; an argument llama-cpp-python does not know either raises Typ
 CONSTRUCTOR = {
     "use_mmap": True, "use_mlock": False, "vocab_only": False, "n_threads_batch": None,
     "main_gpu": 0, "tensor_split": None, "rope_freq_base": 0.0, "rope_freq_scale": 0.0,
-    "embedding": False, "logits_all": False, "lora_path": None, "flash_attn": False,
+    "logits_all": False, "lora_path": None, "flash_attn": False,
 }
 SAMPLING = {
     "typical_p": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0, "tfs_z": 1.0,

@@ -16,11 +16,21 @@ from .logprobs import LogprobsRecorder
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 
+# llama-cpp-python's pooling_type values (llama_cpp.LLAMA_POOLING_TYPE_*). UNSPECIFIED is the
+# model's own choice, which for Llama models is NONE: one embedding per token.
+LLAMA_POOLING_TYPE_UNSPECIFIED = -1
+LLAMA_POOLING_TYPE_NONE = 0
+LLAMA_POOLING_TYPE_MEAN = 1
+LLAMA_POOLING_TYPE_CLS = 2
+LLAMA_POOLING_TYPE_LAST = 3
+_POOLING_NAMES = {-1: "none", 0: "none", 1: "mean", 2: "cls", 3: "last"}
+
 
 class Llama:
     def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_gpu_layers=0,
                  seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
-                 chat_format=None, verbose=True, **unsupported):
+                 chat_format=None, embedding=False, pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED,
+                 verbose=True, **unsupported):
         """Loads the GGUF file and prepares a context of n_ctx tokens (0: the model's
         training context, at most 4096).
 
@@ -29,6 +39,8 @@ class Llama:
         on the CPU. backend names the plugin for everything else; placement is the command
         line's --placement map ("0-15:onednn,16-31:cpu"). n_threads: CPU threads (None: all
         cores). seed: the default seed of every call (DEFAULT_SEED: a random one each call).
+        embedding: allow embed() and create_embedding(), with pooling_type one of the
+        LLAMA_POOLING_TYPE_* values (UNSPECIFIED: NONE for Llama models, as llama.cpp).
         verbose: show the runtime's warnings on stderr (False: errors only; the setting is
         process-wide, the last Llama made sets it).
 
@@ -43,6 +55,12 @@ class Llama:
         if n_threads is not None:
             _check_int("n_threads", n_threads, 1)
         self._seed = _check_seed("seed", seed)
+        if pooling_type not in _POOLING_NAMES:
+            raise ValueError(f"pooling_type: expected one of {sorted(_POOLING_NAMES)} "
+                             f"(LLAMA_POOLING_TYPE_*; RANK is not supported), got {pooling_type!r}")
+        self._embedding = bool(embedding)
+        self._pooling = _POOLING_NAMES[pooling_type]
+        self.n_batch = n_batch
         if chat_format is not None and chat_format not in chat.FORMATS:
             raise ValueError(f"chat_format: expected one of {', '.join(chat.FORMATS)} or None, "
                              f"got {chat_format!r}")
@@ -61,6 +79,12 @@ class Llama:
     def n_vocab(self):
         return self._engine.n_vocab
 
+    def n_embd(self):
+        return self._engine.n_embd
+
+    def pooling_type(self):
+        return {name: value for value, name in _POOLING_NAMES.items() if value >= 0}[self._pooling]
+
     def token_bos(self):
         return self._engine.bos
 
@@ -75,6 +99,44 @@ class Llama:
     def detokenize(self, tokens):
         """Token ids to bytes, as llama.cpp detokenizes (a leading BOS and its space dropped)."""
         return self._engine.detokenize(list(tokens))
+
+    # -- embeddings -------------------------------------------------------------------------
+    def embed(self, input, normalize=False, truncate=True, return_count=False):
+        """Embeddings of a text or a list of texts, each evaluated alone from an empty cache
+        (the cache is forgotten afterwards): with pooling NONE one list of floats per token,
+        else one list per text; normalize: scale each to unit euclidean length. truncate:
+        cut texts to n_batch tokens, else a longer text raises ValueError. return_count:
+        also return the number of tokens evaluated. As llama-cpp-python's Llama.embed."""
+        if not self._embedding:
+            raise RuntimeError("Llama model must be created with embedding=True to call this method")
+        texts = [input] if isinstance(input, str) else list(input)
+        n_embd, data, total = self._engine.n_embd, [], 0
+        for text in texts:
+            if not isinstance(text, str):
+                raise ValueError(f"input: expected a string or a list of strings, got {text!r}")
+            tokens = self.tokenize(text.encode("utf-8"))
+            if truncate:
+                tokens = tokens[:self.n_batch]
+            if len(tokens) > self.n_batch:
+                raise ValueError(f"Requested tokens ({len(tokens)}) exceed batch size of {self.n_batch}")
+            total += len(tokens)
+            values = self._engine.embed(tokens, self._pooling, 2 if normalize else -1)
+            rows = [values[i:i + n_embd] for i in range(0, len(values), n_embd)]
+            data.append(rows if self._pooling == "none" else rows[0])
+        output = data[0] if isinstance(input, str) else data
+        return (output, total) if return_count else output
+
+    def create_embedding(self, input, model=None):
+        """llama-cpp-python's embedding response: {"object": "list", "data": [{"object":
+        "embedding", "embedding": ..., "index": i}], "model", "usage"}."""
+        texts = input if isinstance(input, list) else [input]
+        embeds, total = self.embed(texts, return_count=True)
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "embedding": e, "index": i} for i, e in enumerate(embeds)],
+            "model": model if model is not None else self.model_path,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
 
     # -- evaluation -------------------------------------------------------------------------
     def reset(self):

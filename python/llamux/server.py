@@ -7,14 +7,17 @@ built on it:
     client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="none")
     client.chat.completions.create(model="llama", messages=[{"role": "user", "content": "Hi"}])
 
-Routes: GET /v1/models, POST /v1/completions, POST /v1/chat/completions; "stream": true
-answers with server-sent events ("data: {chunk}" lines, then "data: [DONE]"). Requests are
+Routes: GET /v1/models, POST /v1/completions, POST /v1/chat/completions, POST
+/v1/embeddings (pooled with --pooling, mean by default); "stream": true answers with
+server-sent events ("data: {chunk}" lines, then "data: [DONE]"). Requests are
 served one at a time (one model, one context); others wait. Bad requests get status 400 and
 OpenAI's error body naming the field, before any of the answer is sent; an error after a
 stream has begun arrives as an "error" event before "data: [DONE]". Standard library only.
 """
 
 import argparse
+import array
+import base64
 import json
 import sys
 import threading
@@ -22,7 +25,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import LlamuxError
-from .llama import Llama
+from .llama import LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST, LLAMA_POOLING_TYPE_MEAN, Llama
 
 # Request fields passed to Llama, by route; others that OpenAI clients send are checked by
 # Llama's compatibility table or, when OpenAI-only, below.
@@ -38,8 +41,39 @@ OPENAI_NEUTRAL = {"n": 1, "user": None, "best_of": 1, "logprobs": False, "top_lo
                   "tool_choice": None, "parallel_tool_calls": None}
 
 
+POOLING = {"mean": LLAMA_POOLING_TYPE_MEAN, "cls": LLAMA_POOLING_TYPE_CLS,
+           "last": LLAMA_POOLING_TYPE_LAST}
+
+
 class RequestError(ValueError):
     pass
+
+
+def embeddings_response(llm, body, model_name):
+    """OpenAI's /v1/embeddings answer: one pooled vector per input text, as floats or, with
+    "encoding_format": "base64", as little-endian float32 bytes in base64 (what the openai
+    client asks for by default)."""
+    if not isinstance(body, dict):
+        raise RequestError("request body: expected a JSON object")
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise RequestError("input: expected a string or a non-empty list of strings "
+                           "(token-id inputs are not supported)")
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise RequestError(f"encoding_format: expected 'float' or 'base64', got {encoding!r}")
+    for name in body:
+        if name not in ("input", "model", "encoding_format", "user", "dimensions"):
+            raise RequestError(f"{name}: not supported by this server")
+    if body.get("dimensions") is not None:
+        raise RequestError("dimensions: not supported (the model's embedding size is fixed)")
+    result = llm.create_embedding(texts, model=model_name)
+    if encoding == "base64":
+        for item in result["data"]:
+            item["embedding"] = base64.b64encode(array.array("f", item["embedding"]).tobytes()).decode()
+    return result
 
 
 def request_arguments(body, fields, required):
@@ -96,6 +130,9 @@ def make_server(llm, host="127.0.0.1", port=8000, model_name="llama"):
                 call, fields, required = llm.create_completion, COMPLETION_FIELDS, "prompt"
             elif route == "/v1/chat/completions":
                 call, fields, required = llm.create_chat_completion, CHAT_FIELDS, "messages"
+            elif route == "/v1/embeddings":
+                self._embeddings()
+                return
             else:
                 self._error(404, f"{self.path}: no such route", "not_found_error")
                 return
@@ -108,6 +145,20 @@ def make_server(llm, host="127.0.0.1", port=8000, model_name="llama"):
                 return
             with lock:
                 self._answer(call, kwargs)
+
+        def _embeddings(self):
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                with lock:
+                    result = embeddings_response(llm, body, model_name)
+            except (ValueError, RequestError, RuntimeError) as e:  # RuntimeError: no embedding=True
+                self._error(400, str(e))
+                return
+            except LlamuxError as e:
+                self._error(500, str(e), "server_error")
+                return
+            self._json(200, result)
 
         def _answer(self, call, kwargs):
             stream = bool(kwargs.get("stream"))
@@ -172,12 +223,15 @@ def main(argv=None):
     p.add_argument("--backend", default="cpu")
     p.add_argument("--placement", default=None)
     p.add_argument("--chat-format", default=None, help="llama-2, zephyr or chatml (default: from the file)")
+    p.add_argument("--pooling", default="mean", choices=sorted(POOLING),
+                   help="how /v1/embeddings turns a text's tokens into one vector (default mean)")
     p.add_argument("-q", "--quiet", action="store_true", help="no request log, runtime errors only")
     args = p.parse_args(argv)
     try:
         llm = Llama(args.model, n_ctx=args.ctx_size, n_threads=args.threads,
                     n_gpu_layers=args.n_gpu_layers, backend=args.backend,
-                    placement=args.placement, chat_format=args.chat_format, verbose=not args.quiet)
+                    placement=args.placement, chat_format=args.chat_format, embedding=True,
+                    pooling_type=POOLING[args.pooling], verbose=not args.quiet)
         server = make_server(llm, args.host, args.port, args.model_name)
     except (ValueError, LlamuxError, OSError) as e:
         print(f"llamux.server: {e}", file=sys.stderr)

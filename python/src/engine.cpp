@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "llamux/embedding.hpp"
 #include "llamux/error.hpp"
 #include "llamux/sampler.hpp"
 
@@ -30,6 +31,13 @@ void Engine::rewind(int32_t n) {
     session_->rewind(n);
     logits_.clear();
     rows_.clear();
+}
+
+std::vector<float> Engine::embed(const std::vector<int32_t>& tokens, const std::string& pooling,
+                                 int32_t normalize) {
+    logits_.clear();
+    rows_.clear();
+    return embed_sequence(*session_, tokens, parse_pooling(pooling, "pooling"), normalize);
 }
 
 Engine::Logprobs Engine::logprobs(int64_t row, int32_t token, int32_t n_top) const {

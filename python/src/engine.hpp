@@ -46,6 +46,12 @@ public:
     // Keeps the first n cache positions (Session::rewind); the logits are forgotten.
     void rewind(int32_t n);
 
+    // embed_sequence (llamux/embedding.hpp): the tokens' embeddings from an empty cache,
+    // pooled ("none", "mean", "cls", "last") and normalized (-1 none, 2 euclidean, ...),
+    // row-major. The cache and the logits are forgotten.
+    std::vector<float> embed(const std::vector<int32_t>& tokens, const std::string& pooling,
+                             int32_t normalize);
+
     // Scalar metadata values as text (arrays such as the vocabulary are left out), in file
     // order, as llama-cpp-python's Llama.metadata gives them.
     std::vector<std::pair<std::string, std::string>> metadata() const;

@@ -84,11 +84,15 @@ void bind_engine(py::module_& m) {
             },
             py::arg("row"), py::arg("token"), py::arg("n_top"),
             "(log p(token), [(id, log p) of the n_top most likely]) from one row of logits")
+        .def("embed", &Engine::embed, py::arg("tokens"), py::arg("pooling"), py::arg("normalize"),
+             py::call_guard<py::gil_scoped_release>(),
+             "Pooled, normalized embeddings of the tokens from an empty cache, row-major")
         .def("logits", &Engine::logits, "The last evaluated token's logits (a copy)")
         .def("rewind", &Engine::rewind, py::arg("n"))
         .def_property_readonly("n_past", [](const Engine& e) { return e.session().n_past(); })
         .def_property_readonly("n_ctx", [](const Engine& e) { return e.session().n_ctx(); })
         .def_property_readonly("n_vocab", [](const Engine& e) { return e.tokenizer().n_vocab(); })
+        .def_property_readonly("n_embd", [](const Engine& e) { return e.model().hparams().n_embd; })
         .def_property_readonly("bos", [](const Engine& e) { return e.tokenizer().bos(); })
         .def_property_readonly("eos", [](const Engine& e) { return e.tokenizer().eos(); })
         .def_property_readonly("add_bos", [](const Engine& e) { return e.tokenizer().add_bos(); })

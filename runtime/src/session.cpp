@@ -91,22 +91,28 @@ Session::~Session() {
 }
 
 ExecutionPlan& Session::plan(int32_t n_tokens, bool all_logits) {
-    const auto key = std::make_pair(n_tokens, all_logits);
-    if (auto it = graphs_.find(key); it != graphs_.end()) return *it->second->plan;
+    return *compiled(n_tokens, all_logits ? Output::AllLogits : Output::LastLogits).plan;
+}
+
+Session::Compiled& Session::compiled(int32_t n_tokens, Output output) {
+    const auto key = std::make_pair(n_tokens, output);
+    if (auto it = graphs_.find(key); it != graphs_.end()) return *it->second;
     LlamaGraphOptions gopt;
     gopt.n_tokens = n_tokens;
     gopt.n_ctx = n_ctx_;
-    gopt.all_logits = all_logits;
+    gopt.all_logits = output == Output::AllLogits;
+    gopt.embeddings = output == Output::Embeddings;
     gopt.kv_type = options_.kv_type;
     auto compiled = std::make_unique<Compiled>();
     compiled->graph = build_llama_graph(model_->hparams(), gopt, model_->weight_lookup());
     compiled->plan = std::make_unique<ExecutionPlan>(compiled->graph.graph, placement_, *backends_,
                                                      *weights_, *kv_);
-    logger("session")->debug("graph for {} tokens ({} logits): {} nodes, {} runs, {} copies",
-                              n_tokens, all_logits ? "all" : "last",
+    static const char* const kOutputs[] = {"last logits", "all logits", "embeddings"};
+    logger("session")->debug("graph for {} tokens ({}): {} nodes, {} runs, {} copies", n_tokens,
+                              kOutputs[static_cast<int>(output)],
                               compiled->graph.graph.nodes().size(),
                               compiled->plan->stats().n_runs, compiled->plan->stats().n_copies);
-    return *graphs_.emplace(key, std::move(compiled)).first->second->plan;
+    return *graphs_.emplace(key, std::move(compiled)).first->second;
 }
 
 void Session::rewind(int32_t n) {
@@ -147,6 +153,14 @@ std::vector<float> Session::prefill(const std::vector<int32_t>& prompt) {
 }
 
 std::vector<float> Session::decode(const std::vector<int32_t>& tokens, bool all_logits) {
+    return evaluate(tokens, all_logits ? Output::AllLogits : Output::LastLogits);
+}
+
+std::vector<float> Session::embed(const std::vector<int32_t>& tokens) {
+    return evaluate(tokens, Output::Embeddings);
+}
+
+std::vector<float> Session::evaluate(const std::vector<int32_t>& tokens, Output output) {
     const int32_t n_vocab = model_->hparams().n_vocab;
     const auto n = static_cast<int64_t>(tokens.size());
     if (n == 0) throw Error("decode: no tokens given");
@@ -161,29 +175,32 @@ std::vector<float> Session::decode(const std::vector<int32_t>& tokens, bool all_
                         std::to_string(n_vocab - 1));
         }
     }
+    // Rows of `width` values per position, for every position or only the last one.
+    const bool every_position = output != Output::LastLogits;
+    const auto width = static_cast<size_t>(output == Output::Embeddings ? model_->hparams().n_embd
+                                                                        : n_vocab);
     std::vector<float> out;
-    if (all_logits) out.reserve(static_cast<size_t>(n) * static_cast<size_t>(n_vocab));
+    if (every_position) out.reserve(static_cast<size_t>(n) * width);
     for (int64_t start = 0; start < n; start += options_.n_batch) {
         const auto count = static_cast<int32_t>(std::min<int64_t>(options_.n_batch, n - start));
         const bool last_batch = start + count == n;
-        Compiled& c = [&]() -> Compiled& {
-            plan(count, all_logits);
-            return *graphs_.at({count, all_logits});
-        }();
+        Compiled& c = compiled(count, output);
         std::vector<int32_t> positions(static_cast<size_t>(count));
         std::iota(positions.begin(), positions.end(), n_past());
         c.plan->write_input(c.graph.tokens, tokens.data() + start, sizeof(int32_t) * size_t(count));
         c.plan->write_input(c.graph.positions, positions.data(), sizeof(int32_t) * size_t(count));
         c.plan->run(n_past());
         tokens_.insert(tokens_.end(), tokens.begin() + start, tokens.begin() + start + count);
-        if (all_logits || last_batch) {
-            const size_t rows = all_logits ? size_t(count) : 1;
-            std::vector<float> logits(rows * size_t(n_vocab));
-            c.plan->read_output(c.graph.logits, logits.data(), logits.size() * sizeof(float));
-            if (all_logits) {
-                out.insert(out.end(), logits.begin(), logits.end());
+        if (every_position || last_batch) {
+            const size_t rows = every_position ? size_t(count) : 1;
+            std::vector<float> values(rows * width);
+            const TensorId result =
+                output == Output::Embeddings ? c.graph.embeddings : c.graph.logits;
+            c.plan->read_output(result, values.data(), values.size() * sizeof(float));
+            if (every_position) {
+                out.insert(out.end(), values.begin(), values.end());
             } else {
-                out = std::move(logits);
+                out = std::move(values);
             }
         }
     }

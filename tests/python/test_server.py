@@ -7,7 +7,10 @@ import urllib.error
 import urllib.request
 
 from fixtures import fixture
-from llamux import Llama
+import base64
+import struct
+
+from llamux import LLAMA_POOLING_TYPE_MEAN, Llama
 from llamux.server import make_server
 
 PROMPT = "Once upon a time"
@@ -17,7 +20,8 @@ CHAT = [{"role": "user", "content": "Once upon a time"}]
 class ServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.llm = Llama(fixture(cls, "models/stories260K.gguf"), verbose=False)
+        cls.llm = Llama(fixture(cls, "models/stories260K.gguf"), embedding=True,
+                        pooling_type=LLAMA_POOLING_TYPE_MEAN, verbose=False)  # as main() does
         cls.server = make_server(cls.llm, port=0, model_name="stories")
         cls.server.verbose = False
         cls.thread = threading.Thread(target=cls.server.serve_forever, daemon=True)
@@ -109,7 +113,20 @@ class ServerTest(unittest.TestCase):
         status, _, payload = self.request("/chat/completions", {"messages": [{"role": "robot", "content": ""}]})
         self.assertEqual(status, 400)
         self.assertIn("messages[0]: role", json.loads(payload)["error"]["message"])
-        self.assertEqual(self.request("/embeddings", {"input": "x"})[0], 404)
+        self.assertEqual(self.request("/audio/speech", {"input": "x"})[0], 404)
+        status, _, payload = self.request("/embeddings", {"input": [1, 2]})
+        self.assertEqual(status, 400)
+        self.assertIn("input: expected a string", json.loads(payload)["error"]["message"])
+
+    def test_embeddings_as_floats_and_base64(self):
+        expected = self.llm.create_embedding(["Once upon a time", "Tom wanted"], model="stories")
+        status, _, payload = self.request("/embeddings", {"input": ["Once upon a time", "Tom wanted"]})
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(payload), json.loads(json.dumps(expected)))
+        status, _, payload = self.request("/embeddings", {"input": "Tom wanted", "encoding_format": "base64"})
+        raw = base64.b64decode(json.loads(payload)["data"][0]["embedding"])
+        floats = struct.unpack(f"<{len(raw) // 4}f", raw)
+        self.assertLess(max(abs(a - b) for a, b in zip(floats, expected["data"][1]["embedding"])), 1e-6)
 
     def test_the_openai_client_works_against_it(self):
         try:
@@ -124,6 +141,10 @@ class ServerTest(unittest.TestCase):
         text = "".join(c.choices[0].delta.content or "" for c in stream)
         self.assertEqual(text, self.llm.create_chat_completion(CHAT, max_tokens=8, temperature=0)
                          ["choices"][0]["message"]["content"])
+        embedded = client.embeddings.create(model="stories", input=PROMPT)  # asks for base64
+        direct = self.llm.embed(PROMPT)
+        self.assertEqual(len(embedded.data[0].embedding), len(direct))
+        self.assertLess(max(abs(a - b) for a, b in zip(embedded.data[0].embedding, direct)), 1e-6)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,11 @@ std::string drain(int fd) {
 
 }  // namespace
 
+CommandResult run_llamux(std::vector<std::string> args) {
+    args.insert(args.begin(), llamux_exe().string());
+    return run_command(args);
+}
+
 CommandResult run_command(const std::vector<std::string>& argv) {
     int out_pipe[2], err_pipe[2];
     if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) return {};

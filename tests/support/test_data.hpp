@@ -52,6 +52,8 @@ struct CommandResult {
 };
 // Runs argv[0] with the arguments, no shell; captures stdout and stderr.
 CommandResult run_command(const std::vector<std::string>& argv);
+// run_command of the llamux binary (llamux_exe()) with these arguments.
+CommandResult run_llamux(std::vector<std::string> args);
 
 // A fresh temporary directory, removed by the destructor.
 class TempDir {

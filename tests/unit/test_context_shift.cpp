@@ -144,10 +144,7 @@ TEST(ContextShift, GenerationGoesOnPastAFullContext) {
 }
 
 struct CliShift : ::testing::Test {
-    test::CommandResult llamux(std::vector<std::string> args) {
-        args.insert(args.begin(), test::llamux_exe().string());
-        return test::run_command(args);
-    }
+    test::CommandResult llamux(std::vector<std::string> args) { return test::run_llamux(std::move(args)); }
 };
 
 // Greedy text of llama.cpp c392e50's main (`llama-cli -no-cnv --temp 0 -n 120 -c 32`) on

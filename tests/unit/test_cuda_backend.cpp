@@ -543,6 +543,20 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, CudaGreedy,
                                            "stories260K-F32.tom-wanted.json"),
                          test::reference_test_name);
 
+// Embeddings come out of the GPU head's output norm as they come out of the CPU's.
+TEST(CudaSession, EmbeddingsAsTheCpus) {
+    LLAMUX_REQUIRE_GPU();
+    LLAMUX_FIXTURE(model_path, "models/stories260K.gguf");
+    auto model = Model::load(model_path.string());
+    const std::vector<int32_t> tokens = {1, 403, 407, 261, 378};
+    Session cpu(model, gpu_options(0));
+    const auto expected = cpu.embed(tokens);
+    for (int32_t ngl : {1, model->hparams().n_layer + 1}) {
+        Session gpu(model, gpu_options(ngl));
+        EXPECT_LE(test::relative_row_error(gpu.embed(tokens), expected), 1e-3) << "-ngl " << ngl;
+    }
+}
+
 // Context shifts move GPU caches through the plugin's tensor reads and writes: 120 greedy
 // tokens in a 32-position context (7 shifts) are the CPU's at every -ngl.
 TEST(CudaSession, ContextShiftsGiveTheCpuTokens) {

@@ -112,10 +112,7 @@ INSTANTIATE_TEST_SUITE_P(
 // ---- the command line ----
 
 struct CliTest : ::testing::Test {
-    test::CommandResult llamux(std::vector<std::string> args) {
-        args.insert(args.begin(), test::llamux_exe().string());
-        return test::run_command(args);
-    }
+    test::CommandResult llamux(std::vector<std::string> args) { return test::run_llamux(std::move(args)); }
 };
 
 TEST_F(CliTest, RunPrintsPromptAndReferenceText) {

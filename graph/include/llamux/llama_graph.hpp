@@ -40,6 +40,9 @@ struct LlamaGraphOptions {
     int32_t n_tokens = 1;       // batch size this graph evaluates at once
     int32_t n_ctx = 512;        // KV cache rows
     bool all_logits = false;    // logits for every position, else only the last one
+    // Instead of logits: every position's hidden state after the output norm (what
+    // llama.cpp returns as embeddings); the head is left out.
+    bool embeddings = false;
     DType kv_type = DType::F16; // KV cache storage
 };
 
@@ -48,6 +51,7 @@ struct LlamaGraph {
     TensorId tokens = kNoTensor;     // I32[n_tokens], input
     TensorId positions = kNoTensor;  // I32[n_tokens], input
     TensorId logits = kNoTensor;     // F32[n_vocab, all_logits ? n_tokens : 1], output
+    TensorId embeddings = kNoTensor; // F32[n_embd, n_tokens], output of embeddings graphs
     int32_t n_layer = 0;             // node layers run -1 (embedding) .. n_layer (head)
 };
 

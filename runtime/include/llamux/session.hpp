@@ -39,6 +39,11 @@ public:
     // all_logits. Throws Error when the tokens do not fit in the context.
     std::vector<float> decode(const std::vector<int32_t>& tokens, bool all_logits = false);
 
+    // Evaluates `tokens` as decode() does and returns every position's hidden state after
+    // the output norm ([n_tokens][n_embd] row-major), which is what llama.cpp returns as
+    // embeddings (pool and normalize them with embedding.hpp). Throws as decode() does.
+    std::vector<float> embed(const std::vector<int32_t>& tokens);
+
     // Makes the cache hold `prompt`: keeps the longest prefix of it that the cache already
     // holds and evaluates the rest (at least its last token, whose logits are returned), so
     // that the next turn of a chat or a prompt sharing a fixed start evaluates only what is
@@ -70,6 +75,10 @@ public:
 
 private:
     struct Compiled;
+    enum class Output { LastLogits, AllLogits, Embeddings };
+    Compiled& compiled(int32_t n_tokens, Output output);
+    std::vector<float> evaluate(const std::vector<int32_t>& tokens, Output output);
+
     std::shared_ptr<const Model> model_;
     SessionOptions options_;
     int32_t n_ctx_ = 0;
@@ -79,7 +88,7 @@ private:
     std::unique_ptr<BackendSet> backends_;
     std::unique_ptr<WeightStore> weights_;
     std::unique_ptr<KvCache> kv_;
-    std::map<std::pair<int32_t, bool>, std::unique_ptr<Compiled>> graphs_;
+    std::map<std::pair<int32_t, Output>, std::unique_ptr<Compiled>> graphs_;
 };
 
 }  // namespace llamux
