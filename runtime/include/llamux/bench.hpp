@@ -56,7 +56,8 @@ struct BenchResult {
     std::string name() const;          // "pp512", "tg128", "pp512+tg128", "tg128 @ d4096"
 };
 
-// Runs one test on the session (reset before every repetition; left reset afterwards).
+// Runs one test on the session (emptied down to the depth tokens before every repetition;
+// left reset afterwards).
 // Throws Error when the session's context cannot hold the test's tokens.
 BenchResult run_bench(Session& session, const BenchTest& test);
 
