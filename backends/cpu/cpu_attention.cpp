@@ -31,6 +31,16 @@ constexpr double kMinParallelMacs = 32.0 * 1024;
 // faster than in the row kernel (docs/performance.md, "Attention deep into the context").
 constexpr int64_t kFewRowsPerKvHead = 8;
 
+// Heads per row-kernel work item: whole groups (they share each cache row read), as many
+// per token as leave about two items per thread.
+int64_t heads_per_item(const AttnShape& s, bool parallel, int threads) {
+    if (!parallel) return s.n_head;
+    const int64_t wanted = (2 * threads + s.n_tok - 1) / s.n_tok;  // parts of a token
+    const int64_t parts = std::clamp<int64_t>(wanted, 1, s.n_head / s.group);
+    const int64_t per_item = (s.n_head + parts - 1) / parts;
+    return (per_item + s.group - 1) / s.group * s.group;
+}
+
 // How attend_block_avx512 cuts the queries: blocks of n_t tokens x n_h heads of one group.
 struct Blocking {
     int64_t n_t, n_h;
@@ -86,15 +96,12 @@ lmx_status exec_attention(const CompiledNode& step, const ExecContext& ctx) {
 
     if (ctx.isa >= Isa::Avx512 && attend_block_supports(node) &&
         s.n_tok * s.group < kFewRowsPerKvHead) {
-        // Items of several heads, a few per thread: each reads its heads' parts of a cache
-        // row in one span.
-        const int64_t per_item =
-            parallel ? std::max<int64_t>(1, s.n_head / (2 * ctx.threads())) : s.n_head;
+        const int64_t per_item = heads_per_item(s, parallel, ctx.threads());
         const int64_t n_parts = (s.n_head + per_item - 1) / per_item;
         ctx.chunks(parallel, s.n_tok * n_parts, [&](int64_t i, int slot) {
-            const int64_t h0 = (i % n_parts) * per_item;
-            attend_row_avx512(node, s, s.n_tok - 1 - i / n_parts, h0,
-                              std::min(per_item, s.n_head - h0), ctx.scratch.thread(slot));
+            const int64_t t = s.n_tok - 1 - i / n_parts, h0 = (i % n_parts) * per_item;
+            attend_row_avx512(node, s, t, h0, std::min(per_item, s.n_head - h0),
+                              ctx.scratch.thread(slot));
         });
         return LMX_OK;
     }

@@ -38,9 +38,36 @@ void attend_row(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h, 
                 std::byte* scratch);
 bool attend_row_avx2_types(const lmx_node& node);
 
-// ---- row kernel (AVX-512): keys in the lanes ------------------------------------------------
+// ---- row kernel (AVX-512): keys in the lanes, several heads per item ---------------------
 
-// For the few query rows of a decode step (cpu_attention_row_avx512.cpp): heads h0 ..
+// What a row-kernel work item reads: heads h0 .. h0+n_h-1 of token t. Their parts of a cache
+// row lie side by side, so walking keys in the outer loop and heads in the inner one reads
+// each row's span in one piece, which the hardware prefetchers follow, and the heads of a
+// group share each row read.
+struct AttnHeads {
+    const lmx_tensor& k;
+    const lmx_tensor& v;
+    int64_t D, n_h, n_kv, group, h0;
+    size_t k_off, v_off;    // bytes into a cache row of head h0's KV head
+    size_t span_k, span_v;  // bytes of a row the item reads
+    // Bytes from head h0's KV head to head h0 + h's, in cache c.
+    size_t kv_bytes(const lmx_tensor& c, int64_t h) const {
+        return static_cast<size_t>(((h0 + h) / group - h0 / group) * D) * c.nb[0];
+    }
+};
+
+inline AttnHeads attn_heads(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h0,
+                            int64_t n_h) {
+    const lmx_tensor& k = *node.src[1];
+    const lmx_tensor& v = *node.src[2];
+    const int64_t kv0 = h0 / s.group, kv_last = (h0 + n_h - 1) / s.group;
+    const auto first = static_cast<size_t>(kv0 * s.head_dim);              // elements
+    const auto span = static_cast<size_t>((kv_last - kv0 + 1) * s.head_dim);  // elements
+    return {k, v, s.head_dim, n_h, s.n_past + t + 1, s.group, h0,
+            first * k.nb[0], first * v.nb[0], span * k.nb[0], span * v.nb[0]};
+}
+
+// cpu_attention_row_avx512.cpp, for the few query rows of a decode step: heads h0 ..
 // h0+n_h-1 of token t, each row computed in the same order whatever n_h is. Same types and
 // head_dim condition as the block kernel; needs AVX-512 F/BW/VL, FMA and F16C.
 size_t attend_row_avx512_scratch(int64_t head_dim, int64_t n_head, int64_t n_ctx);

@@ -51,24 +51,9 @@ LMX_AVX512 inline __m512 transpose_sum16(const __m512* a) {
 // Keys of one pass over V: each head's sum over them stays in registers.
 constexpr int64_t kVKeys = 32;
 
-// What one work item reads: heads h0 .. h0 + n_h - 1 of token t. Their parts of a cache row
-// lie side by side, so going through the keys in the outer loop and the heads in the inner
-// one reads each row's span in one piece, which the hardware prefetchers follow.
-struct Heads {
-    const lmx_tensor& k;
-    const lmx_tensor& v;
-    int64_t D, n_h, n_kv;
-    size_t k_off, v_off;  // bytes into a cache row of head h0's KV head
-    size_t span_k, span_v;  // bytes of a row the item reads
-    int64_t group, h0;
-    size_t kv_bytes(const lmx_tensor& c, int64_t h) const {  // head h's offset from h0's
-        return static_cast<size_t>((h0 + h) / group - h0 / group) * static_cast<size_t>(D) * c.nb[0];
-    }
-};
-
 // scores[h][0 .. n_kv) = scale * q_h . k_j; maxes[h][16]: their lane-wise maxima.
 template <bool KF16>
-LMX_AVX512 void score_keys(const Heads& a, const float* q, float scale, float* scores,
+LMX_AVX512 void score_keys(const AttnHeads& a, const float* q, float scale, float* scores,
                            int64_t stride, float* maxes) {
     for (int64_t h = 0; h < a.n_h; ++h) {
         _mm512_storeu_ps(maxes + h * kLanes, _mm512_set1_ps(-std::numeric_limits<float>::infinity()));
@@ -148,7 +133,7 @@ LMX_AVX512 void weighted_v(const std::byte* const* rows, size_t off, const float
 
 // out_h = sum over keys of p_h[j] * v_j for every head of the item, kVKeys keys at a time.
 template <bool VF16>
-LMX_AVX512 void weighted_values(const Heads& a, const float* p, int64_t stride, float* out) {
+LMX_AVX512 void weighted_values(const AttnHeads& a, const float* p, int64_t stride, float* out) {
     for (int64_t j0 = 0; j0 < a.n_kv; j0 += kVKeys) {
         const int64_t n = std::min(kVKeys, a.n_kv - j0);
         for (int64_t j = j0 + kPrefetchKeys; j < std::min(a.n_kv, j0 + kPrefetchKeys + kVKeys); ++j) {
@@ -180,9 +165,7 @@ LMX_AVX512 void weighted_values(const Heads& a, const float* p, int64_t stride, 
 template <bool KF16, bool VF16>
 LMX_AVX512 void attend(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h0,
                        int64_t n_h, std::byte* scratch) {
-    const lmx_tensor& k = *node.src[1];
-    const lmx_tensor& v = *node.src[2];
-    const int64_t D = s.head_dim, stride = k.ne[1] + kLanes;
+    const int64_t D = s.head_dim, stride = node.src[1]->ne[1] + kLanes;
     auto* q = reinterpret_cast<float*>(scratch);
     float* maxes = q + s.n_head * D;
     float* scores = maxes + s.n_head * kLanes;
@@ -196,11 +179,7 @@ LMX_AVX512 void attend(const lmx_node& node, const AttnShape& s, int64_t t, int6
             _mm512_storeu_ps(q + h * D + d, x);
         }
     }
-    const int64_t kv0 = h0 / s.group, kv_last = (h0 + n_h - 1) / s.group;
-    const size_t span = static_cast<size_t>((kv_last - kv0 + 1) * D);  // elements of a row
-    const Heads a{k, v, D, n_h, s.n_past + t + 1,
-                  static_cast<size_t>(kv0 * D) * k.nb[0], static_cast<size_t>(kv0 * D) * v.nb[0],
-                  span * k.nb[0], span * v.nb[0], s.group, h0};
+    const AttnHeads a = attn_heads(node, s, t, h0, n_h);
     score_keys<KF16>(a, q, s.scale, scores, stride, maxes);
     for (int64_t h = 0; h < n_h; ++h) {
         softmax<VF16>(scores + h * stride, a.n_kv, _mm512_reduce_max_ps(_mm512_loadu_ps(maxes + h * kLanes)));
