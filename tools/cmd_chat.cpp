@@ -95,8 +95,8 @@ int run_chat(const ChatFlags& f) {
     if (f.n_predict < -1) {
         throw Error("-n: expected -1 (until the answer ends) or a count >= 0, got " + std::to_string(f.n_predict));
     }
-    const SamplingParams sampling = f.sampling.params();
     auto model = Model::load(f.session.model_path());
+    const SamplingParams sampling = f.sampling.params(model->tokenizer().eos());
     const ChatFormat format = f.format.empty() ? detect_chat_format(model->file()) : parse_chat_format(f.format);
     Session session(model, f.session.session_options());
     const Tokenizer& tok = model->tokenizer();

@@ -42,10 +42,10 @@ int run_generate(const RunFlags& f) {
     options.n_predict = f.n_predict == -2 ? -1 : f.n_predict;
     options.context_shift = f.n_predict != -2 && !f.no_context_shift;
     options.n_keep = f.n_keep;
-    options.sampling = f.sampling.params();
 
     const auto t0 = std::chrono::steady_clock::now();
     auto model = Model::load(f.session.model_path());
+    options.sampling = f.sampling.params(model->tokenizer().eos());
     Session session(model, f.session.session_options());
     const double load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -10,10 +10,9 @@ CONSTRUCTOR = {
     "main_gpu": 0, "tensor_split": None, "rope_freq_base": 0.0, "rope_freq_scale": 0.0,
     "logits_all": False, "lora_path": None, "flash_attn": False,
 }
+# tfs_z: llama.cpp dropped tail-free sampling (and so does its main's chain).
 SAMPLING = {
-    "typical_p": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0, "tfs_z": 1.0,
-    "mirostat_mode": 0, "mirostat_tau": 5.0, "mirostat_eta": 0.1, "stopping_criteria": None,
-    "logits_processor": None, "grammar": None, "logit_bias": None,
+    "tfs_z": 1.0, "stopping_criteria": None, "logits_processor": None, "grammar": None,
 }
 
 

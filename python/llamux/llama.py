@@ -13,6 +13,7 @@ from . import _llamux, chat_format as chat, compat
 from ._plugin_dirs import PLUGIN_DIRS
 from .completion_text import CompletionText
 from .logprobs import LogprobsRecorder
+from .sampling import make_sampler
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 
@@ -150,14 +151,22 @@ class Llama:
             self._engine.eval(tokens)
 
     def generate(self, tokens, top_k=40, top_p=0.95, min_p=0.05, temp=0.80, repeat_penalty=1.0,
-                 reset=True, seed=None, repeat_last_n=64):
+                 reset=True, seed=None, repeat_last_n=64, typical_p=1.0, frequency_penalty=0.0,
+                 presence_penalty=0.0, mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1,
+                 logit_bias=None, **unsupported):
         """Yields sampled tokens after `tokens` without end (end of text included); stop
-        iterating when done. With reset, the cache keeps what `tokens` shares with it."""
+        iterating when done. With reset, the cache keeps what `tokens` shares with it.
+        The sampling arguments are create_completion's."""
+        compat.check("generate", unsupported, compat.SAMPLING)
         tokens = list(tokens)
         if not tokens:
             raise ValueError("tokens: nothing to evaluate")
-        sampler = _llamux.Sampler(temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n,
-                                  self._call_seed(seed))
+        sampler = make_sampler(
+            self._engine.n_vocab, temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p,
+            repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, seed=self._call_seed(seed),
+            typical_p=typical_p, frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
+            mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta,
+            logit_bias=logit_bias)
         return self._sample(tokens, sampler, reset)
 
     def _sample(self, tokens, sampler, reset, every_row=False):
@@ -185,13 +194,18 @@ class Llama:
     def create_completion(self, prompt, suffix=None, max_tokens=16, temperature=0.8, top_p=0.95,
                           min_p=0.05, echo=False, stop=None, repeat_penalty=1.0, top_k=40,
                           stream=False, seed=None, logprobs=None, model=None,
-                          repeat_last_n=64, **unsupported):
+                          repeat_last_n=64, typical_p=1.0, frequency_penalty=0.0,
+                          presence_penalty=0.0, mirostat_mode=0, mirostat_tau=5.0,
+                          mirostat_eta=0.1, logit_bias=None, **unsupported):
         """Completes a prompt (str, bytes or token ids). Returns a "text_completion" dict, or
         with stream=True an iterator of chunk dicts whose texts add up to the same text.
 
         max_tokens None or <= 0: until end of text or a full context. stop: a string or a
         list; the text ends before the first one generated (finish_reason "stop", as for
         end of text; "length" for max_tokens or a full context). temperature 0 is greedy.
+        Sampling is llama.cpp's chain (docs/python.md): logit_bias ({token id: bias}),
+        repeat/frequency/presence penalties over the last repeat_last_n tokens, top_k,
+        typical_p, top_p, min_p, temperature; mirostat_mode 1 or 2 replaces the chain.
         logprobs=N (not with stream): each token's log-probability and the N most likely
         alternatives (logprobs.py), the prompt's tokens too with echo.
         """
@@ -206,12 +220,14 @@ class Llama:
                 raise ValueError("logprobs: not available with stream=True")
             recorder = LogprobsRecorder(self._engine, logprobs)
         prompt_tokens, prompt_text = self._prompt(prompt)
-        params = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
-                      stop=stop, repeat_penalty=repeat_penalty, top_k=top_k, seed=seed,
-                      repeat_last_n=repeat_last_n)
+        sampling = dict(temperature=temperature, top_p=top_p, min_p=min_p, top_k=top_k,
+                        repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, seed=seed,
+                        typical_p=typical_p, frequency_penalty=frequency_penalty,
+                        presence_penalty=presence_penalty, mirostat_mode=mirostat_mode,
+                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias)
         head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion",
                 "created": int(time.time()), "model": model or self.model_path}
-        chunks = self._complete(prompt_tokens, **params, recorder=recorder,
+        chunks = self._complete(prompt_tokens, max_tokens, stop, sampling, recorder=recorder,
                                 prompt_logprobs=echo and recorder is not None)
 
         def choice(text, finish_reason, logprobs=None):
@@ -231,19 +247,24 @@ class Llama:
 
     def create_chat_completion(self, messages, temperature=0.2, top_p=0.95, top_k=40, min_p=0.05,
                                stream=False, stop=None, seed=None, max_tokens=None,
-                               repeat_penalty=1.0, model=None, repeat_last_n=64, **unsupported):
+                               repeat_penalty=1.0, model=None, repeat_last_n=64, typical_p=1.0,
+                               frequency_penalty=0.0, presence_penalty=0.0, mirostat_mode=0,
+                               mirostat_tau=5.0, mirostat_eta=0.1, logit_bias=None, **unsupported):
         """Answers a list of {"role": "system"|"user"|"assistant", "content": str} messages
         in the model's chat format. Returns a "chat.completion" dict, or with stream=True an
-        iterator of "chat.completion.chunk" dicts (the role first, then content deltas)."""
+        iterator of "chat.completion.chunk" dicts (the role first, then content deltas).
+        Sampling arguments as create_completion's."""
         compat.check("create_chat_completion", unsupported, compat.SAMPLING)
         prompt_tokens, format_stops, stop_tokens = chat.prompt(self._engine, self.chat_format, messages)
         stops = list(format_stops) + _stop_list(stop)
         head = {"id": f"chatcmpl-{uuid.uuid4()}", "object": "chat.completion",
                 "created": int(time.time()), "model": model or self.model_path}
-        chunks = self._complete(prompt_tokens, max_tokens=max_tokens, temperature=temperature,
-                                top_p=top_p, min_p=min_p, stop=stops,
-                                repeat_penalty=repeat_penalty, top_k=top_k, seed=seed,
-                                repeat_last_n=repeat_last_n, stop_tokens=stop_tokens)
+        sampling = dict(temperature=temperature, top_p=top_p, min_p=min_p, top_k=top_k,
+                        repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, seed=seed,
+                        typical_p=typical_p, frequency_penalty=frequency_penalty,
+                        presence_penalty=presence_penalty, mirostat_mode=mirostat_mode,
+                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias)
+        chunks = self._complete(prompt_tokens, max_tokens, stops, sampling, stop_tokens=stop_tokens)
         if stream:
             def stream_chunks():
                 chunk_head = {**head, "object": "chat.completion.chunk"}
@@ -278,9 +299,8 @@ class Llama:
     def _call_seed(self, seed):
         return self._seed if seed is None else _check_seed("seed", seed)
 
-    def _complete(self, prompt_tokens, max_tokens, temperature, top_p, min_p, stop,
-                  repeat_penalty, top_k, seed, repeat_last_n, recorder=None, prompt_logprobs=False,
-                  stop_tokens=()):
+    def _complete(self, prompt_tokens, max_tokens, stop, sampling, recorder=None,
+                  prompt_logprobs=False, stop_tokens=()):
         """Yields (text, finish_reason, usage): text chunks as they become final, the last
         one with finish_reason and usage set. Arguments are checked before the first token.
         recorder (a LogprobsRecorder) gets each generated token, and the prompt's tokens
@@ -293,8 +313,8 @@ class Llama:
             raise ValueError(f"prompt: {len(prompt_tokens)} tokens do not fit the context of "
                              f"{self._engine.n_ctx} (raise n_ctx or shorten the prompt)")
         stops = _stop_list(stop)
-        seed = self._call_seed(seed)
-        sampler = _llamux.Sampler(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
+        sampling = {**sampling, "seed": self._call_seed(sampling["seed"])}
+        sampler = make_sampler(self._engine.n_vocab, **sampling)
         tokens = self._sample(prompt_tokens, sampler, True, every_row=prompt_logprobs)
         return self._completion_chunks(tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs,
                                        {self._engine.eos, *stop_tokens})

@@ -8,8 +8,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine.hpp"
@@ -40,10 +42,42 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
     return o;
 }
 
-SamplingParams sampling_params(float temperature, int32_t top_k, float top_p, float min_p,
-                               float repeat_penalty, int32_t repeat_last_n, uint32_t seed) {
-    return SamplingParams{.temperature = temperature, .top_k = top_k, .top_p = top_p, .min_p = min_p,
-                          .repeat_penalty = repeat_penalty, .repeat_last_n = repeat_last_n, .seed = seed};
+// The sampler's settings from Python keywords (llamux/sampling.py checks their types).
+SamplingParams sampling_params(const py::kwargs& kw) {
+    SamplingParams p;
+    const auto set = [&kw](const char* name, auto& field) {
+        if (kw.contains(name)) field = kw[name].cast<std::decay_t<decltype(field)>>();
+    };
+    set("temperature", p.temperature);
+    set("top_k", p.top_k);
+    set("top_p", p.top_p);
+    set("min_p", p.min_p);
+    set("repeat_penalty", p.repeat_penalty);
+    set("repeat_last_n", p.repeat_last_n);
+    set("seed", p.seed);
+    set("frequency_penalty", p.frequency_penalty);
+    set("presence_penalty", p.presence_penalty);
+    set("typical_p", p.typical_p);
+    set("mirostat", p.mirostat);
+    set("mirostat_tau", p.mirostat_tau);
+    set("mirostat_eta", p.mirostat_eta);
+    set("min_keep", p.min_keep);
+    if (kw.contains("logit_bias")) {
+        for (const auto& [token, bias] : kw["logit_bias"].cast<std::vector<std::pair<int32_t, float>>>()) {
+            p.logit_bias.push_back({token, bias});
+        }
+    }
+    for (const auto& item : kw) {
+        static const std::vector<std::string> known = {
+            "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed",
+            "frequency_penalty", "presence_penalty", "typical_p", "mirostat", "mirostat_tau",
+            "mirostat_eta", "min_keep", "logit_bias"};
+        const auto name = item.first.cast<std::string>();
+        if (std::find(known.begin(), known.end(), name) == known.end()) {
+            throw Error("Sampler: unknown setting " + name);
+        }
+    }
+    return p;
 }
 
 void bind_engine(py::module_& m) {
@@ -118,13 +152,9 @@ void bind_engine(py::module_& m) {
 
 void bind_sampler(py::module_& m) {
     py::class_<Sampler>(m, "Sampler", "llama.cpp's sampling chain with a seeded generator")
-        .def(py::init([](float temperature, int32_t top_k, float top_p, float min_p,
-                         float repeat_penalty, int32_t repeat_last_n, uint32_t seed) {
-                 return new Sampler(sampling_params(temperature, top_k, top_p, min_p,
-                                                    repeat_penalty, repeat_last_n, seed));
-             }),
-             py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),
-             py::arg("repeat_penalty"), py::arg("repeat_last_n"), py::arg("seed"))
+        .def(py::init([](const py::kwargs& kw) { return new Sampler(sampling_params(kw)); }),
+             "Keywords: SamplingParams' fields (llamux/sampler.hpp), mirostat for its mode and "
+             "logit_bias as [(token, bias)]")
         .def(
             "sample",
             [](Sampler& s, const Engine& e) {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
-#include <unordered_set>
+#include <random>
+
+#include "llamux/error.hpp"
+#include "sampling_steps.hpp"
 
 namespace llamux {
 
@@ -24,73 +26,141 @@ LogSoftmax log_softmax(const float* logits, size_t n) {
     return r;
 }
 
-Sampler::Sampler(const SamplingParams& params)
+void check_sampling_params(const SamplingParams& p) {
+    if (p.mirostat < 0 || p.mirostat > 2) {
+        throw Error("--mirostat: expected 0 (off), 1 or 2, got " + std::to_string(p.mirostat));
+    }
+    if (p.min_keep < 0) {
+        throw Error("--min-keep: expected a count >= 0, got " + std::to_string(p.min_keep));
+    }
+    if (p.repeat_last_n < -1) {
+        throw Error("--repeat-last-n: expected -1 (all) or a count >= 0, got " +
+                    std::to_string(p.repeat_last_n));
+    }
+    for (const LogitBias& b : p.logit_bias) {
+        if (b.token < 0) {
+            throw Error("--logit-bias: expected a token id >= 0, got " + std::to_string(b.token));
+        }
+        if (std::isnan(b.bias)) {
+            throw Error("--logit-bias: token " + std::to_string(b.token) + " has a NaN bias");
+        }
+    }
+}
+
+// The generators of the steps that draw, each seeded as llama.cpp seeds its own.
+struct Sampler::State {
+    sampling::Candidates candidates;
+    std::mt19937 dist_rng;
+    std::mt19937 xtc_rng;
+    float mu = 0.0f;  // Mirostat's running maximum surprise
+    std::vector<uint8_t> mask;
+};
+
+Sampler::Sampler(const SamplingParams& params, std::unique_ptr<TokenConstraint> constraint)
     : params_(params),
       seed_(params.seed == 0xFFFFFFFFu ? std::random_device{}() : params.seed),
-      rng_(seed_) {}
+      constraint_(std::move(constraint)),
+      state_(std::make_unique<State>()) {
+    check_sampling_params(params_);
+    state_->dist_rng.seed(seed_);
+    state_->xtc_rng.seed(seed_);
+    state_->mu = 2.0f * params_.mirostat_tau;
+}
+
+Sampler::~Sampler() = default;
+Sampler::Sampler(Sampler&&) noexcept = default;
+Sampler& Sampler::operator=(Sampler&&) noexcept = default;
+
+bool Sampler::is_plain_greedy() const {
+    // Settings under which the whole chain reduces to the argmax of the logits.
+    const SamplingParams& p = params_;
+    const bool penalised = p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f ||
+                                                    p.frequency_penalty != 0.0f ||
+                                                    p.presence_penalty != 0.0f);
+    return p.temperature <= 0.0f && p.mirostat == 0 && !penalised && p.logit_bias.empty() &&
+           p.typical_p >= 1.0f && p.dynatemp_range <= 0.0f &&
+           (p.xtc_probability <= 0.0f || p.xtc_threshold > 0.5f);
+}
 
 int32_t Sampler::sample(const std::vector<float>& logits, const std::vector<int32_t>& history) {
-    if (params_.temperature <= 0.0f) return argmax(logits.data(), logits.size());
+    if (logits.empty()) throw Error("sample: no logits");
+    int32_t token = draw_from_chain(logits, history, false);
+    if (constraint_) {
+        if (!constraint_->allows(token)) token = draw_from_chain(logits, history, true);
+        constraint_->accept(token);
+    }
+    return token;
+}
 
-    struct Candidate {
-        int32_t id;
-        float logit;
-        float p;
-    };
-    std::vector<Candidate> cand(logits.size());
-    for (size_t i = 0; i < logits.size(); ++i) cand[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
+int32_t Sampler::draw_from_chain(const std::vector<float>& logits,
+                                 const std::vector<int32_t>& history, bool constrained) {
+    namespace s = sampling;
+    const SamplingParams& p = params_;
+    if (constrained) {
+        constraint_->allowed(state_->mask);
+        bool any = false;
+        for (size_t i = 0; i < logits.size() && !any; ++i) any = state_->mask[i] != 0;
+        if (!any) throw Error("grammar: no token of the vocabulary can continue the text");
+    }
+    if (is_plain_greedy()) {
+        if (!constrained) return argmax(logits.data(), logits.size());
+        int32_t best = -1;
+        for (size_t i = 0; i < logits.size(); ++i) {
+            if (state_->mask[i] && (best < 0 || logits[i] > logits[size_t(best)])) best = int32_t(i);
+        }
+        return best;
+    }
 
-    // Repeat penalty (llama.cpp's): divide positive logits, multiply negative ones.
-    if (params_.repeat_penalty != 1.0f && params_.repeat_last_n != 0) {
-        const size_t n = params_.repeat_last_n < 0
-                             ? history.size()
-                             : std::min(history.size(), size_t(params_.repeat_last_n));
-        std::unordered_set<int32_t> recent(history.end() - static_cast<std::ptrdiff_t>(n),
-                                           history.end());
-        for (int32_t id : recent) {
-            if (id < 0 || size_t(id) >= cand.size()) continue;
-            float& l = cand[size_t(id)].logit;
-            l = l > 0 ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+    s::Candidates& c = state_->candidates;
+    c.assign(logits.data(), logits.size());
+    if (constrained) {
+        for (auto& x : c.data) {
+            if (!state_->mask[size_t(x.id)]) x.logit = -INFINITY;
         }
     }
-    std::sort(cand.begin(), cand.end(),
-              [](const Candidate& a, const Candidate& b) { return a.logit > b.logit; });
-    if (params_.top_k > 0 && size_t(params_.top_k) < cand.size()) cand.resize(size_t(params_.top_k));
+    std::vector<std::pair<int32_t, float>> biases;
+    for (const LogitBias& b : p.logit_bias) biases.emplace_back(b.token, b.bias);
+    s::logit_bias(c, biases);
 
-    auto softmax = [&cand] {
-        const float max = cand.front().logit;
-        double sum = 0.0;
-        for (auto& c : cand) {
-            c.p = std::exp(c.logit - max);
-            sum += c.p;
-        }
-        for (auto& c : cand) c.p = static_cast<float>(c.p / sum);
-    };
-    softmax();
-    if (params_.top_p < 1.0f) {
-        double cum = 0.0;
-        size_t keep = cand.size();
-        for (size_t i = 0; i < cand.size(); ++i) {
-            cum += cand[i].p;
-            if (cum >= params_.top_p) {
-                keep = i + 1;
-                break;
+    const size_t min_keep = size_t(p.min_keep);
+    if (p.mirostat == 1) {
+        s::temperature(c, p.temperature);
+        const int32_t n_vocab = static_cast<int32_t>(logits.size());
+        return c.data[s::mirostat(c, n_vocab, p.mirostat_tau, p.mirostat_eta, 100, state_->mu,
+                                  state_->dist_rng)].id;
+    }
+    if (p.mirostat == 2) {
+        s::temperature(c, p.temperature);
+        return c.data[s::mirostat_v2(c, p.mirostat_tau, p.mirostat_eta, state_->mu,
+                                     state_->dist_rng)].id;
+    }
+    if (p.top_n_sigma >= 0.0f) {
+        s::top_k(c, p.top_k);
+        s::temperature(c, p.temperature);
+        s::top_n_sigma(c, p.top_n_sigma);
+    } else {
+        for (SamplerStep step : p.order) {
+            switch (step) {
+                case SamplerStep::Penalties:
+                    if (p.repeat_last_n != 0) {
+                        s::penalties(c, s::token_counts(history, p.repeat_last_n), p.repeat_penalty,
+                                     p.frequency_penalty, p.presence_penalty);
+                    }
+                    break;
+                case SamplerStep::TopK: s::top_k(c, p.top_k); break;
+                case SamplerStep::TypicalP: s::typical(c, p.typical_p, min_keep); break;
+                case SamplerStep::TopP: s::top_p(c, p.top_p, min_keep); break;
+                case SamplerStep::MinP: s::min_p(c, p.min_p, min_keep); break;
+                case SamplerStep::Xtc:
+                    s::xtc(c, p.xtc_probability, p.xtc_threshold, min_keep, state_->xtc_rng);
+                    break;
+                case SamplerStep::Temperature:
+                    s::temperature_ext(c, p.temperature, p.dynatemp_range, p.dynatemp_exponent);
+                    break;
             }
         }
-        cand.resize(keep);
     }
-    if (params_.min_p > 0.0f) {
-        const float threshold = cand.front().p * params_.min_p;
-        size_t keep = 1;
-        while (keep < cand.size() && cand[keep].p >= threshold) ++keep;
-        cand.resize(keep);
-    }
-    for (auto& c : cand) c.logit /= params_.temperature;
-    softmax();
-    std::vector<float> weights(cand.size());
-    for (size_t i = 0; i < cand.size(); ++i) weights[i] = cand[i].p;
-    std::discrete_distribution<size_t> dist(weights.begin(), weights.end());
-    return cand[dist(rng_)].id;
+    return c.data[s::draw(c, state_->dist_rng)].id;
 }
 
 }  // namespace llamux

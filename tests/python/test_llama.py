@@ -82,6 +82,41 @@ class CompletionTest(unittest.TestCase):
         self.assertEqual(self.greedy(max_tokens=4, echo=True)["choices"][0]["text"],
                          PROMPT + ", there was a")
 
+    def test_llama_cpp_sampling_arguments_match_the_command_lines_flags(self):
+        cases = [(dict(mirostat_mode=2, mirostat_tau=3.0), ["--mirostat", "2", "--mirostat-ent", "3"]),
+                 (dict(mirostat_mode=1, mirostat_eta=0.2), ["--mirostat", "1", "--mirostat-lr", "0.2"]),
+                 (dict(frequency_penalty=0.5, presence_penalty=0.4, repeat_penalty=1.3),
+                  ["--frequency-penalty", "0.5", "--presence-penalty", "0.4", "--repeat-penalty", "1.3"]),
+                 (dict(typical_p=0.5), ["--typical", "0.5"]),
+                 (dict(logit_bias={"13": 3.0, 2: float("-inf")}), ["-l", "13+3", "-l", "2-inf"])]
+        for extra, flags in cases:
+            with self.subTest(**{k: str(v) for k, v in extra.items()}):
+                self.llm.reset()
+                text = self.llm(PROMPT, max_tokens=24, temperature=0.8, seed=5, **extra)["choices"][0]["text"]
+                cli = subprocess.run([LLAMUX_BINARY, "run", "-m", self.llm.model_path, "-p", PROMPT,
+                                      "-n", "24", "-s", "5", "--temp", "0.8", "-t", "1", *flags],
+                                     capture_output=True, check=True)
+                self.assertEqual(cli.stdout.decode(), PROMPT + text)
+        # A bias that bans every token but one makes that token the whole text.
+        only = self.llm.tokenize(b"the", add_bos=False)[0]  # "▁the"
+        ban = {t: float("-inf") for t in range(self.llm.n_vocab()) if t != only}
+        out = self.llm(PROMPT, max_tokens=3, seed=1, logit_bias=ban)["choices"][0]["text"]
+        self.assertEqual(out, " the the the")
+
+    def test_bad_sampling_arguments_name_themselves(self):
+        cases = [(dict(mirostat_mode=3), "mirostat_mode: expected 0 (off), 1 or 2, got 3"),
+                 (dict(logit_bias={"x": 1.0}), "logit_bias: expected token ids 0..511, got 'x'"),
+                 (dict(logit_bias={600: 1.0}), "got 600"),
+                 (dict(logit_bias=[1, 2]), "logit_bias: expected a dict"),
+                 (dict(logit_bias={5: "big"}), "logit_bias[5]: expected a number, got 'big'"),
+                 (dict(typical_p="0.5"), "typical_p: expected a number"),
+                 (dict(repeat_last_n=-2), "repeat_last_n: expected -1 (all) or a count >= 0")]
+        for kwargs, words in cases:
+            with self.subTest(**{k: str(v) for k, v in kwargs.items()}):
+                with self.assertRaises(ValueError) as e:
+                    self.llm(PROMPT, max_tokens=2, **kwargs)
+                self.assertIn(words, str(e.exception))
+
     def test_prompt_as_token_ids(self):
         ids = self.llm.tokenize(PROMPT.encode())
         self.assertEqual(self.greedy(ids, max_tokens=8)["choices"][0]["text"],
@@ -238,8 +273,8 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0, **neutral)["choices"][0]["text"],
                          ", there was")
         with self.assertRaises(ValueError) as e:
-            llm(PROMPT, mirostat_mode=2)
-        self.assertIn("mirostat_mode: not supported by llamux; only 0 (no effect) is accepted, got 2",
+            llm(PROMPT, tfs_z=0.5)
+        self.assertIn("tfs_z: not supported by llamux; only 1.0 (no effect) is accepted, got 0.5",
                       str(e.exception))
         with self.assertRaises(ValueError) as e:
             load(self, use_mlock=True)

@@ -66,6 +66,19 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(out["choices"][0]["finish_reason"], "stop")
         self.assertEqual(out["usage"], direct["usage"])
 
+    def test_openai_sampling_fields_reach_the_sampler(self):
+        # OpenAI sends logit_bias keys as strings; the penalties are llama.cpp's.
+        only = self.llm.tokenize(b"the", add_bos=False)[0]
+        args = dict(max_tokens=6, temperature=0.8, seed=3, frequency_penalty=0.5,
+                    presence_penalty=0.3, logit_bias={str(only): 5.0})
+        status, _, body = self.request("/completions", {"prompt": PROMPT, **args})
+        self.assertEqual(status, 200, body)
+        direct = self.llm(PROMPT, **{**args, "logit_bias": {only: 5.0}})
+        self.assertEqual(json.loads(body)["choices"][0]["text"], direct["choices"][0]["text"])
+        status, _, body = self.request("/completions", {"prompt": PROMPT, "logit_bias": {"-3": 1}})
+        self.assertEqual(status, 400)
+        self.assertIn("logit_bias", json.loads(body)["error"]["message"])
+
     def test_completion_logprobs(self):
         args = dict(prompt=PROMPT, max_tokens=4, temperature=0, logprobs=2)
         out = json.loads(self.request("/completions", args)[2])
