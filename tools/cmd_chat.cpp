@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "llamux/chat.hpp"
 #include "llamux/error.hpp"
+#include "llamux/grammar_sampling.hpp"
 #include "llamux/sampler.hpp"
 #include "sampling_flags.hpp"
 #include "session_flags.hpp"
@@ -97,6 +98,7 @@ int run_chat(const ChatFlags& f) {
     }
     auto model = Model::load(f.session.model_path());
     const SamplingParams sampling = f.sampling.params(model->tokenizer().eos());
+    const auto grammar = f.sampling.grammar_constraint();
     const ChatFormat format = f.format.empty() ? detect_chat_format(model->file()) : parse_chat_format(f.format);
     Session session(model, f.session.session_options());
     const Tokenizer& tok = model->tokenizer();
@@ -124,6 +126,9 @@ int run_chat(const ChatFlags& f) {
             messages.pop_back();
             refused = true;
             continue;
+        }
+        if (grammar) {  // each answer is a text of the grammar on its own
+            sampler.set_constraint(grammar_constraint(grammar, grammar_vocab(tok, prompt.stop_tokens)));
         }
         const auto [text, context_full] = answer(prompt, session, sampler, tok, f.n_predict);
         write_out("\n");

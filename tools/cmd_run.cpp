@@ -46,6 +46,7 @@ int run_generate(const RunFlags& f) {
     const auto t0 = std::chrono::steady_clock::now();
     auto model = Model::load(f.session.model_path());
     options.sampling = f.sampling.params(model->tokenizer().eos());
+    options.grammar = f.sampling.grammar_constraint();
     Session session(model, f.session.session_options());
     const double load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

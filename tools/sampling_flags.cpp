@@ -4,6 +4,8 @@
 #include <cstdlib>
 
 #include "llamux/error.hpp"
+#include "llamux/json_schema.hpp"
+#include "text_file.hpp"
 
 namespace llamux::tools {
 namespace {
@@ -60,6 +62,20 @@ void SamplingFlags::add_to(CLI::App& cmd) {
                    "The chain's steps in order, ';'-separated (default: "
                    "penalties;dry;top_k;typ_p;top_p;min_p;xtc;temperature)");
     cmd.add_option("--sampling-seq", sampling_seq, "The same as letters (default: edkypmxt)");
+    cmd.add_option("--grammar", grammar, "Keep the text in this GBNF grammar's language (llama.cpp's format)");
+    cmd.add_option("--grammar-file", grammar_file, "The same, the grammar read from a file");
+    cmd.add_option("-j,--json-schema", json_schema,
+                   "Keep the text a JSON value of this JSON schema ('{}': any JSON value)");
+}
+
+std::shared_ptr<const Grammar> SamplingFlags::grammar_constraint() const {
+    const int given = int(!grammar.empty()) + int(!grammar_file.empty()) + int(!json_schema.empty());
+    if (given > 1) throw Error("--grammar, --grammar-file and -j/--json-schema: expected at most one, got " +
+                               std::to_string(given));
+    if (!grammar.empty()) return parse_grammar(grammar, "--grammar");
+    if (!grammar_file.empty()) return parse_grammar(read_text_file(grammar_file), grammar_file);
+    if (!json_schema.empty()) return parse_grammar(json_schema_to_grammar(json_schema, "-j"), "-j");
+    return nullptr;
 }
 
 SamplingParams SamplingFlags::params(int32_t eos) const {

@@ -13,6 +13,7 @@ from . import _llamux, chat_format as chat, compat
 from ._plugin_dirs import PLUGIN_DIRS
 from .completion_text import CompletionText
 from .logprobs import LogprobsRecorder
+from .grammar import response_format_grammar
 from .sampling import make_sampler
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
@@ -153,7 +154,7 @@ class Llama:
     def generate(self, tokens, top_k=40, top_p=0.95, min_p=0.05, temp=0.80, repeat_penalty=1.0,
                  reset=True, seed=None, repeat_last_n=64, typical_p=1.0, frequency_penalty=0.0,
                  presence_penalty=0.0, mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1,
-                 logit_bias=None, **unsupported):
+                 logit_bias=None, grammar=None, **unsupported):
         """Yields sampled tokens after `tokens` without end (end of text included); stop
         iterating when done. With reset, the cache keeps what `tokens` shares with it.
         The sampling arguments are create_completion's."""
@@ -162,11 +163,11 @@ class Llama:
         if not tokens:
             raise ValueError("tokens: nothing to evaluate")
         sampler = make_sampler(
-            self._engine.n_vocab, temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p,
+            self._engine, temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p,
             repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, seed=self._call_seed(seed),
             typical_p=typical_p, frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
             mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta,
-            logit_bias=logit_bias)
+            logit_bias=logit_bias, grammar=grammar)
         return self._sample(tokens, sampler, reset)
 
     def _sample(self, tokens, sampler, reset, every_row=False):
@@ -196,7 +197,7 @@ class Llama:
                           stream=False, seed=None, logprobs=None, model=None,
                           repeat_last_n=64, typical_p=1.0, frequency_penalty=0.0,
                           presence_penalty=0.0, mirostat_mode=0, mirostat_tau=5.0,
-                          mirostat_eta=0.1, logit_bias=None, **unsupported):
+                          mirostat_eta=0.1, logit_bias=None, grammar=None, **unsupported):
         """Completes a prompt (str, bytes or token ids). Returns a "text_completion" dict, or
         with stream=True an iterator of chunk dicts whose texts add up to the same text.
 
@@ -206,6 +207,8 @@ class Llama:
         Sampling is llama.cpp's chain (docs/python.md): logit_bias ({token id: bias}),
         repeat/frequency/presence penalties over the last repeat_last_n tokens, top_k,
         typical_p, top_p, min_p, temperature; mirostat_mode 1 or 2 replaces the chain.
+        grammar (a LlamaGrammar) keeps the text in its language; the text ends where the
+        grammar allows end of text and the model picks it.
         logprobs=N (not with stream): each token's log-probability and the N most likely
         alternatives (logprobs.py), the prompt's tokens too with echo.
         """
@@ -224,7 +227,8 @@ class Llama:
                         repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, seed=seed,
                         typical_p=typical_p, frequency_penalty=frequency_penalty,
                         presence_penalty=presence_penalty, mirostat_mode=mirostat_mode,
-                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias)
+                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias,
+                        grammar=grammar)
         head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion",
                 "created": int(time.time()), "model": model or self.model_path}
         chunks = self._complete(prompt_tokens, max_tokens, stop, sampling, recorder=recorder,
@@ -249,11 +253,14 @@ class Llama:
                                stream=False, stop=None, seed=None, max_tokens=None,
                                repeat_penalty=1.0, model=None, repeat_last_n=64, typical_p=1.0,
                                frequency_penalty=0.0, presence_penalty=0.0, mirostat_mode=0,
-                               mirostat_tau=5.0, mirostat_eta=0.1, logit_bias=None, **unsupported):
+                               mirostat_tau=5.0, mirostat_eta=0.1, logit_bias=None, grammar=None,
+                               response_format=None, **unsupported):
         """Answers a list of {"role": "system"|"user"|"assistant", "content": str} messages
         in the model's chat format. Returns a "chat.completion" dict, or with stream=True an
         iterator of "chat.completion.chunk" dicts (the role first, then content deltas).
-        Sampling arguments as create_completion's."""
+        Sampling arguments as create_completion's. response_format {"type": "json_object"}
+        makes the answer a JSON object ("schema": a JSON schema it follows), as does
+        {"type": "json_schema", "json_schema": {"schema": ...}}; it replaces grammar."""
         compat.check("create_chat_completion", unsupported, compat.SAMPLING)
         prompt_tokens, format_stops, stop_tokens = chat.prompt(self._engine, self.chat_format, messages)
         stops = list(format_stops) + _stop_list(stop)
@@ -263,7 +270,8 @@ class Llama:
                         repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, seed=seed,
                         typical_p=typical_p, frequency_penalty=frequency_penalty,
                         presence_penalty=presence_penalty, mirostat_mode=mirostat_mode,
-                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias)
+                        mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias,
+                        grammar=response_format_grammar(response_format) or grammar)
         chunks = self._complete(prompt_tokens, max_tokens, stops, sampling, stop_tokens=stop_tokens)
         if stream:
             def stream_chunks():
@@ -314,7 +322,7 @@ class Llama:
                              f"{self._engine.n_ctx} (raise n_ctx or shorten the prompt)")
         stops = _stop_list(stop)
         sampling = {**sampling, "seed": self._call_seed(sampling["seed"])}
-        sampler = make_sampler(self._engine.n_vocab, **sampling)
+        sampler = make_sampler(self._engine, **sampling, end_tokens=stop_tokens)
         tokens = self._sample(prompt_tokens, sampler, True, every_row=prompt_logprobs)
         return self._completion_chunks(tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs,
                                        {self._engine.eos, *stop_tokens})

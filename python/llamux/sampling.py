@@ -6,11 +6,14 @@ Defaults are llama-cpp-python's. Errors are ValueError naming the argument.
 """
 
 from . import _llamux
+from .grammar import LlamaGrammar
 
-def make_sampler(n_vocab, *, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n,
+def make_sampler(engine, *, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n,
                  seed, typical_p=1.0, frequency_penalty=0.0, presence_penalty=0.0,
-                 mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1, logit_bias=None):
-    """A _llamux.Sampler for these settings; seed already resolved to 0..2**32-1."""
+                 mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1, logit_bias=None,
+                 grammar=None, end_tokens=()):
+    """A _llamux.Sampler for these settings; seed already resolved to 0..2**32-1. grammar:
+    a LlamaGrammar the text must follow (ending at end of text or one of end_tokens)."""
     for name, value in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
                         ("repeat_penalty", repeat_penalty), ("typical_p", typical_p),
                         ("frequency_penalty", frequency_penalty),
@@ -24,13 +27,16 @@ def make_sampler(n_vocab, *, temperature, top_k, top_p, min_p, repeat_penalty, r
         raise ValueError(f"repeat_last_n: expected -1 (all) or a count >= 0, got {repeat_last_n!r}")
     if mirostat_mode not in (0, 1, 2) or isinstance(mirostat_mode, bool):
         raise ValueError(f"mirostat_mode: expected 0 (off), 1 or 2, got {mirostat_mode!r}")
+    if grammar is not None and not isinstance(grammar, LlamaGrammar):
+        raise ValueError(f"grammar: expected a LlamaGrammar (LlamaGrammar.from_string(...)), got {grammar!r}")
     return _llamux.Sampler(
+        engine=engine, grammar=grammar and grammar._parsed, end_tokens=list(end_tokens),
         temperature=float(temperature), top_k=top_k, top_p=float(top_p), min_p=float(min_p),
         repeat_penalty=float(repeat_penalty), repeat_last_n=repeat_last_n, seed=seed,
         typical_p=float(typical_p), frequency_penalty=float(frequency_penalty),
         presence_penalty=float(presence_penalty), mirostat=mirostat_mode,
         mirostat_tau=float(mirostat_tau), mirostat_eta=float(mirostat_eta),
-        logit_bias=logit_bias_pairs(logit_bias, n_vocab))
+        logit_bias=logit_bias_pairs(logit_bias, engine.n_vocab))
 
 
 def logit_bias_pairs(logit_bias, n_vocab):

@@ -25,20 +25,22 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import LlamuxError
+from .grammar import LlamaGrammar
 from .llama import LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST, LLAMA_POOLING_TYPE_MEAN, Llama
 
 # Request fields passed to Llama, by route; others that OpenAI clients send are checked by
 # Llama's compatibility table or, when OpenAI-only, below.
-COMPLETION_FIELDS = ("prompt", "max_tokens", "temperature", "top_p", "min_p", "top_k", "echo",
-                     "stop", "repeat_penalty", "stream", "seed", "logprobs", "suffix",
-                     "frequency_penalty", "presence_penalty", "typical_p", "logit_bias")
-CHAT_FIELDS = ("messages", "max_tokens", "temperature", "top_p", "min_p", "top_k", "stop",
-               "repeat_penalty", "stream", "seed", "frequency_penalty", "presence_penalty",
-               "typical_p", "logit_bias")
+# "grammar" is GBNF text (llama-cpp-python's server field); "response_format" OpenAI's.
+SAMPLING_FIELDS = ("temperature", "top_p", "min_p", "top_k", "repeat_penalty", "repeat_last_n",
+                   "seed", "frequency_penalty", "presence_penalty", "typical_p", "logit_bias",
+                   "mirostat_mode", "mirostat_tau", "mirostat_eta", "grammar")
+COMPLETION_FIELDS = ("prompt", "max_tokens", "echo", "stop", "stream", "logprobs", "suffix",
+                     *SAMPLING_FIELDS)
+CHAT_FIELDS = ("messages", "max_tokens", "stop", "stream", "response_format", *SAMPLING_FIELDS)
 # OpenAI fields with no counterpart here: accepted at the value that asks for nothing.
 OPENAI_NEUTRAL = {"n": 1, "user": None, "best_of": 1, "logprobs": False, "top_logprobs": None,
-                  "stream_options": None, "response_format": None, "tools": None,
-                  "tool_choice": None, "parallel_tool_calls": None}
+                  "stream_options": None, "tools": None, "tool_choice": None,
+                  "parallel_tool_calls": None}
 
 
 POOLING = {"mean": LLAMA_POOLING_TYPE_MEAN, "cls": LLAMA_POOLING_TYPE_CLS,
@@ -95,6 +97,8 @@ def request_arguments(body, fields, required):
                 raise RequestError(f"{name}: not supported by llamux; got {value!r}")
         else:
             raise RequestError(f"{name}: unknown field")
+    if "grammar" in kwargs:
+        kwargs["grammar"] = LlamaGrammar.from_string(kwargs["grammar"]) if kwargs["grammar"] else None
     if kwargs.get("logprobs") is False:
         kwargs["logprobs"] = None
     if isinstance(kwargs.get("prompt"), list) and kwargs["prompt"] and isinstance(kwargs["prompt"][0], str):

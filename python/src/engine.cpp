@@ -5,6 +5,7 @@
 
 #include "llamux/embedding.hpp"
 #include "llamux/error.hpp"
+#include "llamux/grammar_sampling.hpp"
 #include "llamux/sampler.hpp"
 
 namespace llamux::python {
@@ -20,6 +21,12 @@ void Engine::eval(const std::vector<int32_t>& tokens, bool every_row) {
     }
     rows_ = session_->decode(tokens, true);
     logits_.assign(rows_.end() - tokenizer().n_vocab(), rows_.end());
+}
+
+std::shared_ptr<const GrammarVocab> Engine::grammar_vocab(const std::vector<int32_t>& extra_ends) {
+    auto& vocab = grammar_vocabs_[extra_ends];
+    if (!vocab) vocab = llamux::grammar_vocab(tokenizer(), extra_ends);
+    return vocab;
 }
 
 void Engine::prefill(const std::vector<int32_t>& prompt) {

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "llamux/grammar.hpp"
 #include "llamux/model.hpp"
 #include "llamux/sampler.hpp"
 #include "llamux/session.hpp"
@@ -52,6 +54,10 @@ public:
     std::vector<float> embed(const std::vector<int32_t>& tokens, const std::string& pooling,
                              int32_t normalize);
 
+    // The vocabulary as grammars see it (llamux/grammar_sampling.hpp), with these extra end
+    // tokens (a chat format's end of turn); built on first use and kept per end-token set.
+    std::shared_ptr<const GrammarVocab> grammar_vocab(const std::vector<int32_t>& extra_ends);
+
     // Scalar metadata values as text (arrays such as the vocabulary are left out), in file
     // order, as llama-cpp-python's Llama.metadata gives them.
     std::vector<std::pair<std::string, std::string>> metadata() const;
@@ -61,6 +67,7 @@ private:
     std::unique_ptr<Session> session_;
     std::vector<float> logits_;
     std::vector<float> rows_;  // every row of the last eval with every_row, else empty
+    std::map<std::vector<int32_t>, std::shared_ptr<const GrammarVocab>> grammar_vocabs_;
 };
 
 }  // namespace llamux::python

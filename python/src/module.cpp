@@ -17,6 +17,8 @@
 #include "engine.hpp"
 #include "llamux/chat.hpp"
 #include "llamux/error.hpp"
+#include "llamux/grammar_sampling.hpp"
+#include "llamux/json_schema.hpp"
 #include "llamux/log.hpp"
 #include "llamux/sampler.hpp"
 
@@ -41,6 +43,11 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
     o.plugins.dirs.assign(plugin_dirs.begin(), plugin_dirs.end());
     return o;
 }
+
+// Grammar is an opaque type; Python holds it through this.
+struct ParsedGrammar {
+    std::shared_ptr<const Grammar> grammar;
+};
 
 // The sampler's settings from Python keywords (llamux/sampling.py checks their types).
 SamplingParams sampling_params(const py::kwargs& kw) {
@@ -151,10 +158,30 @@ void bind_engine(py::module_& m) {
 }
 
 void bind_sampler(py::module_& m) {
+    py::class_<ParsedGrammar>(m, "Grammar", "A parsed GBNF grammar (llamux/grammar.hpp)")
+        .def(py::init([](const std::string& text, const std::string& source) {
+                 return ParsedGrammar{parse_grammar(text, source)};
+             }),
+             py::arg("text"), py::arg("source"));
+    m.def("json_schema_to_grammar", &json_schema_to_grammar, py::arg("schema"), py::arg("source"),
+          "GBNF text for the JSON values of a JSON schema (llamux/json_schema.hpp)");
+    m.def("json_grammar", &json_grammar, "GBNF text for any JSON object");
+
     py::class_<Sampler>(m, "Sampler", "llama.cpp's sampling chain with a seeded generator")
-        .def(py::init([](const py::kwargs& kw) { return new Sampler(sampling_params(kw)); }),
+        .def(py::init([](Engine* engine, const ParsedGrammar* grammar,
+                         const std::vector<int32_t>& end_tokens, const py::kwargs& kw) {
+                 auto sampler = std::make_unique<Sampler>(sampling_params(kw));
+                 if (grammar) {
+                     if (!engine) throw Error("Sampler: a grammar needs the engine (its vocabulary)");
+                     sampler->set_constraint(grammar_constraint(grammar->grammar, engine->grammar_vocab(end_tokens)));
+                 }
+                 return sampler;
+             }),
+             py::arg("engine") = nullptr, py::arg("grammar") = nullptr,
+             py::arg("end_tokens") = std::vector<int32_t>{},
              "Keywords: SamplingParams' fields (llamux/sampler.hpp), mirostat for its mode and "
-             "logit_bias as [(token, bias)]")
+             "logit_bias as [(token, bias)]; grammar (with engine) limits the text to its "
+             "language, ending at end of text or one of end_tokens")
         .def(
             "sample",
             [](Sampler& s, const Engine& e) {

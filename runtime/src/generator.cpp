@@ -4,6 +4,8 @@
 #include <chrono>
 
 #include "llamux/error.hpp"
+#include "llamux/grammar_sampling.hpp"
+#include "llamux/model.hpp"
 
 namespace llamux {
 namespace {
@@ -40,6 +42,9 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
     GenerateStats stats;
     stats.n_prompt = static_cast<int32_t>(prompt.size());
     Sampler sampler(options.sampling);
+    if (options.grammar) {
+        sampler.set_constraint(grammar_constraint(options.grammar, grammar_vocab(session.model().tokenizer())));
+    }
     std::vector<int32_t> history = prompt;
     const int32_t eos = session.model().tokenizer().eos();
     const int32_t n_keep = kept_positions(session, prompt, options.n_keep);

@@ -79,6 +79,21 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(status, 400)
         self.assertIn("logit_bias", json.loads(body)["error"]["message"])
 
+    def test_grammar_and_response_format(self):
+        grammar = 'root ::= " " ("yes" | "no") "!"'
+        status, _, body = self.request("/completions", {"prompt": PROMPT, "temperature": 0, "grammar": grammar})
+        self.assertEqual(status, 200, body)
+        self.assertIn(json.loads(body)["choices"][0]["text"], (" yes!", " no!"))
+        schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+        status, _, body = self.request("/chat/completions", {
+            "messages": CHAT, "temperature": 0,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "flag", "schema": schema}}})
+        self.assertEqual(status, 200, body)
+        self.assertIsInstance(json.loads(json.loads(body)["choices"][0]["message"]["content"])["ok"], bool)
+        status, _, body = self.request("/completions", {"prompt": PROMPT, "grammar": "root ::= x"})
+        self.assertEqual(status, 400)
+        self.assertIn("grammar:1:", json.loads(body)["error"]["message"])
+
     def test_completion_logprobs(self):
         args = dict(prompt=PROMPT, max_tokens=4, temperature=0, logprobs=2)
         out = json.loads(self.request("/completions", args)[2])

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <vector>
 
+#include "llamux/grammar.hpp"
 #include "llamux/sampler.hpp"
 #include "llamux/session.hpp"
 
@@ -20,6 +22,9 @@ struct GenerateOptions {
     // prompt: all of them. As llama.cpp's --keep.
     int32_t n_keep = 0;
     SamplingParams sampling;
+    // When set, the text stays in this grammar's language (GBNF, llamux/grammar.hpp) and
+    // ends where the grammar allows end of text and the model chooses it.
+    std::shared_ptr<const Grammar> grammar;
 };
 
 struct GenerateStats {

@@ -84,6 +84,9 @@ public:
     // accepts it. Throws Error when the constraint allows no token at all.
     int32_t sample(const std::vector<float>& logits, const std::vector<int32_t>& history);
     uint32_t seed() const { return seed_; }
+    // Replaces the constraint (null: none), e.g. a fresh grammar state for the next answer
+    // of a chat; the generators keep their state.
+    void set_constraint(std::unique_ptr<TokenConstraint> constraint) { constraint_ = std::move(constraint); }
 
 private:
     struct State;
