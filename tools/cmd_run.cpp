@@ -2,6 +2,7 @@
 // the generated text, streamed; timings go to stderr.
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 
 #include "commands.hpp"
 #include "escapes.hpp"
@@ -22,8 +23,31 @@ struct RunFlags {
     int32_t n_keep = 0;
     bool no_context_shift = false;
     bool escapes = false;
+    std::string prompt_cache;  // --prompt-cache FILE
+    bool prompt_cache_all = false;
+    bool prompt_cache_ro = false;
     SamplingFlags sampling;
 };
+
+// llama.cpp main's --prompt-cache: the evaluated prompt's cache in a file, loaded by the
+// next run so that a prompt starting the same way evaluates only what follows.
+void load_prompt_cache(Session& session, const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return;  // no file yet: this run makes it
+    session.load_state(in, "--prompt-cache " + path);
+}
+
+void save_prompt_cache(Session& session, const std::string& path) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error("--prompt-cache " + path + ": cannot write the file");
+    session.save_state(out);
+    out.close();
+    if (!out) throw Error("--prompt-cache " + path + ": writing failed");
+}
+
+std::string cached_note(int32_t n_cached) {
+    return n_cached > 0 ? " (" + std::to_string(n_cached) + " from the prompt cache)" : "";
+}
 
 std::string shifts_note(int32_t n_shifts) {
     if (n_shifts == 0) return "";
@@ -53,6 +77,13 @@ int run_generate(const RunFlags& f) {
 
     const Tokenizer& tok = model->tokenizer();
     const std::vector<int32_t> tokens = tok.encode(prompt, tok.add_bos());
+    if (!f.prompt_cache.empty()) {
+        load_prompt_cache(session, f.prompt_cache);
+        options.reuse_cache = true;
+        if (!f.prompt_cache_ro) options.after_prompt = [&] { save_prompt_cache(session, f.prompt_cache); };
+    } else if (f.prompt_cache_all || f.prompt_cache_ro) {
+        throw Error("--prompt-cache-all and --prompt-cache-ro: expected --prompt-cache FILE too");
+    }
 
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
     std::fflush(stdout);
@@ -66,12 +97,14 @@ int run_generate(const RunFlags& f) {
     const std::string rest = decoder.flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fflush(stdout);
+    if (f.prompt_cache_all && !f.prompt_cache_ro) save_prompt_cache(session, f.prompt_cache);
 
     auto rate = [](int32_t n, double ms) { return ms > 0 ? 1000.0 * n / ms : 0.0; };
     std::fprintf(stderr,
-                 "\nllamux: load %.1f ms | prompt %d tokens, %.1f ms, %.2f t/s | "
+                 "\nllamux: load %.1f ms | prompt %d tokens%s, %.1f ms, %.2f t/s | "
                  "generation %d tokens, %.1f ms, %.2f t/s%s%s\n",
-                 load_ms, stats.n_prompt, stats.prompt_ms, rate(stats.n_prompt, stats.prompt_ms),
+                 load_ms, stats.n_prompt, cached_note(stats.n_cached).c_str(), stats.prompt_ms,
+                 rate(stats.n_prompt - stats.n_cached, stats.prompt_ms),
                  stats.n_generated, stats.generate_ms, rate(stats.n_generated, stats.generate_ms),
                  shifts_note(stats.n_shifts).c_str(), stats.context_full ? " | context full" : "");
     return 0;
@@ -92,6 +125,11 @@ void add_run_command(CLI::App& root, CommandFn& run) {
     cmd->add_flag("--no-context-shift", flags->no_context_shift,
                   "Stop at a full context instead of dropping half of the unkept tokens");
     cmd->add_flag("-e,--escape", flags->escapes, "Process escapes (\\n, \\t, \\\\, \\xNN ...) in the prompt");
+    cmd->add_option("--prompt-cache", flags->prompt_cache,
+                    "Keep the evaluated prompt's cache in this file and reuse what a later prompt shares with it");
+    cmd->add_flag("--prompt-cache-all", flags->prompt_cache_all,
+                  "Save the generated tokens in the prompt cache too");
+    cmd->add_flag("--prompt-cache-ro", flags->prompt_cache_ro, "Use the prompt cache without updating it");
     flags->sampling.add_to(*cmd);
     cmd->callback([flags, &run] { run = [flags] { return run_generate(*flags); }; });
 }

@@ -12,7 +12,8 @@ or iterators of chunks with `stream=True`). See docs/python.md.
 from ._llamux import LlamuxError
 from .grammar import LlamaGrammar
 from .llama import (LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST, LLAMA_POOLING_TYPE_MEAN,
-                    LLAMA_POOLING_TYPE_NONE, LLAMA_POOLING_TYPE_UNSPECIFIED, Llama)
+                    LLAMA_POOLING_TYPE_NONE, LLAMA_POOLING_TYPE_UNSPECIFIED, Llama, LlamaState)
 
-__all__ = ["Llama", "LlamaGrammar", "LlamuxError", "LLAMA_POOLING_TYPE_UNSPECIFIED", "LLAMA_POOLING_TYPE_NONE",
-           "LLAMA_POOLING_TYPE_MEAN", "LLAMA_POOLING_TYPE_CLS", "LLAMA_POOLING_TYPE_LAST"]
+__all__ = ["Llama", "LlamaGrammar", "LlamaState", "LlamuxError", "LLAMA_POOLING_TYPE_UNSPECIFIED",
+           "LLAMA_POOLING_TYPE_NONE", "LLAMA_POOLING_TYPE_MEAN", "LLAMA_POOLING_TYPE_CLS",
+           "LLAMA_POOLING_TYPE_LAST"]

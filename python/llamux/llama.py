@@ -140,6 +140,25 @@ class Llama:
             "usage": {"prompt_tokens": total, "total_tokens": total},
         }
 
+    # -- state ------------------------------------------------------------------------------
+    def save_state(self):
+        """The context's cache (its tokens and their key and value rows) and last logits, as
+        llama-cpp-python's save_state: restore it with load_state on a Llama over the same
+        model file, to continue from there or to reuse a long prompt's evaluation."""
+        return LlamaState(input_ids=list(self._engine.tokens()), scores=[self._engine.logits()],
+                          llama_state=self._engine.save_state(), seed=self._seed)
+
+    def load_state(self, state):
+        """Puts back a save_state. Raises ValueError for a state of another model file or KV
+        cache type, or one longer than this context (the cache is then empty)."""
+        if not isinstance(state, LlamaState):
+            raise ValueError(f"state: expected a LlamaState from save_state(), got {state!r}")
+        try:
+            self._engine.load_state(state.llama_state, state.scores[-1] if state.scores else [])
+        except _llamux.LlamuxError as e:
+            raise ValueError(str(e)) from None
+        self._seed = state.seed
+
     # -- evaluation -------------------------------------------------------------------------
     def reset(self):
         """Forgets the cached tokens (the next prompt is evaluated from the start)."""
@@ -358,6 +377,19 @@ class Llama:
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n_generated,
                  "total_tokens": n_prompt + n_generated}
         yield text.release(final=True), finish_reason, usage
+
+
+class LlamaState:
+    """A saved context (Llama.save_state): input_ids are the cached tokens, scores the last
+    logits (one row), llama_state the cache's bytes in llamux's format."""
+
+    def __init__(self, input_ids, scores, llama_state, seed):
+        self.input_ids = input_ids
+        self.scores = scores
+        self.n_tokens = len(input_ids)
+        self.llama_state = llama_state
+        self.llama_state_size = len(llama_state)
+        self.seed = seed
 
 
 def _join(chunks):

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <sstream>
 
 #include "llamux/embedding.hpp"
 #include "llamux/error.hpp"
@@ -21,6 +22,25 @@ void Engine::eval(const std::vector<int32_t>& tokens, bool every_row) {
     }
     rows_ = session_->decode(tokens, true);
     logits_.assign(rows_.end() - tokenizer().n_vocab(), rows_.end());
+}
+
+std::string Engine::save_state() {
+    std::ostringstream out;
+    session_->save_state(out);
+    return std::move(out).str();
+}
+
+void Engine::load_state(const std::string& state, const std::vector<float>& logits) {
+    rows_.clear();
+    logits_.clear();
+    std::istringstream in(state);
+    session_->load_state(in, "state");
+    if (!logits.empty() && logits.size() != static_cast<size_t>(tokenizer().n_vocab())) {
+        session_->reset();
+        throw Error("state: expected " + std::to_string(tokenizer().n_vocab()) + " logits, got " +
+                    std::to_string(logits.size()));
+    }
+    logits_ = logits;
 }
 
 std::shared_ptr<const GrammarVocab> Engine::grammar_vocab(const std::vector<int32_t>& extra_ends) {

@@ -54,6 +54,12 @@ public:
     std::vector<float> embed(const std::vector<int32_t>& tokens, const std::string& pooling,
                              int32_t normalize);
 
+    // The session's cache as bytes (Session::save_state), and back with the logits that went
+    // with it; load_state throws Error as Session::load_state does (the cache and logits are
+    // then empty).
+    std::string save_state();
+    void load_state(const std::string& state, const std::vector<float>& logits);
+
     // The vocabulary as grammars see it (llamux/grammar_sampling.hpp), with these extra end
     // tokens (a chat format's end of turn); built on first use and kept per end-token set.
     std::shared_ptr<const GrammarVocab> grammar_vocab(const std::vector<int32_t>& extra_ends);

@@ -129,7 +129,21 @@ void bind_engine(py::module_& m) {
              py::call_guard<py::gil_scoped_release>(),
              "Pooled, normalized embeddings of the tokens from an empty cache, row-major")
         .def("logits", &Engine::logits, "The last evaluated token's logits (a copy)")
+        .def(
+            "save_state",
+            [](Engine& e) {
+                std::string state;
+                {
+                    py::gil_scoped_release unlocked;
+                    state = e.save_state();
+                }
+                return py::bytes(state);  // needs the lock
+            },
+            "The cache's tokens and rows as bytes")
+        .def("load_state", &Engine::load_state, py::arg("state"), py::arg("logits"),
+             py::call_guard<py::gil_scoped_release>(), "Restores save_state's bytes and these logits")
         .def("rewind", &Engine::rewind, py::arg("n"))
+        .def("tokens", [](const Engine& e) { return e.session().tokens(); }, "The cached tokens")
         .def_property_readonly("n_past", [](const Engine& e) { return e.session().n_past(); })
         .def_property_readonly("n_ctx", [](const Engine& e) { return e.session().n_ctx(); })
         .def_property_readonly("n_vocab", [](const Engine& e) { return e.tokenizer().n_vocab(); })

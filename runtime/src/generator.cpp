@@ -15,14 +15,15 @@ double ms_since(std::chrono::steady_clock::time_point start) {
         .count();
 }
 
-// Cache positions a context shift keeps: those before the prompt, the BOS and n_keep more
+// Cache positions a context shift keeps: the n_before ones before the prompt, the BOS and n_keep more
 // prompt tokens (all of the prompt when n_keep < 0 or exceeds it), as llama.cpp's main.
-int32_t kept_positions(const Session& session, const std::vector<int32_t>& prompt, int32_t n_keep) {
+int32_t kept_positions(const Session& session, int32_t n_before, const std::vector<int32_t>& prompt,
+                       int32_t n_keep) {
     const auto n_prompt = static_cast<int32_t>(prompt.size());
     const bool bos = prompt.front() == session.model().tokenizer().bos();
     const int32_t from_prompt =
         n_keep < 0 || n_keep > n_prompt ? n_prompt : std::min(n_prompt, n_keep + (bos ? 1 : 0));
-    return session.n_past() + from_prompt;
+    return n_before + from_prompt;
 }
 
 }  // namespace
@@ -34,7 +35,8 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
     if (options.n_predict < -1) {
         throw Error("-n: expected -1 or a count >= 0, got " + std::to_string(options.n_predict));
     }
-    if (session.n_past() + static_cast<int64_t>(prompt.size()) > session.n_ctx()) {
+    const int64_t n_before = options.reuse_cache ? 0 : session.n_past();
+    if (n_before + static_cast<int64_t>(prompt.size()) > session.n_ctx()) {
         throw Error("prompt of " + std::to_string(prompt.size()) +
                     " tokens does not fit the context of " + std::to_string(session.n_ctx()) +
                     " (raise -c or shorten the prompt)");
@@ -47,11 +49,22 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
     }
     std::vector<int32_t> history = prompt;
     const int32_t eos = session.model().tokenizer().eos();
-    const int32_t n_keep = kept_positions(session, prompt, options.n_keep);
+    const int32_t n_keep = kept_positions(session, static_cast<int32_t>(n_before), prompt, options.n_keep);
 
     auto start = std::chrono::steady_clock::now();
-    std::vector<float> logits = session.decode(prompt, false);
+    std::vector<float> logits;
+    if (options.reuse_cache) {
+        // What prefill keeps: the prefix shared with the cache, short of the last token.
+        const std::vector<int32_t>& held = session.tokens();
+        const auto limit = static_cast<std::ptrdiff_t>(std::min(held.size(), prompt.size() - 1));
+        stats.n_cached = static_cast<int32_t>(
+            std::mismatch(held.begin(), held.begin() + limit, prompt.begin()).first - held.begin());
+        logits = session.prefill(prompt);
+    } else {
+        logits = session.decode(prompt, false);
+    }
     stats.prompt_ms = ms_since(start);
+    if (options.after_prompt) options.after_prompt();
 
     start = std::chrono::steady_clock::now();
     while (options.n_predict < 0 || stats.n_generated < options.n_predict) {

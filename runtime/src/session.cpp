@@ -7,6 +7,7 @@
 #include "llamux/error.hpp"
 #include "llamux/log.hpp"
 #include "kv_shift.hpp"
+#include "session_state.hpp"
 
 namespace llamux {
 namespace {
@@ -137,6 +138,13 @@ void Session::shift(int32_t n_keep, int32_t n_discard) {
         n_past() - from,
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     tokens_.erase(tokens_.begin() + n_keep, tokens_.begin() + from);
+}
+
+void Session::save_state(std::ostream& out) { write_session_state(out, *model_, *kv_, tokens_); }
+
+void Session::load_state(std::istream& in, const std::string& source) {
+    tokens_.clear();
+    tokens_ = read_session_state(in, source, *model_, *kv_, n_ctx_);
 }
 
 std::vector<float> Session::prefill(const std::vector<int32_t>& prompt) {

@@ -117,6 +117,29 @@ class CompletionTest(unittest.TestCase):
                     self.llm(PROMPT, max_tokens=2, **kwargs)
                 self.assertIn(words, str(e.exception))
 
+    def test_saved_state_continues_as_the_context_it_came_from(self):
+        self.llm.reset()
+        prompt = self.llm.tokenize(PROMPT.encode())
+        self.llm.eval(prompt)
+        state = self.llm.save_state()
+        self.assertEqual((state.n_tokens, state.input_ids), (len(prompt), prompt))
+        # Both contexts then evaluate only ", there was" after the saved prompt.
+        expected = self.llm(PROMPT + ", there was", max_tokens=6, temperature=0)["choices"][0]["text"]
+        other = load(self, n_ctx=256)
+        other(PROMPT + " in a land far away", max_tokens=4, temperature=0)
+        other.load_state(state)
+        self.assertEqual(other._engine.n_past, len(prompt))
+        self.assertEqual(other._engine.logits(), state.scores[-1])
+        self.assertEqual(other(PROMPT + ", there was", max_tokens=6, temperature=0)["choices"][0]["text"], expected)
+        with self.assertRaises(ValueError) as e:
+            other.load_state(b"raw bytes")
+        self.assertIn("state: expected a LlamaState", str(e.exception))
+        state.llama_state = state.llama_state[:20]
+        with self.assertRaises(ValueError) as e:
+            other.load_state(state)
+        self.assertIn("session state ends early", str(e.exception))
+        self.assertEqual(other._engine.n_past, 0)
+
     def test_prompt_as_token_ids(self):
         ids = self.llm.tokenize(PROMPT.encode())
         self.assertEqual(self.greedy(ids, max_tokens=8)["choices"][0]["text"],

@@ -25,10 +25,18 @@ struct GenerateOptions {
     // When set, the text stays in this grammar's language (GBNF, llamux/grammar.hpp) and
     // ends where the grammar allows end of text and the model chooses it.
     std::shared_ptr<const Grammar> grammar;
+    // The prompt replaces what the cache holds rather than following it: the prefix they
+    // share is kept and only the rest evaluated (Session::prefill), as llama.cpp's
+    // --prompt-cache does with a loaded session.
+    bool reuse_cache = false;
+    // Called once the prompt is evaluated, before the first token is sampled (where
+    // llama.cpp's main saves its prompt cache).
+    std::function<void()> after_prompt;
 };
 
 struct GenerateStats {
     int32_t n_prompt = 0;
+    int32_t n_cached = 0;  // prompt tokens the cache already held (reuse_cache)
     int32_t n_generated = 0;
     double prompt_ms = 0.0;
     double generate_ms = 0.0;

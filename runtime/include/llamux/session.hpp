@@ -2,8 +2,10 @@
 // and the compiled graphs for each batch shape. What tools and bindings call.
 #pragma once
 
+#include <istream>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,15 @@ public:
     // the first, as llama.cpp's do. Throws Error unless 0 <= n_keep, 0 < n_discard and
     // n_keep + n_discard <= n_past().
     void shift(int32_t n_keep, int32_t n_discard);
+
+    // Writes what the cache holds (its tokens and their key and value rows) to `out`, for
+    // a later load_state into a session over the same model file and KV cache type (on any
+    // backends and placement). Throws Error when writing fails.
+    void save_state(std::ostream& out);
+    // Replaces the cache with a saved state. Throws Error naming `source` for a malformed
+    // or truncated state, one made for another model file, KV cache type or a longer
+    // context; the cache is then empty.
+    void load_state(std::istream& in, const std::string& source);
 
     const Model& model() const { return *model_; }
     const Placement& placement() const { return placement_; }
