@@ -16,6 +16,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <sstream>
 
 #include "llamux/backend.hpp"
 #include "llamux/ops_ref.hpp"
@@ -576,6 +577,31 @@ TEST(CudaSession, ContextShiftsGiveTheCpuTokens) {
     for (int32_t ngl = 1; ngl <= model->hparams().n_layer + 1; ++ngl) {
         EXPECT_EQ(tokens_at(ngl), cpu) << "-ngl " << ngl;
     }
+}
+
+// A state saved from a CPU session loads into a GPU one and back (rows cross through the
+// plugin's tensor reads and writes): the next token's logits are each side's own.
+TEST(CudaSession, StatesMoveBetweenCpuAndGpu) {
+    LLAMUX_REQUIRE_GPU();
+    LLAMUX_FIXTURE(model_path, "models/stories260K.gguf");
+    auto model = Model::load(model_path.string());
+    const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
+    const int32_t all = model->hparams().n_layer + 1;
+    Session cpu(model, gpu_options(0));
+    Session gpu(model, gpu_options(all));
+    cpu.decode(prompt);
+    gpu.decode(prompt);
+    std::stringstream from_cpu, from_gpu;
+    cpu.save_state(from_cpu);
+    gpu.save_state(from_gpu);
+    Session gpu_loaded(model, gpu_options(all));
+    gpu_loaded.load_state(from_cpu, "cpu state");
+    Session cpu_loaded(model, gpu_options(0));
+    cpu_loaded.load_state(from_gpu, "gpu state");
+    const std::vector<int32_t> next = {271};
+    const auto cpu_next = cpu.decode(next);
+    EXPECT_LE(test::relative_row_error(gpu_loaded.decode(next), cpu_next), 1e-3);
+    EXPECT_LE(test::relative_row_error(cpu_loaded.decode(next), cpu_next), 1e-3);
 }
 
 }  // namespace
