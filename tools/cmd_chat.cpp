@@ -110,7 +110,7 @@ int run_chat(const ChatFlags& f) {
 
     std::vector<ChatMessage> messages;
     if (!f.system.empty()) messages.push_back({"system", f.system});
-    Sampler sampler(sampling);
+    Sampler sampler(sampling, &tok);
     std::string line;
     bool refused = false;  // a message did not fit: the exit status says so
     while (true) {

@@ -55,6 +55,14 @@ void SamplingFlags::add_to(CLI::App& cmd) {
     cmd.add_option("--mirostat-lr", sampling.mirostat_eta, "Mirostat learning rate (eta)");
     cmd.add_option("--mirostat-ent", sampling.mirostat_tau, "Mirostat target entropy (tau)");
     cmd.add_option("--min-keep", sampling.min_keep, "Tokens every cutting step keeps at least");
+    cmd.add_option("--dry-multiplier", sampling.dry_multiplier,
+                   "DRY: penalty for extending a repeat of the recent text (0: off)");
+    cmd.add_option("--dry-base", sampling.dry_base, "DRY: the penalty grows by this per repeated token");
+    cmd.add_option("--dry-allowed-length", sampling.dry_allowed_length, "DRY: repeats this long go free");
+    cmd.add_option("--dry-penalty-last-n", sampling.dry_penalty_last_n,
+                   "DRY: recent tokens looked at (-1: all, 0: off)");
+    cmd.add_option("--dry-sequence-breaker", dry_breakers,
+                   "DRY: text after which a repeat ends; replaces the defaults (\\n : \" *); 'none': no breakers");
     cmd.add_option("-l,--logit-bias", logit_bias,
                    "Add to a token's logit: TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043-inf); repeatable");
     cmd.add_flag("--ignore-eos", ignore_eos, "Never end the text: bans the end of text token");
@@ -88,6 +96,10 @@ SamplingParams SamplingFlags::params(int32_t eos) const {
     if (ignore_eos) p.logit_bias.push_back({eos, -INFINITY});
     if (!samplers.empty()) p.order = parse_sampler_names(samplers, "--samplers");
     if (!sampling_seq.empty()) p.order = parse_sampler_letters(sampling_seq, "--sampling-seq");
+    if (!dry_breakers.empty()) {
+        p.dry_sequence_breakers = dry_breakers;
+        if (dry_breakers == std::vector<std::string>{"none"}) p.dry_sequence_breakers.clear();
+    }
     check_sampling_params(p);
     return p;
 }

@@ -22,6 +22,7 @@ struct SamplingFlags {
     bool ignore_eos = false;
     std::string samplers;      // --samplers, empty: the default order
     std::string sampling_seq;  // --sampling-seq
+    std::vector<std::string> dry_breakers;  // --dry-sequence-breaker: replace the defaults
     std::string grammar;       // --grammar: GBNF text
     std::string grammar_file;  // --grammar-file: a GBNF file
     std::string json_schema;   // -j/--json-schema: a JSON schema, turned into a grammar

@@ -184,7 +184,7 @@ void bind_sampler(py::module_& m) {
     py::class_<Sampler>(m, "Sampler", "llama.cpp's sampling chain with a seeded generator")
         .def(py::init([](Engine* engine, const ParsedGrammar* grammar,
                          const std::vector<int32_t>& end_tokens, const py::kwargs& kw) {
-                 auto sampler = std::make_unique<Sampler>(sampling_params(kw));
+                 auto sampler = std::make_unique<Sampler>(sampling_params(kw), engine ? &engine->tokenizer() : nullptr);
                  if (grammar) {
                      if (!engine) throw Error("Sampler: a grammar needs the engine (its vocabulary)");
                      sampler->set_constraint(grammar_constraint(grammar->grammar, engine->grammar_vocab(end_tokens)));

@@ -43,7 +43,7 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
     }
     GenerateStats stats;
     stats.n_prompt = static_cast<int32_t>(prompt.size());
-    Sampler sampler(options.sampling);
+    Sampler sampler(options.sampling, &session.model().tokenizer());
     if (options.grammar) {
         sampler.set_constraint(grammar_constraint(options.grammar, grammar_vocab(session.model().tokenizer())));
     }

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "llamux/error.hpp"
+#include "sampling_dry.hpp"
 #include "sampling_steps.hpp"
 
 namespace llamux {
@@ -30,6 +31,13 @@ void check_sampling_params(const SamplingParams& p) {
     if (p.mirostat < 0 || p.mirostat > 2) {
         throw Error("--mirostat: expected 0 (off), 1 or 2, got " + std::to_string(p.mirostat));
     }
+    if (p.dry_allowed_length < 0) {
+        throw Error("--dry-allowed-length: expected a count >= 0, got " + std::to_string(p.dry_allowed_length));
+    }
+    if (p.dry_penalty_last_n < -1) {
+        throw Error("--dry-penalty-last-n: expected -1 (all) or a count >= 0, got " +
+                    std::to_string(p.dry_penalty_last_n));
+    }
     if (p.min_keep < 0) {
         throw Error("--min-keep: expected a count >= 0, got " + std::to_string(p.min_keep));
     }
@@ -54,14 +62,28 @@ struct Sampler::State {
     std::mt19937 xtc_rng;
     float mu = 0.0f;  // Mirostat's running maximum surprise
     std::vector<uint8_t> mask;
+    sampling::DryBreakers dry_breakers;
 };
 
-Sampler::Sampler(const SamplingParams& params, std::unique_ptr<TokenConstraint> constraint)
+namespace {
+
+bool dry_on(const SamplingParams& p) {
+    return p.dry_multiplier != 0.0f && p.dry_base >= 1.0f && p.dry_penalty_last_n != 0 &&
+           p.mirostat == 0 && p.top_n_sigma < 0.0f &&
+           std::find(p.order.begin(), p.order.end(), SamplerStep::Dry) != p.order.end();
+}
+
+}  // namespace
+
+Sampler::Sampler(const SamplingParams& params, const Tokenizer* tokenizer)
     : params_(params),
       seed_(params.seed == 0xFFFFFFFFu ? std::random_device{}() : params.seed),
-      constraint_(std::move(constraint)),
       state_(std::make_unique<State>()) {
     check_sampling_params(params_);
+    if (dry_on(params_)) {
+        if (!tokenizer) throw Error("--dry-multiplier: DRY needs the model's vocabulary (no tokenizer given)");
+        state_->dry_breakers = sampling::dry_breakers(*tokenizer, params_.dry_sequence_breakers);
+    }
     state_->dist_rng.seed(seed_);
     state_->xtc_rng.seed(seed_);
     state_->mu = 2.0f * params_.mirostat_tau;
@@ -77,8 +99,10 @@ bool Sampler::is_plain_greedy() const {
     const bool penalised = p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f ||
                                                     p.frequency_penalty != 0.0f ||
                                                     p.presence_penalty != 0.0f);
-    return p.temperature <= 0.0f && p.mirostat == 0 && !penalised && p.logit_bias.empty() &&
-           p.typical_p >= 1.0f && p.dynatemp_range <= 0.0f &&
+    const bool tempered = p.top_n_sigma >= 0.0f ||
+                          std::find(p.order.begin(), p.order.end(), SamplerStep::Temperature) != p.order.end();
+    return p.temperature <= 0.0f && tempered && p.mirostat == 0 && !penalised && !dry_on(p) &&
+           p.logit_bias.empty() && p.typical_p >= 1.0f && p.dynatemp_range <= 0.0f &&
            (p.xtc_probability <= 0.0f || p.xtc_threshold > 0.5f);
 }
 
@@ -146,6 +170,11 @@ int32_t Sampler::draw_from_chain(const std::vector<float>& logits,
                         s::penalties(c, s::token_counts(history, p.repeat_last_n), p.repeat_penalty,
                                      p.frequency_penalty, p.presence_penalty);
                     }
+                    break;
+                case SamplerStep::Dry:
+                    s::dry(c, history,
+                           {p.dry_multiplier, p.dry_base, p.dry_allowed_length, p.dry_penalty_last_n},
+                           state_->dry_breakers);
                     break;
                 case SamplerStep::TopK: s::top_k(c, p.top_k); break;
                 case SamplerStep::TypicalP: s::typical(c, p.typical_p, min_keep); break;

@@ -9,7 +9,8 @@ namespace llamux {
 
 std::vector<SamplerStep> parse_sampler_names(const std::string& names, const std::string& flag) {
     static const std::map<std::string, SamplerStep> known = {
-        {"penalties", SamplerStep::Penalties}, {"top_k", SamplerStep::TopK},
+        {"penalties", SamplerStep::Penalties}, {"dry", SamplerStep::Dry},
+        {"top_k", SamplerStep::TopK},
         {"top-k", SamplerStep::TopK},          {"typ_p", SamplerStep::TypicalP},
         {"typical-p", SamplerStep::TypicalP},  {"typical", SamplerStep::TypicalP},
         {"typ-p", SamplerStep::TypicalP},      {"typ", SamplerStep::TypicalP},
@@ -23,9 +24,7 @@ std::vector<SamplerStep> parse_sampler_names(const std::string& names, const std
     while (start <= names.size()) {
         const size_t end = std::min(names.find(';', start), names.size());
         const std::string name = names.substr(start, end - start);
-        // "dry": llama.cpp's DRY step, a no-op at its default multiplier 0, the only
-        // setting llamux has.
-        if (!name.empty() && name != "dry") {
+        if (!name.empty()) {
             const auto it = known.find(name);
             if (it == known.end()) {
                 throw Error(flag + ": unknown sampler \"" + name +
@@ -40,13 +39,12 @@ std::vector<SamplerStep> parse_sampler_names(const std::string& names, const std
 
 std::vector<SamplerStep> parse_sampler_letters(const std::string& letters, const std::string& flag) {
     static const std::map<char, SamplerStep> known = {
-        {'e', SamplerStep::Penalties}, {'k', SamplerStep::TopK}, {'y', SamplerStep::TypicalP},
+        {'e', SamplerStep::Penalties}, {'d', SamplerStep::Dry}, {'k', SamplerStep::TopK}, {'y', SamplerStep::TypicalP},
         {'p', SamplerStep::TopP},      {'m', SamplerStep::MinP}, {'x', SamplerStep::Xtc},
         {'t', SamplerStep::Temperature},
     };
     std::vector<SamplerStep> steps;
     for (char letter : letters) {
-        if (letter == 'd') continue;  // DRY, as above
         const auto it = known.find(letter);
         if (it == known.end()) {
             throw Error(flag + ": unknown sampler letter '" + std::string(1, letter) +

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "llamux/error.hpp"
+#include "llamux/model.hpp"
 #include "llamux/sampler.hpp"
 #include "test_data.hpp"
 
@@ -126,6 +127,36 @@ TEST(SamplingChain, SeedsRepeatAndDynamicTemperatureStaysInTheTop) {
     EXPECT_EQ(a.seed(), 12u);
 }
 
+TEST(SamplingChain, DryPenalisesWhatWouldExtendARepeat) {
+    LLAMUX_FIXTURE(path, "models/stories260K.gguf");
+    const auto model = Model::load(path.string());
+    const Tokenizer& tok = model->tokenizer();
+    const std::vector<int32_t> w = tok.encode("the was big and", false);  // one token a word
+    ASSERT_EQ(w.size(), 4u);
+    ASSERT_EQ(std::set<int32_t>(w.begin(), w.end()).size(), 4u);
+    // "a b c d a b": c would make "a b c" a repeat of length 3 (2 tokens already repeat);
+    // d, the runner-up, repeats nothing.
+    const std::vector<int32_t> history = {w[0], w[1], w[2], w[3], w[0], w[1]};
+    std::vector<float> logits(size_t(tok.n_vocab()), 0.0f);
+    logits[size_t(w[2])] = 1.0f;
+    logits[size_t(w[3])] = 0.5f;
+    SamplingParams p = greedy_chain();
+    EXPECT_EQ(Sampler(p, &tok).sample(logits, history), w[2]);
+    p.dry_multiplier = 0.6f;  // 1 - 0.6 * 1.75^(2 - 2) = 0.4 < 0.5
+    EXPECT_EQ(Sampler(p, &tok).sample(logits, history), w[3]);
+    p.dry_allowed_length = 3;  // a repeat of 2 goes free
+    EXPECT_EQ(Sampler(p, &tok).sample(logits, history), w[2]);
+    p.dry_allowed_length = 2;
+    p.dry_penalty_last_n = 4;  // "c d a b": no repeat in view
+    EXPECT_EQ(Sampler(p, &tok).sample(logits, history), w[2]);
+    // A breaker in the repeated part ends it: with "was" (w[1]'s text, as llama.cpp
+    // detokenizes one token: no leading space) a breaker, nothing repeats after it.
+    p.dry_penalty_last_n = -1;
+    p.dry_sequence_breakers = {"was"};
+    EXPECT_EQ(Sampler(p, &tok).sample(logits, history), w[2]);
+    EXPECT_THROW(Sampler(p, nullptr), Error) << "DRY needs the vocabulary";
+}
+
 TEST(SamplingChain, BadParametersNameTheFlag) {
     SamplingParams p;
     p.mirostat = 3;
@@ -146,11 +177,11 @@ TEST(SamplingChain, BadParametersNameTheFlag) {
 TEST(SamplerOrder, NamesAndLettersAsLlamaCpp) {
     using S = SamplerStep;
     EXPECT_EQ(parse_sampler_names("penalties;dry;top_k;typ_p;top_p;min_p;xtc;temperature", "--samplers"),
-              (std::vector<S>{S::Penalties, S::TopK, S::TypicalP, S::TopP, S::MinP, S::Xtc, S::Temperature}));
+              SamplingParams{}.order);
     EXPECT_EQ(parse_sampler_names("top-k;typical;nucleus;temp", "--samplers"),
               (std::vector<S>{S::TopK, S::TypicalP, S::TopP, S::Temperature}));
     EXPECT_EQ(parse_sampler_letters("edkypmxt", "--sampling-seq"),
-              (std::vector<S>{S::Penalties, S::TopK, S::TypicalP, S::TopP, S::MinP, S::Xtc, S::Temperature}));
+              (std::vector<S>{S::Penalties, S::Dry, S::TopK, S::TypicalP, S::TopP, S::MinP, S::Xtc, S::Temperature}));
     try {
         parse_sampler_names("top_k;tfs_z", "--samplers");
         FAIL() << "tfs_z accepted";
@@ -177,17 +208,20 @@ struct ParityTokens : TokenConstraint {
 TEST(SamplingChain, AConstraintLimitsTheDrawAndHearsTheChoice) {
     const std::vector<float> logits = {1.0f, 3.0f, 2.0f, 2.5f, 0.0f};
     std::vector<int32_t> accepted;
-    Sampler greedy(greedy_chain(), std::make_unique<ParityTokens>(&accepted, logits.size()));
+    Sampler greedy(greedy_chain());
+    greedy.set_constraint(std::make_unique<ParityTokens>(&accepted, logits.size()));
     EXPECT_EQ(greedy.sample(logits, {}), 2);
     SamplingParams p = greedy_chain();
     p.temperature = 1.0f;
-    Sampler drawn(p, std::make_unique<ParityTokens>(&accepted, logits.size()));
+    Sampler drawn(p);
+    drawn.set_constraint(std::make_unique<ParityTokens>(&accepted, logits.size()));
     for (int i = 0; i < 100; ++i) EXPECT_EQ(drawn.sample(logits, {}) % 2, 0);
     EXPECT_EQ(accepted.size(), 101u);
     for (int32_t t : accepted) EXPECT_EQ(t % 2, 0);
     // Nothing allowed: an error, not a token.
     std::vector<int32_t> none;
-    Sampler stuck(p, std::make_unique<ParityTokens>(&none, 1, 1));
+    Sampler stuck(p);
+    stuck.set_constraint(std::make_unique<ParityTokens>(&none, 1, 1));
     EXPECT_THROW(stuck.sample({1.0f}, {}), Error);
 }
 
@@ -238,6 +272,15 @@ TEST(SamplingCli, SeededRunsGiveLlamaCppMainsText) {
         {{"-s", "4", "--sampling-seq", "kt", "--temp", "1.5"},
          "Once upon a time there was a voices named Always wanted to run a little red "
          "ball bet to twist. One day, Allie decided"},
+        {{"-s", "42", "--dry-multiplier", "0.8"},
+         "Once upon a time, there was a little boy named Timmy. Timmy loved to play "
+         "with his toys. He would jump and play with his friends and run around. One day, he"},
+        {{"-s", "9", "--dry-multiplier", "1", "--dry-sequence-breaker", ".", "--dry-sequence-breaker", ","},
+         "Once upon a time, there was a little girl named Lily. She loved to play "
+         "outside in the park. One day, she decided to read one that her favor"},
+        {{"--temp", "0", "--dry-multiplier", "0.8", "--dry-allowed-length", "1"},
+         "Once upon a time, there was a little girl named Lily. She loved to play "
+         "outside in the park. One day, she saw a big, red ball. The ball was very scar"},
     };
     for (const auto& c : cases) {
         std::vector<std::string> args = {"run", "-m", model.string(), "-p", "Once upon a time",
@@ -263,6 +306,8 @@ TEST(SamplingCli, BadSamplingFlagsAreErrorsThatNameThem) {
         {{"--mirostat", "4"}, "--mirostat: expected 0 (off), 1 or 2, got 4"},
         {{"--samplers", "top_k;bogus"}, "--samplers: unknown sampler \"bogus\""},
         {{"--sampling-seq", "kz"}, "--sampling-seq: unknown sampler letter 'z'"},
+        {{"--dry-allowed-length", "-1"}, "--dry-allowed-length: expected a count >= 0, got -1"},
+        {{"--dry-penalty-last-n", "-3"}, "--dry-penalty-last-n: expected -1 (all) or a count >= 0"},
     };
     for (const auto& c : cases) {
         std::vector<std::string> args = {"run", "-m", model.string(), "-p", "Once", "-n", "4"};

@@ -1,6 +1,6 @@
 // Token sampling with llama.cpp's knobs, order and arithmetic (common/sampling.cpp at
-// c392e50): logit biases, then the chain (by default penalties, top-k, typical-p, top-p,
-// min-p, XTC, temperature) and a draw from a seeded mt19937; or Mirostat 1/2 in place of
+// c392e50): logit biases, then the chain (by default penalties, DRY, top-k, typical-p,
+// top-p, min-p, XTC, temperature) and a draw from a seeded mt19937; or Mirostat 1/2 in place of
 // the chain. Given the same logits and seed, a run draws the tokens llama.cpp draws.
 // Temperature <= 0 keeps only the most likely token that survives the chain (greedy).
 // An optional constraint (a grammar) limits the tokens that may come next.
@@ -14,7 +14,7 @@
 namespace llamux {
 
 // The steps of the sampling chain, as llama.cpp's --samplers names them.
-enum class SamplerStep { Penalties, TopK, TypicalP, TopP, MinP, Xtc, Temperature };
+enum class SamplerStep { Penalties, Dry, TopK, TypicalP, TopP, MinP, Xtc, Temperature };
 
 struct LogitBias {
     int32_t token;
@@ -41,11 +41,18 @@ struct SamplingParams {
     float mirostat_tau = 5.0f;       // target surprise
     float mirostat_eta = 0.1f;       // learning rate
     int32_t min_keep = 0;            // tokens every cutting step keeps at least
+    // DRY: tokens that extend a repeat of the recent text lose
+    // multiplier * base^(repeat length - allowed length); the sequence breakers end repeats.
+    float dry_multiplier = 0.0f;     // 0: off
+    float dry_base = 1.75f;
+    int32_t dry_allowed_length = 2;
+    int32_t dry_penalty_last_n = -1;  // tokens looked at; -1: all, 0: off
+    std::vector<std::string> dry_sequence_breakers = {"\n", ":", "\"", "*"};
     std::vector<LogitBias> logit_bias;
-    std::vector<SamplerStep> order = {SamplerStep::Penalties, SamplerStep::TopK,
-                                      SamplerStep::TypicalP,  SamplerStep::TopP,
-                                      SamplerStep::MinP,      SamplerStep::Xtc,
-                                      SamplerStep::Temperature};
+    std::vector<SamplerStep> order = {SamplerStep::Penalties, SamplerStep::Dry,
+                                      SamplerStep::TopK,      SamplerStep::TypicalP,
+                                      SamplerStep::TopP,      SamplerStep::MinP,
+                                      SamplerStep::Xtc,       SamplerStep::Temperature};
 };
 
 // Throws Error naming the llama.cpp flag when a value is out of range (e.g. --mirostat 3).
@@ -68,11 +75,13 @@ public:
     virtual void accept(int32_t token) = 0;
 };
 
+class Tokenizer;
+
 class Sampler {
 public:
-    // Throws Error as check_sampling_params.
-    explicit Sampler(const SamplingParams& params,
-                     std::unique_ptr<TokenConstraint> constraint = nullptr);
+    // Throws Error as check_sampling_params, and when DRY is on without a tokenizer (its
+    // sequence breakers are found in the vocabulary; the tokenizer is not kept).
+    explicit Sampler(const SamplingParams& params, const Tokenizer* tokenizer = nullptr);
     ~Sampler();
     Sampler(Sampler&&) noexcept;
     Sampler& operator=(Sampler&&) noexcept;
