@@ -1,5 +1,6 @@
 #include "session_flags.hpp"
 
+#include <cmath>
 #include <cstdlib>
 
 #include "llamux/error.hpp"
@@ -11,6 +12,10 @@ void SessionFlags::add_to(CLI::App& cmd) {
     cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
     cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
+    cmd.add_option("--rope-freq-base", rope_freq_base, "RoPE base frequency (default: the model's)");
+    cmd.add_option("--rope-freq-scale", rope_freq_scale,
+                   "RoPE frequency scale: positions times this (linear scaling; default: the model's)");
+    cmd.add_option("--rope-scale", rope_scale, "RoPE context scaling factor: --rope-freq-scale 1/N");
     cmd.add_option("--backend", backend, "Backend for the layers not placed otherwise (default cpu)");
     cmd.add_option("--n-gpu-layers", n_gpu_layers,
                    "-ngl N: put the last N blocks on the GPU backend (N > blocks: the head too)");
@@ -33,7 +38,15 @@ SessionOptions SessionFlags::session_options() const {
     if (n_gpu_layers < 0) {
         throw Error("-ngl: expected a layer count >= 0, got " + std::to_string(n_gpu_layers));
     }
+    if (rope_scale != 0.0f && rope_freq_scale != 0.0f) {
+        throw Error("--rope-scale and --rope-freq-scale: give only one");
+    }
+    if (rope_scale < 0.0f || std::isnan(rope_scale)) {
+        throw Error("--rope-scale: expected a factor > 0, got " + std::to_string(rope_scale));
+    }
     SessionOptions o;
+    o.rope_freq_base = rope_freq_base;
+    o.rope_freq_scale = rope_scale > 0.0f ? 1.0f / rope_scale : rope_freq_scale;
     o.n_threads = threads;
     o.n_ctx = ctx;
     o.n_batch = batch;

@@ -1,5 +1,5 @@
 // Flags shared by the subcommands that run a model (run, eval, bench, test-backend):
-// model, threads, context, backends, plugins, placement.
+// model, threads, context, RoPE overrides, backends, plugins, placement.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -21,6 +21,9 @@ struct SessionFlags {
     std::string placement;
     std::vector<std::string> plugin_dirs;
     std::vector<std::string> plugin_files;
+    float rope_freq_base = 0.0f;
+    float rope_freq_scale = 0.0f;
+    float rope_scale = 0.0f;  // --rope-scale N: --rope-freq-scale 1/N
 
     // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL.
     void add_to(CLI::App& cmd);

@@ -32,7 +32,7 @@ class Llama:
     def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_gpu_layers=0,
                  seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
                  chat_format=None, embedding=False, pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED,
-                 verbose=True, **unsupported):
+                 rope_freq_base=0.0, rope_freq_scale=0.0, verbose=True, **unsupported):
         """Loads the GGUF file and prepares a context of n_ctx tokens (0: the model's
         training context, at most 4096).
 
@@ -43,6 +43,8 @@ class Llama:
         cores). seed: the default seed of every call (DEFAULT_SEED: a random one each call).
         embedding: allow embed() and create_embedding(), with pooling_type one of the
         LLAMA_POOLING_TYPE_* values (UNSPECIFIED: NONE for Llama models, as llama.cpp).
+        rope_freq_base, rope_freq_scale: RoPE overrides (0: the model's), as llama.cpp's
+        --rope-freq-base and --rope-freq-scale (0.5 stretches positions for twice the context).
         verbose: show the runtime's warnings on stderr (False: errors only; the setting is
         process-wide, the last Llama made sets it).
 
@@ -70,7 +72,8 @@ class Llama:
         self.model_path = os.fspath(model_path)
         self._engine = _llamux.Engine(
             self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
-            placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)])
+            placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)],
+            _number("rope_freq_base", rope_freq_base), _number("rope_freq_scale", rope_freq_scale))
         self.metadata = self._engine.metadata()
         self.chat_format = chat_format or self._engine.chat_format()
 
@@ -407,6 +410,12 @@ def _stop_list(stop):
     if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
         return list(stop)
     raise ValueError(f"stop: expected a string or a list of strings, got {stop!r}")
+
+
+def _number(name, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    return float(value)
 
 
 def _check_int(name, value, minimum):

@@ -32,8 +32,11 @@ namespace {
 SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads,
                                const std::string& backend, int32_t n_gpu_layers,
                                const std::string& placement,
-                               const std::vector<std::string>& plugin_dirs) {
+                               const std::vector<std::string>& plugin_dirs, float rope_freq_base,
+                               float rope_freq_scale) {
     SessionOptions o;  // the other fields keep the runtime's defaults
+    o.rope_freq_base = rope_freq_base;
+    o.rope_freq_scale = rope_freq_scale;
     o.n_ctx = n_ctx;
     o.n_batch = n_batch;
     o.n_threads = n_threads;
@@ -91,13 +94,16 @@ void bind_engine(py::module_& m) {
     py::class_<Engine>(m, "Engine", "A model and one session over it (not thread-safe)")
         .def(py::init([](const std::string& model_path, int32_t n_ctx, int32_t n_batch,
                          int32_t n_threads, const std::string& backend, int32_t n_gpu_layers,
-                         const std::string& placement, const std::vector<std::string>& plugin_dirs) {
+                         const std::string& placement, const std::vector<std::string>& plugin_dirs,
+                         float rope_freq_base, float rope_freq_scale) {
                  return new Engine(model_path, session_options(n_ctx, n_batch, n_threads, backend,
-                                                               n_gpu_layers, placement, plugin_dirs));
+                                                               n_gpu_layers, placement, plugin_dirs,
+                                                               rope_freq_base, rope_freq_scale));
              }),
              py::arg("model_path"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
              py::arg("backend"), py::arg("n_gpu_layers"), py::arg("placement"),
-             py::arg("plugin_dirs"), py::call_guard<py::gil_scoped_release>())
+             py::arg("plugin_dirs"), py::arg("rope_freq_base") = 0.0f, py::arg("rope_freq_scale") = 0.0f,
+             py::call_guard<py::gil_scoped_release>())
         .def(
             "tokenize",
             [](const Engine& e, const std::string& text, bool add_bos, bool special) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <numeric>
 
 #include "llamux/error.hpp"
@@ -45,9 +46,20 @@ struct Session::Compiled {
 };
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
-    : model_(std::move(model)), options_(options) {
+    : model_(std::move(model)), hparams_(model_->hparams()), options_(options) {
     auto log = logger("session");
     const LlamaHParams& hp = model_->hparams();
+    // (Negated tests also refuse NaN.)
+    if (!(options_.rope_freq_base >= 0.0f) || std::isinf(options_.rope_freq_base)) {
+        throw Error("--rope-freq-base: expected a base > 0 (0: the model's), got " +
+                    std::to_string(options_.rope_freq_base));
+    }
+    if (!(options_.rope_freq_scale >= 0.0f) || std::isinf(options_.rope_freq_scale)) {
+        throw Error("--rope-freq-scale: expected a scale > 0 (0: the model's), got " +
+                    std::to_string(options_.rope_freq_scale));
+    }
+    if (options_.rope_freq_base > 0.0f) hparams_.rope_freq_base = options_.rope_freq_base;
+    if (options_.rope_freq_scale > 0.0f) hparams_.rope_freq_scale = options_.rope_freq_scale;
     if (options_.n_ctx < 0) {
         throw Error("-c: expected a context size >= 0, got " + std::to_string(options_.n_ctx));
     }
@@ -105,7 +117,7 @@ Session::Compiled& Session::compiled(int32_t n_tokens, Output output) {
     gopt.embeddings = output == Output::Embeddings;
     gopt.kv_type = options_.kv_type;
     auto compiled = std::make_unique<Compiled>();
-    compiled->graph = build_llama_graph(model_->hparams(), gopt, model_->weight_lookup());
+    compiled->graph = build_llama_graph(hparams_, gopt, model_->weight_lookup());
     compiled->plan = std::make_unique<ExecutionPlan>(compiled->graph.graph, placement_, *backends_,
                                                      *weights_, *kv_);
     static const char* const kOutputs[] = {"last logits", "all logits", "embeddings"};
@@ -132,7 +144,7 @@ void Session::shift(int32_t n_keep, int32_t n_discard) {
     }
     const int32_t from = n_keep + n_discard;
     const auto start = std::chrono::steady_clock::now();
-    shift_kv_rows(*kv_, model_->hparams(), from, n_keep, n_past() - from);
+    shift_kv_rows(*kv_, hparams_, from, n_keep, n_past() - from);
     logger("session")->debug(
         "context shift: kept {}, dropped {}, moved {} positions in {:.1f} ms", n_keep, n_discard,
         n_past() - from,

@@ -140,6 +140,20 @@ class CompletionTest(unittest.TestCase):
         self.assertIn("session state ends early", str(e.exception))
         self.assertEqual(other._engine.n_past, 0)
 
+    def test_rope_overrides_are_the_command_lines(self):
+        stretched = load(self, rope_freq_scale=0.5)
+        text = stretched(PROMPT, max_tokens=12, temperature=0)["choices"][0]["text"]
+        cli = subprocess.run([LLAMUX_BINARY, "run", "-m", self.llm.model_path, "-p", PROMPT, "-n", "12",
+                              "--temp", "0", "--rope-scale", "2"], capture_output=True, check=True)
+        self.assertEqual(cli.stdout.decode(), PROMPT + text)
+        self.assertNotEqual(text, self.greedy(max_tokens=12)["choices"][0]["text"])
+        with self.assertRaises(LlamuxError) as e:
+            load(self, rope_freq_base=-1.0)
+        self.assertIn("--rope-freq-base: expected a base > 0", str(e.exception))
+        with self.assertRaises(ValueError) as e:
+            load(self, rope_freq_scale="half")
+        self.assertIn("rope_freq_scale: expected a number", str(e.exception))
+
     def test_prompt_as_token_ids(self):
         ids = self.llm.tokenize(PROMPT.encode())
         self.assertEqual(self.greedy(ids, max_tokens=8)["choices"][0]["text"],

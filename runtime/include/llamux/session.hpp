@@ -23,6 +23,10 @@ struct SessionOptions {
     int32_t n_batch = 512;    // prompt tokens evaluated per graph execution
     int32_t n_threads = 0;    // for CPU-side backends; 0: all cores
     DType kv_type = DType::F16;
+    // RoPE overrides, as llama.cpp's --rope-freq-base / --rope-freq-scale; 0: the model's
+    // (llama.rope.freq_base, 1 / llama.rope.scale_linear).
+    float rope_freq_base = 0.0f;
+    float rope_freq_scale = 0.0f;
     std::string host_backend = "cpu";
     PlacementSpec placement;  // default_backend is what --backend names
     PluginSearch plugins;
@@ -91,6 +95,7 @@ private:
     std::vector<float> evaluate(const std::vector<int32_t>& tokens, Output output);
 
     std::shared_ptr<const Model> model_;
+    LlamaHParams hparams_;  // the model's, with the options' RoPE overrides
     SessionOptions options_;
     int32_t n_ctx_ = 0;
     std::vector<int32_t> tokens_;  // what the cache holds; its size is n_past()
