@@ -101,6 +101,39 @@ CommandResult run_llamux(std::vector<std::string> args) {
     return run_command(args);
 }
 
+namespace {
+
+std::string joined(const std::vector<std::string>& flags) {
+    std::string out;
+    for (const auto& f : flags) out += (out.empty() ? "" : " ") + f;
+    return out;
+}
+
+CommandResult run_case(const std::vector<std::string>& base, const FlagCase& c) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    return run_llamux(args);
+}
+
+}  // namespace
+
+void expect_outputs(const std::vector<std::string>& base, const std::vector<FlagCase>& cases) {
+    for (const FlagCase& c : cases) {
+        const CommandResult r = run_case(base, c);
+        EXPECT_EQ(r.exit_code, 0) << joined(c.flags) << ": " << r.err;
+        EXPECT_EQ(r.out, c.expected) << joined(c.flags);
+    }
+}
+
+void expect_flag_errors(const std::vector<std::string>& base, const std::vector<FlagCase>& cases) {
+    for (const FlagCase& c : cases) {
+        const CommandResult r = run_case(base, c);
+        EXPECT_NE(r.exit_code, 0) << joined(c.flags);
+        EXPECT_NE(r.err.find(c.expected), std::string::npos)
+            << joined(c.flags) << ": expected \"" << c.expected << "\" on stderr, got: " << r.err;
+    }
+}
+
 CommandResult run_command(const std::vector<std::string>& argv) {
     int out_pipe[2], err_pipe[2];
     if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) return {};

@@ -55,6 +55,17 @@ CommandResult run_command(const std::vector<std::string>& argv);
 // run_command of the llamux binary (llamux_exe()) with these arguments.
 CommandResult run_llamux(std::vector<std::string> args);
 
+// A command line's extra flags and what it must print: the whole stdout (expect_outputs)
+// or a part of stderr (expect_flag_errors).
+struct FlagCase {
+    std::vector<std::string> flags;
+    std::string expected;
+};
+// Runs llamux with `base` then each case's flags: exit 0 and stdout exactly `expected`.
+void expect_outputs(const std::vector<std::string>& base, const std::vector<FlagCase>& cases);
+// Runs llamux with `base` then each case's flags: a non-zero exit, `expected` on stderr.
+void expect_flag_errors(const std::vector<std::string>& base, const std::vector<FlagCase>& cases);
+
 // A fresh temporary directory, removed by the destructor.
 class TempDir {
 public:

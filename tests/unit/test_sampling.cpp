@@ -231,10 +231,7 @@ TEST(SamplingChain, AConstraintLimitsTheDrawAndHearsTheChoice) {
 // within that of a boundary (also checked with the CPU plugin capped at avx2 and scalar).
 TEST(SamplingCli, SeededRunsGiveLlamaCppMainsText) {
     LLAMUX_FIXTURE(model, "models/stories260K.gguf");
-    const struct {
-        std::vector<std::string> flags;
-        const char* text;
-    } cases[] = {
+    test::expect_outputs({"run", "-m", model.string(), "-p", "Once upon a time", "-n", "48", "-t", "1", "-c", "256"}, {
         {{"-s", "42"},
          "Once upon a time, there was a little boy named Timmy. Timmy loved to play "
          "with his toys. He would jump and play with his toy cars. One day, Timmy's "
@@ -281,25 +278,12 @@ TEST(SamplingCli, SeededRunsGiveLlamaCppMainsText) {
         {{"--temp", "0", "--dry-multiplier", "0.8", "--dry-allowed-length", "1"},
          "Once upon a time, there was a little girl named Lily. She loved to play "
          "outside in the park. One day, she saw a big, red ball. The ball was very scar"},
-    };
-    for (const auto& c : cases) {
-        std::vector<std::string> args = {"run", "-m", model.string(), "-p", "Once upon a time",
-                                         "-n", "48", "-t", "1", "-c", "256"};
-        args.insert(args.end(), c.flags.begin(), c.flags.end());
-        const auto r = test::run_llamux(args);
-        ASSERT_EQ(r.exit_code, 0) << r.err;
-        std::string flags;
-        for (const auto& f : c.flags) flags += f + " ";
-        EXPECT_EQ(r.out, c.text) << flags;
-    }
+    });
 }
 
 TEST(SamplingCli, BadSamplingFlagsAreErrorsThatNameThem) {
     LLAMUX_FIXTURE(model, "models/stories260K.gguf");
-    const struct {
-        std::vector<std::string> flags;
-        const char* message;
-    } cases[] = {
+    test::expect_flag_errors({"run", "-m", model.string(), "-p", "Once", "-n", "4"}, {
         {{"-l", "15043"}, "-l/--logit-bias: expected TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043+1), got \"15043\""},
         {{"--logit-bias", "x+1"}, "got \"x+1\""},
         {{"--logit-bias", "5+nan"}, "got \"5+nan\""},
@@ -308,14 +292,7 @@ TEST(SamplingCli, BadSamplingFlagsAreErrorsThatNameThem) {
         {{"--sampling-seq", "kz"}, "--sampling-seq: unknown sampler letter 'z'"},
         {{"--dry-allowed-length", "-1"}, "--dry-allowed-length: expected a count >= 0, got -1"},
         {{"--dry-penalty-last-n", "-3"}, "--dry-penalty-last-n: expected -1 (all) or a count >= 0"},
-    };
-    for (const auto& c : cases) {
-        std::vector<std::string> args = {"run", "-m", model.string(), "-p", "Once", "-n", "4"};
-        args.insert(args.end(), c.flags.begin(), c.flags.end());
-        const auto r = test::run_llamux(args);
-        EXPECT_NE(r.exit_code, 0) << c.message;
-        EXPECT_THAT(r.err, HasSubstr(c.message));
-    }
+    });
 }
 
 TEST(SamplingCli, IgnoreEosOutweighsAnyBias) {
