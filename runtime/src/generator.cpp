@@ -15,8 +15,9 @@ double ms_since(std::chrono::steady_clock::time_point start) {
         .count();
 }
 
-// Cache positions a context shift keeps: the n_before ones before the prompt, the BOS and n_keep more
-// prompt tokens (all of the prompt when n_keep < 0 or exceeds it), as llama.cpp's main.
+// Cache positions a context shift keeps: the n_before ones before the prompt, the BOS and
+// n_keep more prompt tokens (all of the prompt when n_keep < 0 or exceeds it), as llama.cpp's
+// main.
 int32_t kept_positions(const Session& session, int32_t n_before, const std::vector<int32_t>& prompt,
                        int32_t n_keep) {
     const auto n_prompt = static_cast<int32_t>(prompt.size());

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "llamux/error.hpp"
+
 namespace llamux::sampling {
 namespace {
 
@@ -73,6 +75,9 @@ void Candidates::assign(const float* logits, size_t n) {
 
 void softmax(Candidates& c) {
     sort_by_logit(c);
+    if (c.data.empty() || c.data.front().logit == -INFINITY) {
+        throw Error("sampling: no token left to draw (logit biases or the grammar exclude every one)");
+    }
     const float max = c.data.front().logit;
     float sum = 0.0f;
     for (auto& x : c.data) {

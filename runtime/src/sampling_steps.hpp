@@ -27,6 +27,7 @@ struct Candidates {
 };
 
 // Sorts (if not yet) and sets p to the softmax of the logits (float sums, as llama.cpp).
+// Throws Error when no candidate has a finite logit (all banned): nothing can be drawn.
 void softmax(Candidates& c);
 // Keeps the k largest logits, sorted. k <= 0: all of them (sorted).
 void top_k(Candidates& c, int32_t k);

@@ -106,6 +106,9 @@ TEST_F(GrammarCli, BadGrammarsAreErrorsThatNameThem) {
         {{"--grammar-file", missing}, missing},
         {{"-j", "{\"type\": \"strange\"}"}, "-j"},
         {{"--grammar", "root ::= \"a\"", "-j", "{}"}, "expected at most one"},
+        // The grammar then allows only end of text, which --ignore-eos bans.
+        {{"--grammar", "root ::= \" yes\"", "--ignore-eos", "-s", "1"}, "no token left to draw"},
+        {{"--grammar", "root ::= \" yes\"", "--ignore-eos", "--temp", "0"}, "no token left to draw"},
     });
 }
 
