@@ -14,7 +14,7 @@ from ._plugin_dirs import PLUGIN_DIRS
 from .completion_text import CompletionText
 from .logprobs import LogprobsRecorder
 from .grammar import response_format_grammar
-from .sampling import make_sampler
+from .sampling import make_sampler, split_extras
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 
@@ -180,6 +180,7 @@ class Llama:
         """Yields sampled tokens after `tokens` without end (end of text included); stop
         iterating when done. With reset, the cache keeps what `tokens` shares with it.
         The sampling arguments are create_completion's."""
+        extras = split_extras(unsupported)
         compat.check("generate", unsupported, compat.SAMPLING)
         tokens = list(tokens)
         if not tokens:
@@ -189,7 +190,7 @@ class Llama:
             repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, seed=self._call_seed(seed),
             typical_p=typical_p, frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
             mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta,
-            logit_bias=logit_bias, grammar=grammar)
+            logit_bias=logit_bias, grammar=grammar, **extras)
         return self._sample(tokens, sampler, reset)
 
     def _sample(self, tokens, sampler, reset, every_row=False):
@@ -230,10 +231,13 @@ class Llama:
         repeat/frequency/presence penalties over the last repeat_last_n tokens, top_k,
         typical_p, top_p, min_p, temperature; mirostat_mode 1 or 2 replaces the chain.
         grammar (a LlamaGrammar) keeps the text in its language; the text ends where the
-        grammar allows end of text and the model picks it.
+        grammar allows end of text and the model picks it. llama.cpp's other settings
+        (dry_multiplier, xtc_probability, top_n_sigma, ...: sampling.LLAMA_CPP_EXTRAS) are
+        taken as extra keywords under the llama.cpp server's names.
         logprobs=N (not with stream): each token's log-probability and the N most likely
         alternatives (logprobs.py), the prompt's tokens too with echo.
         """
+        extras = split_extras(unsupported)
         compat.check("create_completion", unsupported, compat.SAMPLING)
         if suffix is not None:
             raise ValueError("suffix: infilling is not supported by Llama 2 models")
@@ -250,7 +254,7 @@ class Llama:
                         typical_p=typical_p, frequency_penalty=frequency_penalty,
                         presence_penalty=presence_penalty, mirostat_mode=mirostat_mode,
                         mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias,
-                        grammar=grammar)
+                        grammar=grammar, **extras)
         head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion",
                 "created": int(time.time()), "model": model or self.model_path}
         chunks = self._complete(prompt_tokens, max_tokens, stop, sampling, recorder=recorder,
@@ -283,6 +287,7 @@ class Llama:
         Sampling arguments as create_completion's. response_format {"type": "json_object"}
         makes the answer a JSON object ("schema": a JSON schema it follows), as does
         {"type": "json_schema", "json_schema": {"schema": ...}}; it replaces grammar."""
+        extras = split_extras(unsupported)
         compat.check("create_chat_completion", unsupported, compat.SAMPLING)
         prompt_tokens, format_stops, stop_tokens = chat.prompt(self._engine, self.chat_format, messages)
         stops = list(format_stops) + _stop_list(stop)
@@ -293,7 +298,7 @@ class Llama:
                         typical_p=typical_p, frequency_penalty=frequency_penalty,
                         presence_penalty=presence_penalty, mirostat_mode=mirostat_mode,
                         mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias,
-                        grammar=response_format_grammar(response_format) or grammar)
+                        grammar=response_format_grammar(response_format) or grammar, **extras)
         chunks = self._complete(prompt_tokens, max_tokens, stops, sampling, stop_tokens=stop_tokens)
         if stream:
             def stream_chunks():

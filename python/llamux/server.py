@@ -27,13 +27,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from . import LlamuxError
 from .grammar import LlamaGrammar
 from .llama import LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST, LLAMA_POOLING_TYPE_MEAN, Llama
+from .sampling import LLAMA_CPP_EXTRAS
 
 # Request fields passed to Llama, by route; others that OpenAI clients send are checked by
 # Llama's compatibility table or, when OpenAI-only, below.
-# "grammar" is GBNF text (llama-cpp-python's server field); "response_format" OpenAI's.
+# "grammar" is GBNF text (llama-cpp-python's server field); "response_format" OpenAI's; the
+# llama.cpp server's dry_*, xtc_*, top_n_sigma, ... fields too.
 SAMPLING_FIELDS = ("temperature", "top_p", "min_p", "top_k", "repeat_penalty", "repeat_last_n",
                    "seed", "frequency_penalty", "presence_penalty", "typical_p", "logit_bias",
-                   "mirostat_mode", "mirostat_tau", "mirostat_eta", "grammar")
+                   "mirostat_mode", "mirostat_tau", "mirostat_eta", "grammar", *LLAMA_CPP_EXTRAS)
 COMPLETION_FIELDS = ("prompt", "max_tokens", "echo", "stop", "stream", "logprobs", "suffix",
                      *SAMPLING_FIELDS)
 CHAT_FIELDS = ("messages", "max_tokens", "stop", "stream", "response_format", *SAMPLING_FIELDS)

@@ -72,6 +72,16 @@ SamplingParams sampling_params(const py::kwargs& kw) {
     set("mirostat_tau", p.mirostat_tau);
     set("mirostat_eta", p.mirostat_eta);
     set("min_keep", p.min_keep);
+    set("xtc_probability", p.xtc_probability);
+    set("xtc_threshold", p.xtc_threshold);
+    set("dynatemp_range", p.dynatemp_range);
+    set("dynatemp_exponent", p.dynatemp_exponent);
+    set("top_n_sigma", p.top_n_sigma);
+    set("dry_multiplier", p.dry_multiplier);
+    set("dry_base", p.dry_base);
+    set("dry_allowed_length", p.dry_allowed_length);
+    set("dry_penalty_last_n", p.dry_penalty_last_n);
+    set("dry_sequence_breakers", p.dry_sequence_breakers);
     if (kw.contains("logit_bias")) {
         for (const auto& [token, bias] : kw["logit_bias"].cast<std::vector<std::pair<int32_t, float>>>()) {
             p.logit_bias.push_back({token, bias});
@@ -81,7 +91,9 @@ SamplingParams sampling_params(const py::kwargs& kw) {
         static const std::vector<std::string> known = {
             "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed",
             "frequency_penalty", "presence_penalty", "typical_p", "mirostat", "mirostat_tau",
-            "mirostat_eta", "min_keep", "logit_bias"};
+            "mirostat_eta", "min_keep", "logit_bias", "xtc_probability", "xtc_threshold",
+            "dynatemp_range", "dynatemp_exponent", "top_n_sigma", "dry_multiplier", "dry_base",
+            "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers"};
         const auto name = item.first.cast<std::string>();
         if (std::find(known.begin(), known.end(), name) == known.end()) {
             throw Error("Sampler: unknown setting " + name);

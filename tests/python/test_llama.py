@@ -88,7 +88,14 @@ class CompletionTest(unittest.TestCase):
                  (dict(frequency_penalty=0.5, presence_penalty=0.4, repeat_penalty=1.3),
                   ["--frequency-penalty", "0.5", "--presence-penalty", "0.4", "--repeat-penalty", "1.3"]),
                  (dict(typical_p=0.5), ["--typical", "0.5"]),
-                 (dict(logit_bias={"13": 3.0, 2: float("-inf")}), ["-l", "13+3", "-l", "2-inf"])]
+                 (dict(logit_bias={"13": 3.0, 2: float("-inf")}), ["-l", "13+3", "-l", "2-inf"]),
+                 # llama.cpp's settings beyond llama-cpp-python's, under its server's names.
+                 (dict(dry_multiplier=0.8, dry_sequence_breakers=[".", ","]),
+                  ["--dry-multiplier", "0.8", "--dry-sequence-breaker", ".", "--dry-sequence-breaker", ","]),
+                 (dict(xtc_probability=0.5, xtc_threshold=0.1, min_keep=2),
+                  ["--xtc-probability", "0.5", "--xtc-threshold", "0.1", "--min-keep", "2"]),
+                 (dict(top_n_sigma=1.5), ["--top-nsigma", "1.5"]),
+                 (dict(dynatemp_range=0.5, dynatemp_exponent=2), ["--dynatemp-range", "0.5", "--dynatemp-exp", "2"])]
         for extra, flags in cases:
             with self.subTest(**{k: str(v) for k, v in extra.items()}):
                 self.llm.reset()
@@ -110,7 +117,10 @@ class CompletionTest(unittest.TestCase):
                  (dict(logit_bias=[1, 2]), "logit_bias: expected a dict"),
                  (dict(logit_bias={5: "big"}), "logit_bias[5]: expected a number, got 'big'"),
                  (dict(typical_p="0.5"), "typical_p: expected a number"),
-                 (dict(repeat_last_n=-2), "repeat_last_n: expected -1 (all) or a count >= 0")]
+                 (dict(repeat_last_n=-2), "repeat_last_n: expected -1 (all) or a count >= 0"),
+                 (dict(dry_allowed_length=1.5), "dry_allowed_length: expected an integer"),
+                 (dict(dry_sequence_breakers="\n"), "dry_sequence_breakers: expected a list of strings"),
+                 (dict(xtc_probability="high"), "xtc_probability: expected a number")]
         for kwargs, words in cases:
             with self.subTest(**{k: str(v) for k, v in kwargs.items()}):
                 with self.assertRaises(ValueError) as e:

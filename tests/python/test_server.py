@@ -70,7 +70,8 @@ class ServerTest(unittest.TestCase):
         # OpenAI sends logit_bias keys as strings; the penalties are llama.cpp's.
         only = self.llm.tokenize(b"the", add_bos=False)[0]
         args = dict(max_tokens=6, temperature=0.8, seed=3, frequency_penalty=0.5,
-                    presence_penalty=0.3, logit_bias={str(only): 5.0})
+                    presence_penalty=0.3, logit_bias={str(only): 5.0}, dry_multiplier=0.8,
+                    xtc_probability=0.3)
         status, _, body = self.request("/completions", {"prompt": PROMPT, **args})
         self.assertEqual(status, 200, body)
         direct = self.llm(PROMPT, **{**args, "logit_bias": {only: 5.0}})
