@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
@@ -29,18 +30,20 @@ int main(int argc, char** argv) {
     llamux::tools::add_perplexity_command(app, run);
     llamux::tools::add_embedding_command(app, run);
 
-    // llama.cpp spells the offload flag "-ngl", a multi-letter short flag CLI11 cannot
-    // declare: accept it by rewriting it to its long name before parsing.
+    // llama.cpp spells some flags as multi-letter short flags ("-ngl"), which CLI11 cannot
+    // declare: accept them by rewriting them to their long names before parsing.
+    static const std::pair<std::string, std::string> kShortSpellings[] = {
+        {"-ngl", "--n-gpu-layers"}, {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"}};
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "-ngl") {
-            args.emplace_back("--n-gpu-layers");
-        } else if (a.rfind("-ngl=", 0) == 0) {
-            args.push_back("--n-gpu-layers=" + a.substr(5));
-        } else {
-            args.push_back(a);
+        std::string a = argv[i];
+        for (const auto& [short_name, long_name] : kShortSpellings) {
+            if (a == short_name || a.rfind(short_name + "=", 0) == 0) {
+                a = long_name + a.substr(short_name.size());
+                break;
+            }
         }
+        args.push_back(a);
     }
     std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
     try {

@@ -1,5 +1,5 @@
 // Flags shared by the subcommands that run a model (run, eval, bench, test-backend):
-// model, threads, context, RoPE overrides, backends, plugins, placement.
+// model, threads, context, KV cache type, RoPE overrides, backends, plugins, placement.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -24,6 +24,8 @@ struct SessionFlags {
     float rope_freq_base = 0.0f;
     float rope_freq_scale = 0.0f;
     float rope_scale = 0.0f;  // --rope-scale N: --rope-freq-scale 1/N
+    std::string cache_type_k = "f16";  // -ctk
+    std::string cache_type_v = "f16";  // -ctv
 
     // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL.
     void add_to(CLI::App& cmd);

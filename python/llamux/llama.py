@@ -18,6 +18,10 @@ from .sampling import make_sampler, split_extras
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 
+# ggml type ids of llama-cpp-python's type_k / type_v (the KV cache types llamux has).
+GGML_TYPE_F32 = 0
+GGML_TYPE_F16 = 1
+
 # llama-cpp-python's pooling_type values (llama_cpp.LLAMA_POOLING_TYPE_*). UNSPECIFIED is the
 # model's own choice, which for Llama models is NONE: one embedding per token.
 LLAMA_POOLING_TYPE_UNSPECIFIED = -1
@@ -32,7 +36,8 @@ class Llama:
     def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_gpu_layers=0,
                  seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
                  chat_format=None, embedding=False, pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED,
-                 rope_freq_base=0.0, rope_freq_scale=0.0, verbose=True, **unsupported):
+                 rope_freq_base=0.0, rope_freq_scale=0.0, type_k=None, type_v=None, verbose=True,
+                 **unsupported):
         """Loads the GGUF file and prepares a context of n_ctx tokens (0: the model's
         training context, at most 4096).
 
@@ -45,6 +50,8 @@ class Llama:
         LLAMA_POOLING_TYPE_* values (UNSPECIFIED: NONE for Llama models, as llama.cpp).
         rope_freq_base, rope_freq_scale: RoPE overrides (0: the model's), as llama.cpp's
         --rope-freq-base and --rope-freq-scale (0.5 stretches positions for twice the context).
+        type_k, type_v: the KV cache type as ggml type ids, GGML_TYPE_F16 (1, the default) or
+        GGML_TYPE_F32 (0), the same for both (llama.cpp's -ctk/-ctv).
         verbose: show the runtime's warnings on stderr (False: errors only; the setting is
         process-wide, the last Llama made sets it).
 
@@ -73,7 +80,8 @@ class Llama:
         self._engine = _llamux.Engine(
             self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
             placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)],
-            _number("rope_freq_base", rope_freq_base), _number("rope_freq_scale", rope_freq_scale))
+            _number("rope_freq_base", rope_freq_base), _number("rope_freq_scale", rope_freq_scale),
+            _cache_type(type_k, type_v) == GGML_TYPE_F32)
         self.metadata = self._engine.metadata()
         self.chat_format = chat_format or self._engine.chat_format()
 
@@ -415,6 +423,19 @@ def _stop_list(stop):
     if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
         return list(stop)
     raise ValueError(f"stop: expected a string or a list of strings, got {stop!r}")
+
+
+def _cache_type(type_k, type_v):
+    """The one KV cache type of type_k and type_v (None: F16)."""
+    types = [GGML_TYPE_F16 if t is None else t for t in (type_k, type_v)]
+    for name, t in zip(("type_k", "type_v"), types):
+        if t not in (GGML_TYPE_F32, GGML_TYPE_F16) or isinstance(t, bool):
+            raise ValueError(f"{name}: expected GGML_TYPE_F16 (1) or GGML_TYPE_F32 (0); quantized "
+                             f"caches are not supported, got {t!r}")
+    if types[0] != types[1]:
+        raise ValueError(f"type_k and type_v: keys and values share one cache type here, got {type_k!r} "
+                         f"and {type_v!r}")
+    return types[0]
 
 
 def _number(name, value):

@@ -33,8 +33,9 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
                                const std::string& backend, int32_t n_gpu_layers,
                                const std::string& placement,
                                const std::vector<std::string>& plugin_dirs, float rope_freq_base,
-                               float rope_freq_scale) {
+                               float rope_freq_scale, bool f32_cache) {
     SessionOptions o;  // the other fields keep the runtime's defaults
+    o.kv_type = f32_cache ? DType::F32 : DType::F16;
     o.rope_freq_base = rope_freq_base;
     o.rope_freq_scale = rope_freq_scale;
     o.n_ctx = n_ctx;
@@ -107,14 +108,15 @@ void bind_engine(py::module_& m) {
         .def(py::init([](const std::string& model_path, int32_t n_ctx, int32_t n_batch,
                          int32_t n_threads, const std::string& backend, int32_t n_gpu_layers,
                          const std::string& placement, const std::vector<std::string>& plugin_dirs,
-                         float rope_freq_base, float rope_freq_scale) {
+                         float rope_freq_base, float rope_freq_scale, bool f32_cache) {
                  return new Engine(model_path, session_options(n_ctx, n_batch, n_threads, backend,
                                                                n_gpu_layers, placement, plugin_dirs,
-                                                               rope_freq_base, rope_freq_scale));
+                                                               rope_freq_base, rope_freq_scale, f32_cache));
              }),
              py::arg("model_path"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
              py::arg("backend"), py::arg("n_gpu_layers"), py::arg("placement"),
              py::arg("plugin_dirs"), py::arg("rope_freq_base") = 0.0f, py::arg("rope_freq_scale") = 0.0f,
+             py::arg("f32_cache") = false,
              py::call_guard<py::gil_scoped_release>())
         .def(
             "tokenize",

@@ -164,6 +164,18 @@ class CompletionTest(unittest.TestCase):
             load(self, rope_freq_scale="half")
         self.assertIn("rope_freq_scale: expected a number", str(e.exception))
 
+    def test_cache_type_is_the_command_lines(self):
+        f32 = load(self, type_k=0, type_v=0)  # GGML_TYPE_F32
+        text = f32(PROMPT, max_tokens=40, temperature=0)["choices"][0]["text"]
+        cli = subprocess.run([LLAMUX_BINARY, "run", "-m", self.llm.model_path, "-p", PROMPT, "-n", "40",
+                              "--temp", "0", "-ctk", "f32", "-ctv", "f32"], capture_output=True, check=True)
+        self.assertEqual(cli.stdout.decode(), PROMPT + text)
+        for kwargs, words in [(dict(type_k=8, type_v=8), "type_k: expected GGML_TYPE_F16 (1) or GGML_TYPE_F32 (0)"),
+                              (dict(type_k=0), "type_k and type_v: keys and values share one cache type")]:
+            with self.assertRaises(ValueError) as e:
+                load(self, **kwargs)
+            self.assertIn(words, str(e.exception))
+
     def test_prompt_as_token_ids(self):
         ids = self.llm.tokenize(PROMPT.encode())
         self.assertEqual(self.greedy(ids, max_tokens=8)["choices"][0]["text"],

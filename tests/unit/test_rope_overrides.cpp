@@ -1,4 +1,5 @@
-// --rope-freq-base, --rope-freq-scale and --rope-scale: llama.cpp's RoPE overrides.
+// Session flags llama.cpp users pass: the RoPE overrides (--rope-freq-base,
+// --rope-freq-scale, --rope-scale) and the KV cache type (-ctk, -ctv).
 #include <gtest/gtest.h>
 
 #include "test_data.hpp"
@@ -24,6 +25,23 @@ TEST(RopeOverrides, RunGivesLlamaCppMainsText) {
         {{"--rope-freq-base", "5000", "--rope-freq-scale", "0.75"},
          "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
          "park. One day, she saw a big, red ball."},
+    });
+}
+
+// As llama.cpp's main gives with the same flags (`-n 100 --temp 0 -c 256`); -ctk takes the
+// "-ctk=f32" spelling too.
+TEST(CacheType, F32CacheRunsAsLlamaCpp) {
+    LLAMUX_FIXTURE(model, "models/stories260K.gguf");
+    const std::string greedy =
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+        "park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n"
+        "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do";
+    test::expect_outputs({"run", "-m", model.string(), "-p", "Once upon a time", "-n", "100", "--temp", "0",
+                          "-c", "256", "-t", "1"},
+                         {{{"-ctk", "f32", "-ctv", "f32"}, greedy}, {{"-ctk=f32", "-ctv=f32"}, greedy}});
+    test::expect_flag_errors({"run", "-m", model.string(), "-p", "Once", "-n", "2"}, {
+        {{"-ctk", "q8_0", "-ctv", "q8_0"}, "-ctk: expected f16 or f32 (quantized caches are not supported), got q8_0"},
+        {{"-ctk", "f32"}, "-ctk and -ctv: keys and values share one cache type here, got f32 and f16"},
     });
 }
 
