@@ -1,5 +1,7 @@
 #include "sampling_flags.hpp"
 
+#include <cctype>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 

@@ -108,6 +108,12 @@ bool Sampler::is_plain_greedy() const {
 
 int32_t Sampler::sample(const std::vector<float>& logits, const std::vector<int32_t>& history) {
     if (logits.empty()) throw Error("sample: no logits");
+    for (const LogitBias& b : params_.logit_bias) {
+        if (size_t(b.token) >= logits.size()) {
+            throw Error("--logit-bias: token " + std::to_string(b.token) + " is outside the vocabulary (0.." +
+                        std::to_string(logits.size() - 1) + ")");
+        }
+    }
     int32_t token = draw_from_chain(logits, history, false);
     if (constraint_) {
         if (!constraint_->allows(token)) token = draw_from_chain(logits, history, true);

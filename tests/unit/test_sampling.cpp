@@ -287,6 +287,7 @@ TEST(SamplingCli, BadSamplingFlagsAreErrorsThatNameThem) {
         {{"-l", "15043"}, "-l/--logit-bias: expected TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043+1), got \"15043\""},
         {{"--logit-bias", "x+1"}, "got \"x+1\""},
         {{"--logit-bias", "5+nan"}, "got \"5+nan\""},
+        {{"--logit-bias", "512+1"}, "--logit-bias: token 512 is outside the vocabulary (0..511)"},
         {{"--mirostat", "4"}, "--mirostat: expected 0 (off), 1 or 2, got 4"},
         {{"--samplers", "top_k;bogus"}, "--samplers: unknown sampler \"bogus\""},
         {{"--sampling-seq", "kz"}, "--sampling-seq: unknown sampler letter 'z'"},
