@@ -23,5 +23,6 @@ void add_test_backend_command(CLI::App& root, CommandFn& run);
 void add_perplexity_command(CLI::App& root, CommandFn& run);
 void add_chat_command(CLI::App& root, CommandFn& run);
 void add_embedding_command(CLI::App& root, CommandFn& run);
+void add_convert_command(CLI::App& root, CommandFn& run);
 
 }  // namespace llamux::tools

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     llamux::tools::add_test_backend_command(app, run);
     llamux::tools::add_perplexity_command(app, run);
     llamux::tools::add_embedding_command(app, run);
+    llamux::tools::add_convert_command(app, run);
 
     // llama.cpp spells some flags as multi-letter short flags ("-ngl"), which CLI11 cannot
     // declare: accept them by rewriting them to their long names before parsing.
