@@ -1,12 +1,11 @@
 // GBNF grammars: parser errors (source:line:col), acceptance and rejection of texts
 // (literals, classes, repetitions, groups, `.`, UTF-8 split across tokens), complete(),
 // the vocabulary filter against a brute-force per-token check (synthetic vocabulary,
-// stories260K, the 32000-token Llama vocabulary, with a timing), and the JSON grammar.
+// stories260K, the 32000-token Llama vocabulary), and the JSON grammar.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -326,21 +325,9 @@ TEST(GrammarVocab, LlamaVocabularyInsideAJsonString) {
     GrammarState s(g);
     s.advance("{\"story\": {\"title\": \"Once upon a time, there was a little");
     std::vector<uint8_t> out;
-    vocab.allowed(s, out);  // warm up the per-thread scratch
-    constexpr int kRuns = 50;
-    double best = 1e9, total = 0;
-    for (int i = 0; i < kRuns; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        vocab.allowed(s, out);
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        best = std::min(best, ms);
-        total += ms;
-    }
+    vocab.allowed(s, out);
     const auto n_allowed = std::count(out.begin(), out.end(), 1);
-    std::printf("allowed() inside a JSON string, %d tokens: best %.3f ms, mean %.3f ms, %ld allowed\n",
-                tok.n_vocab(), best, total / kRuns, static_cast<long>(n_allowed));
-    EXPECT_GT(n_allowed, 20000);
-    EXPECT_LT(best, 50.0);  // a loose bound (sanitizer builds, loaded machines); see the printout
+    EXPECT_GT(n_allowed, 20000) << "inside a string nearly every token fits";
 }
 
 // ---- the JSON grammar -------------------------------------------------------------------
