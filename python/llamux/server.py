@@ -31,11 +31,13 @@ from .sampling import LLAMA_CPP_EXTRAS
 
 # Request fields passed to Llama, by route; others that OpenAI clients send are checked by
 # Llama's compatibility table or, when OpenAI-only, below.
-# "grammar" is GBNF text (llama-cpp-python's server field); "response_format" OpenAI's; the
-# llama.cpp server's dry_*, xtc_*, top_n_sigma, ... fields too.
+# "grammar" is GBNF text (llama-cpp-python's server field), "json_schema" a schema (the
+# llama.cpp server's), "response_format" OpenAI's; the llama.cpp server's dry_*, xtc_*,
+# top_n_sigma, ... fields too.
 SAMPLING_FIELDS = ("temperature", "top_p", "min_p", "top_k", "repeat_penalty", "repeat_last_n",
                    "seed", "frequency_penalty", "presence_penalty", "typical_p", "logit_bias",
-                   "mirostat_mode", "mirostat_tau", "mirostat_eta", "grammar", *LLAMA_CPP_EXTRAS)
+                   "mirostat_mode", "mirostat_tau", "mirostat_eta", "grammar", "json_schema",
+                   *LLAMA_CPP_EXTRAS)
 COMPLETION_FIELDS = ("prompt", "max_tokens", "echo", "stop", "stream", "logprobs", "suffix",
                      *SAMPLING_FIELDS)
 CHAT_FIELDS = ("messages", "max_tokens", "stop", "stream", "response_format", *SAMPLING_FIELDS)
@@ -101,6 +103,11 @@ def request_arguments(body, fields, required):
             raise RequestError(f"{name}: unknown field")
     if "grammar" in kwargs:
         kwargs["grammar"] = LlamaGrammar.from_string(kwargs["grammar"]) if kwargs["grammar"] else None
+    schema = kwargs.pop("json_schema", None)
+    if schema is not None:
+        if kwargs.get("grammar") is not None:
+            raise RequestError("grammar and json_schema: give only one")
+        kwargs["grammar"] = LlamaGrammar.from_json_schema(schema)
     if kwargs.get("logprobs") is False:
         kwargs["logprobs"] = None
     if isinstance(kwargs.get("prompt"), list) and kwargs["prompt"] and isinstance(kwargs["prompt"][0], str):

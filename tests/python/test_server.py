@@ -91,6 +91,10 @@ class ServerTest(unittest.TestCase):
             "response_format": {"type": "json_schema", "json_schema": {"name": "flag", "schema": schema}}})
         self.assertEqual(status, 200, body)
         self.assertIsInstance(json.loads(json.loads(body)["choices"][0]["message"]["content"])["ok"], bool)
+        status, _, body = self.request("/completions", {"prompt": PROMPT, "temperature": 0,
+                                                        "json_schema": schema})
+        self.assertEqual(status, 200, body)
+        self.assertIsInstance(json.loads(json.loads(body)["choices"][0]["text"])["ok"], bool)
         status, _, body = self.request("/completions", {"prompt": PROMPT, "grammar": "root ::= x"})
         self.assertEqual(status, 400)
         self.assertIn("grammar:1:", json.loads(body)["error"]["message"])
