@@ -26,7 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import LlamuxError
 from .grammar import LlamaGrammar
-from .llama import LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST, LLAMA_POOLING_TYPE_MEAN, Llama
+from .llama import (GGML_TYPE_F16, GGML_TYPE_F32, LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST,
+                    LLAMA_POOLING_TYPE_MEAN, Llama)
 from .sampling import LLAMA_CPP_EXTRAS
 
 # Request fields passed to Llama, by route; others that OpenAI clients send are checked by
@@ -47,6 +48,7 @@ OPENAI_NEUTRAL = {"n": 1, "user": None, "best_of": 1, "logprobs": False, "top_lo
                   "parallel_tool_calls": None}
 
 
+CACHE_TYPES = {"f16": GGML_TYPE_F16, "f32": GGML_TYPE_F32}
 POOLING = {"mean": LLAMA_POOLING_TYPE_MEAN, "cls": LLAMA_POOLING_TYPE_CLS,
            "last": LLAMA_POOLING_TYPE_LAST}
 
@@ -236,6 +238,10 @@ def main(argv=None):
     p.add_argument("--backend", default="cpu")
     p.add_argument("--placement", default=None)
     p.add_argument("--chat-format", default=None, help="llama-2, zephyr or chatml (default: from the file)")
+    p.add_argument("-ctk", "--cache-type-k", default="f16", choices=["f16", "f32"], help="KV cache type")
+    p.add_argument("-ctv", "--cache-type-v", default="f16", choices=["f16", "f32"], help="KV cache type")
+    p.add_argument("--rope-freq-base", type=float, default=0.0, help="RoPE base (0: the model's)")
+    p.add_argument("--rope-freq-scale", type=float, default=0.0, help="RoPE scale (0: the model's)")
     p.add_argument("--pooling", default="mean", choices=sorted(POOLING),
                    help="how /v1/embeddings turns a text's tokens into one vector (default mean)")
     p.add_argument("-q", "--quiet", action="store_true", help="no request log, runtime errors only")
@@ -244,7 +250,9 @@ def main(argv=None):
         llm = Llama(args.model, n_ctx=args.ctx_size, n_threads=args.threads,
                     n_gpu_layers=args.n_gpu_layers, backend=args.backend,
                     placement=args.placement, chat_format=args.chat_format, embedding=True,
-                    pooling_type=POOLING[args.pooling], verbose=not args.quiet)
+                    pooling_type=POOLING[args.pooling], verbose=not args.quiet,
+                    type_k=CACHE_TYPES[args.cache_type_k], type_v=CACHE_TYPES[args.cache_type_v],
+                    rope_freq_base=args.rope_freq_base, rope_freq_scale=args.rope_freq_scale)
         server = make_server(llm, args.host, args.port, args.model_name)
     except (ValueError, LlamuxError, OSError) as e:
         print(f"llamux.server: {e}", file=sys.stderr)

@@ -1,5 +1,7 @@
 """llamux.server: the OpenAI routes over HTTP give what the Llama object gives directly."""
 
+import contextlib
+import io
 import json
 import threading
 import unittest
@@ -11,7 +13,7 @@ import base64
 import struct
 
 from llamux import LLAMA_POOLING_TYPE_MEAN, Llama
-from llamux.server import make_server
+from llamux.server import main, make_server
 
 PROMPT = "Once upon a time"
 CHAT = [{"role": "user", "content": "Once upon a time"}]
@@ -178,6 +180,21 @@ class ServerTest(unittest.TestCase):
         direct = self.llm.embed(PROMPT)
         self.assertEqual(len(embedded.data[0].embedding), len(direct))
         self.assertLess(max(abs(a - b) for a, b in zip(embedded.data[0].embedding, direct)), 1e-6)
+
+
+class CommandLineTest(unittest.TestCase):
+    def test_bad_flags_and_files_are_refused(self):
+        model = fixture(self, "models/stories260K.gguf")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            with self.assertRaises(SystemExit):
+                main(["-m", model, "-ctk", "q8_0"])
+            self.assertEqual(main(["-m", model + ".missing"]), 1)
+            self.assertEqual(main(["-m", model, "-ctk", "f32", "-ctv", "f16"]), 1)
+            self.assertEqual(main(["-m", model, "--rope-freq-base", "-1"]), 1)
+        self.assertIn("invalid choice: 'q8_0'", err.getvalue())
+        self.assertIn("stories260K.gguf.missing", err.getvalue())
+        self.assertIn("type_k and type_v: keys and values share one cache type", err.getvalue())
+        self.assertIn("--rope-freq-base: expected a base > 0", err.getvalue())
 
 
 if __name__ == "__main__":
