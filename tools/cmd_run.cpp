@@ -8,6 +8,7 @@
 #include "escapes.hpp"
 #include "llamux/error.hpp"
 #include "llamux/generator.hpp"
+#include "reverse_prompt.hpp"
 #include "sampling_flags.hpp"
 #include "session_flags.hpp"
 #include "text_file.hpp"
@@ -26,6 +27,7 @@ struct RunFlags {
     std::string prompt_cache;  // --prompt-cache FILE
     bool prompt_cache_all = false;
     bool prompt_cache_ro = false;
+    std::vector<std::string> reverse_prompts;  // -r
     SamplingFlags sampling;
 };
 
@@ -88,11 +90,12 @@ int run_generate(const RunFlags& f) {
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
     std::fflush(stdout);
     StreamDecoder decoder(tok);
+    ReversePrompts reverse(tok, f.reverse_prompts, tokens);
     const GenerateStats stats = generate(session, tokens, options, [&](int32_t token) {
         const std::string text = decoder.push(token);
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fflush(stdout);
-        return true;
+        return !reverse.push(token);
     });
     const std::string rest = decoder.flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
@@ -125,6 +128,8 @@ void add_run_command(CLI::App& root, CommandFn& run) {
     cmd->add_flag("--no-context-shift", flags->no_context_shift,
                   "Stop at a full context instead of dropping half of the unkept tokens");
     cmd->add_flag("-e,--escape", flags->escapes, "Process escapes (\\n, \\t, \\\\, \\xNN ...) in the prompt");
+    cmd->add_option("-r,--reverse-prompt", flags->reverse_prompts,
+                    "Stop once the text ends with this (kept in the text); repeatable");
     cmd->add_option("--prompt-cache", flags->prompt_cache,
                     "Keep the evaluated prompt's cache in this file and reuse what a later prompt shares with it");
     cmd->add_flag("--prompt-cache-all", flags->prompt_cache_all,
