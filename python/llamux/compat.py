@@ -12,7 +12,7 @@ CONSTRUCTOR = {
 }
 # tfs_z: llama.cpp dropped tail-free sampling (and so does its main's chain).
 SAMPLING = {
-    "tfs_z": 1.0, "stopping_criteria": None, "logits_processor": None,
+    "tfs_z": 1.0,
 }
 
 

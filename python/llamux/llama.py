@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 
-from . import _llamux, chat_format as chat, compat
+from . import _llamux, chat_format as chat, compat, processors
 from ._plugin_dirs import PLUGIN_DIRS
 from .completion_text import CompletionText
 from .logprobs import LogprobsRecorder
@@ -184,7 +184,8 @@ class Llama:
     def generate(self, tokens, top_k=40, top_p=0.95, min_p=0.05, temp=0.80, repeat_penalty=1.0,
                  reset=True, seed=None, repeat_last_n=64, typical_p=1.0, frequency_penalty=0.0,
                  presence_penalty=0.0, mirostat_mode=0, mirostat_tau=5.0, mirostat_eta=0.1,
-                 logit_bias=None, grammar=None, **unsupported):
+                 logit_bias=None, grammar=None, logits_processor=None, stopping_criteria=None,
+                 **unsupported):
         """Yields sampled tokens after `tokens` without end (end of text included); stop
         iterating when done. With reset, the cache keeps what `tokens` shares with it.
         The sampling arguments are create_completion's."""
@@ -199,12 +200,14 @@ class Llama:
             typical_p=typical_p, frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
             mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta,
             logit_bias=logit_bias, grammar=grammar, **extras)
-        return self._sample(tokens, sampler, reset)
+        return self._sample(tokens, sampler, reset, hooks=_Hooks(logits_processor, stopping_criteria))
 
-    def _sample(self, tokens, sampler, reset, every_row=False):
+    def _sample(self, tokens, sampler, reset, every_row=False, hooks=None):
         """generate()'s iterator; every_row evaluates all of `tokens` keeping each one's
         logits (for the prompt's log-probabilities) until the first token is sampled. The
-        sampler's repeat penalty looks at the cache's tokens."""
+        sampler's repeat penalty looks at the cache's tokens. hooks: a _Hooks with the
+        caller's logits processor and stopping criteria (hooks.stopped is set when those end
+        the iteration)."""
         if every_row:
             self.reset()
             self._engine.eval(tokens, True)
@@ -213,7 +216,16 @@ class Llama:
         else:
             self.eval(tokens)
         while True:
-            token = sampler.sample(self._engine)
+            if hooks is not None and hooks.logits_processor is not None:
+                input_ids, scores = processors.arrays(self._engine)
+                scores = hooks.logits_processor(input_ids, scores)
+                token = sampler.sample_logits(self._engine, list(map(float, scores)))
+            else:
+                token = sampler.sample(self._engine)
+            if hooks is not None and hooks.stopping_criteria is not None:
+                if hooks.stopping_criteria(*processors.arrays(self._engine)):
+                    hooks.stopped = True
+                    return
             yield token
             if self._engine.n_past >= self._engine.n_ctx:
                 raise ValueError(f"context full: {self._engine.n_past} tokens (raise n_ctx)")
@@ -228,7 +240,8 @@ class Llama:
                           stream=False, seed=None, logprobs=None, model=None,
                           repeat_last_n=64, typical_p=1.0, frequency_penalty=0.0,
                           presence_penalty=0.0, mirostat_mode=0, mirostat_tau=5.0,
-                          mirostat_eta=0.1, logit_bias=None, grammar=None, **unsupported):
+                          mirostat_eta=0.1, logit_bias=None, grammar=None, logits_processor=None,
+                          stopping_criteria=None, **unsupported):
         """Completes a prompt (str, bytes or token ids). Returns a "text_completion" dict, or
         with stream=True an iterator of chunk dicts whose texts add up to the same text.
 
@@ -266,7 +279,8 @@ class Llama:
         head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion",
                 "created": int(time.time()), "model": model or self.model_path}
         chunks = self._complete(prompt_tokens, max_tokens, stop, sampling, recorder=recorder,
-                                prompt_logprobs=echo and recorder is not None)
+                                prompt_logprobs=echo and recorder is not None,
+                                hooks=_Hooks(logits_processor, stopping_criteria))
 
         def choice(text, finish_reason, logprobs=None):
             return {"text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish_reason}
@@ -288,7 +302,8 @@ class Llama:
                                repeat_penalty=1.0, model=None, repeat_last_n=64, typical_p=1.0,
                                frequency_penalty=0.0, presence_penalty=0.0, mirostat_mode=0,
                                mirostat_tau=5.0, mirostat_eta=0.1, logit_bias=None, grammar=None,
-                               response_format=None, **unsupported):
+                               response_format=None, logits_processor=None, stopping_criteria=None,
+                               **unsupported):
         """Answers a list of {"role": "system"|"user"|"assistant", "content": str} messages
         in the model's chat format. Returns a "chat.completion" dict, or with stream=True an
         iterator of "chat.completion.chunk" dicts (the role first, then content deltas).
@@ -307,7 +322,8 @@ class Llama:
                         presence_penalty=presence_penalty, mirostat_mode=mirostat_mode,
                         mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta, logit_bias=logit_bias,
                         grammar=response_format_grammar(response_format) or grammar, **extras)
-        chunks = self._complete(prompt_tokens, max_tokens, stops, sampling, stop_tokens=stop_tokens)
+        chunks = self._complete(prompt_tokens, max_tokens, stops, sampling, stop_tokens=stop_tokens,
+                                hooks=_Hooks(logits_processor, stopping_criteria))
         if stream:
             def stream_chunks():
                 chunk_head = {**head, "object": "chat.completion.chunk"}
@@ -343,7 +359,7 @@ class Llama:
         return self._seed if seed is None else _check_seed("seed", seed)
 
     def _complete(self, prompt_tokens, max_tokens, stop, sampling, recorder=None,
-                  prompt_logprobs=False, stop_tokens=()):
+                  prompt_logprobs=False, stop_tokens=(), hooks=None):
         """Yields (text, finish_reason, usage): text chunks as they become final, the last
         one with finish_reason and usage set. Arguments are checked before the first token.
         recorder (a LogprobsRecorder) gets each generated token, and the prompt's tokens
@@ -358,11 +374,12 @@ class Llama:
         stops = _stop_list(stop)
         sampling = {**sampling, "seed": self._call_seed(sampling["seed"])}
         sampler = make_sampler(self._engine, **sampling, end_tokens=stop_tokens)
-        tokens = self._sample(prompt_tokens, sampler, True, every_row=prompt_logprobs)
+        tokens = self._sample(prompt_tokens, sampler, True, every_row=prompt_logprobs, hooks=hooks)
         return self._completion_chunks(tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs,
-                                       {self._engine.eos, *stop_tokens})
+                                       {self._engine.eos, *stop_tokens}, hooks)
 
-    def _completion_chunks(self, tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs, ends):
+    def _completion_chunks(self, tokens, prompt_tokens, max_tokens, stops, recorder, prompt_logprobs, ends,
+                           hooks=None):
         n_prompt = len(prompt_tokens)
         # As the command line: the token sampled from a full cache is the last one.
         limit = self._engine.n_ctx - n_prompt + 1
@@ -388,11 +405,23 @@ class Llama:
                 yield chunk, None, None
             if n_generated >= limit:
                 break
+        else:
+            if hooks is not None and hooks.stopped:
+                finish_reason = "stop"  # a stopping criterion ended the tokens
         tokens.close()
         text.finish()
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n_generated,
                  "total_tokens": n_prompt + n_generated}
         yield text.release(final=True), finish_reason, usage
+
+
+class _Hooks:
+    """A call's logits processor and stopping criteria (processors.py), checked."""
+
+    def __init__(self, logits_processor, stopping_criteria):
+        self.logits_processor = processors.check_callable("logits_processor", logits_processor)
+        self.stopping_criteria = processors.check_callable("stopping_criteria", stopping_criteria)
+        self.stopped = False
 
 
 class LlamaState:

@@ -223,6 +223,17 @@ void bind_sampler(py::module_& m) {
                 return s.sample(e.logits(), e.session().tokens());  // the cache is the history
             },
             py::arg("engine"), "The next token from the engine's last logits")
+        .def(
+            "sample_logits",
+            [](Sampler& s, const Engine& e, const std::vector<float>& logits) {
+                if (logits.size() != static_cast<size_t>(e.tokenizer().n_vocab())) {
+                    throw Error("logits_processor: expected " + std::to_string(e.tokenizer().n_vocab()) +
+                                " scores, got " + std::to_string(logits.size()));
+                }
+                return s.sample(logits, e.session().tokens());
+            },
+            py::arg("engine"), py::arg("logits"),
+            "The next token from these logits (the engine's, changed by a logits processor)")
         .def_property_readonly("seed", &Sampler::seed);
 }
 

@@ -176,6 +176,45 @@ class CompletionTest(unittest.TestCase):
                 load(self, **kwargs)
             self.assertIn(words, str(e.exception))
 
+    def test_logits_processors_and_stopping_criteria(self):
+        import numpy as np
+        from llamux import LogitsProcessorList, StoppingCriteriaList
+        only = self.llm.tokenize(b"the", add_bos=False)[0]
+        seen = []
+
+        def keep_only(input_ids, scores):
+            seen.append((input_ids.dtype, scores.dtype, len(input_ids), len(scores)))
+            banned = np.full_like(scores, -np.inf)
+            banned[only] = scores[only]
+            return banned
+
+        self.llm.reset()
+        out = self.llm(PROMPT, max_tokens=3, temperature=0.8, seed=1,
+                       logits_processor=LogitsProcessorList([keep_only]))["choices"][0]
+        self.assertEqual(out["text"], " the the the")
+        prompt = self.llm.tokenize(PROMPT.encode())
+        self.assertEqual(seen[0], (np.intc, np.float32, len(prompt), self.llm.n_vocab()))
+        self.assertEqual([n for _, _, n, _ in seen], [len(prompt), len(prompt) + 1, len(prompt) + 2])
+
+        # A criterion sees the tokens before the one just drawn and the logits that drew it;
+        # True ends the text without that token.
+        calls = []
+
+        def after_three(input_ids, logits):
+            calls.append(len(input_ids))
+            return len(calls) == 4
+
+        greedy = self.llm(PROMPT, max_tokens=8, temperature=0)["choices"][0]["text"]
+        stopped = self.llm(PROMPT, max_tokens=8, temperature=0,
+                           stopping_criteria=StoppingCriteriaList([after_three]))["choices"][0]
+        self.assertEqual(stopped["finish_reason"], "stop")
+        self.assertEqual(stopped["text"], self.llm.detokenize(
+            self.llm.tokenize(PROMPT.encode() + greedy.encode())[len(prompt):len(prompt) + 3]).decode())
+        self.assertEqual(calls, [len(prompt), len(prompt) + 1, len(prompt) + 2, len(prompt) + 3])
+        with self.assertRaises(ValueError) as e:
+            self.llm(PROMPT, logits_processor=[keep_only])
+        self.assertIn("logits_processor: expected a callable", str(e.exception))
+
     def test_prompt_as_token_ids(self):
         ids = self.llm.tokenize(PROMPT.encode())
         self.assertEqual(self.greedy(ids, max_tokens=8)["choices"][0]["text"],
