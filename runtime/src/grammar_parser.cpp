@@ -26,6 +26,10 @@ using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
 constexpr size_t kNone = static_cast<size_t>(-1);
 constexpr uint32_t kMaxRepetition = 100000;
 constexpr uint64_t kMaxExpansion = 1u << 22;  // symbols one repetition may expand to
+// The parser and the matcher recurse once per nested group and per leftmost rule reference:
+// bounds far beyond real grammars that keep a hostile one from overflowing the stack.
+constexpr int kMaxNesting = 256;          // groups inside groups
+constexpr uint32_t kMaxLeftChain = 1000;  // rules reached through leftmost references
 
 bool is_name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
@@ -112,6 +116,7 @@ private:
     std::string_view text_;
     const std::string& source_;
     size_t pos_ = 0;
+    int nesting_ = 0;  // groups open at pos_
     std::vector<RuleInfo> rules_;
     std::unordered_map<std::string, uint32_t> ids_;
     std::vector<CharSet> charsets_;
@@ -244,10 +249,14 @@ Sequence Parser::parse_sequence(const std::string& rule_name, bool nested) {
             item_start = seq.size();
             seq.push_back({SymbolKind::Ref, rule_id(name, start)});
         } else if (c == '(') {
+            if (++nesting_ > kMaxNesting) {
+                fail(start, "groups nested more than " + std::to_string(kMaxNesting) + " deep");
+            }
             ++pos_;
             skip_space(true);
             const uint32_t id = new_rule(rule_name, start);
             auto alternatives = parse_alternates(rule_name, true);
+            --nesting_;
             rules_[id].alternatives = std::move(alternatives);
             rules_[id].defined = true;
             if (peek() != ')') fail(pos_, "expected ')' to close the group, found " + found());
@@ -470,9 +479,11 @@ void Parser::check_left_recursion() const {
             }
         }
     }
-    // Iterative depth-first search (repetitions can make long chains of rules).
+    // Iterative depth-first search (repetitions can make long chains of rules). chain[r]:
+    // the longest run of leftmost references from r, which the matcher follows recursively.
     enum : uint8_t { kNew, kOnPath, kDone };
     std::vector<uint8_t> mark(n, kNew);
+    std::vector<uint32_t> chain(n, 0);
     std::vector<std::pair<uint32_t, size_t>> path;  // rule, next edge to follow
     for (uint32_t start = 0; start < n; ++start) {
         if (mark[start] != kNew) continue;
@@ -482,6 +493,11 @@ void Parser::check_left_recursion() const {
             auto& [r, edge] = path.back();
             if (edge == left[r].size()) {
                 mark[r] = kDone;
+                for (const uint32_t to : left[r]) chain[r] = std::max(chain[r], chain[to] + 1);
+                if (chain[r] > kMaxLeftChain) {
+                    fail(rules_[r].at, "rule '" + rules_[r].name + "' starts with a chain of more than " +
+                                           std::to_string(kMaxLeftChain) + " rule references");
+                }
                 path.pop_back();
                 continue;
             }

@@ -67,23 +67,65 @@ void Utf8Decoder::completions(uint32_t& lo, uint32_t& hi) const {
 
 namespace {
 
-// Appends the stack in `work` to `out` unless `out` has it already.
+// Bounds on what one step may build, so that a hostile grammar (thousands of optional items
+// in a row, or one so ambiguous that parses multiply) gets an error instead of overflowing
+// the stack or running for hours. Real grammars stay far below both.
+constexpr size_t kMaxStacks = 10000;       // parses alive at once
+constexpr size_t kMaxStackWords = 1 << 20; // their symbols, all together
+constexpr int kMaxExpandDepth = 2000;      // rule references expanded in one go
+
+[[noreturn]] void too_many_parses(const std::string& what) {
+    throw Error("grammar: more than " + what + " alive at once (an ambiguous or very long grammar)");
+}
+
+// Appends the stack in `work` to `out` (duplicates are removed afterwards, by dedup_stacks).
 void emit_stack(const std::vector<uint32_t>& work, std::vector<uint32_t>& out) {
-    const size_t n = work.size();
-    for (size_t i = 0; i < out.size(); i += 1 + out[i]) {
-        if (out[i] == n && std::equal(work.begin(), work.end(), out.begin() + i + 1)) return;
+    if (out.size() + work.size() + 1 > kMaxStackWords) {
+        too_many_parses(std::to_string(kMaxStackWords) + " symbols of parses");
     }
-    out.push_back(static_cast<uint32_t>(n));
+    out.push_back(static_cast<uint32_t>(work.size()));
     out.insert(out.end(), work.begin(), work.end());
+}
+
+// Keeps the first of equal stacks, in their order: sorting their offsets by content makes
+// this O(n log n), where comparing each new stack with all before it was O(n^2) (thousands
+// of parses for some grammars).
+void dedup_stacks(std::vector<uint32_t>& stacks) {
+    std::vector<size_t> at;  // each stack's offset
+    for (size_t i = 0; i < stacks.size(); i += 1 + stacks[i]) at.push_back(i);
+    if (at.size() < 2) return;
+    const auto begin = [&](size_t i) { return stacks.begin() + static_cast<std::ptrdiff_t>(i); };
+    const auto end = [&](size_t i) { return begin(i) + 1 + stacks[i]; };
+    std::vector<size_t> order = at;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return std::lexicographical_compare(begin(a), end(a), begin(b), end(b));
+    });
+    std::vector<uint8_t> keep(stacks.size(), 0);  // by offset
+    for (size_t k = 0; k < order.size(); ++k) {
+        keep[order[k]] = k == 0 || !std::equal(begin(order[k - 1]), end(order[k - 1]), begin(order[k]), end(order[k]));
+    }
+    std::vector<uint32_t> out;
+    out.reserve(stacks.size());
+    size_t count = 0;
+    for (const size_t i : at) {
+        if (!keep[i]) continue;
+        if (++count > kMaxStacks) too_many_parses(std::to_string(kMaxStacks) + " parses");
+        out.insert(out.end(), begin(i), end(i));
+    }
+    stacks.swap(out);
 }
 
 // Replaces a rule reference on top of `work` by each of the rule's alternatives until every
 // stack has a character set on top (or is empty), appending those to `out`. Leaves `work`
 // as it found it. Terminates because the parser refuses left recursion.
-void expand(const Grammar& g, std::vector<uint32_t>& work, std::vector<uint32_t>& out) {
+void expand(const Grammar& g, std::vector<uint32_t>& work, std::vector<uint32_t>& out, int depth = 0) {
     if (work.empty() || g.symbols[work.back()].kind == SymbolKind::Char) {
         emit_stack(work, out);
         return;
+    }
+    if (depth > kMaxExpandDepth) {
+        throw Error("grammar: more than " + std::to_string(kMaxExpandDepth) +
+                    " rule references (or optional items in a row) to expand at one point");
     }
     const uint32_t top = work.back();
     work.pop_back();
@@ -93,7 +135,7 @@ void expand(const Grammar& g, std::vector<uint32_t>& work, std::vector<uint32_t>
         work.resize(base);
         if (has_next) work.push_back(top + 1);
         if (g.symbols[alt].kind != SymbolKind::End) work.push_back(alt);
-        expand(g, work, out);
+        expand(g, work, out, depth + 1);
     }
     work.resize(base);
     work.push_back(top);
@@ -108,6 +150,7 @@ void initial_stacks(const Grammar& g, std::vector<uint32_t>& out) {
         if (g.symbols[alt].kind != SymbolKind::End) work.push_back(alt);
         expand(g, work, out);
     }
+    dedup_stacks(out);
 }
 
 bool step_stacks(const Grammar& g, const uint32_t* stacks, size_t size, uint32_t cp,
@@ -121,6 +164,7 @@ bool step_stacks(const Grammar& g, const uint32_t* stacks, size_t size, uint32_t
         if (g.symbols[top + 1].kind != SymbolKind::End) work.push_back(top + 1);
         expand(g, work, out);
     }
+    dedup_stacks(out);
     return !out.empty();
 }
 

@@ -26,6 +26,8 @@ struct Property {
     std::string pointer;
 };
 
+constexpr int kMaxSchemaDepth = 256;
+
 class Converter : private SchemaReader {
 public:
     Converter(const Json& document, const std::string& source) : SchemaReader(document, source) {}
@@ -111,6 +113,16 @@ private:
     // The GBNF expression for a value matching `schema` (at `pointer`); rules it makes are
     // named from `name`.
     std::string expr(const Json& schema, const std::string& name, const std::string& pointer) {
+        // The walk recurses once per nested schema: bounded, so that a hostile schema gets an
+        // error rather than overflowing the stack.
+        struct Depth {
+            int& n;
+            explicit Depth(int& depth) : n(++depth) {}
+            ~Depth() { --n; }
+        } depth(depth_);
+        if (depth_ > kMaxSchemaDepth) {
+            fail(pointer, "schemas nested more than " + std::to_string(kMaxSchemaDepth) + " deep");
+        }
         if (schema.is_boolean()) {
             if (schema.get<bool>()) return add_builtin("value");
             fail(pointer, "the schema false matches nothing: expected a schema that accepts a value");
@@ -442,6 +454,7 @@ private:
         return body + " \"}\" " + space;
     }
 
+    int depth_ = 0;  // schemas being converted, one inside the other
     std::vector<std::pair<std::string, std::string>> rules_;  // name, body; root first
     std::map<std::string, size_t> index_;                     // name -> rules_ index
     std::map<std::string, std::string> refs_;                 // target pointer -> rule name

@@ -111,6 +111,51 @@ INSTANTIATE_TEST_SUITE_P(Grammars, GrammarParserError, ::testing::ValuesIn(kErro
 
 TEST(GrammarParser, NullGrammarIsRefused) { EXPECT_THROW(GrammarState(nullptr), Error); }
 
+// Hostile grammars get errors, not a stack overflow or hours of work: deep nesting and
+// long chains of leftmost references are refused when parsed; thousands of optional items
+// in a row, or parses that multiply, when the text reaches them.
+TEST(GrammarParser, HostileGrammarsAreErrors) {
+    auto parse_error = [](const std::string& text) {
+        try {
+            parse_grammar(text, "g");
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_THAT(parse_error("root ::= " + std::string(5000, '(') + "\"a\"" + std::string(5000, ')')),
+                HasSubstr("groups nested more than 256 deep"));
+    std::string chain = "root ::= r0\n";
+    for (int i = 0; i < 1500; ++i) chain += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + "\n";
+    chain += "r1500 ::= \"a\"\n";
+    EXPECT_THAT(parse_error(chain), HasSubstr("starts with a chain of more than 1000 rule references"));
+
+    try {
+        GrammarState s(parse_grammar("root ::= (\"a\"?){5000} \"b\"", "g"));
+        ADD_FAILURE() << "5000 optional items in a row expanded";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("optional items in a row"));
+    }
+    EXPECT_THROW(
+        {
+            GrammarState s(parse_grammar("root ::= (\"a\"? \"b\"?){3000}", "g"));
+            s.advance("a");
+        },
+        Error);
+    std::string wide = "root ::= \"a\" \"0\"";
+    for (int i = 1; i < 12000; ++i) wide += " | \"a\" \"" + std::to_string(i) + "\"";
+    try {
+        GrammarState s(parse_grammar(wide, "g"));  // 12000 parses from the start
+        ADD_FAILURE() << "12000 parses kept";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("more than 10000 parses alive at once"));
+    }
+    // A modest version of the same works.
+    GrammarState fine(parse_grammar("root ::= (\"a\"? \"b\"?){30} \"c\"", "g"));
+    fine.advance("abbac");
+    EXPECT_TRUE(fine.complete());
+}
+
 // ---- matching ---------------------------------------------------------------------------
 
 // A grammar and texts: whole sentences, live prefixes that are not sentences, and texts

@@ -405,5 +405,16 @@ TEST(JsonSchemaErrors, BadBounds) {
     EXPECT_THAT(schema_error(R"({"enum": []})"), HasSubstr("at #/enum: expected at least one value"));
 }
 
+// A hostile schema gets an error, not a stack overflow.
+TEST(JsonSchemaErrors, NestingIsBounded) {
+    auto nested = [](int depth) {
+        std::string s;
+        for (int i = 0; i < depth; ++i) s += R"({"type": "array", "items": )";
+        return s + "{}" + std::string(static_cast<size_t>(depth), '}');
+    };
+    EXPECT_NO_THROW(parse_grammar(json_schema_to_grammar(nested(100), "t"), "t"));
+    EXPECT_THAT(schema_error(nested(100000)), HasSubstr("schemas nested more than 256 deep"));
+}
+
 }  // namespace
 }  // namespace llamux
