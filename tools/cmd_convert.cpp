@@ -1,6 +1,6 @@
 // llamux convert DIR -o OUT.gguf [--outtype f32|f16|bf16] [--name NAME]: a Hugging Face Llama
 // checkpoint directory written as GGUF, as llama.cpp's convert_hf_to_gguf.py does (see
-// hf_convert.hpp). Quiet by default; -v prints one line per tensor on stderr. A summary
+// hf_convert.hpp). Quiet by default; --progress prints one line per tensor on stderr. A summary
 // line on stderr at the end.
 #include <chrono>
 #include <cstdio>
