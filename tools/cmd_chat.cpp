@@ -111,6 +111,7 @@ int run_chat(const ChatFlags& f) {
     std::vector<ChatMessage> messages;
     if (!f.system.empty()) messages.push_back({"system", f.system});
     Sampler sampler(sampling, &tok);
+    std::shared_ptr<const GrammarVocab> vocab;  // built for the first answer
     std::string line;
     bool refused = false;  // a message did not fit: the exit status says so
     while (true) {
@@ -128,7 +129,9 @@ int run_chat(const ChatFlags& f) {
             continue;
         }
         if (grammar) {  // each answer is a text of the grammar on its own
-            sampler.set_constraint(grammar_constraint(grammar, grammar_vocab(tok, prompt.stop_tokens)));
+            // (The format's end-of-turn tokens are the same for every answer.)
+            if (!vocab) vocab = grammar_vocab(tok, prompt.stop_tokens);
+            sampler.set_constraint(grammar_constraint(grammar, vocab));
         }
         const auto [text, context_full] = answer(prompt, session, sampler, tok, f.n_predict);
         write_out("\n");

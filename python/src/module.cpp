@@ -56,7 +56,9 @@ struct ParsedGrammar {
 // The sampler's settings from Python keywords (llamux/sampling.py checks their types).
 SamplingParams sampling_params(const py::kwargs& kw) {
     SamplingParams p;
-    const auto set = [&kw](const char* name, auto& field) {
+    std::vector<std::string> known;  // every setting's name, to refuse unknown keywords
+    const auto set = [&](const char* name, auto& field) {
+        known.emplace_back(name);
         if (kw.contains(name)) field = kw[name].cast<std::decay_t<decltype(field)>>();
     };
     set("temperature", p.temperature);
@@ -83,18 +85,10 @@ SamplingParams sampling_params(const py::kwargs& kw) {
     set("dry_allowed_length", p.dry_allowed_length);
     set("dry_penalty_last_n", p.dry_penalty_last_n);
     set("dry_sequence_breakers", p.dry_sequence_breakers);
-    if (kw.contains("logit_bias")) {
-        for (const auto& [token, bias] : kw["logit_bias"].cast<std::vector<std::pair<int32_t, float>>>()) {
-            p.logit_bias.push_back({token, bias});
-        }
-    }
+    std::vector<std::pair<int32_t, float>> biases;
+    set("logit_bias", biases);
+    for (const auto& [token, bias] : biases) p.logit_bias.push_back({token, bias});
     for (const auto& item : kw) {
-        static const std::vector<std::string> known = {
-            "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed",
-            "frequency_penalty", "presence_penalty", "typical_p", "mirostat", "mirostat_tau",
-            "mirostat_eta", "min_keep", "logit_bias", "xtc_probability", "xtc_threshold",
-            "dynatemp_range", "dynatemp_exponent", "top_n_sigma", "dry_multiplier", "dry_base",
-            "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers"};
         const auto name = item.first.cast<std::string>();
         if (std::find(known.begin(), known.end(), name) == known.end()) {
             throw Error("Sampler: unknown setting " + name);

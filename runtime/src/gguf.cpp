@@ -7,13 +7,7 @@
 // Arrays are a u32 element type, a u64 length and the elements; they may nest.
 #include "llamux/gguf.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <string_view>
@@ -22,6 +16,7 @@
 
 #include "llamux/error.hpp"
 #include "llamux/log.hpp"
+#include "mapped_file.hpp"
 
 static_assert(std::endian::native == std::endian::little,
               "the GGUF reader reads little-endian fields in place");
@@ -253,12 +248,10 @@ std::string describe_type(const GgufValue& v) {
 
 struct GgufFile::Impl {
     std::string path;
-    void* map = nullptr;
-    size_t map_size = 0;
+    MappedFile file;
     uint32_t version = 0;
     uint64_t alignment = kDefaultAlignment;
     uint64_t data_offset = 0;
-    uint64_t file_size = 0;
     std::vector<std::pair<std::string, GgufValue>> metadata;
     std::unordered_map<std::string, size_t> key_index;
     std::vector<GgufTensorInfo> tensors;
@@ -267,11 +260,8 @@ struct GgufFile::Impl {
     Impl() = default;
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
-    ~Impl() {
-        if (map) ::munmap(map, map_size);
-    }
+    ~Impl() = default;
 
-    void map_file();
     void parse();
     [[noreturn]] void type_error(const std::string& key, const std::string& expected,
                                  const GgufValue& v) const {
@@ -280,37 +270,9 @@ struct GgufFile::Impl {
     }
 };
 
-void GgufFile::Impl::map_file() {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        throw Error(path + ": cannot open: " + std::strerror(errno));
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        const int err = errno;
-        ::close(fd);
-        throw Error(path + ": cannot stat: " + std::strerror(err));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        ::close(fd);
-        throw Error(path + ": expected a regular file, found another kind of file");
-    }
-    file_size = static_cast<uint64_t>(st.st_size);
-    if (file_size > 0) {
-        map_size = static_cast<size_t>(file_size);
-        void* p = ::mmap(nullptr, map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            const int err = errno;
-            ::close(fd);
-            throw Error(path + ": cannot map " + str(file_size) + " bytes: " + std::strerror(err));
-        }
-        map = p;
-    }
-    ::close(fd);
-}
-
 void GgufFile::Impl::parse() {
-    const auto* base = static_cast<const uint8_t*>(map);
+    const uint8_t* base = file.data();
+    const uint64_t file_size = file.size();
     Parser p(path, base, file_size);
 
     // Header.
@@ -468,7 +430,7 @@ void GgufFile::Impl::parse() {
 GgufFile GgufFile::open(const std::string& path) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    impl->map_file();
+    impl->file = MappedFile::open(path);
     impl->parse();
     logger("gguf")->info("{}: GGUF v{}, {} tensors, {} keys, alignment {}, data at {}", path,
                          impl->version, impl->tensors.size(), impl->metadata.size(),
@@ -485,7 +447,7 @@ const std::string& GgufFile::path() const { return impl_->path; }
 uint32_t GgufFile::version() const { return impl_->version; }
 uint64_t GgufFile::alignment() const { return impl_->alignment; }
 uint64_t GgufFile::data_offset() const { return impl_->data_offset; }
-uint64_t GgufFile::file_size() const { return impl_->file_size; }
+uint64_t GgufFile::file_size() const { return impl_->file.size(); }
 
 const std::vector<std::pair<std::string, GgufValue>>& GgufFile::metadata() const {
     return impl_->metadata;

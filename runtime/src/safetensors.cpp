@@ -1,18 +1,13 @@
 // Safetensors reader (see safetensors.hpp).
 #include "safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "llamux/error.hpp"
+#include "mapped_file.hpp"
 
 namespace llamux {
 namespace {
@@ -41,44 +36,14 @@ std::optional<DType> supported_dtype(const std::string& dtype) {
 
 struct SafetensorsFile::Impl {
     std::string path;
-    void* map = nullptr;
-    size_t map_size = 0;
+    MappedFile file;
     std::vector<SafetensorsTensor> tensors;
 
-    Impl() = default;
-    Impl(const Impl&) = delete;
-    Impl& operator=(const Impl&) = delete;
-    ~Impl() {
-        if (map) ::munmap(map, map_size);
-    }
-
     [[noreturn]] void fail(const std::string& what) const { throw Error(path + ": " + what); }
-    void map_file();
     void parse();
     SafetensorsTensor parse_entry(const std::string& name, const nlohmann::json& entry,
                                   const uint8_t* data, uint64_t data_size) const;
 };
-
-void SafetensorsFile::Impl::map_file() {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(std::string("cannot open: ") + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
-        fail("expected a regular file");
-    }
-    map_size = static_cast<size_t>(st.st_size);
-    if (map_size > 0) {
-        void* p = ::mmap(nullptr, map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            const int err = errno;
-            ::close(fd);
-            fail("cannot map " + std::to_string(map_size) + " bytes: " + std::strerror(err));
-        }
-        map = p;
-    }
-    ::close(fd);
-}
 
 SafetensorsTensor SafetensorsFile::Impl::parse_entry(const std::string& name,
                                                      const nlohmann::json& entry,
@@ -130,11 +95,12 @@ SafetensorsTensor SafetensorsFile::Impl::parse_entry(const std::string& name,
 }
 
 void SafetensorsFile::Impl::parse() {
+    const uint64_t map_size = file.size();
     if (map_size < 8) {
         fail("expected at least 8 bytes (the header length), file has " +
              std::to_string(map_size));
     }
-    const auto* base = static_cast<const uint8_t*>(map);
+    const uint8_t* base = file.data();
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];
     if (header_len > map_size - 8) {
@@ -161,7 +127,7 @@ void SafetensorsFile::Impl::parse() {
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    impl->map_file();
+    impl->file = MappedFile::open(path);
     impl->parse();
     return SafetensorsFile(std::move(impl));
 }

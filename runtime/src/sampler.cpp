@@ -148,9 +148,7 @@ int32_t Sampler::draw_from_chain(const std::vector<float>& logits,
             if (!state_->mask[size_t(x.id)]) x.logit = -INFINITY;
         }
     }
-    std::vector<std::pair<int32_t, float>> biases;
-    for (const LogitBias& b : p.logit_bias) biases.emplace_back(b.token, b.bias);
-    s::logit_bias(c, biases);
+    s::logit_bias(c, p.logit_bias);
 
     const size_t min_keep = size_t(p.min_keep);
     if (p.mirostat == 1) {

@@ -269,7 +269,7 @@ void penalties(Candidates& c, const std::unordered_map<int32_t, int>& counts, fl
     c.sorted = false;
 }
 
-void logit_bias(Candidates& c, const std::vector<std::pair<int32_t, float>>& biases) {
+void logit_bias(Candidates& c, const std::vector<LogitBias>& biases) {
     for (const auto& [id, bias] : biases) {
         if (id >= 0 && size_t(id) < c.data.size() && c.data[size_t(id)].id == id) {
             c.data[size_t(id)].logit += bias;

@@ -7,8 +7,9 @@
 #include <cstdint>
 #include <random>
 #include <unordered_map>
-#include <utility>
 #include <vector>
+
+#include "llamux/sampler.hpp"
 
 namespace llamux::sampling {
 
@@ -56,7 +57,7 @@ std::unordered_map<int32_t, int> token_counts(const std::vector<int32_t>& histor
 void penalties(Candidates& c, const std::unordered_map<int32_t, int>& counts, float repeat,
                float frequency, float presence);
 // Adds a bias to the logit of each listed token.
-void logit_bias(Candidates& c, const std::vector<std::pair<int32_t, float>>& biases);
+void logit_bias(Candidates& c, const std::vector<LogitBias>& biases);
 
 // Softmax, then a draw from the probabilities: the index into c.data.
 size_t draw(Candidates& c, std::mt19937& rng);
