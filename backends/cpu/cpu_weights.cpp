@@ -86,10 +86,15 @@ PageSpan whole_pages(const void* data, size_t bytes) {
 // A resident weight's original is not read by matmuls again: drop its pages from this
 // process's memory. Only where it is a file mapping (the model file, as prepare_weight is
 // promised; the caller checks): its pages stay in the page cache and come back on a later
-// access. Heap memory (tests) must be left alone, since MADV_DONTNEED would zero it.
+// access. Heap memory (tests) and a model read with --no-mmap (anonymous memory) must be
+// left alone, since MADV_DONTNEED would zero it.
 void release_pages(PageSpan span) {
 #if defined(__linux__)
-    if (!span.empty()) madvise(reinterpret_cast<void*>(span.begin), span.end - span.begin, MADV_DONTNEED);
+    if (span.empty()) return;
+    // A model loaded with --mlock has its mapping locked, and locked pages cannot be dropped:
+    // unlock the original first (the copy is what matmuls read; it is anonymous memory).
+    munlock(reinterpret_cast<void*>(span.begin), span.end - span.begin);
+    madvise(reinterpret_cast<void*>(span.begin), span.end - span.begin, MADV_DONTNEED);
 #else
     (void)span;
 #endif

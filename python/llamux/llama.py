@@ -36,8 +36,8 @@ class Llama:
     def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_gpu_layers=0,
                  seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
                  chat_format=None, embedding=False, pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED,
-                 rope_freq_base=0.0, rope_freq_scale=0.0, type_k=None, type_v=None, verbose=True,
-                 **unsupported):
+                 rope_freq_base=0.0, rope_freq_scale=0.0, type_k=None, type_v=None,
+                 use_mmap=True, use_mlock=False, verbose=True, **unsupported):
         """Loads the GGUF file and prepares a context of n_ctx tokens (0: the model's
         training context, at most 4096).
 
@@ -52,6 +52,9 @@ class Llama:
         --rope-freq-base and --rope-freq-scale (0.5 stretches positions for twice the context).
         type_k, type_v: the KV cache type as ggml type ids, GGML_TYPE_F16 (1, the default) or
         GGML_TYPE_F32 (0), the same for both (llama.cpp's -ctk/-ctv).
+        use_mmap: map the file (True) or read it all into memory at load (False, llama.cpp's
+        --no-mmap). use_mlock: lock the model in memory (llama.cpp's --mlock); when the system
+        refuses (ulimit -l too small) it warns and runs unlocked.
         verbose: show the runtime's warnings on stderr (False: errors only; the setting is
         process-wide, the last Llama made sets it).
 
@@ -81,7 +84,7 @@ class Llama:
             self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
             placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)],
             _number("rope_freq_base", rope_freq_base), _number("rope_freq_scale", rope_freq_scale),
-            _cache_type(type_k, type_v) == GGML_TYPE_F32)
+            _cache_type(type_k, type_v) == GGML_TYPE_F32, bool(use_mmap), bool(use_mlock))
         self.metadata = self._engine.metadata()
         self.chat_format = chat_format or self._engine.chat_format()
 

@@ -244,6 +244,8 @@ def main(argv=None):
     p.add_argument("--rope-freq-scale", type=float, default=0.0, help="RoPE scale (0: the model's)")
     p.add_argument("--pooling", default="mean", choices=sorted(POOLING),
                    help="how /v1/embeddings turns a text's tokens into one vector (default mean)")
+    p.add_argument("--no-mmap", action="store_true", help="read the model into memory instead of mapping it")
+    p.add_argument("--mlock", action="store_true", help="keep the model in RAM (warns when ulimit -l is too low)")
     p.add_argument("-q", "--quiet", action="store_true", help="no request log, runtime errors only")
     args = p.parse_args(argv)
     try:
@@ -252,7 +254,8 @@ def main(argv=None):
                     placement=args.placement, chat_format=args.chat_format, embedding=True,
                     pooling_type=POOLING[args.pooling], verbose=not args.quiet,
                     type_k=CACHE_TYPES[args.cache_type_k], type_v=CACHE_TYPES[args.cache_type_v],
-                    rope_freq_base=args.rope_freq_base, rope_freq_scale=args.rope_freq_scale)
+                    rope_freq_base=args.rope_freq_base, rope_freq_scale=args.rope_freq_scale,
+                    use_mmap=not args.no_mmap, use_mlock=args.mlock)
         server = make_server(llm, args.host, args.port, args.model_name)
     except (ValueError, LlamuxError, OSError) as e:
         print(f"llamux.server: {e}", file=sys.stderr)

@@ -11,8 +11,8 @@
 
 namespace llamux::python {
 
-Engine::Engine(const std::string& model_path, const SessionOptions& options)
-    : model_(Model::load(model_path)), session_(std::make_unique<Session>(model_, options)) {}
+Engine::Engine(const std::string& model_path, const LoadOptions& load, const SessionOptions& options)
+    : model_(Model::load(model_path, load)), session_(std::make_unique<Session>(model_, options)) {}
 
 void Engine::eval(const std::vector<int32_t>& tokens, bool every_row) {
     rows_.clear();

@@ -21,8 +21,9 @@ namespace llamux::python {
 
 class Engine {
 public:
-    // Loads the model and opens a session (plugins, placement, weights, KV cache).
-    Engine(const std::string& model_path, const SessionOptions& options);
+    // Loads the model as `load` asks (mmap or read, mlock) and opens a session (plugins,
+    // placement, weights, KV cache).
+    Engine(const std::string& model_path, const LoadOptions& load, const SessionOptions& options);
 
     const Model& model() const { return *model_; }
     const Tokenizer& tokenizer() const { return model_->tokenizer(); }

@@ -102,15 +102,17 @@ void bind_engine(py::module_& m) {
         .def(py::init([](const std::string& model_path, int32_t n_ctx, int32_t n_batch,
                          int32_t n_threads, const std::string& backend, int32_t n_gpu_layers,
                          const std::string& placement, const std::vector<std::string>& plugin_dirs,
-                         float rope_freq_base, float rope_freq_scale, bool f32_cache) {
-                 return new Engine(model_path, session_options(n_ctx, n_batch, n_threads, backend,
-                                                               n_gpu_layers, placement, plugin_dirs,
-                                                               rope_freq_base, rope_freq_scale, f32_cache));
+                         float rope_freq_base, float rope_freq_scale, bool f32_cache, bool use_mmap,
+                         bool use_mlock) {
+                 const LoadOptions load{use_mmap, use_mlock};
+                 return new Engine(model_path, load,
+                                   session_options(n_ctx, n_batch, n_threads, backend, n_gpu_layers, placement,
+                                                   plugin_dirs, rope_freq_base, rope_freq_scale, f32_cache));
              }),
              py::arg("model_path"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
              py::arg("backend"), py::arg("n_gpu_layers"), py::arg("placement"),
              py::arg("plugin_dirs"), py::arg("rope_freq_base") = 0.0f, py::arg("rope_freq_scale") = 0.0f,
-             py::arg("f32_cache") = false,
+             py::arg("f32_cache") = false, py::arg("use_mmap") = true, py::arg("use_mlock") = false,
              py::call_guard<py::gil_scoped_release>())
         .def(
             "tokenize",

@@ -427,10 +427,10 @@ void GgufFile::Impl::parse() {
     }
 }
 
-GgufFile GgufFile::open(const std::string& path) {
+GgufFile GgufFile::open(const std::string& path, const LoadOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    impl->file = MappedFile::open(path);
+    impl->file = MappedFile::open(path, options);
     impl->parse();
     logger("gguf")->info("{}: GGUF v{}, {} tensors, {} keys, alignment {}, data at {}", path,
                          impl->version, impl->tensors.size(), impl->metadata.size(),

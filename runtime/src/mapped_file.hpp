@@ -1,20 +1,25 @@
 // A file mapped read-only into memory, unmapped when destroyed: what GGUF and safetensors
-// files are read through (their tensor data is used in place, never copied). Internal to
-// the runtime.
+// files are read through (their tensor data is used in place from it). With
+// LoadOptions::use_mmap off the mapping is anonymous memory holding a copy of the file;
+// either way it is read-only. Internal to the runtime.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "llamux/load_options.hpp"
 
 namespace llamux {
 
 class MappedFile {
 public:
     MappedFile() = default;
-    // Maps the whole file. Throws Error naming the path when it cannot be opened, is not a
-    // regular file (a directory, a FIFO...) or cannot be mapped. An empty file maps to
-    // data() == nullptr, size() == 0.
-    static MappedFile open(const std::string& path);
+    // Maps the whole file, or with options.use_mmap off reads it into anonymous memory;
+    // options.use_mlock then locks that memory, or logs one warning when the system refuses
+    // and goes on. Throws Error naming the path when the file cannot be opened, is not a
+    // regular file (a directory, a FIFO...), cannot be mapped or read (with the offset). An
+    // empty file gives data() == nullptr, size() == 0.
+    static MappedFile open(const std::string& path, const LoadOptions& options = {});
 
     ~MappedFile();
     MappedFile(MappedFile&& other) noexcept;

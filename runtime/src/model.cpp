@@ -57,8 +57,8 @@ LlamaHParams read_llama_hparams(const GgufFile& f) {
     return hp;
 }
 
-std::shared_ptr<const Model> Model::load(const std::string& path) {
-    GgufFile file = GgufFile::open(path);
+std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& options) {
+    GgufFile file = GgufFile::open(path, options);
     LlamaHParams hp = read_llama_hparams(file);
     Tokenizer tok = Tokenizer::from_gguf(file);
     if (tok.n_vocab() != hp.n_vocab) {

@@ -365,7 +365,7 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0)["choices"][0]["text"], ", there was")
 
     def test_llama_cpp_python_arguments_at_neutral_values_are_accepted(self):
-        llm = load(self, use_mmap=True, use_mlock=False, n_threads_batch=None)
+        llm = load(self, vocab_only=False, n_threads_batch=None, flash_attn=False)
         neutral = dict(typical_p=1.0, frequency_penalty=0.0, presence_penalty=0.0, tfs_z=1.0,
                        mirostat_mode=0, grammar=None, logit_bias=None)
         self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0, **neutral)["choices"][0]["text"],
@@ -375,11 +375,21 @@ class BadInputTest(unittest.TestCase):
         self.assertIn("tfs_z: not supported by llamux; only 1.0 (no effect) is accepted, got 0.5",
                       str(e.exception))
         with self.assertRaises(ValueError) as e:
-            load(self, use_mlock=True)
-        self.assertIn("use_mlock", str(e.exception))
+            load(self, vocab_only=True)
+        self.assertIn("vocab_only: not supported by llamux; only False (no effect) is accepted, got True",
+                      str(e.exception))
         with self.assertRaises(TypeError) as e:
             llm.create_chat_completion([{"role": "user", "content": "hi"}], temprature=0)
         self.assertIn("'temprature'", str(e.exception))
+
+    def test_use_mmap_and_use_mlock_load_the_same_model(self):
+        # use_mlock may be refused (ulimit -l); the runtime then warns and runs unlocked.
+        expected = load(self)(PROMPT, max_tokens=8, temperature=0)["choices"][0]["text"]
+        for kwargs in [dict(use_mmap=False), dict(use_mlock=True), dict(use_mmap=False, use_mlock=True),
+                       dict(use_mmap=True, use_mlock=False)]:
+            with self.subTest(**kwargs):
+                llm = load(self, **kwargs)
+                self.assertEqual(llm(PROMPT, max_tokens=8, temperature=0)["choices"][0]["text"], expected)
 
     def test_gpu_layers_without_a_gpu_run_on_the_cpu(self):
         llm = load(self, n_gpu_layers=99)

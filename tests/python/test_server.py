@@ -189,6 +189,7 @@ class CommandLineTest(unittest.TestCase):
             with self.assertRaises(SystemExit):
                 main(["-m", model, "-ctk", "q8_0"])
             self.assertEqual(main(["-m", model + ".missing"]), 1)
+            self.assertEqual(main(["-m", model + ".missing", "--no-mmap", "--mlock"]), 1)
             self.assertEqual(main(["-m", model, "-ctk", "f32", "-ctv", "f16"]), 1)
             self.assertEqual(main(["-m", model, "--rope-freq-base", "-1"]), 1)
         self.assertIn("invalid choice: 'q8_0'", err.getvalue())

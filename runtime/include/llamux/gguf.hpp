@@ -1,6 +1,6 @@
 // GGUF reader: validates a GGUF v2/v3 file and exposes its metadata and tensors.
-// Tensor data is mmapped read-only and never copied; pointers stay valid while the
-// GgufFile lives. Every validation failure throws llamux::Error naming the file, the field,
+// Tensor data is mmapped read-only (or read once into read-only memory, LoadOptions) and
+// never copied after; pointers stay valid while the GgufFile lives. Every validation failure throws llamux::Error naming the file, the field,
 // the expected and the found value.
 #pragma once
 
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "llamux/dtype.hpp"
+#include "llamux/load_options.hpp"
 
 namespace llamux {
 
@@ -53,9 +54,10 @@ struct GgufTensorInfo {
 
 class GgufFile {
 public:
-    // Opens, maps and validates. Throws Error on any problem. A moved-from GgufFile may only
-    // be destroyed or assigned to.
-    static GgufFile open(const std::string& path);
+    // Opens, maps (or reads, per `options`: see load_options.hpp) and validates. Throws
+    // Error on any problem; a refused mlock only warns. A moved-from GgufFile may only be
+    // destroyed or assigned to.
+    static GgufFile open(const std::string& path, const LoadOptions& options = {});
 
     GgufFile(GgufFile&&) noexcept;
     GgufFile& operator=(GgufFile&&) noexcept;

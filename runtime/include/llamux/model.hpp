@@ -7,6 +7,7 @@
 
 #include "llamux/gguf.hpp"
 #include "llamux/llama_graph.hpp"
+#include "llamux/load_options.hpp"
 #include "llamux/tokenizer.hpp"
 
 namespace llamux {
@@ -16,7 +17,9 @@ public:
     // Opens and validates the file; throws Error naming the file and the key or tensor for
     // a non-Llama architecture, missing or inconsistent hyperparameters or vocabulary.
     // Tensor shapes are checked when the first graph is built (see build_llama_graph).
-    static std::shared_ptr<const Model> load(const std::string& path);
+    // `options`: mmap the file or read it into memory, and whether to mlock it
+    // (load_options.hpp; a refused mlock only warns).
+    static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
 
     const GgufFile& file() const { return file_; }
     const std::string& path() const { return file_.path(); }
