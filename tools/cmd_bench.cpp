@@ -29,6 +29,7 @@ struct BenchFlags {
     int32_t reps = 5;
     std::string output = "md";
     bool no_warmup = false;
+    int32_t mmap = 1;  // -mmp
 };
 
 std::string cpu_info() {
@@ -189,7 +190,7 @@ int run_bench_command(const BenchFlags& f) {
         for (const auto& t : tests) need = std::max(need, t.n_depth + t.n_prompt + t.n_gen);
         options.n_ctx = need;
     }
-    auto model = Model::load(f.session.model_path());
+    auto model = f.session.load_model();
     Session session(model, options);
 
     const BenchModelInfo info = bench_model_info(*model);
@@ -251,7 +252,12 @@ void add_bench_command(CLI::App& root, CommandFn& run) {
     cmd->add_option("-r,--repetitions", flags->reps, "Timed repetitions of each test (default 5)");
     cmd->add_option("-o,--output", flags->output, "Output format: md (default) or json");
     cmd->add_flag("--no-warmup", flags->no_warmup, "Skip the untimed warm-up run");
-    cmd->callback([flags, &run] { run = [flags] { return run_bench_command(*flags); }; });
+    cmd->add_option("--mmap", flags->mmap, "-mmp 0|1: llama-bench's; 0 reads the model into memory (--no-mmap)")
+        ->check(CLI::IsMember({0, 1}));
+    cmd->callback([flags, &run] {
+        if (flags->mmap == 0) flags->session.no_mmap = true;
+        run = [flags] { return run_bench_command(*flags); };
+    });
 }
 
 }  // namespace llamux::tools

@@ -17,6 +17,7 @@
 #include "sampling_flags.hpp"
 #include "session_flags.hpp"
 #include "stop_text.hpp"
+#include "write_out.hpp"
 
 namespace llamux::tools {
 namespace {
@@ -28,11 +29,6 @@ struct ChatFlags {
     std::string format;
     int32_t n_predict = -1;
 };
-
-void write_out(const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-}
 
 // Streams one answer; returns its text (leading whitespace dropped, as the Python package
 // does) and whether the context filled up before it ended.
@@ -96,7 +92,7 @@ int run_chat(const ChatFlags& f) {
     if (f.n_predict < -1) {
         throw Error("-n: expected -1 (until the answer ends) or a count >= 0, got " + std::to_string(f.n_predict));
     }
-    auto model = Model::load(f.session.model_path());
+    auto model = f.session.load_model();
     const SamplingParams sampling = f.sampling.params(model->tokenizer().eos());
     const auto grammar = f.sampling.grammar_constraint();
     const ChatFormat format = f.format.empty() ? detect_chat_format(model->file()) : parse_chat_format(f.format);

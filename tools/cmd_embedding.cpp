@@ -133,7 +133,7 @@ int run_embedding(const EmbeddingFlags& f) {
     const std::string text = f.prompt_file.empty() ? f.prompt : read_text_file(f.prompt_file);
     const std::vector<std::string> texts = split_texts(text, f.separator);
 
-    auto model = Model::load(f.session.model_path());
+    auto model = f.session.load_model();
     Session session(model, f.session.session_options());
     const Tokenizer& tok = model->tokenizer();
     const int64_t n_embd = model->hparams().n_embd;

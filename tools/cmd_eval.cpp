@@ -22,7 +22,7 @@ struct EvalFlags {
 int run_eval(const EvalFlags& f) {
     if (f.n_greedy < 0) throw Error("-n: expected a count >= 0, got " + std::to_string(f.n_greedy));
     const std::string path = f.session.model_path();
-    auto model = Model::load(path);
+    auto model = f.session.load_model();
     const Tokenizer& tok = model->tokenizer();
     const std::vector<int32_t> tokens = tok.encode(f.prompt, tok.add_bos());
     if (tokens.empty()) throw Error("-p: the prompt gives no tokens");

@@ -27,7 +27,7 @@ int run_perplexity(const PerplexityFlags& f) {
     if (options.n_ctx == 0) options.n_ctx = 512;  // llama.cpp's usual chunk size for this
     PerplexityOptions ppl_options{options.n_ctx, f.n_chunks};
 
-    auto model = Model::load(f.session.model_path());
+    auto model = f.session.load_model();
     const Tokenizer& tok = model->tokenizer();
     const std::vector<int32_t> tokens = tok.encode(text, tok.add_bos());
     Session session(model, options);

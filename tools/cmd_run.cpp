@@ -3,11 +3,15 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include "commands.hpp"
+#include "display_flags.hpp"
 #include "escapes.hpp"
+#include "interactive_turns.hpp"
 #include "llamux/error.hpp"
 #include "llamux/generator.hpp"
+#include "llamux/log.hpp"
 #include "reverse_prompt.hpp"
 #include "sampling_flags.hpp"
 #include "session_flags.hpp"
@@ -23,12 +27,15 @@ struct RunFlags {
     int32_t n_predict = -1;
     int32_t n_keep = 0;
     bool no_context_shift = false;
-    bool escapes = false;
+    bool escapes = true;    // -e: llama.cpp's default
+    bool no_escape = false;  // --no-escape
     std::string prompt_cache;  // --prompt-cache FILE
     bool prompt_cache_all = false;
     bool prompt_cache_ro = false;
     std::vector<std::string> reverse_prompts;  // -r
     SamplingFlags sampling;
+    DisplayFlags display;
+    InteractiveFlags interactive;
 };
 
 // llama.cpp main's --prompt-cache: the evaluated prompt's cache in a file, loaded by the
@@ -62,23 +69,32 @@ int run_generate(const RunFlags& f) {
         throw Error("-n: expected -1 (until end of text), -2 (until the context is full) or a "
                     "count >= 0, got " + std::to_string(f.n_predict));
     }
-    std::string prompt = f.prompt_file.empty() ? f.prompt : read_text_file(f.prompt_file);
-    if (f.escapes) prompt = process_escapes(prompt);
+    // llama.cpp turns escapes into characters in the prompt (a file's too), the reverse
+    // prompts and the DRY breakers, unless --no-escape.
+    const bool escapes = f.escapes && !f.no_escape;
+    const auto escaped = [&](const std::string& text) { return escapes ? process_escapes(text) : text; };
+    const std::string prompt = escaped(f.prompt_file.empty() ? f.prompt : read_text_file(f.prompt_file));
+    std::vector<std::string> reverse_prompts;
+    for (const std::string& text : f.reverse_prompts) reverse_prompts.push_back(escaped(text));
+    SamplingFlags sampling = f.sampling;
+    for (std::string& text : sampling.dry_breakers) text = escaped(text);
+    if (f.display.log_disable) set_log_level(spdlog::level::err);
     GenerateOptions options;
     options.n_predict = f.n_predict == -2 ? -1 : f.n_predict;
     options.context_shift = f.n_predict != -2 && !f.no_context_shift;
     options.n_keep = f.n_keep;
 
     const auto t0 = std::chrono::steady_clock::now();
-    auto model = Model::load(f.session.model_path());
-    options.sampling = f.sampling.params(model->tokenizer().eos());
-    options.grammar = f.sampling.grammar_constraint();
+    auto model = f.session.load_model();
+    options.sampling = sampling.params(model->tokenizer().eos());
+    options.grammar = sampling.grammar_constraint();
     Session session(model, f.session.session_options());
     const double load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
     const Tokenizer& tok = model->tokenizer();
-    const std::vector<int32_t> tokens = tok.encode(prompt, tok.add_bos());
+    // As main: control token texts in the prompt ("</s>") are those tokens.
+    const std::vector<int32_t> tokens = tok.encode(prompt, tok.add_bos(), true);
     if (!f.prompt_cache.empty()) {
         load_prompt_cache(session, f.prompt_cache);
         options.reuse_cache = true;
@@ -87,21 +103,27 @@ int run_generate(const RunFlags& f) {
         throw Error("--prompt-cache-all and --prompt-cache-ro: expected --prompt-cache FILE too");
     }
 
-    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
-    std::fflush(stdout);
-    StreamDecoder decoder(tok);
-    ReversePrompts reverse(tok, f.reverse_prompts, tokens);
-    const GenerateStats stats = generate(session, tokens, options, [&](int32_t token) {
-        const std::string text = decoder.push(token);
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fflush(stdout);
-        return !reverse.push(token);
-    });
-    const std::string rest = decoder.flush();
-    std::fwrite(rest.data(), 1, rest.size(), stdout);
-    std::fflush(stdout);
+    f.display.show_prompt_tokens(tok, prompt, tokens);
+    f.display.show_prompt(prompt, tok, tokens);
+    const bool interactive = f.interactive.enabled();
+    ReversePrompts reverse(tok, reverse_prompts, tokens, interactive);
+    std::optional<InterruptToUser> interrupt;
+    if (interactive) interrupt.emplace();
+    TurnOutput out(tok, f.display, reverse, interrupt ? &*interrupt : nullptr);
+    // A prompt that already ends with a reverse prompt: main samples nothing (and, when
+    // interactive, reads the user's input first, as with -if).
+    if (reverse.matches() || f.interactive.first) options.n_predict = 0;
+    GenerateStats stats = generate(session, tokens, options, [&](int32_t token) { return out.on_token(token); });
+    out.end_turn(stats);
+    if (interactive) {
+        InteractiveSetup setup{f.interactive, reverse_prompts, f.n_predict, escapes};
+        setup.flags.prefix = escaped(setup.flags.prefix);
+        setup.flags.suffix = escaped(setup.flags.suffix);
+        run_interactive_turns(session, options, stats, out, setup, f.display, *interrupt);
+    }
     if (f.prompt_cache_all && !f.prompt_cache_ro) save_prompt_cache(session, f.prompt_cache);
 
+    if (f.display.no_perf || f.display.log_disable) return 0;
     auto rate = [](int32_t n, double ms) { return ms > 0 ? 1000.0 * n / ms : 0.0; };
     std::fprintf(stderr,
                  "\nllamux: load %.1f ms | prompt %d tokens%s, %.1f ms, %.2f t/s | "
@@ -127,7 +149,9 @@ void add_run_command(CLI::App& root, CommandFn& run) {
                     "Prompt tokens a context shift keeps, BOS not counted (-1: the whole prompt)");
     cmd->add_flag("--no-context-shift", flags->no_context_shift,
                   "Stop at a full context instead of dropping half of the unkept tokens");
-    cmd->add_flag("-e,--escape", flags->escapes, "Process escapes (\\n, \\t, \\\\, \\xNN ...) in the prompt");
+    cmd->add_flag("-e,--escape", flags->escapes,
+                  "Process escapes (\\n, \\r, \\t, \\', \\\", \\\\, \\xNN) in the prompt, -r and DRY breakers (the default)");
+    cmd->add_flag("--no-escape", flags->no_escape, "Take the prompt, -r and DRY breakers as written");
     cmd->add_option("-r,--reverse-prompt", flags->reverse_prompts,
                     "Stop once the text ends with this (kept in the text); repeatable");
     cmd->add_option("--prompt-cache", flags->prompt_cache,
@@ -136,6 +160,8 @@ void add_run_command(CLI::App& root, CommandFn& run) {
                   "Save the generated tokens in the prompt cache too");
     cmd->add_flag("--prompt-cache-ro", flags->prompt_cache_ro, "Use the prompt cache without updating it");
     flags->sampling.add_to(*cmd);
+    flags->display.add_to(*cmd);
+    flags->interactive.add_to(*cmd);
     cmd->callback([flags, &run] { run = [flags] { return run_generate(*flags); }; });
 }
 

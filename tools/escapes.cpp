@@ -1,6 +1,6 @@
 #include "escapes.hpp"
 
-#include <cctype>
+#include <cstdlib>
 
 namespace llamux::tools {
 
@@ -15,22 +15,21 @@ std::string process_escapes(const std::string& text) {
         const char c = text[++i];
         switch (c) {
             case 'n': out += '\n'; break;
-            case 't': out += '\t'; break;
             case 'r': out += '\r'; break;
-            case 'a': out += '\a'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'v': out += '\v'; break;
-            case '\\': out += '\\'; break;
+            case 't': out += '\t'; break;
             case '\'': out += '\''; break;
             case '"': out += '"'; break;
-            case '?': out += '?'; break;
+            case '\\': out += '\\'; break;
             case 'x':
-                if (i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
-                    std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-                    out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
-                    i += 2;
-                    break;
+                if (i + 2 < text.size()) {
+                    const char digits[3] = {text[i + 1], text[i + 2], 0};
+                    char* end = nullptr;
+                    const long value = std::strtol(digits, &end, 16);
+                    if (end == digits + 2) {
+                        out += static_cast<char>(value);
+                        i += 2;
+                        break;
+                    }
                 }
                 [[fallthrough]];
             default:

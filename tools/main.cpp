@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "llama_cpp_spellings.hpp"
 #include "llamux/error.hpp"
 #include "llamux/log.hpp"
 
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
     CLI::App app{"llamux: Llama 2 inference on pluggable compute backends"};
     app.require_subcommand(1);
     int verbosity = 0;
+    app.fallthrough();  // -v also after the subcommand: llamux run -m F -v
     app.add_flag("-v,--verbose", verbosity, "More log output on stderr (-v info, -vv debug, -vvv trace)");
 
     llamux::tools::CommandFn run;
@@ -31,20 +33,12 @@ int main(int argc, char** argv) {
     llamux::tools::add_embedding_command(app, run);
     llamux::tools::add_convert_command(app, run);
 
-    // llama.cpp spells some flags as multi-letter short flags ("-ngl"), which CLI11 cannot
-    // declare: accept them by rewriting them to their long names before parsing.
-    static const std::pair<std::string, std::string> kShortSpellings[] = {
-        {"-ngl", "--n-gpu-layers"}, {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"}};
-    std::vector<std::string> args;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        for (const auto& [short_name, long_name] : kShortSpellings) {
-            if (a == short_name || a.rfind(short_name + "=", 0) == 0) {
-                a = long_name + a.substr(short_name.size());
-                break;
-            }
-        }
-        args.push_back(a);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    try {
+        args = llamux::tools::translate_llama_cpp_flags(app, std::move(args));
+    } catch (const llamux::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
     }
     std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
     try {

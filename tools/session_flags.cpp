@@ -1,10 +1,12 @@
 #include "session_flags.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <utility>
 
 #include "llamux/error.hpp"
+#include "llamux/log.hpp"
 
 namespace llamux::tools {
 
@@ -26,6 +28,16 @@ void SessionFlags::add_to(CLI::App& cmd) {
                    "Per-layer backends, e.g. 0-15:onednn,16-31:cuda,output:cuda");
     cmd.add_option("--plugin-dir", plugin_dirs, "Also search this folder for plugins (repeatable)");
     cmd.add_option("--plugin", plugin_files, "Also consider this plugin file (repeatable)");
+    cmd.add_flag("--no-mmap", no_mmap, "Read the model into memory instead of mapping the file");
+    cmd.add_flag("--mlock", mlock, "Keep the model in RAM (warns when the memory-lock limit is too low)");
+    cmd.add_option("--ubatch-size", ubatch, "-ub N: evaluate prompts at most N tokens at a time (as -b)");
+    cmd.add_option("--threads-batch", threads_batch,
+                   "-tb N: accepted for llama.cpp's sake; prompts use the -t threads too");
+    cmd.add_option("--flash-attn", flash_attn,
+                   "-fa [on|off]: accepted for llama.cpp's sake; attention is always one fused kernel")
+        ->expected(0, 1);
+    cmd.add_option("--main-gpu", main_gpu, "-mg: the GPU (only 0: the first visible; see CUDA_VISIBLE_DEVICES)");
+    cmd.add_option("--split-mode", split_mode, "-sm none|layer: accepted (one GPU); row is not supported");
 }
 
 std::string SessionFlags::model_path() const {
@@ -34,7 +46,41 @@ std::string SessionFlags::model_path() const {
     throw Error("no model: pass -m MODEL.gguf or set LLAMUX_MODEL");
 }
 
+std::shared_ptr<const Model> SessionFlags::load_model() const {
+    LoadOptions options;
+    options.use_mmap = !no_mmap;
+    options.use_mlock = mlock;
+    return Model::load(model_path(), options);
+}
+
+namespace {
+
+// The llama.cpp flags taken for its users' sake: values llamux cannot honour are errors,
+// the rest change nothing (-tb says so once).
+void check_llama_cpp_flags(const SessionFlags& f) {
+    static const char* const kFlashAttn[] = {"", "on", "off", "auto", "1", "0"};
+    if (std::find(std::begin(kFlashAttn), std::end(kFlashAttn), f.flash_attn) == std::end(kFlashAttn)) {
+        throw Error("-fa: expected on, off, auto, 1 or 0, got " + f.flash_attn);
+    }
+    if (f.main_gpu != 0) {
+        throw Error("-mg: llamux uses the first visible GPU (0); got " + std::to_string(f.main_gpu) +
+                    ": choose the card with CUDA_VISIBLE_DEVICES");
+    }
+    if (!f.split_mode.empty() && f.split_mode != "none" && f.split_mode != "layer") {
+        throw Error("-sm: expected none or layer (llamux offloads to one GPU), got " + f.split_mode);
+    }
+    if (f.ubatch < 0) throw Error("-ub: expected a batch size >= 1, got " + std::to_string(f.ubatch));
+    if (f.threads_batch < 0) throw Error("-tb: expected a thread count >= 0, got " + std::to_string(f.threads_batch));
+    if (f.threads_batch > 0 && f.threads_batch != f.threads) {
+        logger("cli")->warn("-tb {}: prompts run on the -t threads too ({})", f.threads_batch,
+                            f.threads > 0 ? std::to_string(f.threads) : std::string("all cores"));
+    }
+}
+
+}  // namespace
+
 SessionOptions SessionFlags::session_options() const {
+    check_llama_cpp_flags(*this);
     if (threads < 0) throw Error("-t: expected a thread count >= 0, got " + std::to_string(threads));
     if (ctx < 0) throw Error("-c: expected a context size >= 0, got " + std::to_string(ctx));
     if (batch <= 0) throw Error("-b: expected a batch size >= 1, got " + std::to_string(batch));
@@ -62,7 +108,7 @@ SessionOptions SessionFlags::session_options() const {
     o.rope_freq_scale = rope_scale > 0.0f ? 1.0f / rope_scale : rope_freq_scale;
     o.n_threads = threads;
     o.n_ctx = ctx;
-    o.n_batch = batch;
+    o.n_batch = ubatch > 0 ? std::min(batch, ubatch) : batch;
     o.placement.default_backend = backend;
     o.placement.n_gpu_layers = n_gpu_layers;
     o.placement.map = placement;

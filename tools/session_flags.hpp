@@ -1,12 +1,15 @@
 // Flags shared by the subcommands that run a model (run, eval, bench, test-backend):
-// model, threads, context, KV cache type, RoPE overrides, backends, plugins, placement.
+// model, threads, context, KV cache type, RoPE overrides, backends, plugins, placement,
+// and llama.cpp's loading and batching flags (--no-mmap, --mlock, -ub, -tb, -fa, -mg, -sm).
 #pragma once
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "llamux/model.hpp"
 #include "llamux/session.hpp"
 
 namespace llamux::tools {
@@ -26,6 +29,14 @@ struct SessionFlags {
     float rope_scale = 0.0f;  // --rope-scale N: --rope-freq-scale 1/N
     std::string cache_type_k = "f16";  // -ctk
     std::string cache_type_v = "f16";  // -ctv
+    // llama.cpp's loading and batching flags.
+    bool no_mmap = false;          // --no-mmap: read the file into memory
+    bool mlock = false;            // --mlock: keep the model's pages in RAM
+    int32_t ubatch = 0;            // -ub: llama.cpp's physical batch; 0: as -b
+    int32_t threads_batch = 0;     // -tb: accepted; prompts use the -t threads too
+    std::string flash_attn;        // -fa [on|off|1|0|auto]: accepted; attention is always fused
+    int32_t main_gpu = 0;          // -mg: only the first visible GPU (0)
+    std::string split_mode;        // -sm: none or layer (one GPU: the same)
 
     // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL.
     void add_to(CLI::App& cmd);
@@ -33,6 +44,8 @@ struct SessionFlags {
     SessionOptions session_options() const;
     // The model path: -m, else $LLAMUX_MODEL; Error naming both when neither is set.
     std::string model_path() const;
+    // Loads the model of model_path() as --no-mmap and --mlock ask. Throws Error.
+    std::shared_ptr<const Model> load_model() const;
 };
 
 }  // namespace llamux::tools

@@ -29,6 +29,14 @@ int32_t kept_positions(const Session& session, int32_t n_before, const std::vect
 
 }  // namespace
 
+bool shift_context_for(Session& session, int32_t kept_positions, int64_t n_next) {
+    if (session.n_past() + n_next < session.n_ctx()) return false;
+    const int32_t n_discard = (session.n_past() - kept_positions) / 2;
+    if (n_discard <= 0) return false;
+    session.shift(kept_positions, n_discard);
+    return true;
+}
+
 GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
                        const GenerateOptions& options,
                        const std::function<bool(int32_t token)>& on_token) {
@@ -36,21 +44,33 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
     if (options.n_predict < -1) {
         throw Error("-n: expected -1 or a count >= 0, got " + std::to_string(options.n_predict));
     }
+    const int32_t n_keep = options.kept_positions >= 0
+                               ? options.kept_positions
+                               : kept_positions(session, options.reuse_cache ? 0 : session.n_past(), prompt,
+                                                options.n_keep);
+    GenerateStats stats;
+    if (!options.reuse_cache && options.context_shift &&
+        shift_context_for(session, n_keep, static_cast<int64_t>(prompt.size()))) {
+        ++stats.n_shifts;
+    }
     const int64_t n_before = options.reuse_cache ? 0 : session.n_past();
     if (n_before + static_cast<int64_t>(prompt.size()) > session.n_ctx()) {
         throw Error("prompt of " + std::to_string(prompt.size()) +
                     " tokens does not fit the context of " + std::to_string(session.n_ctx()) +
                     " (raise -c or shorten the prompt)");
     }
-    GenerateStats stats;
     stats.n_prompt = static_cast<int32_t>(prompt.size());
+    stats.kept_positions = n_keep;
     Sampler sampler(options.sampling, &session.model().tokenizer());
     if (options.grammar) {
         sampler.set_constraint(grammar_constraint(options.grammar, grammar_vocab(session.model().tokenizer())));
     }
-    std::vector<int32_t> history = prompt;
+    if (options.n_unseen < 0 || options.n_unseen > static_cast<int32_t>(prompt.size())) {
+        throw Error("n_unseen: expected 0.." + std::to_string(prompt.size()) + ", got " +
+                    std::to_string(options.n_unseen));
+    }
+    std::vector<int32_t> history(prompt.begin() + options.n_unseen, prompt.end());
     const int32_t eos = session.model().tokenizer().eos();
-    const int32_t n_keep = kept_positions(session, static_cast<int32_t>(n_before), prompt, options.n_keep);
 
     auto start = std::chrono::steady_clock::now();
     std::vector<float> logits;
@@ -80,12 +100,10 @@ GenerateStats generate(Session& session, const std::vector<int32_t>& prompt,
         if (options.n_predict >= 0 && stats.n_generated >= options.n_predict) break;
         if (options.context_shift && session.n_past() + 1 >= session.n_ctx()) {
             // As llama.cpp's main: shift when this token would take the last position.
-            const int32_t n_discard = (session.n_past() - n_keep) / 2;
-            if (n_discard <= 0) {
+            if (!shift_context_for(session, n_keep, 1)) {
                 stats.context_full = true;  // the kept tokens fill the context
                 break;
             }
-            session.shift(n_keep, n_discard);
             ++stats.n_shifts;
         }
         if (session.n_past() >= session.n_ctx()) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -134,13 +135,15 @@ void expect_flag_errors(const std::vector<std::string>& base, const std::vector<
     }
 }
 
-CommandResult run_command(const std::vector<std::string>& argv) {
-    int out_pipe[2], err_pipe[2];
-    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) return {};
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input) {
+    int in_pipe[2], out_pipe[2], err_pipe[2];
+    if (::pipe(in_pipe) != 0 || ::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) return {};
     const pid_t pid = ::fork();
     if (pid == 0) {
+        ::dup2(in_pipe[0], 0);
         ::dup2(out_pipe[1], 1);
         ::dup2(err_pipe[1], 2);
+        ::close(in_pipe[1]);
         ::close(out_pipe[0]);
         ::close(err_pipe[0]);
         std::vector<char*> args;
@@ -149,12 +152,24 @@ CommandResult run_command(const std::vector<std::string>& argv) {
         ::execv(args[0], args.data());
         ::_exit(127);
     }
+    ::close(in_pipe[0]);
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
+    std::signal(SIGPIPE, SIG_IGN);  // a child that exits unread makes write fail, not kill us
     CommandResult r;
+    std::thread writer([&] {
+        // A child that stops reading early closes the pipe: ignore the write's failure.
+        for (size_t done = 0; done < input.size();) {
+            const ssize_t n = ::write(in_pipe[1], input.data() + done, input.size() - done);
+            if (n <= 0) break;
+            done += static_cast<size_t>(n);
+        }
+        ::close(in_pipe[1]);
+    });
     std::thread err_reader([&] { r.err = drain(err_pipe[0]); });
     r.out = drain(out_pipe[0]);
     err_reader.join();
+    writer.join();
     int status = 0;
     ::waitpid(pid, &status, 0);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

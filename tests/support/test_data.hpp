@@ -50,8 +50,9 @@ struct CommandResult {
     std::string out;
     std::string err;
 };
-// Runs argv[0] with the arguments, no shell; captures stdout and stderr.
-CommandResult run_command(const std::vector<std::string>& argv);
+// Runs argv[0] with the arguments, no shell, `input` on its stdin (then end of input);
+// captures stdout and stderr.
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = {});
 // run_command of the llamux binary (llamux_exe()) with these arguments.
 CommandResult run_llamux(std::vector<std::string> args);
 
