@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "llamux/error.hpp"
+#include "llamux/kl_divergence.hpp"
 #include "llamux/sampler.hpp"
 
 namespace llamux {
@@ -28,6 +29,7 @@ PerplexityResult perplexity(Session& session, const std::vector<int32_t>& tokens
     const int32_t n_vocab = tok.n_vocab();
     const int32_t first = n_ctx / 2;
 
+    if (options.base_out) write_log_prob_header(*options.base_out, n_ctx, n_vocab, n_chunks, tokens);
     PerplexityResult r;
     double nll = 0.0, nll2 = 0.0;
     for (int32_t c = 0; c < n_chunks; ++c) {
@@ -38,7 +40,9 @@ PerplexityResult perplexity(Session& session, const std::vector<int32_t>& tokens
         const std::vector<float> logits = session.decode(chunk, true);
         for (int32_t j = first; j < n_ctx - 1; ++j) {
             const float* row = logits.data() + size_t(j) * size_t(n_vocab);
-            const double v = -log_softmax(row, size_t(n_vocab)).of(row[chunk[size_t(j) + 1]]);
+            const int32_t next = chunk[size_t(j) + 1];
+            const double v = options.base_out ? write_log_prob_row(*options.base_out, row, n_vocab, next)
+                                              : -log_softmax(row, size_t(n_vocab)).of(row[next]);
             nll += v;
             nll2 += v * v;
         }

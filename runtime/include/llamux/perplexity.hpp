@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <vector>
 
 #include "llamux/session.hpp"
@@ -13,6 +14,10 @@ namespace llamux {
 struct PerplexityOptions {
     int32_t n_ctx = 512;     // tokens per chunk (each chunk is evaluated from an empty cache)
     int32_t n_chunks = -1;   // at most this many chunks; -1: as many as the text holds
+    // When set, every scored prediction's log-probabilities go there as llama.cpp's
+    // --kl-divergence-base file (llamux/kl_divergence.hpp), and the negative
+    // log-likelihoods are taken as llama.cpp takes them in that mode (in float).
+    std::ostream* base_out = nullptr;
 };
 
 struct PerplexityResult {
