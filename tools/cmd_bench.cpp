@@ -1,6 +1,8 @@
-// llamux bench -m FILE [-p 512] [-n 128] [-r 5] [-o md|json]: prompt-processing and
-// generation speed measured as llama-bench measures it (see bench.hpp), printed as its
-// markdown table or as a JSON array with its field names.
+// llamux bench -m FILE [-p 512] [-n 128] [-t 4,8] [-ngl 0,99] [-r 5] [-o md|json|jsonl|csv]:
+// prompt-processing and generation speed measured as llama-bench measures it (see
+// bench.hpp), for every combination of the listed thread counts and -ngl values (a session
+// each, -ngl outermost, as llama-bench orders them), printed as its markdown table or with
+// its field names as JSON, JSON lines or CSV.
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -30,6 +32,8 @@ struct BenchFlags {
     std::string output = "md";
     bool no_warmup = false;
     int32_t mmap = 1;  // -mmp
+    std::vector<int32_t> threads{0};       // -t, a session per value (0: all cores)
+    std::vector<int32_t> n_gpu_layers{0};  // -ngl, a session per value
 };
 
 std::string cpu_info() {
@@ -57,11 +61,13 @@ struct Row {
     BenchModelInfo model;
     std::string backends;
     int32_t threads = 0;
+    const SessionOptions& options;
     BenchResult result;
 };
 
 Json to_json(const BenchFlags& f, const Row& row) {
-    const SessionOptions o = f.session.session_options();
+    const SessionOptions& o = row.options;
+    const char* cache_type = o.kv_type == DType::F32 ? "f32" : "f16";
     Json j;
     j["build_commit"] = "llamux";
     j["build_number"] = 0;
@@ -78,15 +84,15 @@ Json to_json(const BenchFlags& f, const Row& row) {
     j["cpu_mask"] = "0x0";
     j["cpu_strict"] = false;
     j["poll"] = 50;
-    j["type_k"] = "f16";
-    j["type_v"] = "f16";
+    j["type_k"] = cache_type;
+    j["type_v"] = cache_type;
     j["n_gpu_layers"] = o.placement.n_gpu_layers;
     j["split_mode"] = "layer";
     j["main_gpu"] = 0;
     j["no_kv_offload"] = false;
-    j["flash_attn"] = false;
+    j["flash_attn"] = f.session.flash_attn == "on" || f.session.flash_attn == "1";
     j["tensor_split"] = "0.00";
-    j["use_mmap"] = true;
+    j["use_mmap"] = !f.session.no_mmap;
     j["embeddings"] = false;
     j["n_prompt"] = row.result.n_prompt;
     j["n_gen"] = row.result.n_gen;
@@ -153,26 +159,38 @@ std::string params_text(uint64_t n) {
     return buf;
 }
 
-int run_bench_command(const BenchFlags& f) {
-    std::string format = f.output;
-    std::transform(format.begin(), format.end(), format.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (format == "markdown") format = "md";
-    if (format != "md" && format != "json") {
-        throw Error("-o: expected md or json, got '" + f.output + "'");
+// llama-bench's CSV: a header of the scalar fields, then each row's values quoted.
+void print_csv(const Json& row, bool header) {
+    std::string names, values;
+    for (const auto& [name, value] : row.items()) {
+        if (value.is_array()) continue;
+        std::string text = value.is_string() ? value.get<std::string>()
+                           : value.is_boolean() ? std::string(value.get<bool>() ? "1" : "0")
+                                                : value.dump();
+        std::string quoted = "\"";
+        for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+        names += (names.empty() ? "" : ",") + name;
+        values += (values.empty() ? "" : ",") + quoted + "\"";
     }
+    if (header) std::printf("%s\n", names.c_str());
+    std::printf("%s\n", values.c_str());
+    std::fflush(stdout);
+}
+
+std::vector<BenchTest> bench_tests(const BenchFlags& f) {
     if (f.reps < 1) throw Error("-r: expected repetitions >= 1, got " + std::to_string(f.reps));
-    for (const int32_t p : f.n_prompt) {
-        if (p < 0) throw Error("-p: expected a token count >= 0, got " + std::to_string(p));
+    struct Counts {
+        const char* flag;
+        const char* what;
+        const std::vector<int32_t>& values;
+    };
+    for (const Counts& c : {Counts{"-p", "token count", f.n_prompt}, Counts{"-n", "token count", f.n_gen},
+                            Counts{"-d", "token count", f.n_depth}, Counts{"-t", "thread count", f.threads},
+                            Counts{"-ngl", "layer count", f.n_gpu_layers}}) {
+        for (const int32_t v : c.values) {
+            if (v < 0) throw Error(std::string(c.flag) + ": expected a " + c.what + " >= 0, got " + std::to_string(v));
+        }
     }
-    for (const int32_t n : f.n_gen) {
-        if (n < 0) throw Error("-n: expected a token count >= 0, got " + std::to_string(n));
-    }
-
-    for (const int32_t d : f.n_depth) {
-        if (d < 0) throw Error("-d: expected a token count >= 0, got " + std::to_string(d));
-    }
-
     std::vector<BenchTest> tests;
     for (const int32_t d : f.n_depth) {  // llama-bench's order: depth outermost
         for (const int32_t p : f.n_prompt) {
@@ -183,47 +201,69 @@ int run_bench_command(const BenchFlags& f) {
         }
     }
     if (tests.empty()) throw Error("-p/-n: nothing to measure (both are 0)");
+    return tests;
+}
 
-    SessionOptions options = f.session.session_options();
-    if (options.n_ctx == 0) {
+int run_bench_command(const BenchFlags& f) {
+    std::string format = f.output;
+    std::transform(format.begin(), format.end(), format.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (format == "markdown") format = "md";
+    if (format != "md" && format != "json" && format != "jsonl" && format != "csv") {
+        throw Error("-o: expected md, json, jsonl or csv, got '" + f.output + "'");
+    }
+    const std::vector<BenchTest> tests = bench_tests(f);
+    SessionOptions base = f.session.session_options();
+    if (base.n_ctx == 0) {
         int32_t need = 1;
         for (const auto& t : tests) need = std::max(need, t.n_depth + t.n_prompt + t.n_gen);
-        options.n_ctx = need;
+        base.n_ctx = need;
     }
     auto model = f.session.load_model();
-    Session session(model, options);
-
     const BenchModelInfo info = bench_model_info(*model);
-    const std::string backends = join(session.placement().backend_names(), ",");
-    const int32_t threads = options.n_threads > 0
-                                ? options.n_threads
-                                : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    const bool show_ngl = std::any_of(f.n_gpu_layers.begin(), f.n_gpu_layers.end(), [](int32_t n) { return n > 0; });
 
     MarkdownTable table;
     table.columns = {{"model", -30}, {"size", 10}, {"params", 10}, {"backend", -10}};
-    if (options.placement.n_gpu_layers > 0) table.columns.emplace_back("ngl", 3);
+    if (show_ngl) table.columns.emplace_back("ngl", 3);
     table.columns.emplace_back("threads", 7);
     table.columns.emplace_back("test", 13);
     table.columns.emplace_back("t/s", 20);
     if (format == "md") table.header();
 
     Json all = Json::array();
-    for (const BenchTest& t : tests) {
-        Row row{info, backends, threads, run_bench(session, t)};
-        if (format == "md") {
-            char ts[64];
-            std::snprintf(ts, sizeof(ts), "%.2f ± %.2f", row.result.avg_ts(), row.result.stddev_ts());
-            std::vector<std::string> values = {info.type, size_text(info.size),
-                                               params_text(info.n_params), backends};
-            if (options.placement.n_gpu_layers > 0) {
-                values.push_back(std::to_string(options.placement.n_gpu_layers));
+    bool first_row = true;
+    for (const int32_t ngl : f.n_gpu_layers) {
+        for (const int32_t t : f.threads) {
+            SessionOptions options = base;
+            options.placement.n_gpu_layers = ngl;
+            options.n_threads = t;
+            Session session(model, options);
+            const std::string backends = join(session.placement().backend_names(), ",");
+            const int32_t threads =
+                t > 0 ? t : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+            for (const BenchTest& test : tests) {
+                const Row row{info, backends, threads, options, run_bench(session, test)};
+                if (format == "md") {
+                    char ts[64];
+                    std::snprintf(ts, sizeof(ts), "%.2f ± %.2f", row.result.avg_ts(), row.result.stddev_ts());
+                    std::vector<std::string> values = {info.type, size_text(info.size), params_text(info.n_params),
+                                                       backends};
+                    if (show_ngl) values.push_back(std::to_string(ngl));
+                    values.push_back(std::to_string(threads));
+                    values.push_back(row.result.name());
+                    values.emplace_back(ts);
+                    table.row(values);
+                } else if (format == "jsonl") {
+                    std::printf("%s\n", to_json(f, row).dump().c_str());
+                    std::fflush(stdout);
+                } else if (format == "csv") {
+                    print_csv(to_json(f, row), first_row);
+                } else {
+                    all.push_back(to_json(f, row));
+                }
+                first_row = false;
             }
-            values.push_back(std::to_string(threads));
-            values.push_back(row.result.name());
-            values.emplace_back(ts);
-            table.row(values);
-        } else {
-            all.push_back(to_json(f, row));
         }
     }
     if (format == "json") {
@@ -239,7 +279,12 @@ void add_bench_command(CLI::App& root, CommandFn& run) {
     auto flags = std::make_shared<BenchFlags>();
     auto* cmd = root.add_subcommand(
         "bench", "Prompt and generation speed, measured as llama-bench measures it");
-    flags->session.add_to(*cmd);
+    flags->session.add_to(*cmd, false);
+    cmd->add_option("-t,--threads", flags->threads, "CPU threads, comma-separated for several (default: all cores)")
+        ->delimiter(',');
+    cmd->add_option("--n-gpu-layers,--gpu-layers", flags->n_gpu_layers,
+                    "-ngl N: the last N blocks on the GPU backend, comma-separated for several (default 0)")
+        ->delimiter(',');
     cmd->add_option("-p,--n-prompt", flags->n_prompt,
                     "Prompt tokens of the pp test, comma-separated for several (default 512; 0: none)")
         ->delimiter(',');
@@ -250,7 +295,7 @@ void add_bench_command(CLI::App& root, CommandFn& run) {
                     "Tokens already in the cache when each test starts, comma-separated for several (default 0)")
         ->delimiter(',');
     cmd->add_option("-r,--repetitions", flags->reps, "Timed repetitions of each test (default 5)");
-    cmd->add_option("-o,--output", flags->output, "Output format: md (default) or json");
+    cmd->add_option("-o,--output", flags->output, "Output format: md (default), json, jsonl or csv");
     cmd->add_flag("--no-warmup", flags->no_warmup, "Skip the untimed warm-up run");
     cmd->add_option("--mmap", flags->mmap, "-mmp 0|1: llama-bench's; 0 reads the model into memory (--no-mmap)")
         ->check(CLI::IsMember({0, 1}));

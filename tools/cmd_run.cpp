@@ -143,7 +143,7 @@ void add_run_command(CLI::App& root, CommandFn& run) {
     flags->session.add_to(*cmd);
     cmd->add_option("-p,--prompt", flags->prompt, "Prompt text");
     cmd->add_option("-f,--file", flags->prompt_file, "Read the prompt from a file");
-    cmd->add_option("-n,--n-predict", flags->n_predict,
+    cmd->add_option("-n,--n-predict,--predict", flags->n_predict,
                     "Tokens to generate (-1: until end of text, -2: until the context is full)");
     cmd->add_option("--keep", flags->n_keep,
                     "Prompt tokens a context shift keeps, BOS not counted (-1: the whole prompt)");

@@ -71,7 +71,7 @@ void SamplingFlags::add_to(CLI::App& cmd) {
     cmd.add_option("--samplers", samplers,
                    "The chain's steps in order, ';'-separated (default: "
                    "penalties;dry;top_k;typ_p;top_p;min_p;xtc;temperature)");
-    cmd.add_option("--sampling-seq", sampling_seq, "The same as letters (default: edkypmxt)");
+    cmd.add_option("--sampling-seq,--sampler-seq", sampling_seq, "The same as letters (default: edkypmxt)");
     cmd.add_option("--grammar", grammar, "Keep the text in this GBNF grammar's language (llama.cpp's format)");
     cmd.add_option("--grammar-file", grammar_file, "The same, the grammar read from a file");
     cmd.add_option("-j,--json-schema", json_schema,

@@ -10,9 +10,9 @@
 
 namespace llamux::tools {
 
-void SessionFlags::add_to(CLI::App& cmd) {
+void SessionFlags::add_to(CLI::App& cmd, bool threads_and_layers) {
     cmd.add_option("-m,--model", model, "GGUF model file (default: $LLAMUX_MODEL)");
-    cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
+    if (threads_and_layers) cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
     cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
     cmd.add_option("--cache-type-k", cache_type_k, "KV cache type for keys (-ctk): f16 (default) or f32");
@@ -22,8 +22,10 @@ void SessionFlags::add_to(CLI::App& cmd) {
                    "RoPE frequency scale: positions times this (linear scaling; default: the model's)");
     cmd.add_option("--rope-scale", rope_scale, "RoPE context scaling factor: --rope-freq-scale 1/N");
     cmd.add_option("--backend", backend, "Backend for the layers not placed otherwise (default cpu)");
-    cmd.add_option("--n-gpu-layers", n_gpu_layers,
-                   "-ngl N: put the last N blocks on the GPU backend (N > blocks: the head too)");
+    if (threads_and_layers) {
+        cmd.add_option("--n-gpu-layers,--gpu-layers", n_gpu_layers,
+                       "-ngl N: put the last N blocks on the GPU backend (N > blocks: the head too)");
+    }
     cmd.add_option("--placement", placement,
                    "Per-layer backends, e.g. 0-15:onednn,16-31:cuda,output:cuda");
     cmd.add_option("--plugin-dir", plugin_dirs, "Also search this folder for plugins (repeatable)");

@@ -38,8 +38,9 @@ struct SessionFlags {
     int32_t main_gpu = 0;          // -mg: only the first visible GPU (0)
     std::string split_mode;        // -sm: none or layer (one GPU: the same)
 
-    // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL.
-    void add_to(CLI::App& cmd);
+    // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL. Without
+    // threads_and_layers, -t and -ngl are left to the subcommand (bench takes lists).
+    void add_to(CLI::App& cmd, bool threads_and_layers = true);
     // Checks the values (throws Error naming the flag) and makes session options.
     SessionOptions session_options() const;
     // The model path: -m, else $LLAMUX_MODEL; Error naming both when neither is set.

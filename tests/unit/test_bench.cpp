@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "llamux/bench.hpp"
 #include "test_data.hpp"
@@ -57,7 +60,7 @@ TEST(Bench, ErrorsNameTheFlag) {
     auto r = test::run_command(
         {test::llamux_exe().string(), "bench", "-m", model.string(), "-o", "xml"});
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("-o"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("-o: expected md, json, jsonl or csv, got 'xml'"), std::string::npos) << r.err;
     r = test::run_command(
         {test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "0", "-n", "0"});
     EXPECT_EQ(r.exit_code, 1);
@@ -98,6 +101,48 @@ TEST(Bench, DepthRunsEveryTestAtEachDepth) {
                            "-p", "0", "-d", "-1"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("-d: expected a token count >= 0, got -1"), std::string::npos) << r.err;
+}
+
+// -t and -ngl take lists, as llama-bench's: a session per combination, -ngl outermost; the
+// fields say which, and what the cache type, mmap and -fa flags were.
+TEST(Bench, ThreadAndLayerListsRunEveryCombination) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    const auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "0",
+                                      "-n", "2", "-r", "1", "-t", "1,2", "-ngl", "0,1", "-o", "jsonl", "-ctk",
+                                      "f32", "-ctv", "f32", "-mmp", "0", "-fa", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<nlohmann::json> rows;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(rows.size(), 4u);
+    const int ngl[] = {0, 0, 1, 1}, threads[] = {1, 2, 1, 2};
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(rows[i]["n_gpu_layers"], ngl[i]) << i;
+        EXPECT_EQ(rows[i]["n_threads"], threads[i]) << i;
+        EXPECT_EQ(rows[i]["type_k"], "f32");
+        EXPECT_EQ(rows[i]["use_mmap"], false);
+        EXPECT_EQ(rows[i]["flash_attn"], true);
+        EXPECT_EQ(rows[i]["samples_ns"].size(), 1u);
+    }
+}
+
+TEST(Bench, CsvHasAHeaderAndQuotedValues) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    const auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "4",
+                                      "-n", "2", "-r", "1", "-t", "1", "-o", "csv"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::string header, pp, tg, extra;
+    std::getline(lines, header);
+    std::getline(lines, pp);
+    std::getline(lines, tg);
+    EXPECT_FALSE(std::getline(lines, extra));
+    EXPECT_EQ(header.rfind("build_commit,build_number,cpu_info,", 0), 0u) << header;
+    EXPECT_NE(header.find(",n_prompt,n_gen,n_depth,test_time,avg_ns,stddev_ns,avg_ts,stddev_ts"), std::string::npos);
+    EXPECT_EQ(header.find("samples_ns"), std::string::npos);  // arrays stay out, as in llama-bench
+    EXPECT_EQ(pp.rfind("\"llamux\",\"0\",", 0), 0u) << pp;
+    EXPECT_NE(pp.find(",\"4\",\"0\",\"0\","), std::string::npos) << pp;  // n_prompt, n_gen, n_depth
+    EXPECT_NE(tg.find(",\"0\",\"2\",\"0\","), std::string::npos) << tg;
 }
 
 }  // namespace
