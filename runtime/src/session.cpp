@@ -144,7 +144,7 @@ void Session::shift(int32_t n_keep, int32_t n_discard) {
     }
     const int32_t from = n_keep + n_discard;
     const auto start = std::chrono::steady_clock::now();
-    shift_kv_rows(*kv_, hparams_, from, n_keep, n_past() - from);
+    shift_kv_rows(*kv_, hparams_, from, n_keep, n_past() - from, options_.n_threads);
     logger("session")->debug(
         "context shift: kept {}, dropped {}, moved {} positions in {:.1f} ms", n_keep, n_discard,
         n_past() - from,
