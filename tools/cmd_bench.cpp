@@ -67,7 +67,7 @@ struct Row {
 
 Json to_json(const BenchFlags& f, const Row& row) {
     const SessionOptions& o = row.options;
-    const char* cache_type = o.kv_type == DType::F32 ? "f32" : "f16";
+    const std::string cache_type(info(o.kv_type).name);
     Json j;
     j["build_commit"] = "llamux";
     j["build_number"] = 0;

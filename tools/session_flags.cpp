@@ -15,8 +15,8 @@ void SessionFlags::add_to(CLI::App& cmd, bool threads_and_layers) {
     if (threads_and_layers) cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
     cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
-    cmd.add_option("--cache-type-k", cache_type_k, "KV cache type for keys (-ctk): f16 (default) or f32");
-    cmd.add_option("--cache-type-v", cache_type_v, "KV cache type for values (-ctv): f16 (default) or f32");
+    cmd.add_option("--cache-type-k", cache_type_k, "KV cache type for keys (-ctk): f16 (default), f32 or q8_0");
+    cmd.add_option("--cache-type-v", cache_type_v, "KV cache type for values (-ctv): f16 (default), f32 or q8_0");
     cmd.add_option("--rope-freq-base", rope_freq_base, "RoPE base frequency (default: the model's)");
     cmd.add_option("--rope-freq-scale", rope_freq_scale,
                    "RoPE frequency scale: positions times this (linear scaling; default: the model's)");
@@ -96,8 +96,8 @@ SessionOptions SessionFlags::session_options() const {
         throw Error("--rope-scale: expected a factor > 0, got " + std::to_string(rope_scale));
     }
     for (const auto& [flag, type] : {std::pair{"-ctk", &cache_type_k}, std::pair{"-ctv", &cache_type_v}}) {
-        if (*type != "f16" && *type != "f32") {
-            throw Error(std::string(flag) + ": expected f16 or f32 (quantized caches are not supported), got " + *type);
+        if (*type != "f16" && *type != "f32" && *type != "q8_0") {
+            throw Error(std::string(flag) + ": expected f16, f32 or q8_0, got " + *type);
         }
     }
     if (cache_type_k != cache_type_v) {
@@ -105,7 +105,7 @@ SessionOptions SessionFlags::session_options() const {
                     cache_type_v);
     }
     SessionOptions o;
-    o.kv_type = cache_type_k == "f32" ? DType::F32 : DType::F16;
+    o.kv_type = cache_type_k == "f32" ? DType::F32 : cache_type_k == "q8_0" ? DType::Q8_0 : DType::F16;
     o.rope_freq_base = rope_freq_base;
     o.rope_freq_scale = rope_scale > 0.0f ? 1.0f / rope_scale : rope_freq_scale;
     o.n_threads = threads;

@@ -1,6 +1,9 @@
 // Attention one query row (token, head) at a time: the scalar path for any cache type and the
-// AVX2 path for F32/F16 caches. CPUs with AVX-512 take cpu_attention_avx512.cpp instead.
-// Each row reads its K and V rows itself; dots end in a horizontal sum.
+// AVX2 path for F32/F16/Q8_0 caches. CPUs with AVX-512 take cpu_attention_avx512.cpp instead
+// for F32/F16 caches. Each row reads its K and V rows itself; dots end in a horizontal sum.
+// A Q8_0 cache has the numerics of llama.cpp's flash attention (the only path it has for a
+// quantized V): q quantized per 32 values as its x86 quantizer does, each block's q.k in
+// integers times the two block scales, V rows dequantized and probabilities kept in float.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -26,6 +29,31 @@ inline float cache_elem(int32_t dtype, const std::byte* row, int64_t i) {
     }
 }
 
+// Bytes of the first `elements` values of a cache row (whole Q8_0 blocks).
+inline size_t cache_bytes(const lmx_tensor& cache, int64_t elements) {
+    if (cache.dtype == LMX_TYPE_Q8_0) return static_cast<size_t>(elements / kQK8_0) * sizeof(BlockQ8_0);
+    return static_cast<size_t>(elements) * cache.nb[0];
+}
+
+// q . k for a Q8_0 key row: per block, the integer dot times both scales (ggml's scalar
+// q8_0 x q8_0 dot).
+inline float dot_q8_0(const BlockQ8_0* q, const BlockQ8_0* k, int64_t n_blocks) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        int32_t isum = 0;
+        for (int i = 0; i < kQK8_0; ++i) isum += int32_t{k[b].qs[i]} * int32_t{q[b].qs[i]};
+        sum += static_cast<float>(isum) * (f16_to_f32(k[b].d) * f16_to_f32(q[b].d));
+    }
+    return sum;
+}
+
+inline void axpy_q8_0(float p, const BlockQ8_0* v, float* out, int64_t n_blocks) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float d = f16_to_f32(v[b].d);
+        for (int i = 0; i < kQK8_0; ++i) out[b * kQK8_0 + i] += p * (d * static_cast<float>(v[b].qs[i]));
+    }
+}
+
 inline float round_to(int32_t dtype, float v) {
     if (dtype == LMX_TYPE_F16) return f16_to_f32(f32_to_f16(v));
     if (dtype == LMX_TYPE_BF16) return bf16_to_f32(f32_to_bf16(v));
@@ -47,6 +75,34 @@ LMX_AVX2 inline __m256 load8(int32_t dtype, const std::byte* row, int64_t i) {
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * static_cast<size_t>(i))));
     }
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
+}
+
+// dot_q8_0 with the integer products in 8 lanes (the sign trick: |k| times q with k's sign,
+// which maddubs multiplies unsigned by signed without overflow for Q8_0's -127..127).
+LMX_AVX2 inline float dot_q8_0_avx2(const BlockQ8_0* q, const BlockQ8_0* k, int64_t n_blocks) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const __m256i kx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k[b].qs));
+        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[b].qs));
+        const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(kx, kx), _mm256_sign_epi8(qy, kx));
+        const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(k[b].d) * f16_to_f32(q[b].d)), sums, acc);
+    }
+    return hsum(acc);
+}
+
+LMX_AVX2 inline void axpy_q8_0_avx2(float p, const BlockQ8_0* v, float* out, int64_t n_blocks) {
+    const __m256 pv = _mm256_set1_ps(p);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const __m256 d = _mm256_set1_ps(f16_to_f32(v[b].d));
+        for (int i = 0; i < kQK8_0; i += 8) {
+            const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(v[b].qs + i));
+            const __m256 x = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)));
+            float* o = out + b * kQK8_0 + i;
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(pv, x, _mm256_loadu_ps(o)));
+        }
+    }
 }
 
 // round_to() with F16C for the F16 case.
@@ -98,7 +154,8 @@ Item item_at(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h) {
     const auto kv_head = static_cast<size_t>((h / s.group) * s.head_dim);  // elements
     return {reinterpret_cast<const float*>(row_ptr(*node.src[0], h, t)),
             reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h * s.head_dim,
-            s.n_past + t + 1, kv_head * node.src[1]->nb[0], kv_head * node.src[2]->nb[0]};
+            s.n_past + t + 1, cache_bytes(*node.src[1], static_cast<int64_t>(kv_head)),
+            cache_bytes(*node.src[2], static_cast<int64_t>(kv_head))};
 }
 
 // scores[0..n) = exp(scores - max); returns 1 / their sum (summed in double).
@@ -118,12 +175,19 @@ void attend_scalar(const lmx_node& node, const AttnShape& s, const Item& it, flo
     const lmx_tensor& k = *node.src[1];
     const lmx_tensor& v = *node.src[2];
     const int64_t D = s.head_dim;
-    for (int64_t d = 0; d < D; ++d) qh[d] = round_to(k.dtype, it.q[d]);
+    const bool k_q8 = k.dtype == LMX_TYPE_Q8_0, v_q8 = v.dtype == LMX_TYPE_Q8_0;
+    auto* q8 = reinterpret_cast<BlockQ8_0*>(qh);  // q as Q8_0 blocks, in qh's place
+    if (k_q8) quantize_activation_row_ref(DType::Q8_0, it.q, q8, D);
+    for (int64_t d = 0; d < D && !k_q8; ++d) qh[d] = round_to(k.dtype, it.q[d]);
     float max_s = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < it.n_kv; ++j) {
         const std::byte* kr = row_ptr(k, j) + it.k_off;
         float dot = 0.0f;
-        for (int64_t d = 0; d < D; ++d) dot += qh[d] * cache_elem(k.dtype, kr, d);
+        if (k_q8) {
+            dot = dot_q8_0(q8, reinterpret_cast<const BlockQ8_0*>(kr), D / kQK8_0);
+        } else {
+            for (int64_t d = 0; d < D; ++d) dot += qh[d] * cache_elem(k.dtype, kr, d);
+        }
         scores[j] = dot * s.scale;
         max_s = std::max(max_s, scores[j]);
     }
@@ -132,11 +196,15 @@ void attend_scalar(const lmx_node& node, const AttnShape& s, const Item& it, flo
     for (int64_t j = 0; j < it.n_kv; ++j) {
         const std::byte* vr = row_ptr(v, j) + it.v_off;
         const float p = round_to(v.dtype, scores[j] * inv_sum);
-        for (int64_t d = 0; d < D; ++d) it.out[d] += p * cache_elem(v.dtype, vr, d);
+        if (v_q8) {
+            axpy_q8_0(p, reinterpret_cast<const BlockQ8_0*>(vr), it.out, D / kQK8_0);
+        } else {
+            for (int64_t d = 0; d < D; ++d) it.out[d] += p * cache_elem(v.dtype, vr, d);
+        }
     }
 }
 
-// The same for F32/F16 caches with AVX2, F16C and FMA.
+// The same for F32/F16/Q8_0 caches with AVX2, F16C and FMA.
 LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& it,
                           float* scores, float* qh) {
     const lmx_tensor& k = *node.src[1];
@@ -149,12 +217,18 @@ LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& 
             _mm256_storeu_ps(qh + d, _mm256_cvtph_ps(h));
         }
     }
-    for (; d < D; ++d) qh[d] = round_to(k.dtype, it.q[d]);
+    const bool k_q8 = k.dtype == LMX_TYPE_Q8_0, v_q8 = v.dtype == LMX_TYPE_Q8_0;
+    auto* q8 = reinterpret_cast<BlockQ8_0*>(qh);  // q as Q8_0 blocks, in qh's place
+    if (k_q8) quantize_activation_row_ref(DType::Q8_0, it.q, q8, D);
+    for (; d < D && !k_q8; ++d) qh[d] = round_to(k.dtype, it.q[d]);
     float max_s = -std::numeric_limits<float>::infinity();
-    const size_t k_bytes = static_cast<size_t>(D) * k.nb[0], v_bytes = static_cast<size_t>(D) * v.nb[0];
+    const size_t k_bytes = cache_bytes(k, D), v_bytes = cache_bytes(v, D);
     for (int64_t j = 0; j < it.n_kv; ++j) {
         if (j + kPrefetchKeys < it.n_kv) prefetch_bytes(row_ptr(k, j + kPrefetchKeys) + it.k_off, k_bytes);
-        scores[j] = dot_avx2(qh, k.dtype, row_ptr(k, j) + it.k_off, D) * s.scale;
+        const std::byte* kr = row_ptr(k, j) + it.k_off;
+        const float dot = k_q8 ? dot_q8_0_avx2(q8, reinterpret_cast<const BlockQ8_0*>(kr), D / kQK8_0)
+                               : dot_avx2(qh, k.dtype, kr, D);
+        scores[j] = dot * s.scale;
         max_s = std::max(max_s, scores[j]);
     }
     const float inv_sum = softmax_unnormalised(scores, it.n_kv, max_s);
@@ -162,11 +236,18 @@ LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& 
     for (int64_t j = 0; j < it.n_kv; ++j) {
         if (j + kPrefetchKeys < it.n_kv) prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + it.v_off, v_bytes);
         const float p = round_to_f16c(v.dtype, scores[j] * inv_sum);
-        axpy_avx2(p, v.dtype, row_ptr(v, j) + it.v_off, it.out, D);
+        const std::byte* vr = row_ptr(v, j) + it.v_off;
+        if (v_q8) {
+            axpy_q8_0_avx2(p, reinterpret_cast<const BlockQ8_0*>(vr), it.out, D / kQK8_0);
+        } else {
+            axpy_avx2(p, v.dtype, vr, it.out, D);
+        }
     }
 }
 
-bool avx2_type(int32_t dtype) { return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16; }
+bool avx2_type(int32_t dtype) {
+    return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || dtype == LMX_TYPE_Q8_0;
+}
 
 }  // namespace
 

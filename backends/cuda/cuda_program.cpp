@@ -43,6 +43,12 @@ int32_t table_type(const lmx_tensor& t) {
     return t.role == LMX_ROLE_WEIGHT ? stored_type(t.dtype) : t.dtype;
 }
 
+// The cache types the KV store and attention kernels read and write (a Q8_0 cache stays on
+// the host backend, which takes those nodes over).
+bool is_cache_type(int32_t dtype) {
+    return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || dtype == LMX_TYPE_BF16;
+}
+
 // n_past leaves room for the node's new rows in the cache (as the reference checks).
 lmx_status check_n_past(const lmx_node& node, int32_t n_past, std::string* why) {
     const lmx_tensor& cache = node.op == LMX_OP_KV_STORE ? *node.dst : *node.src[1];
@@ -189,9 +195,10 @@ bool supports(const CudaBackend& b, const lmx_node& node) {
     }
     if (!fits_int(node.dst)) return false;
     switch (node.op) {
+        case LMX_OP_KV_STORE:
+            return is_cache_type(node.dst->dtype);
         case LMX_OP_RMS_NORM:
         case LMX_OP_ROPE:
-        case LMX_OP_KV_STORE:
         case LMX_OP_SWIGLU:
         case LMX_OP_ADD:
         case LMX_OP_COPY:
@@ -213,7 +220,7 @@ bool supports(const CudaBackend& b, const lmx_node& node) {
         case LMX_OP_ATTENTION: {
             const lmx_tensor& q = *node.src[0];
             const lmx_tensor& k = *node.src[1];
-            return k.dtype == node.src[2]->dtype && q.ne[0] <= kAttentionThreads &&
+            return is_cache_type(k.dtype) && k.dtype == node.src[2]->dtype && q.ne[0] <= kAttentionThreads &&
                    attention_shared_bytes(q.ne[0], k.ne[1]) <= b.max_shared_optin;
         }
         default:

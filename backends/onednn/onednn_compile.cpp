@@ -89,6 +89,11 @@ std::string node_label(const lmx_node& node) {
 
 size_t element_size(int32_t dtype) { return dtype == LMX_TYPE_F32 ? 4 : 2; }
 
+// The cache types its KV store and attention read and write (a Q8_0 cache stays on the host).
+bool is_half_or_f32(int32_t dtype) {
+    return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || dtype == LMX_TYPE_BF16;
+}
+
 // A primitive step: runs `prim` with `args` (whose memory objects wrap final addresses).
 Step primitive_step(std::string what, dnnl::primitive prim,
                     std::unordered_map<int, dnnl::memory> args, dnnl::stream stream) {
@@ -311,13 +316,14 @@ bool supports(const OnednnBackend& /*b*/, const lmx_node& node) {
             return f32_layout_ok(*s0) && f32_layout_ok(*s1) && same_layout(*s0, dst);
         case LMX_OP_KV_STORE: {
             const bool three_d = s0->ne[2] > 1 || s0->ne[0] != dst.ne[0];
-            return f32_layout_ok(*s0) && dst.nb[1] % element_size(dst.dtype) == 0 &&
+            return is_half_or_f32(dst.dtype) && f32_layout_ok(*s0) && dst.nb[1] % element_size(dst.dtype) == 0 &&
                    (!three_d || s0->ne[1] == 1 || s0->nb[1] == static_cast<size_t>(s0->ne[0]) * 4);
         }
         case LMX_OP_ATTENTION: {
             const lmx_tensor& k = *node.src[1];
             const lmx_tensor& v = *node.src[2];
-            return f32_layout_ok(*s0) && f32_layout_ok(dst) && k.nb[1] % element_size(k.dtype) == 0 &&
+            return is_half_or_f32(k.dtype) && is_half_or_f32(v.dtype) && f32_layout_ok(*s0) && f32_layout_ok(dst) &&
+                   k.nb[1] % element_size(k.dtype) == 0 &&
                    v.nb[1] % element_size(v.dtype) == 0 && k.nb[0] == element_size(k.dtype) &&
                    v.nb[0] == element_size(v.dtype);
         }

@@ -1,7 +1,9 @@
 // Reference ops of the attention block: rope, kv_store and attention.
 // Numerics follow llama.cpp's CPU backend: rope angles built as ggml_rope_cache_init does,
 // q rounded to the cache's half type before the q.k dot (ggml converts src1 of a mul_mat to
-// vec_dot_type), float softmax with the sum in double.
+// vec_dot_type), float softmax with the sum in double. A Q8_0 cache follows its flash
+// attention, the only path llama.cpp has for a quantized V: rows stored and q quantized as
+// its x86 quantizer does (quantize_activation_row_ref), probabilities kept in float.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,15 +15,29 @@
 namespace llamux::ref {
 namespace {
 
-constexpr std::initializer_list<DType> kCacheTypes = {DType::F32, DType::F16, DType::BF16};
+constexpr std::initializer_list<DType> kCacheTypes = {DType::F32, DType::F16, DType::BF16, DType::Q8_0};
 
 // Element i of a row of a cache type as float.
 inline float cache_elem(int32_t dtype, const std::byte* row, int64_t i) {
     switch (dtype) {
         case LMX_TYPE_F16: return f16_to_f32(reinterpret_cast<const f16_bits*>(row)[i]);
         case LMX_TYPE_BF16: return bf16_to_f32(reinterpret_cast<const bf16_bits*>(row)[i]);
+        case LMX_TYPE_Q8_0: {
+            const auto& b = reinterpret_cast<const BlockQ8_0*>(row)[i / kQK8_0];
+            return f16_to_f32(b.d) * static_cast<float>(b.qs[i % kQK8_0]);
+        }
         default: return reinterpret_cast<const float*>(row)[i];
     }
+}
+
+// A Q8_0 cache's rows hold whole blocks per head.
+lmx_status check_q8_0_heads(const lmx_tensor& cache, int64_t head_dim, const char* what, std::string* why) {
+    if (cache.dtype == LMX_TYPE_Q8_0 && head_dim % kQK8_0 != 0) {
+        *why = tensor_label(&cache, what) + ": a Q8_0 cache needs a head size that is a multiple of 32, got " +
+               std::to_string(head_dim);
+        return LMX_ERR_UNSUPPORTED;
+    }
+    return LMX_OK;
 }
 
 // n_past from the exec args must leave room for n_tok new rows in a cache of n_ctx rows.
@@ -155,7 +171,11 @@ lmx_status run_kv_store(const lmx_node& node, const lmx_exec_args& args, std::st
     for (int64_t t = 0; t < n_tok; ++t) {
         const auto* row = reinterpret_cast<const float*>(three_d ? row_ptr(src, 0, t)
                                                                  : row_ptr(src, t));
-        store_row_f32(cache.dtype, row, row_ptr(cache, args.n_past + t), cache.ne[0]);
+        if (cache.dtype == LMX_TYPE_Q8_0) {
+            quantize_activation_row_ref(DType::Q8_0, row, row_ptr(cache, args.n_past + t), cache.ne[0]);
+        } else {
+            store_row_f32(cache.dtype, row, row_ptr(cache, args.n_past + t), cache.ne[0]);
+        }
     }
     return LMX_OK;
 }
@@ -192,6 +212,8 @@ lmx_status check_attention(const lmx_node& node, std::string* why) {
     LMX_REF_TRY(check_dim(k, "src[1]", 2, 1, "unused", why));
     LMX_REF_TRY(check_dim(k, "src[1]", 3, 1, "unused", why));
     LMX_REF_TRY(check_same_shape(k, "src[1]", v, "src[2]", why));
+    LMX_REF_TRY(check_q8_0_heads(k, head_dim, "src[1]", why));
+    LMX_REF_TRY(check_q8_0_heads(v, head_dim, "src[2]", why));
     if (n_tok > k.ne[1]) {
         *why = tensor_label(&q, "src[0]") + ": expected at most " + std::to_string(k.ne[1]) +
                " tokens (cache rows), got " + std::to_string(n_tok);
@@ -227,8 +249,13 @@ lmx_status run_attention(const lmx_node& node, const lmx_exec_args& args, std::s
         for (int64_t h = 0; h < n_head; ++h) {
             const int64_t kv_off = (h / group) * head_dim;  // element offset in a cache row
             const auto* qs = reinterpret_cast<const float*>(row_ptr(q, h, t));
-            // ggml converts q to the cache's vec_dot_type (f16/bf16) before the dot.
-            for (int64_t d = 0; d < head_dim; ++d) {
+            // ggml converts q to the cache's vec_dot_type (f16/bf16/q8_0) before the dot.
+            if (k.dtype == LMX_TYPE_Q8_0) {
+                std::vector<BlockQ8_0> blocks(static_cast<size_t>(head_dim / kQK8_0));
+                quantize_activation_row_ref(DType::Q8_0, qs, blocks.data(), head_dim);
+                dequantize_row_ref(DType::Q8_0, blocks.data(), qh.data(), head_dim);
+            }
+            for (int64_t d = 0; d < head_dim && k.dtype != LMX_TYPE_Q8_0; ++d) {
                 float val = qs[d];
                 if (k.dtype == LMX_TYPE_F16) val = f16_to_f32(f32_to_f16(val));
                 if (k.dtype == LMX_TYPE_BF16) val = bf16_to_f32(f32_to_bf16(val));

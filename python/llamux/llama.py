@@ -21,6 +21,7 @@ DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 # ggml type ids of llama-cpp-python's type_k / type_v (the KV cache types llamux has).
 GGML_TYPE_F32 = 0
 GGML_TYPE_F16 = 1
+GGML_TYPE_Q8_0 = 8
 
 # llama-cpp-python's pooling_type values (llama_cpp.LLAMA_POOLING_TYPE_*). UNSPECIFIED is the
 # model's own choice, which for Llama models is NONE: one embedding per token.
@@ -50,8 +51,8 @@ class Llama:
         LLAMA_POOLING_TYPE_* values (UNSPECIFIED: NONE for Llama models, as llama.cpp).
         rope_freq_base, rope_freq_scale: RoPE overrides (0: the model's), as llama.cpp's
         --rope-freq-base and --rope-freq-scale (0.5 stretches positions for twice the context).
-        type_k, type_v: the KV cache type as ggml type ids, GGML_TYPE_F16 (1, the default) or
-        GGML_TYPE_F32 (0), the same for both (llama.cpp's -ctk/-ctv).
+        type_k, type_v: the KV cache type as ggml type ids, GGML_TYPE_F16 (1, the default),
+        GGML_TYPE_F32 (0) or GGML_TYPE_Q8_0 (8), the same for both (llama.cpp's -ctk/-ctv).
         use_mmap: map the file (True) or read it all into memory at load (False, llama.cpp's
         --no-mmap). use_mlock: lock the model in memory (llama.cpp's --mlock); when the system
         refuses (ulimit -l too small) it warns and runs unlocked.
@@ -84,7 +85,7 @@ class Llama:
             self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
             placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)],
             _number("rope_freq_base", rope_freq_base), _number("rope_freq_scale", rope_freq_scale),
-            _cache_type(type_k, type_v) == GGML_TYPE_F32, bool(use_mmap), bool(use_mlock))
+            _cache_type(type_k, type_v), bool(use_mmap), bool(use_mlock))
         self.metadata = self._engine.metadata()
         self.chat_format = chat_format or self._engine.chat_format()
 
@@ -461,9 +462,9 @@ def _cache_type(type_k, type_v):
     """The one KV cache type of type_k and type_v (None: F16)."""
     types = [GGML_TYPE_F16 if t is None else t for t in (type_k, type_v)]
     for name, t in zip(("type_k", "type_v"), types):
-        if t not in (GGML_TYPE_F32, GGML_TYPE_F16) or isinstance(t, bool):
-            raise ValueError(f"{name}: expected GGML_TYPE_F16 (1) or GGML_TYPE_F32 (0); quantized "
-                             f"caches are not supported, got {t!r}")
+        if t not in (GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0) or isinstance(t, bool):
+            raise ValueError(f"{name}: expected GGML_TYPE_F16 (1), GGML_TYPE_F32 (0) or GGML_TYPE_Q8_0 (8), "
+                             f"got {t!r}")
     if types[0] != types[1]:
         raise ValueError(f"type_k and type_v: keys and values share one cache type here, got {type_k!r} "
                          f"and {type_v!r}")

@@ -124,6 +124,25 @@ std::vector<double> rope_bounds(const lmx_node& node) {
     return b;
 }
 
+// max over keys j of sum over q's blocks of (block amax / 254) * sum |k_j| over the block:
+// how far quantizing q to Q8_0 can move a q.k dot.
+double q8_0_dot_slack(const float* qh, const float* k, int64_t row, int64_t off, int64_t head_dim, int64_t n_kv) {
+    double worst = 0.0;
+    for (int64_t j = 0; j < n_kv; ++j) {
+        double slack = 0.0;
+        for (int64_t b = 0; b + 32 <= head_dim; b += 32) {
+            double amax = 0.0, ksum = 0.0;
+            for (int64_t d = b; d < b + 32; ++d) {
+                amax = std::max(amax, std::fabs(double(qh[d])));
+                ksum += std::fabs(double(k[size_t(j * row + off + d)]));
+            }
+            slack += amax / 254.0 * ksum;
+        }
+        worst = std::max(worst, slack);
+    }
+    return 1.01 * worst;
+}
+
 std::vector<double> attention_bounds(const lmx_node& node, const lmx_exec_args& args) {
     const lmx_tensor& qt = *node.src[0];  // [head_dim, n_head, n_tok]
     const lmx_tensor& kt = *node.src[1];  // [head_dim * n_head_kv, n_ctx]
@@ -150,7 +169,11 @@ std::vector<double> attention_bounds(const lmx_node& node, const lmx_exec_args& 
                 }
                 max_qk = std::max(max_qk, s);
             }
-            const double dS = scale * (gamma_hd + tau_q) * max_qk + 4.0 * kEps;
+            double dS = scale * (gamma_hd + tau_q) * max_qk + 4.0 * kEps;
+            // A Q8_0 key cache: q is quantized per block of 32 for the dot (llama.cpp's
+            // vec_dot_type), each value off by at most its block's amax / 254; a backend
+            // may keep q as it is.
+            if (kt.dtype == LMX_TYPE_Q8_0) dS += scale * q8_0_dot_slack(qh, k.data(), row, off, head_dim, n_kv);
             const double rel = 2.5 * dS + tau_p + static_cast<double>(n_kv + 8) * kEps;
             for (int64_t d = 0; d < head_dim; ++d) {
                 double vmax = 0.0;

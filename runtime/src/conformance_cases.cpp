@@ -2,7 +2,7 @@
 // shapes chosen to catch the usual mistakes of fast kernels -- odd row lengths that are no
 // multiple of a vector width, 1/2/3/7 blocks of every weight type, token counts of 1 and
 // more, grouped-query attention with 1, 2 and 4 query heads per KV head, n_past > 0, rotary
-// dimensions fewer than the head's, and F32/F16/BF16 caches.
+// dimensions fewer than the head's, and F32/F16/BF16/Q8_0 caches.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -47,6 +47,8 @@ std::vector<float> to_floats(const lmx_tensor& t) {
 namespace {
 
 constexpr DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
+// KV cache types: the float ones and Q8_0 (-ctk/-ctv q8_0).
+constexpr DType kCacheTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0};
 constexpr DType kQuantTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                  DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
@@ -305,7 +307,7 @@ void kv_store_cases(std::deque<Case>& out, uint32_t seed) {
         int64_t n_embd_kv;
     };
     const Shape shapes[] = {{{64, 1, 1, 1}, 64}, {{96, 7, 1, 1}, 96}, {{16, 4, 3, 1}, 64}};
-    for (DType cache_type : kFloatTypes) {
+    for (DType cache_type : kCacheTypes) {
         for (const Shape& s : shapes) {
             Builder b(LMX_OP_KV_STORE, "f32 -> " + name_of(cache_type),
                       dims({s.src[0], s.src[1], s.src[2]}) + " into " + std::to_string(s.n_embd_kv) +
@@ -323,8 +325,9 @@ void kv_store_cases(std::deque<Case>& out, uint32_t seed) {
 void attention_cases(std::deque<Case>& out, uint32_t seed) {
     const int64_t n_ctx = 24;
     const int64_t n_head_kv = 2;
-    for (DType cache_type : kFloatTypes) {
+    for (DType cache_type : kCacheTypes) {
         for (int64_t head_dim : {8, 64}) {
+            if (cache_type == DType::Q8_0 && head_dim % 32 != 0) continue;  // whole blocks per head
             for (int64_t group : {1, 2, 4}) {
                 for (int64_t n_tok : {1, 5}) {
                     const int64_t n_head = n_head_kv * group;

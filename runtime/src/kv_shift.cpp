@@ -87,7 +87,8 @@ void shift_cache(KvCache& kv, const std::string& name, const KeyTurn* turn, int3
                 float* v = values.data() + static_cast<size_t>(r0 * row_elems);
                 dequantize_row_ref(type, b, v, (r1 - r0) * row_elems);
                 turn->apply(v, r1 - r0);
-                quantize_row_ref(type, v, b, (r1 - r0) * row_elems);
+                // Stored back as llama.cpp's K-shift stores them (its x86 quantizer for Q8_0).
+                quantize_activation_row_ref(type, v, b, (r1 - r0) * row_elems);
             });
         }
         cache.backend->write(*cache.tensor, bytes.data(), static_cast<size_t>(to + done) * row_bytes,

@@ -23,7 +23,8 @@ std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, D
     for (const auto& t : model.file().tensors()) {
         if (t.name.rfind("blk.0.", 0) == 0) weights += t.n_bytes;
     }
-    const uint64_t kv = 2 * uint64_t(n_ctx) * uint64_t(hp.n_embd_kv()) * info(kv_type).type_size;
+    const uint64_t kv = 2 * uint64_t(n_ctx) * uint64_t(hp.n_embd_kv()) / uint64_t(info(kv_type).block_size) *
+                        info(kv_type).type_size;
     const uint64_t per_block = weights + kv;
     auto mib = [](uint64_t b) { return std::to_string((b + (uint64_t{1} << 19)) >> 20) + " MiB"; };
     std::string hint = "each block needs about " + mib(per_block) + " on the GPU (" + mib(weights) +
@@ -64,6 +65,15 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
         throw Error("-c: expected a context size >= 0, got " + std::to_string(options_.n_ctx));
     }
     n_ctx_ = options_.n_ctx > 0 ? options_.n_ctx : std::min(hp.n_ctx_train, 4096);
+    const DType kv = options_.kv_type;
+    if (kv != DType::F16 && kv != DType::F32 && kv != DType::Q8_0) {
+        throw Error("KV cache type: expected f16, f32 or q8_0, got " + std::string(info(kv).name));
+    }
+    if (hp.head_dim() % info(kv).block_size != 0) {
+        throw Error("KV cache type " + std::string(info(kv).name) + ": needs a head size that is a multiple of " +
+                    std::to_string(info(kv).block_size) + "; " + model_->path() + " has heads of " +
+                    std::to_string(hp.head_dim()));
+    }
     if (options_.n_batch <= 0) {
         throw Error("batch size: expected >= 1, got " + std::to_string(options_.n_batch));
     }

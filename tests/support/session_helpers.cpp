@@ -1,5 +1,8 @@
 #include "session_helpers.hpp"
 
+#include "llamux/gguf.hpp"
+#include "llamux/gguf_writer.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -57,6 +60,22 @@ void expect_all_but_embedding_on(Session& session, const std::string& backend) {
                   static_cast<std::ptrdiff_t>(backends.size()) - 1)
             << n_tokens << " tokens";
     }
+}
+
+std::shared_ptr<const Model> one_block_model(const std::filesystem::path& source, const std::filesystem::path& dir) {
+    static std::vector<GgufFile> keep_alive;  // the writer borrows the source's tensor bytes
+    keep_alive.push_back(GgufFile::open(source.string()));
+    const GgufFile& f = keep_alive.back();
+    GgufWriter w;
+    w.copy_metadata(f);
+    w.set_uint32("llama.block_count", 1);
+    for (const auto& t : f.tensors()) {
+        if (t.name.rfind("blk.", 0) == 0 && t.name.rfind("blk.0.", 0) != 0) continue;
+        w.add_tensor_view(t.name, t.dtype, {t.ne.begin(), t.ne.begin() + t.n_dims}, t.data, t.n_bytes);
+    }
+    const auto path = dir / ("one-block-" + source.filename().string());
+    w.write(path.string());
+    return Model::load(path.string());
 }
 
 }  // namespace llamux::test

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "llamux/model.hpp"
 #include "llamux/session.hpp"
 #include "llamux/tokenizer.hpp"
 
@@ -27,6 +29,10 @@ std::pair<std::vector<int32_t>, std::string> greedy(Session& session, const Toke
 std::pair<std::vector<int32_t>, int32_t> greedy_shifting(Session& session,
                                                          const std::vector<int32_t>& prompt,
                                                          int32_t n);
+
+// `source` cut to its first block, written into `dir`: in one block a position's key and
+// value depend only on its token and position (context-shift checks).
+std::shared_ptr<const Model> one_block_model(const std::filesystem::path& source, const std::filesystem::path& dir);
 
 // The plans for 1 and 7 tokens run every node but the token embedding (get_rows, on the
 // host) on `backend`, and none falls back (gtest expectations).

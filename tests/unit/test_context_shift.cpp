@@ -19,27 +19,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// stories260K cut to its first block. In one block a position's key and value depend only
-// on its token and position, so a shifted cache must equal a fresh evaluation of the kept
-// tokens at their new positions; in deeper blocks they also carry the dropped context.
-std::shared_ptr<const Model> one_block_model(const test::TempDir& dir) {
-    const auto source = test::model_fixture("stories260K.gguf");
-    static std::vector<GgufFile> keep_alive;  // the writer borrows the source's tensor bytes
-    keep_alive.push_back(GgufFile::open(source.string()));
-    const GgufFile& f = keep_alive.back();
-    GgufWriter w;
-    w.copy_metadata(f);
-    w.set_uint32("llama.block_count", 1);
-    for (const auto& t : f.tensors()) {
-        if (t.name.rfind("blk.", 0) == 0 && t.name.rfind("blk.0.", 0) != 0) continue;
-        w.add_tensor_view(t.name, t.dtype, {t.ne.begin(), t.ne.begin() + t.n_dims}, t.data,
-                          t.n_bytes);
-    }
-    const auto path = dir.path() / "one-block.gguf";
-    w.write(path.string());
-    return Model::load(path.string());
-}
-
 struct ShiftCase {
     DType kv_type;
     double bound;  // relative logit error after a shift; see docs/numerics.md
@@ -52,7 +31,7 @@ class ShiftedCache : public ::testing::TestWithParam<ShiftCase> {};
 TEST_P(ShiftedCache, EqualsAFreshEvaluationInOneBlock) {
     LLAMUX_FIXTURE(stories, "models/stories260K.gguf");
     test::TempDir dir;
-    const auto model = one_block_model(dir);
+    const auto model = test::one_block_model(test::model_fixture("stories260K.gguf"), dir.path());
     SessionOptions options;
     options.kv_type = GetParam().kv_type;
     options.n_batch = 8;  // several batches, so the cache is filled in pieces
