@@ -66,8 +66,8 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     }
     n_ctx_ = options_.n_ctx > 0 ? options_.n_ctx : std::min(hp.n_ctx_train, 4096);
     const DType kv = options_.kv_type;
-    if (kv != DType::F16 && kv != DType::F32 && kv != DType::Q8_0) {
-        throw Error("KV cache type: expected f16, f32 or q8_0, got " + std::string(info(kv).name));
+    if (kv != DType::F16 && kv != DType::BF16 && kv != DType::F32 && kv != DType::Q8_0) {
+        throw Error("KV cache type: expected f16, bf16, f32 or q8_0, got " + std::string(info(kv).name));
     }
     if (hp.head_dim() % info(kv).block_size != 0) {
         throw Error("KV cache type " + std::string(info(kv).name) + ": needs a head size that is a multiple of " +

@@ -1,7 +1,7 @@
 // GGUF reader: validates a GGUF v2/v3 file and exposes its metadata and tensors.
 // Tensor data is mmapped read-only (or read once into read-only memory, LoadOptions) and
-// never copied after; pointers stay valid while the GgufFile lives. Every validation failure throws llamux::Error naming the file, the field,
-// the expected and the found value.
+// never copied after; pointers stay valid while the GgufFile lives. Every validation
+// failure throws llamux::Error naming the file, the field, the expected and the found value.
 #pragma once
 
 #include <array>
