@@ -153,7 +153,7 @@ void add_run_command(CLI::App& root, CommandFn& run) {
                   "Process escapes (\\n, \\r, \\t, \\', \\\", \\\\, \\xNN) in the prompt, -r and DRY breakers (the default)");
     cmd->add_flag("--no-escape", flags->no_escape, "Take the prompt, -r and DRY breakers as written");
     cmd->add_option("-r,--reverse-prompt", flags->reverse_prompts,
-                    "Stop once the text ends with this (kept in the text); repeatable");
+                    "Stop (with -i: hand the turn to the user) once the text ends with this (kept in the text); repeatable");
     cmd->add_option("--prompt-cache", flags->prompt_cache,
                     "Keep the evaluated prompt's cache in this file and reuse what a later prompt shares with it");
     cmd->add_flag("--prompt-cache-all", flags->prompt_cache_all,

@@ -40,7 +40,7 @@ TEST(CacheType, F32CacheRunsAsLlamaCpp) {
                           "-c", "256", "-t", "1"},
                          {{{"-ctk", "f32", "-ctv", "f32"}, greedy}, {{"-ctk=f32", "-ctv=f32"}, greedy}});
     test::expect_flag_errors({"run", "-m", model.string(), "-p", "Once", "-n", "2"}, {
-        {{"-ctk", "q8_0", "-ctv", "q8_0"}, "-ctk: expected f16 or f32 (quantized caches are not supported), got q8_0"},
+        {{"-ctk", "q4_0", "-ctv", "q4_0"}, "-ctk: expected f16, f32 or q8_0, got q4_0"},
         {{"-ctk", "f32"}, "-ctk and -ctv: keys and values share one cache type here, got f32 and f16"},
     });
 }
