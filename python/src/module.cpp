@@ -16,6 +16,7 @@
 
 #include "engine.hpp"
 #include "llamux/chat.hpp"
+#include "llamux/dtype.hpp"
 #include "llamux/error.hpp"
 #include "llamux/grammar_sampling.hpp"
 #include "llamux/json_schema.hpp"
@@ -35,7 +36,9 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
                                const std::vector<std::string>& plugin_dirs, float rope_freq_base,
                                float rope_freq_scale, int32_t cache_type) {
     SessionOptions o;  // the other fields keep the runtime's defaults
-    o.kv_type = static_cast<DType>(cache_type);  // ggml's type ids (checked in Python and by Session)
+    // ggml's type ids; Session refuses the types a cache cannot have.
+    if (!dtype_info(cache_type)) throw Error("cache_type: " + std::to_string(cache_type) + " is not a ggml type id");
+    o.kv_type = static_cast<DType>(cache_type);
     o.rope_freq_base = rope_freq_base;
     o.rope_freq_scale = rope_freq_scale;
     o.n_ctx = n_ctx;
