@@ -99,9 +99,10 @@ lmx_status run_rope(const lmx_node& node) {
 
     std::vector<float> cos_sin(static_cast<size_t>(n_rot));  // [cos, sin] per pair
     for (int64_t t = 0; t < n_tok; ++t) {
-        // ggml_rope_cache_init: theta iterated in float from p, scaled when used.
+        // ggml_rope_cache_init: theta iterated in float from p, scaled when used. Rows at the
+        // position of the row before (a context shift turns every key by one delta) reuse it.
         float theta_extrap = static_cast<float>(positions[t]);
-        for (int32_t i = 0; i < n_rot; i += 2) {
+        for (int32_t i = 0; i < n_rot && (t == 0 || positions[t] != positions[t - 1]); i += 2) {
             const float theta = freq_scale * theta_extrap;
             cos_sin[static_cast<size_t>(i)] = std::cos(theta);
             cos_sin[static_cast<size_t>(i) + 1] = std::sin(theta);

@@ -1,12 +1,12 @@
 #include "kv_shift.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "llamux/error.hpp"
+#include "llamux/ops_ref.hpp"
 #include "llamux/quant_ref.hpp"
 
 namespace llamux {
@@ -15,45 +15,51 @@ namespace {
 // Rows moved per read/write: bounds the host buffer (4 MiB for a 7B cache row of F16).
 constexpr int64_t kChunkRows = 512;
 
-// The rotation that moves a key by `delta` positions: RoPE is a rotation linear in the
-// position, so rope(p) then rope(delta) is rope(p + delta). Its cos/sin per rotated pair are
-// the same for every row, so they are computed once, exactly as the reference rope computes
-// them for position delta (ggml_rope_cache_init: theta iterated in float, scaled when used),
-// and applied as it applies them: the same bits as the reference op.
-class KeyTurn {
-public:
-    KeyTurn(const LlamaHParams& hp, int32_t delta)
-        : head_dim_(hp.head_dim()), n_head_kv_(hp.n_head_kv), n_rot_(hp.n_rot),
-          cos_sin_(static_cast<size_t>(hp.n_rot)) {
-        const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(n_rot_));
-        float theta_extrap = static_cast<float>(delta);
-        for (int32_t i = 0; i < n_rot_; i += 2) {
-            const float theta = hp.rope_freq_scale * theta_extrap;
-            cos_sin_[static_cast<size_t>(i)] = std::cos(theta);
-            cos_sin_[static_cast<size_t>(i) + 1] = std::sin(theta);
-            theta_extrap *= theta_scale;
-        }
+lmx_tensor host_f32(float* data, int64_t ne0, int64_t ne1, int64_t ne2, const char* name) {
+    lmx_tensor t{};
+    t.dtype = LMX_TYPE_F32;
+    t.role = LMX_ROLE_ACTIVATION;
+    const int64_t ne[LMX_MAX_DIMS] = {ne0, ne1, ne2, 1};
+    size_t stride = sizeof(float);
+    for (int d = 0; d < LMX_MAX_DIMS; ++d) {
+        t.ne[d] = ne[d];
+        t.nb[d] = stride;
+        stride *= static_cast<size_t>(ne[d]);
     }
+    t.data = data;
+    t.name = name;
+    return t;
+}
 
-    // Turns `rows` keys ([head_dim, n_head_kv] each) in place.
-    void apply(float* keys, int64_t rows) const {
-        for (int64_t r = 0; r < rows * n_head_kv_; ++r) {
-            float* x = keys + r * head_dim_;
-            for (int32_t i = 0; i < n_rot_; i += 2) {
-                const float c = cos_sin_[static_cast<size_t>(i)];
-                const float s = cos_sin_[static_cast<size_t>(i) + 1];
-                const float x0 = x[i], x1 = x[i + 1];
-                x[i] = x0 * c - x1 * s;
-                x[i + 1] = x0 * s + x1 * c;
-            }
-        }
-    }
+// Turns `rows` cached keys ([head_dim, n_head_kv] each) by `delta` positions in place with
+// the reference rope: RoPE is a rotation linear in the position, so rope(p) then rope(delta)
+// is rope(p + delta). Every row has the same position, so its angles are computed once.
+void turn_keys(float* keys, int64_t rows, const LlamaHParams& hp, int32_t delta) {
+    lmx_tensor x = host_f32(keys, hp.head_dim(), hp.n_head_kv, rows, "shifted keys");
+    std::vector<int32_t> positions(static_cast<size_t>(rows), delta);
+    lmx_tensor pos{};
+    pos.dtype = LMX_TYPE_I32;
+    pos.role = LMX_ROLE_INPUT;
+    pos.ne[0] = rows;
+    pos.ne[1] = pos.ne[2] = pos.ne[3] = 1;
+    pos.nb[0] = sizeof(int32_t);
+    pos.nb[1] = pos.nb[2] = pos.nb[3] = sizeof(int32_t) * static_cast<size_t>(rows);
+    pos.data = positions.data();
+    pos.name = "shift positions";
 
-private:
-    int64_t head_dim_, n_head_kv_;
-    int32_t n_rot_;
-    std::vector<float> cos_sin_;
-};
+    lmx_node node{};
+    node.op = LMX_OP_ROPE;
+    node.src[0] = &x;
+    node.src[1] = &pos;
+    node.dst = &x;  // the reference rope reads each pair before writing it
+    node.iparams[0] = hp.n_rot;
+    node.fparams[0] = hp.rope_freq_base;
+    node.fparams[1] = hp.rope_freq_scale;
+    lmx_exec_args args{};
+    args.struct_size = sizeof(args);
+    std::string error;
+    if (run_node_ref(node, args, &error) != LMX_OK) throw Error("context shift: " + error);
+}
 
 // Runs work(r0, r1) over rows [0, rows) on up to n_threads threads, in contiguous parts.
 template <typename Work>
@@ -67,8 +73,9 @@ void over_rows(int64_t rows, int32_t n_threads, Work&& work) {
     for (auto& t : threads) t.join();
 }
 
-void shift_cache(KvCache& kv, const std::string& name, const KeyTurn* turn, int32_t n_threads, int32_t from,
-                 int32_t to, int32_t n) {
+// Moves n rows of one cache; keys (turn) are turned by to - from positions on the way.
+void shift_cache(KvCache& kv, const std::string& name, bool turn, const LlamaHParams& hp, int32_t n_threads,
+                 int32_t from, int32_t to, int32_t n) {
     const KvCache::Resident cache = kv.find(name);
     if (!cache.tensor) throw Error("context shift: KV cache " + name + " was never allocated");
     const auto type = static_cast<DType>(cache.tensor->dtype);
@@ -86,7 +93,7 @@ void shift_cache(KvCache& kv, const std::string& name, const KeyTurn* turn, int3
                 uint8_t* b = bytes.data() + static_cast<size_t>(r0) * row_bytes;
                 float* v = values.data() + static_cast<size_t>(r0 * row_elems);
                 dequantize_row_ref(type, b, v, (r1 - r0) * row_elems);
-                turn->apply(v, r1 - r0);
+                turn_keys(v, r1 - r0, hp, to - from);
                 // Stored back as llama.cpp's K-shift stores them (its x86 quantizer for Q8_0).
                 quantize_activation_row_ref(type, v, b, (r1 - r0) * row_elems);
             });
@@ -102,10 +109,9 @@ void shift_cache(KvCache& kv, const std::string& name, const KeyTurn* turn, int3
 void shift_kv_rows(KvCache& kv, const LlamaHParams& hp, int32_t from, int32_t to, int32_t n, int32_t n_threads) {
     if (n <= 0 || from == to) return;
     if (n_threads <= 0) n_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-    const KeyTurn turn(hp, to - from);
     for (int32_t layer = 0; layer < hp.n_layer; ++layer) {
-        shift_cache(kv, kv_cache_name(true, layer), &turn, n_threads, from, to, n);
-        shift_cache(kv, kv_cache_name(false, layer), nullptr, n_threads, from, to, n);
+        shift_cache(kv, kv_cache_name(true, layer), true, hp, n_threads, from, to, n);
+        shift_cache(kv, kv_cache_name(false, layer), false, hp, n_threads, from, to, n);
     }
 }
 

@@ -86,7 +86,9 @@ TEST(KvCacheQ8_0, ShiftsAndStatesWork) {
     fresh.decode(kept);
     const double error = test::relative_row_error(shifted, fresh.decode({300}));
     std::printf("[ q8_0     ] shifted against fresh, one block: %.2e\n", error);
-    EXPECT_LT(error, 3e-2);  // 1.3e-2 measured: the turned keys rounded to 8 bits again
+    // 1.3e-2 measured: the turned keys rounded to 8 bits again; a turn one position off
+    // gives 3.8e-1.
+    EXPECT_LT(error, 3e-2);
 
     Session loaded(model, cache_options(DType::Q8_0));
     loaded.load_state(state, "q8_0 state");
