@@ -7,6 +7,9 @@ packages=(
   libboost-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libdnnl-dev libcli11-dev nlohmann-json3-dev
+  # oneDNN's CMake package looks for OpenCL (its GPU runtime); apt only recommends it,
+  # and recommends are not installed below.
+  ocl-icd-opencl-dev
   python3 python3-dev pybind11-dev
 )
 
@@ -22,12 +25,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The openai client, for the test that drives the Python server with it (optional: the test
-# skips without it, and nothing else needs it). pip refuses Debian's own interpreter unless
-# told (PEP 668); a failure here only costs that test.
-if ! python3 -c "import openai" 2>/dev/null; then
-  echo "setup: installing the openai client (pip)" >&2
-  python3 -m pip install --quiet openai 2>/dev/null ||
-    python3 -m pip install --quiet --user --break-system-packages openai 2>/dev/null ||
-    echo "setup: could not install the openai client; its test will be skipped" >&2
-fi
+# Python packages some tests use (optional: each test skips without its package, and the
+# runtime needs neither): the openai client drives the server, numpy carries the arrays of
+# logits processors. pip refuses Debian's own interpreter unless told (PEP 668); a failure
+# here only costs those tests.
+for module in openai numpy; do
+  if ! python3 -c "import $module" 2>/dev/null; then
+    echo "setup: installing $module (pip)" >&2
+    python3 -m pip install --quiet "$module" 2>/dev/null ||
+      python3 -m pip install --quiet --user --break-system-packages "$module" 2>/dev/null ||
+      echo "setup: could not install $module; the tests that use it will be skipped" >&2
+  fi
+done
