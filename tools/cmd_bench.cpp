@@ -67,7 +67,6 @@ struct Row {
 
 Json to_json(const BenchFlags& f, const Row& row) {
     const SessionOptions& o = row.options;
-    const std::string cache_type(info(o.kv_type).name);
     Json j;
     j["build_commit"] = "llamux";
     j["build_number"] = 0;
@@ -84,8 +83,8 @@ Json to_json(const BenchFlags& f, const Row& row) {
     j["cpu_mask"] = "0x0";
     j["cpu_strict"] = false;
     j["poll"] = 50;
-    j["type_k"] = cache_type;
-    j["type_v"] = cache_type;
+    j["type_k"] = std::string(info(o.kv_type_k).name);
+    j["type_v"] = std::string(info(o.kv_type_v).name);
     j["n_gpu_layers"] = o.placement.n_gpu_layers;
     j["split_mode"] = "layer";
     j["main_gpu"] = 0;

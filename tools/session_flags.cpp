@@ -3,20 +3,40 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
+#include <string>
 #include <utility>
 
+#include "llamux/dtype.hpp"
 #include "llamux/error.hpp"
+#include "llamux/llama_graph.hpp"
 #include "llamux/log.hpp"
 
 namespace llamux::tools {
+namespace {
+
+// A -ctk/-ctv value: llama.cpp's type names (lower case, as it requires).
+DType kv_cache_type(const char* flag, const std::string& name) {
+    const std::optional<DType> t = dtype_from_name(name);
+    const bool allowed = t && std::string(info(*t).name) == name &&
+                         std::find(kKvCacheTypes.begin(), kKvCacheTypes.end(), *t) != kKvCacheTypes.end();
+    if (!allowed) {
+        const std::string why = name == "iq4_nl" ? " (llamux has no iq4_nl type)" : "";
+        throw Error(std::string(flag) + ": expected f16, f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1, got " + name + why);
+    }
+    return *t;
+}
+
+}  // namespace
 
 void SessionFlags::add_to(CLI::App& cmd, bool threads_and_layers) {
     cmd.add_option("-m,--model", model, "GGUF model file (default: $LLAMUX_MODEL)");
     if (threads_and_layers) cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
     cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
-    cmd.add_option("--cache-type-k", cache_type_k, "KV cache type for keys (-ctk): f16 (default), f32 or q8_0");
-    cmd.add_option("--cache-type-v", cache_type_v, "KV cache type for values (-ctv): f16 (default), f32 or q8_0");
+    cmd.add_option("--cache-type-k", cache_type_k,
+                   "KV cache type for keys (-ctk): f16 (default), f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1");
+    cmd.add_option("--cache-type-v", cache_type_v, "KV cache type for values (-ctv): the same choices as -ctk");
     cmd.add_option("--rope-freq-base", rope_freq_base, "RoPE base frequency (default: the model's)");
     cmd.add_option("--rope-freq-scale", rope_freq_scale,
                    "RoPE frequency scale: positions times this (linear scaling; default: the model's)");
@@ -95,17 +115,9 @@ SessionOptions SessionFlags::session_options() const {
     if (rope_scale < 0.0f || std::isnan(rope_scale)) {
         throw Error("--rope-scale: expected a factor > 0, got " + std::to_string(rope_scale));
     }
-    for (const auto& [flag, type] : {std::pair{"-ctk", &cache_type_k}, std::pair{"-ctv", &cache_type_v}}) {
-        if (*type != "f16" && *type != "f32" && *type != "q8_0") {
-            throw Error(std::string(flag) + ": expected f16, f32 or q8_0, got " + *type);
-        }
-    }
-    if (cache_type_k != cache_type_v) {
-        throw Error("-ctk and -ctv: keys and values share one cache type here, got " + cache_type_k + " and " +
-                    cache_type_v);
-    }
     SessionOptions o;
-    o.kv_type = cache_type_k == "f32" ? DType::F32 : cache_type_k == "q8_0" ? DType::Q8_0 : DType::F16;
+    o.kv_type_k = kv_cache_type("-ctk", cache_type_k);
+    o.kv_type_v = kv_cache_type("-ctv", cache_type_v);
     o.rope_freq_base = rope_freq_base;
     o.rope_freq_scale = rope_scale > 0.0f ? 1.0f / rope_scale : rope_freq_scale;
     o.n_threads = threads;

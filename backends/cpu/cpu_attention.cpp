@@ -113,12 +113,12 @@ lmx_status exec_attention(const CompiledNode& step, const ExecContext& ctx) {
         });
         return LMX_OK;
     }
-    const bool avx2 = ctx.isa >= Isa::Avx2 && attend_row_avx2_types(node);
+    const Isa isa = attend_row_avx2_types(node) ? ctx.isa : Isa::Scalar;
     const int64_t n_items = s.n_tok * s.n_head;
     ctx.chunks(parallel, n_items, [&](int64_t i, int slot) {
         // The last tokens (the longest rows) first.
         const int64_t t = s.n_tok - 1 - i / s.n_head;
-        attend_row(node, s, t, i % s.n_head, avx2, ctx.scratch.thread(slot));
+        attend_row(node, s, t, i % s.n_head, isa, ctx.scratch.thread(slot));
     });
     return LMX_OK;
 }

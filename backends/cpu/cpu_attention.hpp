@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/kernels.hpp"
 #include "llamux/backend_abi.h"
 
 namespace llamux::cpu {
@@ -33,9 +34,11 @@ inline void prefetch_bytes(const std::byte* p, size_t bytes) {
 // Per-thread scratch of attend_row: n_ctx scores and one rounded q.
 size_t attend_row_scratch(int64_t head_dim, int64_t n_ctx);
 
-// dst row of query (t, h). avx2: the CPU has AVX2, FMA and F16C; the caches are F32 or F16.
-void attend_row(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h, bool avx2,
+// dst row of query (t, h), with the kernels of `isa`: Scalar, or (when
+// attend_row_avx2_types) Avx2 or above, which the CPU must have.
+void attend_row(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h, Isa isa,
                 std::byte* scratch);
+// True when both caches are F32, F16 or quantized: the types attend_row has AVX2 code for.
 bool attend_row_avx2_types(const lmx_node& node);
 
 // ---- row kernel (AVX-512): keys in the lanes, several heads per item ---------------------

@@ -1,9 +1,11 @@
 // Attention one query row (token, head) at a time: the scalar path for any cache type and the
-// AVX2 path for F32/F16/Q8_0 caches. CPUs with AVX-512 take cpu_attention_avx512.cpp instead
-// for F32/F16 caches. Each row reads its K and V rows itself; dots end in a horizontal sum.
-// A Q8_0 cache has the numerics of llama.cpp's flash attention (the only path it has for a
-// quantized V): q quantized per 32 values as its x86 quantizer does, each block's q.k in
-// integers times the two block scales, V rows dequantized and probabilities kept in float.
+// AVX2 path for F32, F16 and quantized caches. CPUs with AVX-512 take cpu_attention_avx512.cpp
+// instead for F32/F16 caches. Each row reads its K and V rows itself; dots end in a
+// horizontal sum. Quantized caches (32-value block types) have llama.cpp's numerics for
+// them: with a quantized K, q is quantized to Q8_0 as its x86 quantizer does and each
+// block's q.k is an integer dot times the block scales (the matmul kernels of the key
+// cache's type); a quantized V is read by its flash attention (the only path it has for
+// one), rows dequantized and probabilities kept in float.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 
 #include "cpu_attention.hpp"
 #include "cpu_tensor.hpp"
+#include "kernels/kernels.hpp"
 #include "llamux/quant_ref.hpp"
 
 #define LMX_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -29,29 +32,27 @@ inline float cache_elem(int32_t dtype, const std::byte* row, int64_t i) {
     }
 }
 
-// Bytes of the first `elements` values of a cache row (whole Q8_0 blocks).
+// Bytes of the first `elements` values of a cache row (whole blocks for a block type).
 inline size_t cache_bytes(const lmx_tensor& cache, int64_t elements) {
-    if (cache.dtype == LMX_TYPE_Q8_0) return static_cast<size_t>(elements / kQK8_0) * sizeof(BlockQ8_0);
-    return static_cast<size_t>(elements) * cache.nb[0];
+    const DTypeInfo& ti = info(static_cast<DType>(cache.dtype));
+    return static_cast<size_t>(elements / ti.block_size) * ti.type_size;
 }
 
-// q . k for a Q8_0 key row: per block, the integer dot times both scales (ggml's scalar
-// q8_0 x q8_0 dot).
-inline float dot_q8_0(const BlockQ8_0* q, const BlockQ8_0* k, int64_t n_blocks) {
-    float sum = 0.0f;
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        int32_t isum = 0;
-        for (int i = 0; i < kQK8_0; ++i) isum += int32_t{k[b].qs[i]} * int32_t{q[b].qs[i]};
-        sum += static_cast<float>(isum) * (f16_to_f32(k[b].d) * f16_to_f32(q[b].d));
-    }
-    return sum;
-}
+// The kernels a row with a quantized cache uses (nullptr members where the cache is not
+// quantized): q converted and dotted with a key row as the matmul kernels do for a weight
+// of the key cache's type, value rows added through the block axpy.
+struct BlockKernels {
+    const TypeKernels* keys = nullptr;
+    BlockAxpyFn values = nullptr;
+};
 
-inline void axpy_q8_0(float p, const BlockQ8_0* v, float* out, int64_t n_blocks) {
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const float d = f16_to_f32(v[b].d);
-        for (int i = 0; i < kQK8_0; ++i) out[b * kQK8_0 + i] += p * (d * static_cast<float>(v[b].qs[i]));
+BlockKernels block_kernels(const lmx_node& node, Isa isa) {
+    BlockKernels b;
+    if (info(static_cast<DType>(node.src[1]->dtype)).quantized) {
+        b.keys = kernels_for(static_cast<DType>(node.src[1]->dtype), isa);
     }
+    b.values = block_axpy_for(static_cast<DType>(node.src[2]->dtype), isa);
+    return b;
 }
 
 inline float round_to(int32_t dtype, float v) {
@@ -75,34 +76,6 @@ LMX_AVX2 inline __m256 load8(int32_t dtype, const std::byte* row, int64_t i) {
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * static_cast<size_t>(i))));
     }
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
-}
-
-// dot_q8_0 with the integer products in 8 lanes (the sign trick: |k| times q with k's sign,
-// which maddubs multiplies unsigned by signed without overflow for Q8_0's -127..127).
-LMX_AVX2 inline float dot_q8_0_avx2(const BlockQ8_0* q, const BlockQ8_0* k, int64_t n_blocks) {
-    __m256 acc = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const __m256i kx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k[b].qs));
-        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[b].qs));
-        const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(kx, kx), _mm256_sign_epi8(qy, kx));
-        const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(k[b].d) * f16_to_f32(q[b].d)), sums, acc);
-    }
-    return hsum(acc);
-}
-
-LMX_AVX2 inline void axpy_q8_0_avx2(float p, const BlockQ8_0* v, float* out, int64_t n_blocks) {
-    const __m256 pv = _mm256_set1_ps(p);
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const __m256 d = _mm256_set1_ps(f16_to_f32(v[b].d));
-        for (int i = 0; i < kQK8_0; i += 8) {
-            const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(v[b].qs + i));
-            const __m256 x = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)));
-            float* o = out + b * kQK8_0 + i;
-            _mm256_storeu_ps(o, _mm256_fmadd_ps(pv, x, _mm256_loadu_ps(o)));
-        }
-    }
 }
 
 // round_to() with F16C for the F16 case.
@@ -175,16 +148,15 @@ void attend_scalar(const lmx_node& node, const AttnShape& s, const Item& it, flo
     const lmx_tensor& k = *node.src[1];
     const lmx_tensor& v = *node.src[2];
     const int64_t D = s.head_dim;
-    const bool k_q8 = k.dtype == LMX_TYPE_Q8_0, v_q8 = v.dtype == LMX_TYPE_Q8_0;
-    auto* q8 = reinterpret_cast<BlockQ8_0*>(qh);  // q as Q8_0 blocks, in qh's place
-    if (k_q8) quantize_activation_row_ref(DType::Q8_0, it.q, q8, D);
-    for (int64_t d = 0; d < D && !k_q8; ++d) qh[d] = round_to(k.dtype, it.q[d]);
+    const BlockKernels blocks = block_kernels(node, Isa::Scalar);
+    if (blocks.keys) blocks.keys->from_float(it.q, qh, D);  // q as Q8_0 blocks, in qh's place
+    for (int64_t d = 0; d < D && !blocks.keys; ++d) qh[d] = round_to(k.dtype, it.q[d]);
     float max_s = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < it.n_kv; ++j) {
         const std::byte* kr = row_ptr(k, j) + it.k_off;
         float dot = 0.0f;
-        if (k_q8) {
-            dot = dot_q8_0(q8, reinterpret_cast<const BlockQ8_0*>(kr), D / kQK8_0);
+        if (blocks.keys) {
+            dot = blocks.keys->vec_dot(D, kr, qh);
         } else {
             for (int64_t d = 0; d < D; ++d) dot += qh[d] * cache_elem(k.dtype, kr, d);
         }
@@ -196,16 +168,16 @@ void attend_scalar(const lmx_node& node, const AttnShape& s, const Item& it, flo
     for (int64_t j = 0; j < it.n_kv; ++j) {
         const std::byte* vr = row_ptr(v, j) + it.v_off;
         const float p = round_to(v.dtype, scores[j] * inv_sum);
-        if (v_q8) {
-            axpy_q8_0(p, reinterpret_cast<const BlockQ8_0*>(vr), it.out, D / kQK8_0);
+        if (blocks.values) {
+            blocks.values(D, p, vr, it.out);
         } else {
             for (int64_t d = 0; d < D; ++d) it.out[d] += p * cache_elem(v.dtype, vr, d);
         }
     }
 }
 
-// The same for F32/F16/Q8_0 caches with AVX2, F16C and FMA.
-LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& it,
+// The same for F32, F16 and quantized caches with AVX2, F16C and FMA (isa: at least Avx2).
+LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& it, Isa isa,
                           float* scores, float* qh) {
     const lmx_tensor& k = *node.src[1];
     const lmx_tensor& v = *node.src[2];
@@ -217,17 +189,15 @@ LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& 
             _mm256_storeu_ps(qh + d, _mm256_cvtph_ps(h));
         }
     }
-    const bool k_q8 = k.dtype == LMX_TYPE_Q8_0, v_q8 = v.dtype == LMX_TYPE_Q8_0;
-    auto* q8 = reinterpret_cast<BlockQ8_0*>(qh);  // q as Q8_0 blocks, in qh's place
-    if (k_q8) quantize_activation_row_ref(DType::Q8_0, it.q, q8, D);
-    for (; d < D && !k_q8; ++d) qh[d] = round_to(k.dtype, it.q[d]);
+    const BlockKernels blocks = block_kernels(node, isa);
+    if (blocks.keys) blocks.keys->from_float(it.q, qh, D);  // q as Q8_0 blocks, in qh's place
+    for (; d < D && !blocks.keys; ++d) qh[d] = round_to(k.dtype, it.q[d]);
     float max_s = -std::numeric_limits<float>::infinity();
     const size_t k_bytes = cache_bytes(k, D), v_bytes = cache_bytes(v, D);
     for (int64_t j = 0; j < it.n_kv; ++j) {
         if (j + kPrefetchKeys < it.n_kv) prefetch_bytes(row_ptr(k, j + kPrefetchKeys) + it.k_off, k_bytes);
         const std::byte* kr = row_ptr(k, j) + it.k_off;
-        const float dot = k_q8 ? dot_q8_0_avx2(q8, reinterpret_cast<const BlockQ8_0*>(kr), D / kQK8_0)
-                               : dot_avx2(qh, k.dtype, kr, D);
+        const float dot = blocks.keys ? blocks.keys->vec_dot(D, kr, qh) : dot_avx2(qh, k.dtype, kr, D);
         scores[j] = dot * s.scale;
         max_s = std::max(max_s, scores[j]);
     }
@@ -237,8 +207,8 @@ LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& 
         if (j + kPrefetchKeys < it.n_kv) prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + it.v_off, v_bytes);
         const float p = round_to_f16c(v.dtype, scores[j] * inv_sum);
         const std::byte* vr = row_ptr(v, j) + it.v_off;
-        if (v_q8) {
-            axpy_q8_0_avx2(p, reinterpret_cast<const BlockQ8_0*>(vr), it.out, D / kQK8_0);
+        if (blocks.values) {
+            blocks.values(D, p, vr, it.out);
         } else {
             axpy_avx2(p, v.dtype, vr, it.out, D);
         }
@@ -246,7 +216,7 @@ LMX_AVX2 void attend_avx2(const lmx_node& node, const AttnShape& s, const Item& 
 }
 
 bool avx2_type(int32_t dtype) {
-    return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || dtype == LMX_TYPE_Q8_0;
+    return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || info(static_cast<DType>(dtype)).quantized;
 }
 
 }  // namespace
@@ -259,13 +229,13 @@ bool attend_row_avx2_types(const lmx_node& node) {
     return avx2_type(node.src[1]->dtype) && avx2_type(node.src[2]->dtype);
 }
 
-void attend_row(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h, bool avx2,
+void attend_row(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h, Isa isa,
                 std::byte* scratch) {
     auto* scores = reinterpret_cast<float*>(scratch);  // [n_ctx]
     float* qh = scores + node.src[1]->ne[1];           // [head_dim]
     const Item it = item_at(node, s, t, h);
-    if (avx2) {
-        attend_avx2(node, s, it, scores, qh);
+    if (isa >= Isa::Avx2) {
+        attend_avx2(node, s, it, isa, scores, qh);
     } else {
         attend_scalar(node, s, it, scores, qh);
     }

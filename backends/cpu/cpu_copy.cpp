@@ -68,8 +68,8 @@ lmx_status exec_kv_store(const CompiledNode& step, const ExecContext& ctx) {
         const auto [t0, t1] = chunk_range(n_tok, chunk, n_chunks);
         for (int64_t t = t0; t < t1; ++t) {
             const std::byte* row = three_d ? row_ptr(src, 0, t) : row_ptr(src, t);
-            if (cache.dtype == LMX_TYPE_Q8_0) {  // as llama.cpp's x86 quantizer stores them
-                quantize_activation_row_ref(DType::Q8_0, reinterpret_cast<const float*>(row),
+            if (info(static_cast<DType>(cache.dtype)).quantized) {  // as llama.cpp's ggml_cpy stores them
+                quantize_activation_row_ref(static_cast<DType>(cache.dtype), reinterpret_cast<const float*>(row),
                                             row_ptr(cache, n_past + t), cache.ne[0]);
             } else {
                 convert_row(LMX_TYPE_F32, row, cache.dtype, row_ptr(cache, n_past + t), cache.ne[0], ctx.isa);

@@ -43,7 +43,7 @@ int32_t table_type(const lmx_tensor& t) {
     return t.role == LMX_ROLE_WEIGHT ? stored_type(t.dtype) : t.dtype;
 }
 
-// The cache types the KV store and attention kernels read and write (a Q8_0 cache stays on
+// The cache types the KV store and attention kernels read and write (a quantized cache stays on
 // the host backend, which takes those nodes over).
 bool is_cache_type(int32_t dtype) {
     return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || dtype == LMX_TYPE_BF16;

@@ -89,7 +89,7 @@ std::string node_label(const lmx_node& node) {
 
 size_t element_size(int32_t dtype) { return dtype == LMX_TYPE_F32 ? 4 : 2; }
 
-// The cache types its KV store and attention read and write (a Q8_0 cache stays on the host).
+// The cache types its KV store and attention read and write (a quantized cache stays on the host).
 bool is_half_or_f32(int32_t dtype) {
     return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16 || dtype == LMX_TYPE_BF16;
 }

@@ -110,9 +110,9 @@ void Builder::block(int32_t il) {
     const TensorId qr = rope(q3, pos_, il, a + "q_rope");
     const TensorId kr = rope(k3, pos_, il, a + "k_rope");
 
-    const TensorId k_cache = g_.add_tensor(kv_cache_name(true, il), opt_.kv_type,
+    const TensorId k_cache = g_.add_tensor(kv_cache_name(true, il), opt_.kv_type_k,
                                            LMX_ROLE_KV_CACHE, {Ekv, opt_.n_ctx, 1, 1}, il);
-    const TensorId v_cache = g_.add_tensor(kv_cache_name(false, il), opt_.kv_type,
+    const TensorId v_cache = g_.add_tensor(kv_cache_name(false, il), opt_.kv_type_v,
                                            LMX_ROLE_KV_CACHE, {Ekv, opt_.n_ctx, 1, 1}, il);
     node(LMX_OP_KV_STORE, il, {kr}, k_cache);
     node(LMX_OP_KV_STORE, il, {v}, v_cache);

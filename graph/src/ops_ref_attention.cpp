@@ -1,40 +1,46 @@
 // Reference ops of the attention block: rope, kv_store and attention.
 // Numerics follow llama.cpp's CPU backend: rope angles built as ggml_rope_cache_init does,
 // q rounded to the cache's half type before the q.k dot (ggml converts src1 of a mul_mat to
-// vec_dot_type), float softmax with the sum in double. A Q8_0 cache follows its flash
-// attention, the only path llama.cpp has for a quantized V: rows stored and q quantized as
-// its x86 quantizer does (quantize_activation_row_ref), probabilities kept in float.
+// vec_dot_type), float softmax with the sum in double. Quantized caches (the 32-value block
+// types) follow llama.cpp's storing and reading of them: rows stored as its ggml_cpy does
+// (quantize_activation_row_ref: its x86 quantizer for Q8_0, the reference quantizers for
+// the others); with a quantized K, q is quantized to Q8_0 (the vec_dot_type of every block
+// type here) before the dot; a quantized V is read by flash attention, the only path
+// llama.cpp has for it, which dequantizes its rows and keeps the probabilities in float.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "llamux/llama_graph.hpp"
 #include "llamux/quant_ref.hpp"
 #include "ops_ref_common.hpp"
 
 namespace llamux::ref {
 namespace {
 
-constexpr std::initializer_list<DType> kCacheTypes = {DType::F32, DType::F16, DType::BF16, DType::Q8_0};
+constexpr std::initializer_list<DType> kCacheTypes = kKvCacheTypes;
 
-// Element i of a row of a cache type as float.
-inline float cache_elem(int32_t dtype, const std::byte* row, int64_t i) {
-    switch (dtype) {
-        case LMX_TYPE_F16: return f16_to_f32(reinterpret_cast<const f16_bits*>(row)[i]);
-        case LMX_TYPE_BF16: return bf16_to_f32(reinterpret_cast<const bf16_bits*>(row)[i]);
-        case LMX_TYPE_Q8_0: {
-            const auto& b = reinterpret_cast<const BlockQ8_0*>(row)[i / kQK8_0];
-            return f16_to_f32(b.d) * static_cast<float>(b.qs[i % kQK8_0]);
-        }
-        default: return reinterpret_cast<const float*>(row)[i];
+bool is_block_type(int32_t dtype) { return info(static_cast<DType>(dtype)).quantized; }
+
+// Elements [i0, i0 + n) of a cache row as float; for a block type i0 and n are whole blocks.
+void cache_values(int32_t dtype, const std::byte* row, int64_t i0, int64_t n, float* out) {
+    if (is_block_type(dtype)) {
+        const DTypeInfo& ti = info(static_cast<DType>(dtype));
+        dequantize_row_ref(static_cast<DType>(dtype), row + i0 / ti.block_size * ti.type_size, out, n);
+        return;
     }
+    const size_t elem = dtype == LMX_TYPE_F32 ? sizeof(float) : sizeof(f16_bits);
+    load_row_f32(dtype, row + static_cast<size_t>(i0) * elem, out, n);
 }
 
-// A Q8_0 cache's rows hold whole blocks per head.
-lmx_status check_q8_0_heads(const lmx_tensor& cache, int64_t head_dim, const char* what, std::string* why) {
-    if (cache.dtype == LMX_TYPE_Q8_0 && head_dim % kQK8_0 != 0) {
-        *why = tensor_label(&cache, what) + ": a Q8_0 cache needs a head size that is a multiple of 32, got " +
-               std::to_string(head_dim);
+// A quantized cache's rows hold whole blocks per head.
+lmx_status check_block_heads(const lmx_tensor& cache, int64_t head_dim, const char* what, std::string* why) {
+    if (!is_block_type(cache.dtype)) return LMX_OK;
+    const DTypeInfo& ti = info(static_cast<DType>(cache.dtype));
+    if (head_dim % ti.block_size != 0) {
+        *why = tensor_label(&cache, what) + ": a " + std::string(ti.name) + " cache needs a head size that is a multiple of " +
+               std::to_string(ti.block_size) + ", got " + std::to_string(head_dim);
         return LMX_ERR_UNSUPPORTED;
     }
     return LMX_OK;
@@ -172,8 +178,9 @@ lmx_status run_kv_store(const lmx_node& node, const lmx_exec_args& args, std::st
     for (int64_t t = 0; t < n_tok; ++t) {
         const auto* row = reinterpret_cast<const float*>(three_d ? row_ptr(src, 0, t)
                                                                  : row_ptr(src, t));
-        if (cache.dtype == LMX_TYPE_Q8_0) {
-            quantize_activation_row_ref(DType::Q8_0, row, row_ptr(cache, args.n_past + t), cache.ne[0]);
+        if (is_block_type(cache.dtype)) {
+            quantize_activation_row_ref(static_cast<DType>(cache.dtype), row, row_ptr(cache, args.n_past + t),
+                                        cache.ne[0]);
         } else {
             store_row_f32(cache.dtype, row, row_ptr(cache, args.n_past + t), cache.ne[0]);
         }
@@ -213,8 +220,8 @@ lmx_status check_attention(const lmx_node& node, std::string* why) {
     LMX_REF_TRY(check_dim(k, "src[1]", 2, 1, "unused", why));
     LMX_REF_TRY(check_dim(k, "src[1]", 3, 1, "unused", why));
     LMX_REF_TRY(check_same_shape(k, "src[1]", v, "src[2]", why));
-    LMX_REF_TRY(check_q8_0_heads(k, head_dim, "src[1]", why));
-    LMX_REF_TRY(check_q8_0_heads(v, head_dim, "src[2]", why));
+    LMX_REF_TRY(check_block_heads(k, head_dim, "src[1]", why));
+    LMX_REF_TRY(check_block_heads(v, head_dim, "src[2]", why));
     if (n_tok > k.ne[1]) {
         *why = tensor_label(&q, "src[0]") + ": expected at most " + std::to_string(k.ne[1]) +
                " tokens (cache rows), got " + std::to_string(n_tok);
@@ -243,20 +250,22 @@ lmx_status run_attention(const lmx_node& node, const lmx_exec_args& args, std::s
     LMX_REF_TRY(check_n_past(n_past, n_tok, k, "src[1]", why));
 
     std::vector<float> qh(static_cast<size_t>(head_dim));          // q of one head
+    std::vector<float> row(static_cast<size_t>(head_dim));         // a head's part of a cache row
     std::vector<float> p(static_cast<size_t>(n_past + n_tok));     // scores, then weights
     std::vector<double> acc(static_cast<size_t>(head_dim));
+    std::vector<BlockQ8_0> q8(static_cast<size_t>(head_dim / kQK8_0));
     for (int64_t t = 0; t < n_tok; ++t) {
         const int64_t n_kv = n_past + t + 1;  // causal: rows 0 .. n_past + t
         for (int64_t h = 0; h < n_head; ++h) {
             const int64_t kv_off = (h / group) * head_dim;  // element offset in a cache row
             const auto* qs = reinterpret_cast<const float*>(row_ptr(q, h, t));
             // ggml converts q to the cache's vec_dot_type (f16/bf16/q8_0) before the dot.
-            if (k.dtype == LMX_TYPE_Q8_0) {
-                std::vector<BlockQ8_0> blocks(static_cast<size_t>(head_dim / kQK8_0));
-                quantize_activation_row_ref(DType::Q8_0, qs, blocks.data(), head_dim);
-                dequantize_row_ref(DType::Q8_0, blocks.data(), qh.data(), head_dim);
+            const bool k_blocks = is_block_type(k.dtype);
+            if (k_blocks) {
+                quantize_activation_row_ref(DType::Q8_0, qs, q8.data(), head_dim);
+                dequantize_row_ref(DType::Q8_0, q8.data(), qh.data(), head_dim);
             }
-            for (int64_t d = 0; d < head_dim && k.dtype != LMX_TYPE_Q8_0; ++d) {
+            for (int64_t d = 0; d < head_dim && !k_blocks; ++d) {
                 float val = qs[d];
                 if (k.dtype == LMX_TYPE_F16) val = f16_to_f32(f32_to_f16(val));
                 if (k.dtype == LMX_TYPE_BF16) val = bf16_to_f32(f32_to_bf16(val));
@@ -264,11 +273,10 @@ lmx_status run_attention(const lmx_node& node, const lmx_exec_args& args, std::s
             }
             float max_s = -std::numeric_limits<float>::infinity();
             for (int64_t j = 0; j < n_kv; ++j) {
-                const std::byte* kr = row_ptr(k, j);
+                cache_values(k.dtype, row_ptr(k, j), kv_off, head_dim, row.data());
                 double dot = 0.0;
                 for (int64_t d = 0; d < head_dim; ++d) {
-                    dot += static_cast<double>(qh[static_cast<size_t>(d)]) *
-                           static_cast<double>(cache_elem(k.dtype, kr, kv_off + d));
+                    dot += static_cast<double>(qh[static_cast<size_t>(d)]) * static_cast<double>(row[static_cast<size_t>(d)]);
                 }
                 const float s = static_cast<float>(dot) * scale;
                 p[static_cast<size_t>(j)] = s;
@@ -283,7 +291,7 @@ lmx_status run_attention(const lmx_node& node, const lmx_exec_args& args, std::s
             const auto inv_sum = static_cast<float>(1.0 / sum);
             std::fill(acc.begin(), acc.end(), 0.0);
             for (int64_t j = 0; j < n_kv; ++j) {
-                const std::byte* vr = row_ptr(v, j);
+                cache_values(v.dtype, row_ptr(v, j), kv_off, head_dim, row.data());
                 // ggml multiplies V by the probabilities stored as V's vec_dot_type: with an
                 // F16/BF16 cache they are rounded to that type first.
                 float pf = p[static_cast<size_t>(j)] * inv_sum;
@@ -291,8 +299,7 @@ lmx_status run_attention(const lmx_node& node, const lmx_exec_args& args, std::s
                 if (v.dtype == LMX_TYPE_BF16) pf = bf16_to_f32(f32_to_bf16(pf));
                 const double pj = static_cast<double>(pf);
                 for (int64_t d = 0; d < head_dim; ++d) {
-                    acc[static_cast<size_t>(d)] +=
-                        pj * static_cast<double>(cache_elem(v.dtype, vr, kv_off + d));
+                    acc[static_cast<size_t>(d)] += pj * static_cast<double>(row[static_cast<size_t>(d)]);
                 }
             }
             float* out = reinterpret_cast<float*>(row_ptr(dst, t)) + h * head_dim;

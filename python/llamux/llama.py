@@ -21,7 +21,14 @@ DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 # ggml type ids of llama-cpp-python's type_k / type_v (the KV cache types llamux has).
 GGML_TYPE_F32 = 0
 GGML_TYPE_F16 = 1
+GGML_TYPE_Q4_0 = 2
+GGML_TYPE_Q4_1 = 3
+GGML_TYPE_Q5_0 = 6
+GGML_TYPE_Q5_1 = 7
 GGML_TYPE_Q8_0 = 8
+GGML_TYPE_BF16 = 30
+CACHE_TYPES = {"f32": GGML_TYPE_F32, "f16": GGML_TYPE_F16, "bf16": GGML_TYPE_BF16, "q8_0": GGML_TYPE_Q8_0,
+               "q4_0": GGML_TYPE_Q4_0, "q4_1": GGML_TYPE_Q4_1, "q5_0": GGML_TYPE_Q5_0, "q5_1": GGML_TYPE_Q5_1}
 
 # llama-cpp-python's pooling_type values (llama_cpp.LLAMA_POOLING_TYPE_*). UNSPECIFIED is the
 # model's own choice, which for Llama models is NONE: one embedding per token.
@@ -51,8 +58,10 @@ class Llama:
         LLAMA_POOLING_TYPE_* values (UNSPECIFIED: NONE for Llama models, as llama.cpp).
         rope_freq_base, rope_freq_scale: RoPE overrides (0: the model's), as llama.cpp's
         --rope-freq-base and --rope-freq-scale (0.5 stretches positions for twice the context).
-        type_k, type_v: the KV cache type as ggml type ids, GGML_TYPE_F16 (1, the default),
-        GGML_TYPE_F32 (0) or GGML_TYPE_Q8_0 (8), the same for both (llama.cpp's -ctk/-ctv).
+        type_k, type_v: the KV cache types of keys and values as ggml type ids (llama.cpp's
+        -ctk/-ctv), each one of CACHE_TYPES: GGML_TYPE_F16 (1, the default), GGML_TYPE_F32,
+        GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0 or
+        GGML_TYPE_Q5_1. The quantized ones need heads of whole 32-value blocks.
         use_mmap: map the file (True) or read it all into memory at load (False, llama.cpp's
         --no-mmap). use_mlock: lock the model in memory (llama.cpp's --mlock); when the system
         refuses (ulimit -l too small) it warns and runs unlocked.
@@ -85,7 +94,7 @@ class Llama:
             self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
             placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)],
             _number("rope_freq_base", rope_freq_base), _number("rope_freq_scale", rope_freq_scale),
-            _cache_type(type_k, type_v), bool(use_mmap), bool(use_mlock))
+            *_cache_types(type_k, type_v), bool(use_mmap), bool(use_mlock))
         self.metadata = self._engine.metadata()
         self.chat_format = chat_format or self._engine.chat_format()
 
@@ -458,17 +467,14 @@ def _stop_list(stop):
     raise ValueError(f"stop: expected a string or a list of strings, got {stop!r}")
 
 
-def _cache_type(type_k, type_v):
-    """The one KV cache type of type_k and type_v (None: F16)."""
+def _cache_types(type_k, type_v):
+    """The KV cache types of keys and values as ggml type ids (None: F16)."""
     types = [GGML_TYPE_F16 if t is None else t for t in (type_k, type_v)]
     for name, t in zip(("type_k", "type_v"), types):
-        if t not in (GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0) or isinstance(t, bool):
-            raise ValueError(f"{name}: expected GGML_TYPE_F16 (1), GGML_TYPE_F32 (0) or GGML_TYPE_Q8_0 (8), "
-                             f"got {t!r}")
-    if types[0] != types[1]:
-        raise ValueError(f"type_k and type_v: keys and values share one cache type here, got {type_k!r} "
-                         f"and {type_v!r}")
-    return types[0]
+        if t not in CACHE_TYPES.values() or isinstance(t, bool):
+            choices = ", ".join(f"GGML_TYPE_{n.upper()} ({i})" for n, i in CACHE_TYPES.items())
+            raise ValueError(f"{name}: expected one of {choices}, got {t!r}")
+    return types
 
 
 def _number(name, value):

@@ -26,8 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import LlamuxError
 from .grammar import LlamaGrammar
-from .llama import (GGML_TYPE_F16, GGML_TYPE_F32, GGML_TYPE_Q8_0, LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST,
-                    LLAMA_POOLING_TYPE_MEAN, Llama)
+from .llama import CACHE_TYPES, LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST, LLAMA_POOLING_TYPE_MEAN, Llama
 from .sampling import LLAMA_CPP_EXTRAS
 
 # Request fields passed to Llama, by route; others that OpenAI clients send are checked by
@@ -48,7 +47,6 @@ OPENAI_NEUTRAL = {"n": 1, "user": None, "best_of": 1, "logprobs": False, "top_lo
                   "parallel_tool_calls": None}
 
 
-CACHE_TYPES = {"f16": GGML_TYPE_F16, "f32": GGML_TYPE_F32, "q8_0": GGML_TYPE_Q8_0}
 POOLING = {"mean": LLAMA_POOLING_TYPE_MEAN, "cls": LLAMA_POOLING_TYPE_CLS,
            "last": LLAMA_POOLING_TYPE_LAST}
 
@@ -238,8 +236,8 @@ def main(argv=None):
     p.add_argument("--backend", default="cpu")
     p.add_argument("--placement", default=None)
     p.add_argument("--chat-format", default=None, help="llama-2, zephyr or chatml (default: from the file)")
-    p.add_argument("-ctk", "--cache-type-k", default="f16", choices=sorted(CACHE_TYPES), help="KV cache type")
-    p.add_argument("-ctv", "--cache-type-v", default="f16", choices=sorted(CACHE_TYPES), help="KV cache type")
+    p.add_argument("-ctk", "--cache-type-k", default="f16", choices=list(CACHE_TYPES), help="KV cache type of keys")
+    p.add_argument("-ctv", "--cache-type-v", default="f16", choices=list(CACHE_TYPES), help="KV cache type of values")
     p.add_argument("--rope-freq-base", type=float, default=0.0, help="RoPE base (0: the model's)")
     p.add_argument("--rope-freq-scale", type=float, default=0.0, help="RoPE scale (0: the model's)")
     p.add_argument("--pooling", default="mean", choices=sorted(POOLING),

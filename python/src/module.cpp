@@ -34,11 +34,14 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
                                const std::string& backend, int32_t n_gpu_layers,
                                const std::string& placement,
                                const std::vector<std::string>& plugin_dirs, float rope_freq_base,
-                               float rope_freq_scale, int32_t cache_type) {
+                               float rope_freq_scale, int32_t type_k, int32_t type_v) {
     SessionOptions o;  // the other fields keep the runtime's defaults
     // ggml's type ids; Session refuses the types a cache cannot have.
-    if (!dtype_info(cache_type)) throw Error("cache_type: " + std::to_string(cache_type) + " is not a ggml type id");
-    o.kv_type = static_cast<DType>(cache_type);
+    for (const auto& [name, id] : {std::pair{"type_k", type_k}, std::pair{"type_v", type_v}}) {
+        if (!dtype_info(id)) throw Error(std::string(name) + ": " + std::to_string(id) + " is not a ggml type id");
+    }
+    o.kv_type_k = static_cast<DType>(type_k);
+    o.kv_type_v = static_cast<DType>(type_v);
     o.rope_freq_base = rope_freq_base;
     o.rope_freq_scale = rope_freq_scale;
     o.n_ctx = n_ctx;
@@ -105,17 +108,17 @@ void bind_engine(py::module_& m) {
         .def(py::init([](const std::string& model_path, int32_t n_ctx, int32_t n_batch,
                          int32_t n_threads, const std::string& backend, int32_t n_gpu_layers,
                          const std::string& placement, const std::vector<std::string>& plugin_dirs,
-                         float rope_freq_base, float rope_freq_scale, int32_t cache_type, bool use_mmap,
+                         float rope_freq_base, float rope_freq_scale, int32_t type_k, int32_t type_v, bool use_mmap,
                          bool use_mlock) {
                  const LoadOptions load{use_mmap, use_mlock};
                  return new Engine(model_path, load,
                                    session_options(n_ctx, n_batch, n_threads, backend, n_gpu_layers, placement,
-                                                   plugin_dirs, rope_freq_base, rope_freq_scale, cache_type));
+                                                   plugin_dirs, rope_freq_base, rope_freq_scale, type_k, type_v));
              }),
              py::arg("model_path"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
              py::arg("backend"), py::arg("n_gpu_layers"), py::arg("placement"),
              py::arg("plugin_dirs"), py::arg("rope_freq_base") = 0.0f, py::arg("rope_freq_scale") = 0.0f,
-             py::arg("cache_type") = int32_t{LMX_TYPE_F16}, py::arg("use_mmap") = true, py::arg("use_mlock") = false,
+             py::arg("type_k") = int32_t{LMX_TYPE_F16}, py::arg("type_v") = int32_t{LMX_TYPE_F16}, py::arg("use_mmap") = true, py::arg("use_mlock") = false,
              py::call_guard<py::gil_scoped_release>())
         .def(
             "tokenize",

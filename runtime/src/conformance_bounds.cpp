@@ -170,10 +170,12 @@ std::vector<double> attention_bounds(const lmx_node& node, const lmx_exec_args& 
                 max_qk = std::max(max_qk, s);
             }
             double dS = scale * (gamma_hd + tau_q) * max_qk + 4.0 * kEps;
-            // A Q8_0 key cache: q is quantized per block of 32 for the dot (llama.cpp's
-            // vec_dot_type), each value off by at most its block's amax / 254; a backend
-            // may keep q as it is.
-            if (kt.dtype == LMX_TYPE_Q8_0) dS += scale * q8_0_dot_slack(qh, k.data(), row, off, head_dim, n_kv);
+            // A quantized key cache: q is quantized to Q8_0 for the dot (llama.cpp's
+            // vec_dot_type of every cache block type), each value off by at most its block's
+            // amax / 254; a backend may keep q as it is.
+            if (info(static_cast<DType>(kt.dtype)).quantized) {
+                dS += scale * q8_0_dot_slack(qh, k.data(), row, off, head_dim, n_kv);
+            }
             const double rel = 2.5 * dS + tau_p + static_cast<double>(n_kv + 8) * kEps;
             for (int64_t d = 0; d < head_dim; ++d) {
                 double vmax = 0.0;

@@ -2,14 +2,17 @@
 // shapes chosen to catch the usual mistakes of fast kernels -- odd row lengths that are no
 // multiple of a vector width, 1/2/3/7 blocks of every weight type, token counts of 1 and
 // more, grouped-query attention with 1, 2 and 4 query heads per KV head, n_past > 0, rotary
-// dimensions fewer than the head's, and F32/F16/BF16/Q8_0 caches.
+// dimensions fewer than the head's, and every KV cache type, keys and values alike or not.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "conformance_internal.hpp"
 #include "llamux/ir.hpp"
+#include "llamux/llama_graph.hpp"
 #include "llamux/quant_ref.hpp"
 
 namespace llamux::conformance {
@@ -47,8 +50,20 @@ std::vector<float> to_floats(const lmx_tensor& t) {
 namespace {
 
 constexpr DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
-// KV cache types: the float ones and Q8_0 (-ctk/-ctv q8_0).
-constexpr DType kCacheTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0};
+// Key and value cache types of the attention cases: each type for both, and mixes (-ctk q8_0
+// alone is llama.cpp users' usual one).
+struct CacheTypes {
+    DType k, v;
+};
+std::vector<CacheTypes> attention_cache_types() {
+    std::vector<CacheTypes> out;
+    for (DType t : kKvCacheTypes) out.push_back({t, t});
+    for (CacheTypes mixed : {CacheTypes{DType::Q8_0, DType::F16}, CacheTypes{DType::F16, DType::Q4_0},
+                             CacheTypes{DType::Q4_1, DType::Q5_0}, CacheTypes{DType::BF16, DType::Q5_1}}) {
+        out.push_back(mixed);
+    }
+    return out;
+}
 constexpr DType kQuantTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                  DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
@@ -307,7 +322,7 @@ void kv_store_cases(std::deque<Case>& out, uint32_t seed) {
         int64_t n_embd_kv;
     };
     const Shape shapes[] = {{{64, 1, 1, 1}, 64}, {{96, 7, 1, 1}, 96}, {{16, 4, 3, 1}, 64}};
-    for (DType cache_type : kCacheTypes) {
+    for (DType cache_type : kKvCacheTypes) {
         for (const Shape& s : shapes) {
             Builder b(LMX_OP_KV_STORE, "f32 -> " + name_of(cache_type),
                       dims({s.src[0], s.src[1], s.src[2]}) + " into " + std::to_string(s.n_embd_kv) +
@@ -325,13 +340,16 @@ void kv_store_cases(std::deque<Case>& out, uint32_t seed) {
 void attention_cases(std::deque<Case>& out, uint32_t seed) {
     const int64_t n_ctx = 24;
     const int64_t n_head_kv = 2;
-    for (DType cache_type : kCacheTypes) {
+    for (const CacheTypes& types : attention_cache_types()) {
+        const bool blocks = info(types.k).quantized || info(types.v).quantized;
+        const std::string kv = types.k == types.v ? name_of(types.k) + " kv"
+                                                  : name_of(types.k) + " k, " + name_of(types.v) + " v";
         for (int64_t head_dim : {8, 64}) {
-            if (cache_type == DType::Q8_0 && head_dim % 32 != 0) continue;  // whole blocks per head
+            if (blocks && head_dim % 32 != 0) continue;  // whole blocks per head
             for (int64_t group : {1, 2, 4}) {
                 for (int64_t n_tok : {1, 5}) {
                     const int64_t n_head = n_head_kv * group;
-                    Builder b(LMX_OP_ATTENTION, "f32, " + name_of(cache_type) + " kv -> f32",
+                    Builder b(LMX_OP_ATTENTION, "f32, " + kv + " -> f32",
                               "hd=" + std::to_string(head_dim) + " heads=" + std::to_string(n_head) +
                                   "/" + std::to_string(n_head_kv) + " tok=" + std::to_string(n_tok) +
                                   " ctx=" + std::to_string(n_ctx),
@@ -341,10 +359,10 @@ void attention_cases(std::deque<Case>& out, uint32_t seed) {
                     b.uniform(q, -2.0f, 2.0f);
                     // Every cache row holds values, also those past n_past + n_tok: a
                     // backend that reads beyond the causal limit sees them.
-                    lmx_tensor* k = b.tensor("cache_k_l0", cache_type, LMX_ROLE_KV_CACHE,
+                    lmx_tensor* k = b.tensor("cache_k_l0", types.k, LMX_ROLE_KV_CACHE,
                                              {head_dim * n_head_kv, n_ctx, 1, 1});
                     b.uniform(k, -2.0f, 2.0f);
-                    lmx_tensor* v = b.tensor("cache_v_l0", cache_type, LMX_ROLE_KV_CACHE,
+                    lmx_tensor* v = b.tensor("cache_v_l0", types.v, LMX_ROLE_KV_CACHE,
                                              {head_dim * n_head_kv, n_ctx, 1, 1});
                     b.uniform(v, -1.0f, 1.0f);
                     lmx_tensor* dst = b.tensor("kqv_out", DType::F32, LMX_ROLE_ACTIVATION,

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "llamux/error.hpp"
+#include "llamux/llama_graph.hpp"
 #include "llamux/log.hpp"
 #include "kv_shift.hpp"
 #include "session_state.hpp"
@@ -16,15 +17,17 @@ namespace {
 // Appended to an out-of-memory error while preparing -ngl blocks on the GPU: what one block
 // needs and how many would fit in the memory the plugin's probe saw free (weights counted
 // as the file stores them; a backend that widens some types needs more).
-std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, DType kv_type) {
+std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, DType type_k, DType type_v) {
     constexpr uint64_t kReserve = uint64_t{256} << 20;  // scratch, activations, cuBLAS workspace
     const LlamaHParams& hp = model.hparams();
     uint64_t weights = 0;
     for (const auto& t : model.file().tensors()) {
         if (t.name.rfind("blk.0.", 0) == 0) weights += t.n_bytes;
     }
-    const uint64_t kv = 2 * uint64_t(n_ctx) * uint64_t(hp.n_embd_kv()) / uint64_t(info(kv_type).block_size) *
-                        info(kv_type).type_size;
+    uint64_t kv = 0;
+    for (const DType t : {type_k, type_v}) {
+        kv += uint64_t(n_ctx) * uint64_t(hp.n_embd_kv()) / uint64_t(info(t).block_size) * info(t).type_size;
+    }
     const uint64_t per_block = weights + kv;
     auto mib = [](uint64_t b) { return std::to_string((b + (uint64_t{1} << 19)) >> 20) + " MiB"; };
     std::string hint = "each block needs about " + mib(per_block) + " on the GPU (" + mib(weights) +
@@ -65,14 +68,17 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
         throw Error("-c: expected a context size >= 0, got " + std::to_string(options_.n_ctx));
     }
     n_ctx_ = options_.n_ctx > 0 ? options_.n_ctx : std::min(hp.n_ctx_train, 4096);
-    const DType kv = options_.kv_type;
-    if (kv != DType::F16 && kv != DType::BF16 && kv != DType::F32 && kv != DType::Q8_0) {
-        throw Error("KV cache type: expected f16, bf16, f32 or q8_0, got " + std::string(info(kv).name));
-    }
-    if (hp.head_dim() % info(kv).block_size != 0) {
-        throw Error("KV cache type " + std::string(info(kv).name) + ": needs a head size that is a multiple of " +
-                    std::to_string(info(kv).block_size) + "; " + model_->path() + " has heads of " +
-                    std::to_string(hp.head_dim()));
+    for (const auto& [flag, kv] : {std::pair{"-ctk", options_.kv_type_k}, std::pair{"-ctv", options_.kv_type_v}}) {
+        const std::string name(info(kv).name);
+        if (std::find(kKvCacheTypes.begin(), kKvCacheTypes.end(), kv) == kKvCacheTypes.end()) {
+            throw Error(std::string(flag) + " (KV cache type): expected f16, bf16, f32, q8_0, q4_0, q4_1, q5_0 or q5_1, got " +
+                        name);
+        }
+        if (hp.head_dim() % info(kv).block_size != 0) {
+            throw Error(std::string(flag) + " " + name + ": needs a head size that is a multiple of " +
+                        std::to_string(info(kv).block_size) + "; " + model_->path() + " has heads of " +
+                        std::to_string(hp.head_dim()));
+        }
     }
     if (options_.n_batch <= 0) {
         throw Error("batch size: expected >= 1, got " + std::to_string(options_.n_batch));
@@ -102,7 +108,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
         const std::string what = e.what();
         if (spec.n_gpu_layers <= 0 || what.find("out of memory") == std::string::npos) throw;
         throw Error(what + "; " + gpu_fit_hint(*model_, registry_.find(spec.gpu_backend).get(),
-                                               n_ctx_, options_.kv_type));
+                                               n_ctx_, options_.kv_type_k, options_.kv_type_v));
     }
 }
 
@@ -125,7 +131,8 @@ Session::Compiled& Session::compiled(int32_t n_tokens, Output output) {
     gopt.n_ctx = n_ctx_;
     gopt.all_logits = output == Output::AllLogits;
     gopt.embeddings = output == Output::Embeddings;
-    gopt.kv_type = options_.kv_type;
+    gopt.kv_type_k = options_.kv_type_k;
+    gopt.kv_type_v = options_.kv_type_v;
     auto compiled = std::make_unique<Compiled>();
     compiled->graph = build_llama_graph(hparams_, gopt, model_->weight_lookup());
     compiled->plan = std::make_unique<ExecutionPlan>(compiled->graph.graph, placement_, *backends_,

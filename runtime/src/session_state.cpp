@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "llamux/error.hpp"
 #include "llamux/llama_graph.hpp"
@@ -10,7 +11,8 @@ namespace llamux {
 namespace {
 
 constexpr char kMagic[8] = {'L', 'M', 'X', 'S', 'T', 'A', 'T', 'E'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersionOneCacheType = 1;
 constexpr size_t kChunkBytes = size_t{8} << 20;  // rows copied per backend read/write
 
 uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
@@ -88,6 +90,7 @@ void write_session_state(std::ostream& out, const Model& model, KvCache& kv,
     put<uint32_t>(out, static_cast<uint32_t>(hp.n_embd_kv()));
     put<uint32_t>(out, static_cast<uint32_t>(hp.n_vocab));
     put<uint32_t>(out, cache_of(kv, true, 0).tensor->dtype);
+    put<uint32_t>(out, cache_of(kv, false, 0).tensor->dtype);
     put<uint32_t>(out, static_cast<uint32_t>(tokens.size()));
     out.write(reinterpret_cast<const char*>(tokens.data()),
               static_cast<std::streamsize>(tokens.size() * sizeof(int32_t)));
@@ -120,7 +123,7 @@ std::vector<int32_t> read_session_state(std::istream& in, const std::string& sou
         throw Error(source + ": not a llamux session state (expected the magic LMXSTATE)");
     }
     const uint32_t version = r.get<uint32_t>("the version");
-    if (version != kVersion) {
+    if (version != kVersion && version != kVersionOneCacheType) {
         throw Error(source + ": session state version " + std::to_string(version) + ", expected " +
                     std::to_string(kVersion));
     }
@@ -130,7 +133,17 @@ std::vector<int32_t> read_session_state(std::istream& in, const std::string& sou
     r.expect("n_layer", uint64_t(hp.n_layer));
     r.expect("n_embd_kv", uint64_t(hp.n_embd_kv()));
     r.expect("n_vocab", uint64_t(hp.n_vocab));
-    r.expect("KV cache type", cache_of(kv, true, 0).tensor->dtype);
+    const uint32_t type_k = r.get<uint32_t>("the key cache type");
+    const uint32_t type_v = version == kVersionOneCacheType ? type_k : r.get<uint32_t>("the value cache type");
+    for (const auto& [what, saved, keys] : {std::tuple{"key", type_k, true}, std::tuple{"value", type_v, false}}) {
+        const int32_t have = cache_of(kv, keys, 0).tensor->dtype;
+        if (saved != uint32_t(have)) {
+            const auto saved_info = dtype_info(int32_t(saved));
+            throw Error(source + ": session state holds a " + (saved_info ? std::string(saved_info->name) : std::to_string(saved)) +
+                        " " + what + " cache, this session has " + std::string(info(static_cast<DType>(have)).name) +
+                        " (-ct" + what[0] + ")");
+        }
+    }
     const uint32_t n_tokens = r.get<uint32_t>("the token count");
     if (n_tokens > uint32_t(n_ctx)) {
         throw Error(source + ": session state holds " + std::to_string(n_tokens) +

@@ -3,9 +3,12 @@
 // is llamux's own (not llama.cpp's session files):
 //
 //   "LMXSTATE" | u32 version | u64 model fingerprint | u32 n_layer | u32 n_embd_kv
-//   | u32 n_vocab | u32 cache dtype | u32 n_tokens | i32 tokens[n_tokens]
-//   | per block: u64 key row bytes, key rows[n_tokens], u64 value row bytes, value rows
+//   | u32 n_vocab | u32 key cache dtype | u32 value cache dtype | u32 n_tokens
+//   | i32 tokens[n_tokens] | per block: u64 key row bytes, key rows[n_tokens], u64 value
+//   row bytes, value rows
 //
+// Version 1 (before keys and values could differ) had one cache dtype for both; it is
+// still read.
 // all little-endian, as the machines llamux runs on.
 #pragma once
 

@@ -5,7 +5,7 @@ import subprocess
 import unittest
 
 from fixtures import LLAMUX_BINARY, fixture, reference
-from llamux import GGML_TYPE_Q8_0, Llama, LlamuxError
+from llamux import GGML_TYPE_Q4_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, Llama, LlamuxError
 
 STORIES = "models/stories260K.gguf"
 PROMPT = "Once upon a time"
@@ -170,26 +170,32 @@ class CompletionTest(unittest.TestCase):
         cli = subprocess.run([LLAMUX_BINARY, "run", "-m", self.llm.model_path, "-p", PROMPT, "-n", "40",
                               "--temp", "0", "-ctk", "f32", "-ctv", "f32"], capture_output=True, check=True)
         self.assertEqual(cli.stdout.decode(), PROMPT + text)
-        for kwargs, words in [(dict(type_k=2, type_v=2), "type_k: expected GGML_TYPE_F16 (1), GGML_TYPE_F32 (0) or "
-                                                          "GGML_TYPE_Q8_0 (8), got 2"),
-                              (dict(type_k=0), "type_k and type_v: keys and values share one cache type")]:
+        for kwargs, words in [(dict(type_k=12), "type_k: expected one of GGML_TYPE_F32 (0), GGML_TYPE_F16 (1), "
+                                                "GGML_TYPE_BF16 (30), GGML_TYPE_Q8_0 (8), GGML_TYPE_Q4_0 (2), "
+                                                "GGML_TYPE_Q4_1 (3), GGML_TYPE_Q5_0 (6), GGML_TYPE_Q5_1 (7), got 12"),
+                              (dict(type_v=True), "type_v: expected one of")]:
             with self.assertRaises(ValueError) as e:
                 load(self, **kwargs)
             self.assertIn(words, str(e.exception))
 
-    def test_q8_0_cache_is_the_command_lines(self):
-        # Q8_0 needs heads of whole 32-value blocks: synth-tiny's are 32 wide, stories260K's 8.
-        llm = load(self, "models/synth/synth-tiny-F32.gguf", type_k=GGML_TYPE_Q8_0, type_v=GGML_TYPE_Q8_0)
-        text = llm(PROMPT, max_tokens=20, temperature=0)["choices"][0]["text"]
-        cli = subprocess.run([LLAMUX_BINARY, "run", "-m", llm.model_path, "-p", PROMPT, "-n", "20", "--temp", "0",
-                              "-ctk", "q8_0", "-ctv", "q8_0"], capture_output=True, check=True)
-        self.assertEqual(cli.stdout.decode(errors="replace"), PROMPT + text)
+    def test_quantized_caches_are_the_command_lines(self):
+        # The block types need heads of whole 32-value blocks: synth-tiny's are 32 wide, stories260K's 8.
+        for type_k, type_v, flags in [(GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, ["-ctk", "q8_0", "-ctv", "q8_0"]),
+                                      (GGML_TYPE_Q4_0, GGML_TYPE_Q5_1, ["-ctk", "q4_0", "-ctv", "q5_1"])]:
+            llm = load(self, "models/synth/synth-tiny-F32.gguf", type_k=type_k, type_v=type_v)
+            text = llm(PROMPT, max_tokens=20, temperature=0)["choices"][0]["text"]
+            cli = subprocess.run([LLAMUX_BINARY, "run", "-m", llm.model_path, "-p", PROMPT, "-n", "20", "--temp",
+                                  "0", *flags], capture_output=True, check=True)
+            self.assertEqual(cli.stdout.decode(errors="replace"), PROMPT + text, flags)
         with self.assertRaises(LlamuxError) as e:
-            load(self, type_k=GGML_TYPE_Q8_0, type_v=GGML_TYPE_Q8_0)
-        self.assertIn("KV cache type q8_0: needs a head size that is a multiple of 32", str(e.exception))
+            load(self, type_v=GGML_TYPE_Q8_0)
+        self.assertIn("-ctv q8_0: needs a head size that is a multiple of 32", str(e.exception))
 
     def test_logits_processors_and_stopping_criteria(self):
-        import numpy as np
+        try:
+            import numpy as np
+        except ImportError:
+            self.skipTest("numpy is not installed (scripts/setup.sh installs it)")
         from llamux import LogitsProcessorList, StoppingCriteriaList
         only = self.llm.tokenize(b"the", add_bos=False)[0]
         seen = []

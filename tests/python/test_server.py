@@ -187,14 +187,14 @@ class CommandLineTest(unittest.TestCase):
         model = fixture(self, "models/stories260K.gguf")
         with contextlib.redirect_stderr(io.StringIO()) as err:
             with self.assertRaises(SystemExit):
-                main(["-m", model, "-ctk", "q4_0"])
+                main(["-m", model, "-ctk", "iq4_nl"])
             self.assertEqual(main(["-m", model + ".missing"]), 1)
             self.assertEqual(main(["-m", model + ".missing", "--no-mmap", "--mlock"]), 1)
-            self.assertEqual(main(["-m", model, "-ctk", "f32", "-ctv", "f16"]), 1)
+            self.assertEqual(main(["-m", model, "-ctk", "q4_0"]), 1)
             self.assertEqual(main(["-m", model, "--rope-freq-base", "-1"]), 1)
-        self.assertIn("invalid choice: 'q4_0'", err.getvalue())
+        self.assertIn("invalid choice: 'iq4_nl'", err.getvalue())
         self.assertIn("stories260K.gguf.missing", err.getvalue())
-        self.assertIn("type_k and type_v: keys and values share one cache type", err.getvalue())
+        self.assertIn("-ctk q4_0: needs a head size that is a multiple of 32", err.getvalue())
         self.assertIn("--rope-freq-base: expected a base > 0", err.getvalue())
 
 

@@ -33,7 +33,7 @@ TEST_P(ShiftedCache, EqualsAFreshEvaluationInOneBlock) {
     test::TempDir dir;
     const auto model = test::one_block_model(test::model_fixture("stories260K.gguf"), dir.path());
     SessionOptions options;
-    options.kv_type = GetParam().kv_type;
+    options.kv_type_k = options.kv_type_v = GetParam().kv_type;
     options.n_batch = 8;  // several batches, so the cache is filled in pieces
     Session session(model, options);
     std::vector<int32_t> tokens = {1, 403, 407, 261, 378};  // "Once upon a time"

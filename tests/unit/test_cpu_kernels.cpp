@@ -5,7 +5,8 @@
 //   - gemm (16 x 16 block kernels: AMX, AVX2) vs vec_dot_ref for several row and column counts;
 //   - the GEMV (one column and a few), and gemm on repacked weights vs vec_dot_ref;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
-//     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding).
+//     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding);
+//   - the block axpy of quantized V caches vs dequantize_row_ref and a multiply-add per value.
 //
 // Error bound: |fast - ref| <= kRelBound * S, S = sum |w_i| |a_i| (tests/support/quant_rows.hpp).
 #include <gtest/gtest.h>
@@ -384,6 +385,37 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, CpuKernels,
                          ::testing::Combine(::testing::ValuesIn(kWeightTypes),
                                             ::testing::ValuesIn(kIsas)),
                          param_name);
+
+// out += p * row, on misaligned rows of 1 to 13 blocks and an out that already holds values:
+// within a few roundings of the value (the multiply-add may be fused), for every isa here.
+TEST(CpuKernelsBlockAxpy, MatchesDequantizeAndMultiplyAdd) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    for (const DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0}) {
+        for (const Isa isa : kIsas) {
+            if (static_cast<int>(isa) > static_cast<int>(detect_isa())) continue;
+            const BlockAxpyFn axpy = block_axpy_for(t, isa);
+            ASSERT_NE(axpy, nullptr) << dtype_name(t) << " " << isa_name(isa);
+            for (const int64_t n : lengths_for(t)) {
+                const Row row = make_row(t, random_row(rng, n), 1);
+                std::vector<float> values(static_cast<size_t>(n)), out(static_cast<size_t>(n));
+                dequantize_row_ref(t, row.data(), values.data(), n);
+                for (float& o : out) o = uniform(rng);
+                std::vector<float> expected = out;
+                const float p = uniform(rng);
+                for (int64_t i = 0; i < n; ++i) expected[size_t(i)] += p * values[size_t(i)];
+                axpy(n, p, row.data(), out.data());
+                for (int64_t i = 0; i < n; ++i) {
+                    const double scale = std::fabs(double(out[size_t(i)])) + std::fabs(double(p * values[size_t(i)]));
+                    EXPECT_LE(std::fabs(double(out[size_t(i)]) - double(expected[size_t(i)])), 4e-7 * scale + 1e-30)
+                        << dtype_name(t) << " " << isa_name(isa) << " n=" << n << " i=" << i;
+                }
+            }
+        }
+    }
+    EXPECT_EQ(block_axpy_for(DType::F16, detect_isa()), nullptr);
+    EXPECT_EQ(block_axpy_for(DType::Q4_K, detect_isa()), nullptr);
+}
 
 TEST(CpuKernelsDispatch, NoKernelsForTypesWithoutDot) {
     for (const DType t : {DType::I32, DType::Q8_K, DType::Q8_1, DType::I8, DType::F64}) {

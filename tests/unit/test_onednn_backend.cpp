@@ -120,10 +120,13 @@ TEST(OnednnBackend, PassesTheOpConformanceSuite) {
             failures += r.op + " " + r.dtypes + " " + r.shape + ": " + r.message + "\n";
         }
         if (r.status == CaseStatus::declined) {
-            // Q8_0 KV caches stay with the host backend.
-            const bool q8_0_cache = (r.op == "kv_store" || r.op == "attention") &&
-                                    r.dtypes.find("q8_0") != std::string::npos;
-            EXPECT_TRUE(r.op == "get_rows" || r.op == "copy" || q8_0_cache)
+            // Quantized KV caches stay with the host backend.
+            bool quantized_cache = false;
+            for (const char* type : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1"}) {
+                quantized_cache = quantized_cache || ((r.op == "kv_store" || r.op == "attention") &&
+                                                      r.dtypes.find(type) != std::string::npos);
+            }
+            EXPECT_TRUE(r.op == "get_rows" || r.op == "copy" || quantized_cache)
                 << "declined: " << r.op << " " << r.dtypes << " " << r.shape;
         }
     }

@@ -381,14 +381,14 @@ TEST(KvStoreErrors, CacheOverflowNamesCache) {
         EXPECT_NE(msg.find("16 rows"), std::string::npos) << msg;
         EXPECT_NE(msg.find("n_past " + std::to_string(n_past)), std::string::npos) << msg;
     }
-    // Q8_0 is a cache type (-ctk q8_0); other quantized types are not.
-    HostTensor q4("cache_q4", DType::Q4_0, {32, 16}, 0, LMX_ROLE_KV_CACHE);
-    HostTensor v32("v", DType::F32, {32, 4});
-    const lmx_node bad = make_node(LMX_OP_KV_STORE, q4.get(), {v32.get()});
+    // The 32-value block types are cache types (-ctk q4_0); the K-quants are not.
+    HostTensor q4k("cache_q4k", DType::Q4_K, {256, 16}, 0, LMX_ROLE_KV_CACHE);
+    HostTensor v256("v", DType::F32, {256, 4});
+    const lmx_node bad = make_node(LMX_OP_KV_STORE, q4k.get(), {v256.get()});
     EXPECT_FALSE(supports_node_ref(bad));
     const std::string msg = run_fails(bad, LMX_ERR_UNSUPPORTED);
-    EXPECT_NE(msg.find("cache_q4"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("q4_0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cache_q4k"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("q4_K"), std::string::npos) << msg;
 }
 
 // ---- attention -----------------------------------------------------------------------------

@@ -40,8 +40,10 @@ TEST(CacheType, F32CacheRunsAsLlamaCpp) {
                           "-c", "256", "-t", "1"},
                          {{{"-ctk", "f32", "-ctv", "f32"}, greedy}, {{"-ctk=f32", "-ctv=f32"}, greedy}});
     test::expect_flag_errors({"run", "-m", model.string(), "-p", "Once", "-n", "2"}, {
-        {{"-ctk", "q4_0", "-ctv", "q4_0"}, "-ctk: expected f16, f32 or q8_0, got q4_0"},
-        {{"-ctk", "f32"}, "-ctk and -ctv: keys and values share one cache type here, got f32 and f16"},
+        {{"-ctk", "q4_K"}, "-ctk: expected f16, f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1, got q4_K"},
+        {{"-ctv", "Q8_0"}, "-ctv: expected f16, f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1, got Q8_0"},
+        {{"-ctk", "iq4_nl"}, "got iq4_nl (llamux has no iq4_nl type)"},
+        {{"-ctk", "q4_0"}, "-ctk q4_0: needs a head size that is a multiple of 32; "},
     });
 }
 

@@ -70,8 +70,10 @@ TEST_F(SessionState, BadStatesAreErrorsThatLeaveAnEmptyCache) {
         {model, options(), bytes.substr(0, bytes.size() - 10), "s: session state ends early, in the cache rows"},
         {model, options(4), bytes, "holds 10 tokens, more than the context of 4"},
         {Model::load(f16_path.string()), options(), bytes, "made for another model file than"},
-        {model, [&] { auto o = options(); o.kv_type = DType::F32; return o; }(), bytes,
-         "KV cache type 1, this session has 0"},
+        {model, [&] { auto o = options(); o.kv_type_k = DType::F32; return o; }(), bytes,
+         "s: session state holds a f16 key cache, this session has f32 (-ctk)"},
+        {model, [&] { auto o = options(); o.kv_type_v = DType::BF16; return o; }(), bytes,
+         "s: session state holds a f16 value cache, this session has bf16 (-ctv)"},
     };
     for (const auto& c : cases) {
         Session session(c.model, c.options);

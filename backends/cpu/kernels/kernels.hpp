@@ -101,4 +101,12 @@ struct TypeKernels {
 // nullptr for a weight type with no dot product (I32, Q8_K, ...).
 const TypeKernels* kernels_for(DType weight, Isa isa);
 
+// out[i] += p * x[i] for the n values x of a row of a 32-value block type (Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0; n whole blocks): the weighted sum of the V rows of a quantized KV cache, which
+// reads each row dequantized. Equal to the scalar twin (dequantize_row_ref, then one
+// multiply and add per value) up to the rounding of the multiply-add.
+using BlockAxpyFn = void (*)(int64_t n, float p, const void* x, float* out);
+// The kernel for `type` on `isa` (at most what detect_isa() found); nullptr for other types.
+BlockAxpyFn block_axpy_for(DType type, Isa isa);
+
 }  // namespace llamux::cpu

@@ -225,6 +225,40 @@ void q8_0_tile_avx2(int64_t n, const void* w, size_t ws, const void* a, size_t a
     legacy_tile<Q8_0W>(n, w, ws, a, as, dst, ldd, nr, nc);
 }
 
+namespace {
+
+// out += p * the row's values: per block the 32 quants widened to float 8 at a time, scaled
+// by d (plus m for the types with a min), then one multiply-add.
+template <typename W>
+void legacy_axpy(int64_t n, float p, const void* xv, float* out) {
+    const auto* x = static_cast<const typename W::Block*>(xv);
+    const __m256 pv = _mm256_set1_ps(p);
+    for (int64_t b = 0; b < n / kQK8_0; ++b, out += kQK8_0) {
+        const __m256i q = W::quants(x[b]);  // every type's quants fit signed bytes
+        const __m256 d = _mm256_set1_ps(load_f16(&x[b].d));
+        const __m128i halves[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+        for (int k = 0; k < 4; ++k) {
+            const __m128i eight = k % 2 == 0 ? halves[k / 2] : _mm_srli_si128(halves[k / 2], 8);
+            const __m256 xq = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eight));
+            __m256 value;
+            if constexpr (W::kMin) {
+                value = _mm256_fmadd_ps(d, xq, _mm256_set1_ps(load_f16(&x[b].m)));
+            } else {
+                value = _mm256_mul_ps(d, xq);
+            }
+            _mm256_storeu_ps(out + 8 * k, _mm256_fmadd_ps(pv, value, _mm256_loadu_ps(out + 8 * k)));
+        }
+    }
+}
+
+}  // namespace
+
+void q4_0_axpy_avx2(int64_t n, float p, const void* x, float* out) { legacy_axpy<Q4_0W>(n, p, x, out); }
+void q4_1_axpy_avx2(int64_t n, float p, const void* x, float* out) { legacy_axpy<Q4_1W>(n, p, x, out); }
+void q5_0_axpy_avx2(int64_t n, float p, const void* x, float* out) { legacy_axpy<Q5_0W>(n, p, x, out); }
+void q5_1_axpy_avx2(int64_t n, float p, const void* x, float* out) { legacy_axpy<Q5_1W>(n, p, x, out); }
+void q8_0_axpy_avx2(int64_t n, float p, const void* x, float* out) { legacy_axpy<Q8_0W>(n, p, x, out); }
+
 // Q8_0 activations, byte for byte as q8_0_quantize_activation_ref (llama.cpp's x86
 // activation quantizer): d = amax / 127 stored as f16 (round to even), id = 127 / amax (a
 // division, not 1 / d), q = x * id rounded half to even.

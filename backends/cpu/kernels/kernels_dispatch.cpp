@@ -16,6 +16,7 @@
 
 #include "kernels.hpp"
 #include "kernels_internal.hpp"
+#include "llamux/quant_blocks.hpp"
 #include "llamux/quant_ref.hpp"
 
 namespace llamux::cpu {
@@ -260,6 +261,31 @@ Table apply_avx512_gemm(const Table& below) {
     return t;
 }
 
+// ---- block axpy (quantized V caches): the scalar twin and AVX2 ----------------------------
+
+template <DType T>
+void block_axpy_scalar(int64_t n, float p, const void* x, float* out) {
+    const DTypeInfo& ti = info(T);
+    const auto* bytes = static_cast<const unsigned char*>(x);
+    float values[kQK8_0];  // one block: every type here has 32 values
+    for (int64_t b = 0; b < n / ti.block_size; ++b) {
+        dequantize_row_ref(T, bytes + static_cast<size_t>(b) * ti.type_size, values, ti.block_size);
+        for (int64_t i = 0; i < ti.block_size; ++i) out[b * ti.block_size + i] += p * values[i];
+    }
+}
+
+struct BlockAxpyEntry {
+    DType type;
+    BlockAxpyFn scalar, avx2;
+};
+constexpr BlockAxpyEntry kBlockAxpy[] = {
+    {DType::Q4_0, &block_axpy_scalar<DType::Q4_0>, &q4_0_axpy_avx2},
+    {DType::Q4_1, &block_axpy_scalar<DType::Q4_1>, &q4_1_axpy_avx2},
+    {DType::Q5_0, &block_axpy_scalar<DType::Q5_0>, &q5_0_axpy_avx2},
+    {DType::Q5_1, &block_axpy_scalar<DType::Q5_1>, &q5_1_axpy_avx2},
+    {DType::Q8_0, &block_axpy_scalar<DType::Q8_0>, &q8_0_axpy_avx2},
+};
+
 struct Tables {
     Table level[4];
 };
@@ -293,6 +319,14 @@ const char* isa_name(Isa isa) {
         case Isa::Amx: return "amx";
     }
     return "unknown";
+}
+
+BlockAxpyFn block_axpy_for(DType type, Isa isa) {
+    const bool avx2 = static_cast<int>(min_isa(isa, detect_isa())) >= static_cast<int>(Isa::Avx2);
+    for (const BlockAxpyEntry& e : kBlockAxpy) {
+        if (e.type == type) return avx2 ? e.avx2 : e.scalar;
+    }
+    return nullptr;
 }
 
 const TypeKernels* kernels_for(DType weight, Isa isa) {

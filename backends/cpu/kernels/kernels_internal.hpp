@@ -3,7 +3,8 @@
 // (kernels_avx2_*.cpp, kernels_avx512*.cpp) and must only be called after detect_isa()
 // found that set. Taking their address is safe on any CPU; calling them is not.
 //
-// Signatures are those of kernels.hpp (VecDotFn, FromFloatFn, TileFn); n counts elements.
+// Signatures are those of kernels.hpp (VecDotFn, FromFloatFn, TileFn, BlockAxpyFn); n counts
+// elements.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +32,12 @@ LLAMUX_DECLARE_TILE(q5_0_tile_avx2);
 LLAMUX_DECLARE_TILE(q5_1_tile_avx2);
 LLAMUX_DECLARE_TILE(q8_0_tile_avx2);
 LLAMUX_DECLARE_FROM_FLOAT(q8_0_from_float_avx2);
+#define LLAMUX_DECLARE_BLOCK_AXPY(name) void name(int64_t n, float p, const void* x, float* out)
+LLAMUX_DECLARE_BLOCK_AXPY(q4_0_axpy_avx2);
+LLAMUX_DECLARE_BLOCK_AXPY(q4_1_axpy_avx2);
+LLAMUX_DECLARE_BLOCK_AXPY(q5_0_axpy_avx2);
+LLAMUX_DECLARE_BLOCK_AXPY(q5_1_axpy_avx2);
+LLAMUX_DECLARE_BLOCK_AXPY(q8_0_axpy_avx2);
 
 // ---- AVX2: K-quants x Q8_K (kernels_avx2_kquants.cpp) ----
 LLAMUX_DECLARE_DOT(q2_k_dot_avx2);

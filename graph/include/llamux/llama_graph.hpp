@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 
@@ -43,7 +44,8 @@ struct LlamaGraphOptions {
     // Instead of logits: every position's hidden state after the output norm (what
     // llama.cpp returns as embeddings); the head is left out.
     bool embeddings = false;
-    DType kv_type = DType::F16; // KV cache storage
+    DType kv_type_k = DType::F16; // KV cache storage: keys
+    DType kv_type_v = DType::F16; // and values
 };
 
 struct LlamaGraph {
@@ -54,6 +56,13 @@ struct LlamaGraph {
     TensorId embeddings = kNoTensor; // F32[n_embd, n_tokens], output of embeddings graphs
     int32_t n_layer = 0;             // node layers run -1 (embedding) .. n_layer (head)
 };
+
+// The types a KV cache may have, keys and values each: F32, F16, BF16 and the 32-value block
+// types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (llama.cpp's -ctk/-ctv choices other than IQ4_NL, a type
+// llamux lacks). The reference kv_store and attention accept exactly these; a block type
+// needs heads of whole blocks.
+inline constexpr std::initializer_list<DType> kKvCacheTypes = {
+    DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1};
 
 // The name of block `layer`'s key or value cache tensor (LMX_ROLE_KV_CACHE,
 // [n_embd_kv, n_ctx], one row per position; keys are stored after RoPE).

@@ -22,7 +22,11 @@ struct SessionOptions {
     int32_t n_ctx = 0;        // KV cache rows; 0: the model's training context, at most 4096
     int32_t n_batch = 512;    // prompt tokens evaluated per graph execution
     int32_t n_threads = 0;    // for CPU-side backends; 0: all cores
-    DType kv_type = DType::F16;  // F16, BF16, F32 or Q8_0 (whole Q8_0 blocks per head, else Error)
+    // KV cache types of keys and values, each one of F16, BF16, F32, Q8_0, Q4_0, Q4_1, Q5_0
+    // or Q5_1 (llama.cpp's -ctk/-ctv); the block types need heads of whole 32-value blocks.
+    // Session throws Error for any other type or head size.
+    DType kv_type_k = DType::F16;
+    DType kv_type_v = DType::F16;
     // RoPE overrides, as llama.cpp's --rope-freq-base / --rope-freq-scale; 0: the model's
     // (llama.rope.freq_base, 1 / llama.rope.scale_linear).
     float rope_freq_base = 0.0f;
