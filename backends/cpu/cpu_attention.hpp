@@ -10,6 +10,7 @@
 
 #include "kernels/kernels.hpp"
 #include "llamux/backend_abi.h"
+#include "llamux/dtype.hpp"
 
 namespace llamux::cpu {
 
@@ -27,6 +28,13 @@ constexpr int64_t kPrefetchKeys = 64;
 
 inline void prefetch_bytes(const std::byte* p, size_t bytes) {
     for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
+// Bytes of `elements` values of a cache row (whole blocks for a block type: every head
+// offset and span the kernels take is one).
+inline size_t cache_bytes(const lmx_tensor& cache, int64_t elements) {
+    const DTypeInfo& ti = info(static_cast<DType>(cache.dtype));
+    return static_cast<size_t>(elements / ti.block_size) * ti.type_size;
 }
 
 // ---- rows kernel (any CPU) -----------------------------------------------------------------
@@ -55,7 +63,7 @@ struct AttnHeads {
     size_t span_k, span_v;  // bytes of a row the item reads
     // Bytes from head h0's KV head to head h0 + h's, in cache c.
     size_t kv_bytes(const lmx_tensor& c, int64_t h) const {
-        return static_cast<size_t>(((h0 + h) / group - h0 / group) * D) * c.nb[0];
+        return cache_bytes(c, ((h0 + h) / group - h0 / group) * D);
     }
 };
 
@@ -64,15 +72,16 @@ inline AttnHeads attn_heads(const lmx_node& node, const AttnShape& s, int64_t t,
     const lmx_tensor& k = *node.src[1];
     const lmx_tensor& v = *node.src[2];
     const int64_t kv0 = h0 / s.group, kv_last = (h0 + n_h - 1) / s.group;
-    const auto first = static_cast<size_t>(kv0 * s.head_dim);              // elements
-    const auto span = static_cast<size_t>((kv_last - kv0 + 1) * s.head_dim);  // elements
+    const int64_t first = kv0 * s.head_dim;              // elements
+    const int64_t span = (kv_last - kv0 + 1) * s.head_dim;  // elements
     return {k, v, s.head_dim, n_h, s.n_past + t + 1, s.group, h0,
-            first * k.nb[0], first * v.nb[0], span * k.nb[0], span * v.nb[0]};
+            cache_bytes(k, first), cache_bytes(v, first), cache_bytes(k, span), cache_bytes(v, span)};
 }
 
 // cpu_attention_row_avx512.cpp, for the few query rows of a decode step: heads h0 ..
 // h0+n_h-1 of token t, each row computed in the same order whatever n_h is. Same types and
-// head_dim condition as the block kernel; needs AVX-512 F/BW/VL, FMA and F16C.
+// head_dim condition as the block kernel (attend_block_supports); needs AVX-512 F/BW/VL,
+// FMA and F16C.
 size_t attend_row_avx512_scratch(int64_t head_dim, int64_t n_head, int64_t n_ctx);
 void attend_row_avx512(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h0,
                        int64_t n_h, std::byte* scratch);
@@ -87,7 +96,8 @@ struct AttnBlock {
     int64_t t0, n_t, h0, n_h;
 };
 
-// True if attend_block_avx512 takes the node: F32/F16 caches, head_dim a multiple of 16.
+// True if attend_block_avx512 (and attend_row_avx512) take the node: F32, F16 or quantized
+// caches, head_dim a multiple of 16 (32 with a quantized cache).
 bool attend_block_supports(const lmx_node& node);
 // Per-thread scratch of attend_block_avx512.
 size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx);

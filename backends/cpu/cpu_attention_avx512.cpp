@@ -1,8 +1,10 @@
-// Attention for a block of up to 16 query rows of one KV head with AVX-512 (F32/F16 caches,
-// head_dim a multiple of 16). The block's rows lie in the 16 lanes of a vector:
-//   1. scores: q transposed to [head_dim][16]; for 8 keys at a time, the sum over d of
-//      qt[d] * k_j[d] gives key j's score for all 16 rows in one vector, each lane summing
-//      over d in order (no horizontal sums), each converted K row serving every row;
+// Attention for a block of up to 16 query rows of one KV head with AVX-512 (F32, F16 or
+// quantized caches; head_dim a multiple of 16, of 32 with a quantized cache). The block's
+// rows lie in the 16 lanes of a vector:
+//   1. scores: q (as the K cache's vec_dot_type sees it: q_for_keys) transposed to
+//      [head_dim][16]; for 8 keys at a time, the sum over d of qt[d] * k_j[d] gives key j's
+//      score for all 16 rows in one vector, each lane summing over d in order (no horizontal
+//      sums), each converted (or dequantized) K row serving every row;
 //   2. softmax down the key axis, per lane: max, exp, the sum in double, p rounded to V's type;
 //   3. out: 4 rows x 64 columns in 16 registers at a time; each V row is converted once per
 //      4 rows and multiplied by each row's broadcast probability, in key order.
@@ -38,7 +40,7 @@ Scratch scratch_at(std::byte* base, int64_t head_dim) {
 
 // Scores of keys 0 .. n_kv-1 into p[j][16] (lanes past their row's limit: -inf); returns
 // each lane's maximum.
-template <bool KF16>
+template <CacheKind KC>
 LMX_AVX512 __m512 score_keys(const lmx_tensor& k, size_t k_off, int64_t D, int64_t n_kv,
                              __m512i limit, float scale, const Scratch& m) {
     const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -46,7 +48,7 @@ LMX_AVX512 __m512 score_keys(const lmx_tensor& k, size_t k_off, int64_t D, int64
     for (int64_t j = 0; j < n_kv; j += kKeys) {
         const int64_t nk = std::min(kKeys, n_kv - j);
         for (int64_t a = j + kPrefetchKeys; a < std::min(n_kv, j + kPrefetchKeys + kKeys); ++a) {
-            prefetch_bytes(row_ptr(k, a) + k_off, static_cast<size_t>(D) * k.nb[0]);
+            prefetch_bytes(row_ptr(k, a) + k_off, cache_bytes(k, D));
         }
         for (int64_t i = 0; i < kKeys; ++i) {
             float* kf = m.kf + i * D;
@@ -55,7 +57,7 @@ LMX_AVX512 __m512 score_keys(const lmx_tensor& k, size_t k_off, int64_t D, int64
                 continue;
             }
             const std::byte* row = row_ptr(k, j + i) + k_off;
-            for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(kf + d, load16<KF16>(row, d));
+            for (int64_t d = 0; d < D; d += 16) _mm512_storeu_ps(kf + d, load16<KC>(k.dtype, row, d));
         }
         __m512 acc[kKeys];
 #pragma GCC unroll 8
@@ -110,9 +112,10 @@ LMX_AVX512 void softmax_keys(float* p, int64_t n_kv, __m512 max_s) {
 
 // out[r][0 .. 16*NV) = sum over keys j < n_kv of p[j][lane0 + r] * v_j, for the kRows rows
 // whose out is not null; v_off: bytes into a V row of the first column.
-template <bool VF16, int NV>
+template <CacheKind VC, int NV>
 LMX_AVX512 void weighted_v(const lmx_tensor& v, size_t v_off, const float* p, int64_t lane0,
                            int64_t n_kv, float* const* out) {
+    const size_t v_bytes = cache_bytes(v, 16 * NV);
     __m512 acc[kRows][NV];
 #pragma GCC unroll 4
     for (int64_t r = 0; r < kRows; ++r) {
@@ -122,11 +125,11 @@ LMX_AVX512 void weighted_v(const lmx_tensor& v, size_t v_off, const float* p, in
     for (int64_t j = 0; j < n_kv; ++j) {
         const std::byte* row = row_ptr(v, j) + v_off;
         if (j + kPrefetchKeys < n_kv) {
-            prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + v_off, static_cast<size_t>(16 * NV) * v.nb[0]);
+            prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + v_off, v_bytes);
         }
         __m512 x[NV];
 #pragma GCC unroll 4
-        for (int c = 0; c < NV; ++c) x[c] = load16<VF16>(row, 16 * c);
+        for (int c = 0; c < NV; ++c) x[c] = load16<VC>(v.dtype, row, 16 * c);
         const float* pj = p + j * kAttnLanes + lane0;
 #pragma GCC unroll 4
         for (int64_t r = 0; r < kRows; ++r) {
@@ -141,18 +144,18 @@ LMX_AVX512 void weighted_v(const lmx_tensor& v, size_t v_off, const float* p, in
     }
 }
 
-template <bool VF16>
+template <CacheKind VC>
 LMX_AVX512 void weighted_v_cols(int64_t cols, const lmx_tensor& v, size_t v_off, const float* p,
                                 int64_t lane0, int64_t n_kv, float* const* out) {
     switch (cols / 16) {
-        case 1: weighted_v<VF16, 1>(v, v_off, p, lane0, n_kv, out); break;
-        case 2: weighted_v<VF16, 2>(v, v_off, p, lane0, n_kv, out); break;
-        case 3: weighted_v<VF16, 3>(v, v_off, p, lane0, n_kv, out); break;
-        default: weighted_v<VF16, 4>(v, v_off, p, lane0, n_kv, out); break;
+        case 1: weighted_v<VC, 1>(v, v_off, p, lane0, n_kv, out); break;
+        case 2: weighted_v<VC, 2>(v, v_off, p, lane0, n_kv, out); break;
+        case 3: weighted_v<VC, 3>(v, v_off, p, lane0, n_kv, out); break;
+        default: weighted_v<VC, 4>(v, v_off, p, lane0, n_kv, out); break;
     }
 }
 
-template <bool KF16, bool VF16>
+template <CacheKind KC, CacheKind VC>
 LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
                              std::byte* scratch) {
     const lmx_tensor& k = *node.src[1];
@@ -178,11 +181,7 @@ LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const Att
         const int64_t t = b.t0 + r / b.n_h, h = b.h0 + r % b.n_h;
         limit[r] = static_cast<int32_t>(s.n_past + t + 1);
         out[r] = reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h * D;
-        const auto* q = reinterpret_cast<const float*>(row_ptr(*node.src[0], h, t));
-        for (int64_t d = 0; d < D; d += 16) {
-            const __m512 x = _mm512_loadu_ps(q + d);
-            _mm512_storeu_ps(qr + d, KF16 ? round_f16(x) : x);
-        }
+        q_for_keys<KC>(reinterpret_cast<const float*>(row_ptr(*node.src[0], h, t)), qr, D);
     }
     const __m512i lane_rows = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -191,9 +190,9 @@ LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const Att
         _mm512_storeu_ps(m.qt + d * kAttnLanes, _mm512_i32gather_ps(lane_rows, m.q + d, 4));
     }
 
-    const __m512 max_s = score_keys<KF16>(k, kv_col * k.nb[0], D, n_kv,
-                                          _mm512_load_si512(limit), s.scale, m);
-    softmax_keys<VF16>(m.p, n_kv, max_s);
+    const __m512 max_s = score_keys<KC>(k, cache_bytes(k, static_cast<int64_t>(kv_col)), D, n_kv,
+                                        _mm512_load_si512(limit), s.scale, m);
+    softmax_keys<VC == CacheKind::F16>(m.p, n_kv, max_s);
     for (int64_t c0 = 0; c0 < D; c0 += kCols) {
         const int64_t cols = std::min(kCols, D - c0);
         for (int64_t g = 0; g < n_rows; g += kRows) {
@@ -204,19 +203,29 @@ LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const Att
                 o[r] = used ? out[g + r] + c0 : nullptr;
                 if (used) n_seen = std::max<int64_t>(n_seen, limit[g + r]);
             }
-            weighted_v_cols<VF16>(cols, v, (kv_col + static_cast<size_t>(c0)) * v.nb[0], m.p, g,
-                                  n_seen, o);
+            weighted_v_cols<VC>(cols, v, cache_bytes(v, static_cast<int64_t>(kv_col) + c0), m.p, g, n_seen, o);
         }
     }
 }
 
-bool block_type(int32_t dtype) { return dtype == LMX_TYPE_F32 || dtype == LMX_TYPE_F16; }
+template <CacheKind KC>
+void attend_block_k(CacheKind vc, const lmx_node& node, const AttnShape& s, const AttnBlock& b,
+                    std::byte* scratch) {
+    switch (vc) {
+        case CacheKind::F32: return attend_block<KC, CacheKind::F32>(node, s, b, scratch);
+        case CacheKind::F16: return attend_block<KC, CacheKind::F16>(node, s, b, scratch);
+        case CacheKind::Blocks: return attend_block<KC, CacheKind::Blocks>(node, s, b, scratch);
+    }
+}
 
 }  // namespace
 
 bool attend_block_supports(const lmx_node& node) {
-    return block_type(node.src[1]->dtype) && block_type(node.src[2]->dtype) &&
-           node.src[0]->ne[0] % 16 == 0;
+    CacheKind kc, vc;
+    if (!cache_kind_of(node.src[1]->dtype, &kc) || !cache_kind_of(node.src[2]->dtype, &vc)) return false;
+    const int64_t head_dim = node.src[0]->ne[0];
+    if (kc == CacheKind::Blocks || vc == CacheKind::Blocks) return head_dim % 32 == 0 && head_dim <= kMaxBlockHeadDim;
+    return head_dim % 16 == 0;
 }
 
 size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx) {
@@ -227,12 +236,14 @@ size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx) {
 
 void attend_block_avx512(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
                          std::byte* scratch) {
-    const bool k16 = node.src[1]->dtype == LMX_TYPE_F16;
-    const bool v16 = node.src[2]->dtype == LMX_TYPE_F16;
-    if (k16 && v16) return attend_block<true, true>(node, s, b, scratch);
-    if (k16) return attend_block<true, false>(node, s, b, scratch);
-    if (v16) return attend_block<false, true>(node, s, b, scratch);
-    attend_block<false, false>(node, s, b, scratch);
+    CacheKind kc = CacheKind::F32, vc = CacheKind::F32;
+    cache_kind_of(node.src[1]->dtype, &kc);
+    cache_kind_of(node.src[2]->dtype, &vc);
+    switch (kc) {
+        case CacheKind::F32: return attend_block_k<CacheKind::F32>(vc, node, s, b, scratch);
+        case CacheKind::F16: return attend_block_k<CacheKind::F16>(vc, node, s, b, scratch);
+        case CacheKind::Blocks: return attend_block_k<CacheKind::Blocks>(vc, node, s, b, scratch);
+    }
 }
 
 }  // namespace llamux::cpu

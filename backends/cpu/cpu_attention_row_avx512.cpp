@@ -1,5 +1,5 @@
-// Attention for the few query rows of a decode step with AVX-512 (F32/F16 caches, head_dim
-// a multiple of 16): the block kernel keeps one row per lane, so a lone row per KV head
+// Attention for the few query rows of a decode step with AVX-512 (the block kernel's cache
+// types and head sizes, attend_block_supports): the block kernel keeps one row per lane, so a lone row per KV head
 // would leave 15 of its 16 lanes idle. Here the lanes hold keys; a work item is several
 // heads of one token, and keys are the outer loop, so the item reads its heads' span of
 // each cache row in one piece:
@@ -7,7 +7,7 @@
 //      16-wide pieces, and a transposing reduction turns the 16 accumulators into one
 //      vector of 16 scores;
 //   2. softmax over each head's scores, 16 at a time, the sum in double; p rounded to V's
-//      type;
+//      type (an F16 V; a quantized one keeps p in float);
 //   3. out = sum of p_j * v_j, 32 keys at a time in head_dim / 16 registers per head.
 // Same numerics contract as the other kernels (cpu_attention.cpp); each row's sums run in an
 // order of its own that does not depend on the heads it shares an item with, so any thread
@@ -52,7 +52,7 @@ LMX_AVX512 inline __m512 transpose_sum16(const __m512* a) {
 constexpr int64_t kVKeys = 32;
 
 // scores[h][0 .. n_kv) = scale * q_h . k_j; maxes[h][16]: their lane-wise maxima.
-template <bool KF16>
+template <CacheKind KC>
 LMX_AVX512 void score_keys(const AttnHeads& a, const float* q, float scale, float* scores,
                            int64_t stride, float* maxes) {
     for (int64_t h = 0; h < a.n_h; ++h) {
@@ -76,7 +76,7 @@ LMX_AVX512 void score_keys(const AttnHeads& a, const float* q, float scale, floa
                 const __m512 qd = _mm512_loadu_ps(qh + d);
 #pragma GCC unroll 16
                 for (int64_t i = 0; i < kLanes; ++i) {
-                    acc[i] = _mm512_fmadd_ps(qd, load16<KF16>(rows[i] + off, d), acc[i]);
+                    acc[i] = _mm512_fmadd_ps(qd, load16<KC>(a.k.dtype, rows[i] + off, d), acc[i]);
                 }
             }
             const __m512 sc = _mm512_mul_ps(transpose_sum16(acc), _mm512_set1_ps(scale));
@@ -114,8 +114,8 @@ LMX_AVX512 void softmax(float* scores, int64_t n_kv, float max_s) {
 
 // out[0 .. 16 NP) (+)= sum over the n rows of p[j] * v_j, the sum held in NP registers;
 // `first`: the first keys of the row, out is set rather than added to.
-template <bool VF16, int NP>
-LMX_AVX512 void weighted_v(const std::byte* const* rows, size_t off, const float* p, int64_t n,
+template <CacheKind VC, int NP>
+LMX_AVX512 void weighted_v(int32_t dtype, const std::byte* const* rows, size_t off, const float* p, int64_t n,
                            bool first, float* out) {
     __m512 acc[NP];
 #pragma GCC unroll 16
@@ -123,7 +123,7 @@ LMX_AVX512 void weighted_v(const std::byte* const* rows, size_t off, const float
     for (int64_t j = 0; j < n; ++j) {
         const __m512 pj = _mm512_set1_ps(p[j]);
 #pragma GCC unroll 16
-        for (int c = 0; c < NP; ++c) acc[c] = _mm512_fmadd_ps(pj, load16<VF16>(rows[j] + off, 16 * c), acc[c]);
+        for (int c = 0; c < NP; ++c) acc[c] = _mm512_fmadd_ps(pj, load16<VC>(dtype, rows[j] + off, 16 * c), acc[c]);
     }
 #pragma GCC unroll 16
     for (int c = 0; c < NP; ++c) {
@@ -132,7 +132,7 @@ LMX_AVX512 void weighted_v(const std::byte* const* rows, size_t off, const float
 }
 
 // out_h = sum over keys of p_h[j] * v_j for every head of the item, kVKeys keys at a time.
-template <bool VF16>
+template <CacheKind VC>
 LMX_AVX512 void weighted_values(const AttnHeads& a, const float* p, int64_t stride, float* out) {
     for (int64_t j0 = 0; j0 < a.n_kv; j0 += kVKeys) {
         const int64_t n = std::min(kVKeys, a.n_kv - j0);
@@ -145,16 +145,17 @@ LMX_AVX512 void weighted_values(const AttnHeads& a, const float* p, int64_t stri
             const float* ph = p + h * stride + j0;
             float* oh = out + h * a.D;
             for (int64_t c0 = 0; c0 < a.D; c0 += 128) {  // passes of at most 8 registers
-                const size_t off = a.kv_bytes(a.v, h) + static_cast<size_t>(c0) * a.v.nb[0];
+                const size_t off = a.kv_bytes(a.v, h) + cache_bytes(a.v, c0);
+                const int32_t dt = a.v.dtype;
                 switch (std::min<int64_t>(a.D - c0, 128) / 16) {
-                    case 1: weighted_v<VF16, 1>(rows, off, ph, n, j0 == 0, oh + c0); break;
-                    case 2: weighted_v<VF16, 2>(rows, off, ph, n, j0 == 0, oh + c0); break;
-                    case 3: weighted_v<VF16, 3>(rows, off, ph, n, j0 == 0, oh + c0); break;
-                    case 4: weighted_v<VF16, 4>(rows, off, ph, n, j0 == 0, oh + c0); break;
-                    case 5: weighted_v<VF16, 5>(rows, off, ph, n, j0 == 0, oh + c0); break;
-                    case 6: weighted_v<VF16, 6>(rows, off, ph, n, j0 == 0, oh + c0); break;
-                    case 7: weighted_v<VF16, 7>(rows, off, ph, n, j0 == 0, oh + c0); break;
-                    default: weighted_v<VF16, 8>(rows, off, ph, n, j0 == 0, oh + c0); break;
+                    case 1: weighted_v<VC, 1>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
+                    case 2: weighted_v<VC, 2>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
+                    case 3: weighted_v<VC, 3>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
+                    case 4: weighted_v<VC, 4>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
+                    case 5: weighted_v<VC, 5>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
+                    case 6: weighted_v<VC, 6>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
+                    case 7: weighted_v<VC, 7>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
+                    default: weighted_v<VC, 8>(dt, rows, off, ph, n, j0 == 0, oh + c0); break;
                 }
             }
         }
@@ -162,7 +163,7 @@ LMX_AVX512 void weighted_values(const AttnHeads& a, const float* p, int64_t stri
 }
 
 // Per-thread scratch: q [n_head][D], maxes [n_head][16], scores [n_head][n_ctx + 16].
-template <bool KF16, bool VF16>
+template <CacheKind KC, CacheKind VC>
 LMX_AVX512 void attend(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h0,
                        int64_t n_h, std::byte* scratch) {
     const int64_t D = s.head_dim, stride = node.src[1]->ne[1] + kLanes;
@@ -170,21 +171,24 @@ LMX_AVX512 void attend(const lmx_node& node, const AttnShape& s, int64_t t, int6
     float* maxes = q + s.n_head * D;
     float* scores = maxes + s.n_head * kLanes;
     for (int64_t h = 0; h < n_h; ++h) {
-        const auto* qsrc = reinterpret_cast<const float*>(row_ptr(*node.src[0], h0 + h, t));
-        for (int64_t d = 0; d < D; d += kLanes) {
-            __m512 x = _mm512_loadu_ps(qsrc + d);
-            if constexpr (KF16) {
-                x = round_f16(x);
-            }
-            _mm512_storeu_ps(q + h * D + d, x);
-        }
+        q_for_keys<KC>(reinterpret_cast<const float*>(row_ptr(*node.src[0], h0 + h, t)), q + h * D, D);
     }
     const AttnHeads a = attn_heads(node, s, t, h0, n_h);
-    score_keys<KF16>(a, q, s.scale, scores, stride, maxes);
+    score_keys<KC>(a, q, s.scale, scores, stride, maxes);
     for (int64_t h = 0; h < n_h; ++h) {
-        softmax<VF16>(scores + h * stride, a.n_kv, _mm512_reduce_max_ps(_mm512_loadu_ps(maxes + h * kLanes)));
+        softmax<VC == CacheKind::F16>(scores + h * stride, a.n_kv, _mm512_reduce_max_ps(_mm512_loadu_ps(maxes + h * kLanes)));
     }
-    weighted_values<VF16>(a, scores, stride, reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h0 * D);
+    weighted_values<VC>(a, scores, stride, reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h0 * D);
+}
+
+template <CacheKind KC>
+void attend_k(CacheKind vc, const lmx_node& node, const AttnShape& s, int64_t t, int64_t h0, int64_t n_h,
+              std::byte* scratch) {
+    switch (vc) {
+        case CacheKind::F32: return attend<KC, CacheKind::F32>(node, s, t, h0, n_h, scratch);
+        case CacheKind::F16: return attend<KC, CacheKind::F16>(node, s, t, h0, n_h, scratch);
+        case CacheKind::Blocks: return attend<KC, CacheKind::Blocks>(node, s, t, h0, n_h, scratch);
+    }
 }
 
 }  // namespace
@@ -195,12 +199,14 @@ size_t attend_row_avx512_scratch(int64_t head_dim, int64_t n_head, int64_t n_ctx
 
 void attend_row_avx512(const lmx_node& node, const AttnShape& s, int64_t t, int64_t h0,
                        int64_t n_h, std::byte* scratch) {
-    const bool k16 = node.src[1]->dtype == LMX_TYPE_F16;
-    const bool v16 = node.src[2]->dtype == LMX_TYPE_F16;
-    if (k16 && v16) return attend<true, true>(node, s, t, h0, n_h, scratch);
-    if (k16) return attend<true, false>(node, s, t, h0, n_h, scratch);
-    if (v16) return attend<false, true>(node, s, t, h0, n_h, scratch);
-    attend<false, false>(node, s, t, h0, n_h, scratch);
+    CacheKind kc = CacheKind::F32, vc = CacheKind::F32;
+    cache_kind_of(node.src[1]->dtype, &kc);
+    cache_kind_of(node.src[2]->dtype, &vc);
+    switch (kc) {
+        case CacheKind::F32: return attend_k<CacheKind::F32>(vc, node, s, t, h0, n_h, scratch);
+        case CacheKind::F16: return attend_k<CacheKind::F16>(vc, node, s, t, h0, n_h, scratch);
+        case CacheKind::Blocks: return attend_k<CacheKind::Blocks>(vc, node, s, t, h0, n_h, scratch);
+    }
 }
 
 }  // namespace llamux::cpu

@@ -1,6 +1,6 @@
 // Attention one query row (token, head) at a time: the scalar path for any cache type and the
 // AVX2 path for F32, F16 and quantized caches. CPUs with AVX-512 take cpu_attention_avx512.cpp
-// instead for F32/F16 caches. Each row reads its K and V rows itself; dots end in a
+// and cpu_attention_row_avx512.cpp instead for all of these but BF16. Each row reads its K and V rows itself; dots end in a
 // horizontal sum. Quantized caches (32-value block types) have llama.cpp's numerics for
 // them: with a quantized K, q is quantized to Q8_0 as its x86 quantizer does and each
 // block's q.k is an integer dot times the block scales (the matmul kernels of the key
@@ -30,12 +30,6 @@ inline float cache_elem(int32_t dtype, const std::byte* row, int64_t i) {
         case LMX_TYPE_BF16: return bf16_to_f32(reinterpret_cast<const bf16_bits*>(row)[i]);
         default: return reinterpret_cast<const float*>(row)[i];
     }
-}
-
-// Bytes of the first `elements` values of a cache row (whole blocks for a block type).
-inline size_t cache_bytes(const lmx_tensor& cache, int64_t elements) {
-    const DTypeInfo& ti = info(static_cast<DType>(cache.dtype));
-    return static_cast<size_t>(elements / ti.block_size) * ti.type_size;
 }
 
 // The kernels a row with a quantized cache uses (nullptr members where the cache is not

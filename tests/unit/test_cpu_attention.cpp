@@ -1,7 +1,7 @@
 // The CPU plugin's attention on shapes the model fixtures do not reach: 8 and 32 query heads
 // per KV head (blocks of several tokens x heads, heads split across items), head_dim 80 and
-// 128 (several column passes), a long cache with n_past > 0, one token (decode), F16, F32
-// and mixed caches; decode steps with one to four query heads per KV head, which AVX-512
+// 128 (several column passes), a long cache with n_past > 0, one token (decode), F16, F32,
+// quantized and mixed caches; decode steps with one to four query heads per KV head, which AVX-512
 // CPUs run with keys in the lanes. Each runs with 1, 2 and 3 threads:
 //  - the thread counts agree to the bit (each output row is computed in one fixed order);
 //  - the result is within 1e-3 of the reference (rows relative to their largest value): the
@@ -89,6 +89,7 @@ TEST_P(CpuAttention, ThreadCountsAgreeAndMatchReference) {
 }
 
 constexpr DType F16 = DType::F16, F32 = DType::F32, BF16 = DType::BF16;
+constexpr DType Q8_0 = DType::Q8_0, Q4_0 = DType::Q4_0, Q4_1 = DType::Q4_1, Q5_0 = DType::Q5_0, Q5_1 = DType::Q5_1;
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, CpuAttention,
@@ -103,7 +104,15 @@ INSTANTIATE_TEST_SUITE_P(
                       // Decode rows of few heads per KV head (AVX-512: keys in the lanes):
                       Shape{128, 4, 4, 1, 200, 150, F16, F16},  // Llama-2-7B's heads
                       Shape{80, 4, 2, 2, 40, 17, F32, F16},     // 5 pieces of 16
-                      Shape{256, 2, 2, 1, 50, 33, F16, F32}),   // two passes over V
+                      Shape{256, 2, 2, 1, 50, 33, F16, F32},    // two passes over V
+                      // Quantized caches (-ctk/-ctv), through the same kernels:
+                      Shape{64, 32, 4, 37, 160, 100, Q8_0, Q8_0},  // a prompt chunk
+                      Shape{96, 8, 2, 9, 40, 5, Q4_1, Q5_1},       // V in passes of 64 and 32
+                      Shape{64, 32, 4, 1, 300, 250, Q5_1, F16},    // TinyLlama, decode
+                      Shape{128, 4, 4, 1, 200, 150, Q4_0, Q4_0},   // Llama-2-7B's heads, decode
+                      Shape{96, 4, 2, 2, 40, 17, F16, Q4_1},       // keys in the lanes, 3 blocks
+                      Shape{256, 2, 2, 1, 50, 33, Q5_0, Q8_0},     // two passes over V
+                      Shape{64, 8, 2, 3, 30, 4, BF16, Q8_0}),      // the one-row kernel
     [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 }  // namespace
