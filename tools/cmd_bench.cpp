@@ -1,8 +1,8 @@
-// llamux bench -m FILE [-p 512] [-n 128] [-t 4,8] [-ngl 0,99] [-r 5] [-o md|json|jsonl|csv]:
-// prompt-processing and generation speed measured as llama-bench measures it (see
-// bench.hpp), for every combination of the listed thread counts and -ngl values (a session
-// each, -ngl outermost, as llama-bench orders them), printed as its markdown table or with
-// its field names as JSON, JSON lines or CSV.
+// llamux bench -m FILE [-p 512] [-n 128] [-t 4,8] [-ngl 0,99] [-ctk f16,q8_0] [-ctv ...] [-r 5]
+// [-o md|json|jsonl|csv]: prompt-processing and generation speed measured as llama-bench
+// measures it (see bench.hpp), for every combination of the listed -ngl values, cache types
+// and thread counts (a session each, in that order, as llama-bench orders them), printed as
+// its markdown table or with its field names as JSON, JSON lines or CSV.
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -34,6 +34,8 @@ struct BenchFlags {
     int32_t mmap = 1;  // -mmp
     std::vector<int32_t> threads{0};       // -t, a session per value (0: all cores)
     std::vector<int32_t> n_gpu_layers{0};  // -ngl, a session per value
+    std::vector<std::string> cache_type_k{"f16"};  // -ctk, a session per value
+    std::vector<std::string> cache_type_v{"f16"};  // -ctv, a session per value
 };
 
 std::string cpu_info() {
@@ -212,6 +214,9 @@ int run_bench_command(const BenchFlags& f) {
         throw Error("-o: expected md, json, jsonl or csv, got '" + f.output + "'");
     }
     const std::vector<BenchTest> tests = bench_tests(f);
+    for (const auto& [flag, types] : {std::pair{"-ctk", &f.cache_type_k}, std::pair{"-ctv", &f.cache_type_v}}) {
+        for (const std::string& t : *types) SessionFlags::kv_cache_type(flag, t);  // before the model loads
+    }
     SessionOptions base = f.session.session_options();
     if (base.n_ctx == 0) {
         int32_t need = 1;
@@ -221,48 +226,71 @@ int run_bench_command(const BenchFlags& f) {
     auto model = f.session.load_model();
     const BenchModelInfo info = bench_model_info(*model);
     const bool show_ngl = std::any_of(f.n_gpu_layers.begin(), f.n_gpu_layers.end(), [](int32_t n) { return n > 0; });
+    auto not_f16 = [](const std::vector<std::string>& types) {
+        return std::any_of(types.begin(), types.end(), [](const std::string& t) { return t != "f16"; });
+    };
+    const bool show_type_k = not_f16(f.cache_type_k), show_type_v = not_f16(f.cache_type_v);
 
     MarkdownTable table;
     table.columns = {{"model", -30}, {"size", 10}, {"params", 10}, {"backend", -10}};
     if (show_ngl) table.columns.emplace_back("ngl", 3);
     table.columns.emplace_back("threads", 7);
+    if (show_type_k) table.columns.emplace_back("type_k", 6);
+    if (show_type_v) table.columns.emplace_back("type_v", 6);
     table.columns.emplace_back("test", 13);
     table.columns.emplace_back("t/s", 20);
     if (format == "md") table.header();
 
     Json all = Json::array();
     bool first_row = true;
+    // llama-bench's order: -ngl, then the cache types, then the threads.
+    struct Combination {
+        int32_t ngl;
+        std::string type_k, type_v;
+        int32_t threads;
+    };
+    std::vector<Combination> combinations;
     for (const int32_t ngl : f.n_gpu_layers) {
-        for (const int32_t t : f.threads) {
-            SessionOptions options = base;
-            options.placement.n_gpu_layers = ngl;
-            options.n_threads = t;
-            Session session(model, options);
-            const std::string backends = join(session.placement().backend_names(), ",");
-            const int32_t threads =
-                t > 0 ? t : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-            for (const BenchTest& test : tests) {
-                const Row row{info, backends, threads, options, run_bench(session, test)};
-                if (format == "md") {
-                    char ts[64];
-                    std::snprintf(ts, sizeof(ts), "%.2f ± %.2f", row.result.avg_ts(), row.result.stddev_ts());
-                    std::vector<std::string> values = {info.type, size_text(info.size), params_text(info.n_params),
-                                                       backends};
-                    if (show_ngl) values.push_back(std::to_string(ngl));
-                    values.push_back(std::to_string(threads));
-                    values.push_back(row.result.name());
-                    values.emplace_back(ts);
-                    table.row(values);
-                } else if (format == "jsonl") {
-                    std::printf("%s\n", to_json(f, row).dump().c_str());
-                    std::fflush(stdout);
-                } else if (format == "csv") {
-                    print_csv(to_json(f, row), first_row);
-                } else {
-                    all.push_back(to_json(f, row));
-                }
-                first_row = false;
+        for (const std::string& tk : f.cache_type_k) {
+            for (const std::string& tv : f.cache_type_v) {
+                for (const int32_t t : f.threads) combinations.push_back({ngl, tk, tv, t});
             }
+        }
+    }
+    for (const Combination& c : combinations) {
+        const int32_t ngl = c.ngl, t = c.threads;
+        SessionOptions options = base;
+        options.placement.n_gpu_layers = ngl;
+        options.n_threads = t;
+        options.kv_type_k = SessionFlags::kv_cache_type("-ctk", c.type_k);
+        options.kv_type_v = SessionFlags::kv_cache_type("-ctv", c.type_v);
+        Session session(model, options);
+        const std::string backends = join(session.placement().backend_names(), ",");
+        const int32_t threads =
+            t > 0 ? t : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+        for (const BenchTest& test : tests) {
+            const Row row{info, backends, threads, options, run_bench(session, test)};
+            if (format == "md") {
+                char ts[64];
+                std::snprintf(ts, sizeof(ts), "%.2f ± %.2f", row.result.avg_ts(), row.result.stddev_ts());
+                std::vector<std::string> values = {info.type, size_text(info.size), params_text(info.n_params),
+                                                   backends};
+                if (show_ngl) values.push_back(std::to_string(ngl));
+                values.push_back(std::to_string(threads));
+                if (show_type_k) values.push_back(c.type_k);
+                if (show_type_v) values.push_back(c.type_v);
+                values.push_back(row.result.name());
+                values.emplace_back(ts);
+                table.row(values);
+            } else if (format == "jsonl") {
+                std::printf("%s\n", to_json(f, row).dump().c_str());
+                std::fflush(stdout);
+            } else if (format == "csv") {
+                print_csv(to_json(f, row), first_row);
+            } else {
+                all.push_back(to_json(f, row));
+            }
+            first_row = false;
         }
     }
     if (format == "json") {
@@ -280,6 +308,12 @@ void add_bench_command(CLI::App& root, CommandFn& run) {
         "bench", "Prompt and generation speed, measured as llama-bench measures it");
     flags->session.add_to(*cmd, false);
     cmd->add_option("-t,--threads", flags->threads, "CPU threads, comma-separated for several (default: all cores)")
+        ->delimiter(',');
+    cmd->add_option("--cache-type-k", flags->cache_type_k,
+                    "-ctk: KV cache type of keys, comma-separated for several (default f16; see run --help)")
+        ->delimiter(',');
+    cmd->add_option("--cache-type-v", flags->cache_type_v,
+                    "-ctv: KV cache type of values, comma-separated for several (default f16)")
         ->delimiter(',');
     cmd->add_option("--n-gpu-layers,--gpu-layers", flags->n_gpu_layers,
                     "-ngl N: the last N blocks on the GPU backend, comma-separated for several (default 0)")

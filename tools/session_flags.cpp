@@ -13,10 +13,8 @@
 #include "llamux/log.hpp"
 
 namespace llamux::tools {
-namespace {
-
-// A -ctk/-ctv value: llama.cpp's type names (lower case, as it requires).
-DType kv_cache_type(const char* flag, const std::string& name) {
+// llama.cpp's type names, lower case as it requires.
+DType SessionFlags::kv_cache_type(const char* flag, const std::string& name) {
     const std::optional<DType> t = dtype_from_name(name);
     const bool allowed = t && std::string(info(*t).name) == name &&
                          std::find(kKvCacheTypes.begin(), kKvCacheTypes.end(), *t) != kKvCacheTypes.end();
@@ -27,22 +25,22 @@ DType kv_cache_type(const char* flag, const std::string& name) {
     return *t;
 }
 
-}  // namespace
-
-void SessionFlags::add_to(CLI::App& cmd, bool threads_and_layers) {
+void SessionFlags::add_to(CLI::App& cmd, bool single_values) {
     cmd.add_option("-m,--model", model, "GGUF model file (default: $LLAMUX_MODEL)");
-    if (threads_and_layers) cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
+    if (single_values) cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
     cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
-    cmd.add_option("--cache-type-k", cache_type_k,
-                   "KV cache type for keys (-ctk): f16 (default), f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1");
-    cmd.add_option("--cache-type-v", cache_type_v, "KV cache type for values (-ctv): the same choices as -ctk");
+    if (single_values) {
+        cmd.add_option("--cache-type-k", cache_type_k,
+                       "KV cache type for keys (-ctk): f16 (default), f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1");
+        cmd.add_option("--cache-type-v", cache_type_v, "KV cache type for values (-ctv): the same choices as -ctk");
+    }
     cmd.add_option("--rope-freq-base", rope_freq_base, "RoPE base frequency (default: the model's)");
     cmd.add_option("--rope-freq-scale", rope_freq_scale,
                    "RoPE frequency scale: positions times this (linear scaling; default: the model's)");
     cmd.add_option("--rope-scale", rope_scale, "RoPE context scaling factor: --rope-freq-scale 1/N");
     cmd.add_option("--backend", backend, "Backend for the layers not placed otherwise (default cpu)");
-    if (threads_and_layers) {
+    if (single_values) {
         cmd.add_option("--n-gpu-layers,--gpu-layers", n_gpu_layers,
                        "-ngl N: put the last N blocks on the GPU backend (N > blocks: the head too)");
     }

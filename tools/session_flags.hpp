@@ -39,10 +39,12 @@ struct SessionFlags {
     std::string split_mode;        // -sm: none or layer (one GPU: the same)
 
     // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL. Without
-    // threads_and_layers, -t and -ngl are left to the subcommand (bench takes lists).
-    void add_to(CLI::App& cmd, bool threads_and_layers = true);
+    // single_values, -t, -ngl, -ctk and -ctv are left to the subcommand (bench takes lists).
+    void add_to(CLI::App& cmd, bool single_values = true);
     // Checks the values (throws Error naming the flag) and makes session options.
     SessionOptions session_options() const;
+    // A -ctk/-ctv value (llama.cpp's type names) as a type; Error naming `flag` otherwise.
+    static DType kv_cache_type(const char* flag, const std::string& name);
     // The model path: -m, else $LLAMUX_MODEL; Error naming both when neither is set.
     std::string model_path() const;
     // Loads the model of model_path() as --no-mmap and --mlock ask. Throws Error.

@@ -126,6 +126,36 @@ TEST(Bench, ThreadAndLayerListsRunEveryCombination) {
     }
 }
 
+// -ctk and -ctv take lists too, between -ngl and -t in llama-bench's order; the markdown
+// table shows the types when one is not f16; a bad type is refused before the model loads.
+TEST(Bench, CacheTypeListsRunEveryCombination) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "0", "-n", "2",
+                                "-r", "1", "-t", "1,2", "-ctk", "f16,q8_0", "-ctv", "q4_0", "-o", "jsonl"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<nlohmann::json> rows;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(rows.size(), 4u);
+    const char* type_k[] = {"f16", "f16", "q8_0", "q8_0"};
+    const int threads[] = {1, 2, 1, 2};
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(rows[i]["type_k"], type_k[i]) << i;
+        EXPECT_EQ(rows[i]["type_v"], "q4_0") << i;
+        EXPECT_EQ(rows[i]["n_threads"], threads[i]) << i;
+    }
+    r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "4", "-n", "0",
+                           "-r", "1", "-t", "1", "-ctk", "q8_0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("| threads | type_k |          test |"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("|       1 |   q8_0 |           pp4 |"), std::string::npos) << r.out;
+    r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string() + ".missing", "-ctv",
+                           "f16,q4_K"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("-ctv: expected f16, f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1, got q4_K"),
+              std::string::npos) << r.err;
+}
+
 TEST(Bench, CsvHasAHeaderAndQuotedValues) {
     LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
     const auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "4",
