@@ -14,6 +14,13 @@
 namespace llamux {
 namespace {
 
+// Bytes of one block's key or value cache of type t.
+uint64_t kv_cache_bytes(const LlamaHParams& hp, int32_t n_ctx, DType t) {
+    return uint64_t(n_ctx) * uint64_t(hp.n_embd_kv()) / uint64_t(info(t).block_size) * info(t).type_size;
+}
+
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (uint64_t{1} << 19)) >> 20) + " MiB"; }
+
 // Appended to an out-of-memory error while preparing -ngl blocks on the GPU: what one block
 // needs and how many would fit in the memory the plugin's probe saw free (weights counted
 // as the file stores them; a backend that widens some types needs more).
@@ -24,12 +31,8 @@ std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, D
     for (const auto& t : model.file().tensors()) {
         if (t.name.rfind("blk.0.", 0) == 0) weights += t.n_bytes;
     }
-    uint64_t kv = 0;
-    for (const DType t : {type_k, type_v}) {
-        kv += uint64_t(n_ctx) * uint64_t(hp.n_embd_kv()) / uint64_t(info(t).block_size) * info(t).type_size;
-    }
+    const uint64_t kv = kv_cache_bytes(hp, n_ctx, type_k) + kv_cache_bytes(hp, n_ctx, type_v);
     const uint64_t per_block = weights + kv;
-    auto mib = [](uint64_t b) { return std::to_string((b + (uint64_t{1} << 19)) >> 20) + " MiB"; };
     std::string hint = "each block needs about " + mib(per_block) + " on the GPU (" + mib(weights) +
                        " of weights, " + mib(kv) + " of KV cache at -c " + std::to_string(n_ctx) + ")";
     if (gpu && gpu->probe().memory_free > 0 && per_block > 0) {
@@ -83,6 +86,11 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     if (options_.n_batch <= 0) {
         throw Error("batch size: expected >= 1, got " + std::to_string(options_.n_batch));
     }
+    const uint64_t k_bytes = kv_cache_bytes(hp, n_ctx_, options_.kv_type_k) * uint64_t(hp.n_layer);
+    const uint64_t v_bytes = kv_cache_bytes(hp, n_ctx_, options_.kv_type_v) * uint64_t(hp.n_layer);
+    const auto to_mib = [](uint64_t bytes) { return static_cast<double>(bytes) / double(1 << 20); };
+    log->info("KV cache: {:.2f} MiB for -c {} (K {}: {:.2f} MiB, V {}: {:.2f} MiB)", to_mib(k_bytes + v_bytes), n_ctx_,
+              info(options_.kv_type_k).name, to_mib(k_bytes), info(options_.kv_type_v).name, to_mib(v_bytes));
 
     registry_ = PluginRegistry::discover(options_.plugins);
     PlacementSpec spec = options_.placement;

@@ -147,6 +147,15 @@ INSTANTIATE_TEST_SUITE_P(
                       CachePair{DType::F16, DType::Q4_0, 4e-1, 1e-3}),   // 2.2e-1, 3.6e-4
     [](const auto& param_info) { return pair_name(param_info.param); });
 
+// -v says what the cache takes, per type (synth-tiny: 4 blocks of 128 key values per position).
+TEST(KvCacheQuantized, VerboseRunSaysTheCacheSize) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    const auto r = test::run_command({test::llamux_exe().string(), "run", "-m", model.string(), "-p", "Once", "-n",
+                                      "1", "-t", "1", "-c", "512", "-ctk", "q8_0", "-ctv", "q4_0", "-v"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("KV cache: 0.41 MiB for -c 512 (K q8_0: 0.27 MiB, V q4_0: 0.14 MiB)"));
+}
+
 TEST(KvCacheQuantized, ErrorsNameTheFlagOrTheModel) {
     LLAMUX_FIXTURE(stories, "models/stories260K.gguf");
     LLAMUX_FIXTURE(synth, "models/synth/synth-tiny-F32.gguf");
