@@ -33,9 +33,15 @@ constexpr size_t kColumnBytes = 128 * 1024;      // converted columns of one wor
 constexpr double kMinParallelMacs = 256.0 * 1024;  // below this one thread is faster
 constexpr size_t kActAlign = 64;
 constexpr int64_t kMinGemvRows = 16;              // rows of one GEMV chunk, at least
-// A core reads memory faster from several streams than from one (measured: one GEMV thread
-// walking 4 distant parts of its rows in turn is ~25% faster on a Q4_K_M model).
-constexpr int kGemvStreams = 4;
+// A core reads memory faster from several streams than from one, up to a count that depends
+// on the core. On the Sapphire Rapids VM one GEMV thread walking 4 distant parts of its rows
+// in turn was ~25% faster than one part (a Q4_K_M model); on a Zen 4 VM 4 parts were 25-35%
+// slower than 2 (1.1B Q4_K_M tg128 on 2 threads: 53-54 against 64-77 t/s; on 1 thread 33.5
+// against 44-48; docs/performance.md). AMD cores walk 2 parts, the others 4.
+int gemv_streams() {
+    static const int streams = detect_vendor() == CpuVendor::Amd ? 2 : 4;
+    return streams;
+}
 // Packed columns of one gemm work item, at most: they are read once per 16 weight rows,
 // from L2.
 constexpr size_t kGemmColumnBytes = 1024 * 1024;
@@ -218,16 +224,17 @@ lmx_status exec_matmul(const CompiledNode& step, const ExecContext& ctx) {
         const int64_t n_chunks = ctx.chunk_count(step.parallel, N, kMinGemvRows);
         ctx.chunks(step.parallel, n_chunks, [&](int64_t chunk, int) {
             const auto [r0, r1] = chunk_range(N, chunk, n_chunks, 4);
-            // Rows from kGemvStreams distant parts of the chunk in turn: several memory
-            // streams per core (see kGemvStreams).
-            const int64_t part = (r1 - r0) / kGemvStreams;
+            // Rows from gemv_streams() distant parts of the chunk in turn: several memory
+            // streams per core.
+            const int streams = gemv_streams();
+            const int64_t part = (r1 - r0) / streams;
             for (int64_t i = 0; i < part; ++i) {
-                for (int s = 0; s < kGemvStreams; ++s) {
+                for (int s = 0; s < streams; ++s) {
                     const int64_t r = r0 + s * part + i;
                     y[r] = k.vec_dot(K, wdata + static_cast<size_t>(r) * w_stride, act);
                 }
             }
-            for (int64_t r = r0 + kGemvStreams * part; r < r1; ++r) {
+            for (int64_t r = r0 + streams * part; r < r1; ++r) {
                 y[r] = k.vec_dot(K, wdata + static_cast<size_t>(r) * w_stride, act);
             }
         });

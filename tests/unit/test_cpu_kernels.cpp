@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <string>
@@ -415,6 +416,20 @@ TEST(CpuKernelsBlockAxpy, MatchesDequantizeAndMultiplyAdd) {
     }
     EXPECT_EQ(block_axpy_for(DType::F16, detect_isa()), nullptr);
     EXPECT_EQ(block_axpy_for(DType::Q4_K, detect_isa()), nullptr);
+}
+
+// The vendor CPUID names is the one the kernel reports in /proc/cpuinfo.
+TEST(CpuKernelsDispatch, VendorMatchesProcCpuinfo) {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line, vendor;
+    while (vendor.empty() && std::getline(in, line)) {
+        if (line.rfind("vendor_id", 0) == 0) vendor = line.substr(line.find(':') + 2);
+    }
+    if (vendor.empty()) GTEST_SKIP() << "no vendor_id in /proc/cpuinfo";
+    const CpuVendor expected = vendor == "AuthenticAMD"   ? CpuVendor::Amd
+                               : vendor == "GenuineIntel" ? CpuVendor::Intel
+                                                          : CpuVendor::Other;
+    EXPECT_EQ(detect_vendor(), expected) << vendor;
 }
 
 TEST(CpuKernelsDispatch, NoKernelsForTypesWithoutDot) {

@@ -22,6 +22,10 @@ enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
 Isa detect_isa();
 const char* isa_name(Isa isa);   // "scalar", "avx2", "avx512", "amx"
 
+// Who made this CPU (CPUID leaf 0), for tuning choices that differ between vendors' cores.
+enum class CpuVendor : int { Intel, Amd, Other };
+CpuVendor detect_vendor();
+
 // dot(weight row of n elements of the weight type, activation row in vec_dot_type)
 using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // Converts a row of n floats to the activation type (vec_dot_type of the weight type),

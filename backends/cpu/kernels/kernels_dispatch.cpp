@@ -311,6 +311,21 @@ Isa detect_isa() {
     return isa;
 }
 
+CpuVendor detect_vendor() {
+    static const CpuVendor vendor = [] {
+        uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
+        if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return CpuVendor::Other;
+        char id[13] = {};
+        std::memcpy(id, &ebx, 4);
+        std::memcpy(id + 4, &edx, 4);
+        std::memcpy(id + 8, &ecx, 4);
+        if (std::strcmp(id, "AuthenticAMD") == 0) return CpuVendor::Amd;
+        if (std::strcmp(id, "GenuineIntel") == 0) return CpuVendor::Intel;
+        return CpuVendor::Other;
+    }();
+    return vendor;
+}
+
 const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::Scalar: return "scalar";
