@@ -113,7 +113,8 @@ LMX_AVX512 inline void q_for_keys(const float* q, float* out, int64_t D) {
         BlockQ8_0 blocks[kMaxBlockHeadDim / 32];
         kernels_for(DType::Q8_0, Isa::Avx2)->from_float(q, blocks, D);
         for (int64_t d = 0; d < D; d += 16) {
-            _mm512_storeu_ps(out + d, load16<CacheKind::Blocks>(LMX_TYPE_Q8_0, reinterpret_cast<const std::byte*>(blocks), d));
+            const auto* bytes = reinterpret_cast<const std::byte*>(blocks);
+            _mm512_storeu_ps(out + d, load16<CacheKind::Blocks>(LMX_TYPE_Q8_0, bytes, d));
         }
     } else {
         for (int64_t d = 0; d < D; d += 16) {

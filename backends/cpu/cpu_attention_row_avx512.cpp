@@ -176,7 +176,8 @@ LMX_AVX512 void attend(const lmx_node& node, const AttnShape& s, int64_t t, int6
     const AttnHeads a = attn_heads(node, s, t, h0, n_h);
     score_keys<KC>(a, q, s.scale, scores, stride, maxes);
     for (int64_t h = 0; h < n_h; ++h) {
-        softmax<VC == CacheKind::F16>(scores + h * stride, a.n_kv, _mm512_reduce_max_ps(_mm512_loadu_ps(maxes + h * kLanes)));
+        const float max_s = _mm512_reduce_max_ps(_mm512_loadu_ps(maxes + h * kLanes));
+        softmax<VC == CacheKind::F16>(scores + h * stride, a.n_kv, max_s);
     }
     weighted_values<VC>(a, scores, stride, reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h0 * D);
 }

@@ -39,8 +39,9 @@ lmx_status check_block_heads(const lmx_tensor& cache, int64_t head_dim, const ch
     if (!is_block_type(cache.dtype)) return LMX_OK;
     const DTypeInfo& ti = info(static_cast<DType>(cache.dtype));
     if (head_dim % ti.block_size != 0) {
-        *why = tensor_label(&cache, what) + ": a " + std::string(ti.name) + " cache needs a head size that is a multiple of " +
-               std::to_string(ti.block_size) + ", got " + std::to_string(head_dim);
+        *why = tensor_label(&cache, what) + ": a " + std::string(ti.name) +
+               " cache needs a head size that is a multiple of " + std::to_string(ti.block_size) + ", got " +
+               std::to_string(head_dim);
         return LMX_ERR_UNSUPPORTED;
     }
     return LMX_OK;
@@ -276,7 +277,8 @@ lmx_status run_attention(const lmx_node& node, const lmx_exec_args& args, std::s
                 cache_values(k.dtype, row_ptr(k, j), kv_off, head_dim, row.data());
                 double dot = 0.0;
                 for (int64_t d = 0; d < head_dim; ++d) {
-                    dot += static_cast<double>(qh[static_cast<size_t>(d)]) * static_cast<double>(row[static_cast<size_t>(d)]);
+                    dot += static_cast<double>(qh[static_cast<size_t>(d)]) *
+                           static_cast<double>(row[static_cast<size_t>(d)]);
                 }
                 const float s = static_cast<float>(dot) * scale;
                 p[static_cast<size_t>(j)] = s;

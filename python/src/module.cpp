@@ -118,7 +118,8 @@ void bind_engine(py::module_& m) {
              py::arg("model_path"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
              py::arg("backend"), py::arg("n_gpu_layers"), py::arg("placement"),
              py::arg("plugin_dirs"), py::arg("rope_freq_base") = 0.0f, py::arg("rope_freq_scale") = 0.0f,
-             py::arg("type_k") = int32_t{LMX_TYPE_F16}, py::arg("type_v") = int32_t{LMX_TYPE_F16}, py::arg("use_mmap") = true, py::arg("use_mlock") = false,
+             py::arg("type_k") = int32_t{LMX_TYPE_F16}, py::arg("type_v") = int32_t{LMX_TYPE_F16},
+             py::arg("use_mmap") = true, py::arg("use_mlock") = false,
              py::call_guard<py::gil_scoped_release>())
         .def(
             "tokenize",

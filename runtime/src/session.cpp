@@ -74,8 +74,8 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     for (const auto& [flag, kv] : {std::pair{"-ctk", options_.kv_type_k}, std::pair{"-ctv", options_.kv_type_v}}) {
         const std::string name(info(kv).name);
         if (std::find(kKvCacheTypes.begin(), kKvCacheTypes.end(), kv) == kKvCacheTypes.end()) {
-            throw Error(std::string(flag) + " (KV cache type): expected f16, bf16, f32, q8_0, q4_0, q4_1, q5_0 or q5_1, got " +
-                        name);
+            throw Error(std::string(flag) +
+                        " (KV cache type): expected f16, bf16, f32, q8_0, q4_0, q4_1, q5_0 or q5_1, got " + name);
         }
         if (hp.head_dim() % info(kv).block_size != 0) {
             throw Error(std::string(flag) + " " + name + ": needs a head size that is a multiple of " +

@@ -139,7 +139,8 @@ std::vector<int32_t> read_session_state(std::istream& in, const std::string& sou
         const int32_t have = cache_of(kv, keys, 0).tensor->dtype;
         if (saved != uint32_t(have)) {
             const auto saved_info = dtype_info(int32_t(saved));
-            throw Error(source + ": session state holds a " + (saved_info ? std::string(saved_info->name) : std::to_string(saved)) +
+            const std::string saved_name = saved_info ? std::string(saved_info->name) : std::to_string(saved);
+            throw Error(source + ": session state holds a " + saved_name +
                         " " + what + " cache, this session has " + std::string(info(static_cast<DType>(have)).name) +
                         " (-ct" + what[0] + ")");
         }

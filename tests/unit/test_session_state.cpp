@@ -52,6 +52,25 @@ TEST_F(SessionState, ALoadedCacheContinuesAsTheSavedOne) {
     EXPECT_EQ(loaded.n_past(), 0);
 }
 
+// Version 1 states (one cache type for keys and values) still load.
+TEST_F(SessionState, VersionOneStatesLoad) {
+    Session saved(model, options());
+    saved.decode(prompt);
+    std::stringstream state;
+    saved.save_state(state);
+    // Version 2 after the magic; the value cache type follows the key cache type at byte 36.
+    std::string bytes = state.str();
+    const uint32_t one = 1;
+    bytes.replace(8, sizeof one, reinterpret_cast<const char*>(&one), sizeof one);
+    bytes.erase(36, 4);
+    std::stringstream v1(bytes);
+    Session loaded(model, options());
+    loaded.load_state(v1, "v1 state");
+    EXPECT_EQ(loaded.tokens(), prompt);
+    const std::vector<int32_t> next = model->tokenizer().encode("girl", false);
+    EXPECT_EQ(loaded.decode(next), saved.decode(next));
+}
+
 TEST_F(SessionState, BadStatesAreErrorsThatLeaveAnEmptyCache) {
     Session saved(model, options());
     saved.decode(prompt);
