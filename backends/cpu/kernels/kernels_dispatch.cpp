@@ -236,13 +236,17 @@ Table apply_avx2_gemm(const Table& below) {
 
 // AVX-512 and above: Q4_0, Q4_1 and Q8_0 weights repacked for generation; prompts then read the
 // repacked rows too (packed_gemv's columns, or the AMX level's packed gemm), so Q4_0's AVX2
-// block kernel, which reads the original rows, is dropped. The K-quants keep their AVX2 block
-// kernels, faster than the AVX-512 tiles (this VM, 1.1B pp512: Q4_K_M 172 against 130 t/s,
-// Q5_K_M 165 against 114, Q6_K 156 against 137) until the AMX level brings its own.
-Table apply_packed(const Table& below) {
+// block kernel, which reads the original rows, is dropped. On Intel cores the K-quants keep
+// their AVX2 block kernels, faster there than the AVX-512 tiles (the Sapphire Rapids VM capped
+// to AVX-512, 1.1B pp512: Q4_K_M 172 against 130 t/s, Q5_K_M 165 against 114, Q6_K 156
+// against 137) until the AMX level brings its own; on AMD's Zen 4 the tiles are the faster
+// (docs/performance.md, "On an AMD EPYC (Zen 4) VM"), so AMD cores drop those kernels too.
+Table apply_packed(const Table& below, CpuVendor vendor) {
     Table t = below;
     for (TypeKernels& k : t) {
         if (k.gemm == &q4_0_gemm_avx2) k.gemm = nullptr;
+        const bool kquant_gemm = k.gemm == &q4_k_gemm_avx2 || k.gemm == &q5_k_gemm_avx2 || k.gemm == &q6_k_gemm_avx2;
+        if (vendor == CpuVendor::Amd && kquant_gemm) k.gemm = nullptr;
         if (k.weight == DType::Q4_0) k.packed_gemv = &q4_0_packed_avx512;
         if (k.weight == DType::Q4_1) k.packed_gemv = &q4_1_packed_avx512;
         if (k.weight == DType::Q8_0) k.packed_gemv = &q8_0_packed_avx512;
@@ -297,7 +301,7 @@ const Tables& tables() {
         for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
         r.level[1] = apply_avx2_gemm(apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2));
         r.level[2] = apply_avx512_gemm(apply_packed(
-            apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512)));
+            apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512), detect_vendor()));
         r.level[3] = apply_gemm(r.level[2], std::begin(kAmx), std::end(kAmx));
         return r;
     }();
