@@ -13,6 +13,7 @@
 #include "llamux/log.hpp"
 
 namespace llamux::tools {
+
 // llama.cpp's type names, lower case as it requires.
 DType SessionFlags::kv_cache_type(const char* flag, const std::string& name) {
     const std::optional<DType> t = dtype_from_name(name);
