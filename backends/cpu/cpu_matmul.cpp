@@ -42,8 +42,8 @@ int gemv_streams() {
     static const int streams = detect_vendor() == CpuVendor::Amd ? 2 : 4;
     return streams;
 }
-// Packed columns of one gemm work item, at most: they are read once per 16 weight rows,
-// from L2.
+// Packed columns of one gemm work item, at most, unless the kernel asks otherwise
+// (GemmKernels::max_call_group_bytes): they are read once per 16 weight rows, from L2.
 constexpr size_t kGemmColumnBytes = 1024 * 1024;
 constexpr int64_t kGemmMaxPanelRows = 8 * kGemmBlock;
 
@@ -60,7 +60,7 @@ bool same_view(const lmx_tensor& a, const lmx_tensor& b) {
 }
 
 // The matrix-unit variant of the blocking: packed groups after the converted columns; items
-// of whole groups (as many columns as kGemmColumnBytes holds, split evenly) and of up to
+// of whole groups (as many columns as the kernel's budget holds, split evenly) and of up to
 // kGemmMaxPanelRows rows, fewer when there would be too few items for the threads.
 void plan_gemm(const CompiledNode* previous, int n_threads, MatmulPlan* plan,
                size_t* shared_bytes, size_t* per_thread_bytes) {
@@ -83,8 +83,9 @@ void plan_gemm(const CompiledNode* previous, int n_threads, MatmulPlan* plan,
     }
 
     const int64_t col_groups = ceil_div(plan->M, kGemmBlock);
-    const int64_t cap = std::max<int64_t>(
-        1, static_cast<int64_t>(kGemmColumnBytes / plan->group_stride));
+    const size_t budget = g.max_call_group_bytes ? g.max_call_group_bytes : kGemmColumnBytes;
+    const int64_t cap = static_cast<int64_t>(
+        std::clamp<size_t>(budget / plan->group_stride, 1, static_cast<size_t>(col_groups)));
     const int64_t col_blocks = ceil_div(col_groups, cap);
     plan->panel_cols = ceil_div(col_groups, col_blocks) * kGemmBlock;
     const int64_t row_groups = ceil_div(plan->N, kGemmBlock);

@@ -2,7 +2,8 @@
 // for every weight type and every instruction set this machine has:
 //   - vec_dot vs vec_dot_ref on random rows of awkward lengths;
 //   - tile vs vec_dot_ref for every nr, nc in 1..kTileMax;
-//   - gemm (16 x 16 block kernels: AMX, AVX2) vs vec_dot_ref for several row and column counts;
+//   - gemm (16 x 16 block kernels: AMX, AVX-512, AVX2) vs vec_dot_ref for several row and
+//     column counts, and the widened BF16 kernel where the CPU takes vdpbf16ps instead;
 //   - the GEMV (one column and a few), and gemm on repacked weights vs vec_dot_ref;
 //   - from_float writes the same bytes as quantize_activation_row_ref (the reference
 //     matmul's activation conversion: quantize_row_ref except for Q8_0's rounding);
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "kernels/kernels.hpp"
+#include "kernels/kernels_internal.hpp"
 #include "llamux/dtype.hpp"
 #include "llamux/quant_blocks.hpp"
 #include "llamux/quant_ref.hpp"
@@ -218,17 +220,17 @@ Operands random_operands(std::mt19937& rng, const TypeKernels& k, int64_t n, int
     return o;
 }
 
-TEST_P(CpuKernels, GemmMatchesReference) {
-    if (k_->gemm == nullptr) GTEST_SKIP() << "no block (gemm) kernel for this type and set";
-    const GemmKernels& g = *k_->gemm;
-    std::mt19937 rng(991u + static_cast<unsigned>(type_));
-    const int64_t bs = info(type_).block_size;
+// A block kernel g for the weight type of k (k's from_float converts the activations).
+void check_gemm(const TypeKernels& k, const GemmKernels& g) {
+    const DType type = k.weight;
+    std::mt19937 rng(991u + static_cast<unsigned>(type));
+    const int64_t bs = info(type).block_size;
     constexpr int64_t kMaxRows = 3 * kGemmBlock, kMaxGroups = 3;
     // Plain types: lengths around the kernels' steps of 32 elements too.
     const std::vector<int64_t> lengths = bs > 1 ? std::vector<int64_t>{bs, 3 * bs, 13 * bs}
                                                 : std::vector<int64_t>{1, 3, 13, 31, 32, 33, 64, 100, 257};
     for (const int64_t n : lengths) {
-        const Operands o = random_operands(rng, *k_, n, kMaxRows, kMaxGroups * kGemmBlock);
+        const Operands o = random_operands(rng, k, n, kMaxRows, kMaxGroups * kGemmBlock);
         const size_t w_stride = o.w_stride, a_stride = o.a_stride;
         const size_t group_stride = g.group_bytes(n) + 64;
         std::vector<uint8_t> groups(group_stride * kMaxGroups);
@@ -237,7 +239,7 @@ TEST_P(CpuKernels, GemmMatchesReference) {
                    groups.data() + static_cast<size_t>(j) * group_stride);
         }
         std::vector<uint8_t> scratch(g.scratch_bytes(n));
-        const Product p{type_, act_, n, o.wp(), w_stride, o.ap(), a_stride};
+        const Product p{type, k.activation, n, o.wp(), w_stride, o.ap(), a_stride};
         for (const int64_t nr : {int64_t{kGemmBlock}, kMaxRows}) {
             for (int64_t ng = 1; ng <= kMaxGroups; ++ng) {
                 const size_t ldd = static_cast<size_t>(nr) + 3;
@@ -249,6 +251,24 @@ TEST_P(CpuKernels, GemmMatchesReference) {
             }
         }
     }
+}
+
+TEST_P(CpuKernels, GemmMatchesReference) {
+    if (k_->gemm == nullptr) GTEST_SKIP() << "no block (gemm) kernel for this type and set";
+    check_gemm(*k_, *k_->gemm);
+}
+
+// CPUs with AVX512_BF16 take vdpbf16ps products for BF16 (GemmMatchesReference tests those);
+// the widened kernel, for AVX-512 CPUs without it, is tested here too.
+TEST(CpuKernelsAvx512, WidenedBf16GemmMatchesReference) {
+    if (static_cast<int>(detect_isa()) < static_cast<int>(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+    check_gemm(*kernels_for(DType::BF16, Isa::Avx512), bf16_gemm_avx512);
+}
+
+TEST(CpuKernelsAvx512, Bf16GemmUsesVdpbf16psWhereTheCpuHasIt) {
+    if (static_cast<int>(detect_isa()) < static_cast<int>(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+    const GemmKernels* want = has_avx512_bf16() ? &bf16_dot_gemm_avx512 : &bf16_gemm_avx512;
+    EXPECT_EQ(kernels_for(DType::BF16, Isa::Avx512)->gemm, want);
 }
 
 TEST_P(CpuKernels, PackedGemvMatchesReference) {

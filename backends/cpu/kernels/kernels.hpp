@@ -26,6 +26,10 @@ const char* isa_name(Isa isa);   // "scalar", "avx2", "avx512", "amx"
 enum class CpuVendor : int { Intel, Amd, Other };
 CpuVendor detect_vendor();
 
+// AVX512_BF16 (vdpbf16ps) on a CPU whose detect_isa() is at least the AVX-512 level: an
+// extension some AVX-512 CPUs have (AMD Zen 4 and later, Intel Cooper Lake and later).
+bool has_avx512_bf16();
+
 // dot(weight row of n elements of the weight type, activation row in vec_dot_type)
 using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // Converts a row of n floats to the activation type (vec_dot_type of the weight type),
@@ -62,6 +66,11 @@ struct GemmKernels {
     // column c). scratch: scratch_bytes(n), private to the calling thread.
     void (*gemm)(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* groups,
                  size_t group_stride, int64_t n_groups, float* dst, size_t ldd, void* scratch);
+    // Packed column bytes one gemm call takes at most (the driver splits the columns into
+    // calls of about that much); 0: the driver's default, sized for L2. Each call unpacks its
+    // weight rows again, so a kernel whose unpacking costs more than re-reading columns from
+    // further out (f32 groups: 4 bytes per value) asks for more.
+    size_t max_call_group_bytes = 0;
 };
 
 // Generation on repacked weights: kPackedRows rows interleaved block by block, so one vector

@@ -134,9 +134,7 @@ void pack(int64_t n, const void* a, size_t a_stride, void* group) {
     auto* out = static_cast<unsigned char*>(group);
     const auto* base = static_cast<const unsigned char*>(a);
     // Dword c of a B-tile row is 4 bytes of column c: a gather with the column stride.
-    const __m512i columns = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(a_stride)));
+    const __m512i columns = simd::lane_offsets(a_stride);
     for (int64_t s = 0; s < g.n_sub; ++s) {
         float* scales = reinterpret_cast<float*>(out + g.scales) + s * kRows;
         float* sums = reinterpret_cast<float*>(out + g.sums) + s * kRows;
@@ -435,9 +433,7 @@ void panel_times_group(const unsigned char* panel, const PanelLayout& p,
     }
 
     // acc[r] holds columns 0..15 of row r; dst is column-major in that sense.
-    const __m512i columns = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(ldd)));
+    const __m512i columns = simd::lane_offsets(ldd);
     for (int r = 0; r < kRows; ++r) _mm512_i32scatter_ps(dst + r, columns, acc[r], 4);
 }
 

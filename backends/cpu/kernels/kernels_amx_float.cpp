@@ -84,9 +84,7 @@ template <typename V>
 void pack(int64_t n, const void* a, size_t a_stride, void* group) {
     auto* out = static_cast<unsigned char*>(group);
     const auto* base = static_cast<const unsigned char*>(a);
-    const __m512i columns = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(a_stride)));
+    const __m512i columns = simd::lane_offsets(a_stride);
     for (int64_t s = 0; s < steps(n); ++s) {
         for (int k = 0; k < kRows; ++k) {
             const int64_t e = s * kStep + 2 * k;  // first element of the pair
@@ -144,9 +142,7 @@ size_t scratch_bytes(int64_t n) {
 
 // C[r][c] (16 x 16 floats, row r = weight row) into dst[c * ldd + r].
 inline void store_transposed(const float (&c)[kRows][kRows], float* dst, size_t ldd) {
-    const __m512i columns = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(ldd)));
+    const __m512i columns = simd::lane_offsets(ldd);
     for (int r = 0; r < kRows; ++r) _mm512_i32scatter_ps(dst + r, columns, _mm512_load_ps(c[r]), 4);
 }
 

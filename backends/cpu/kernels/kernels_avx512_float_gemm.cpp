@@ -6,12 +6,17 @@
 // widened once: 16 weight rows into per-thread scratch (f32, in blocks of 16 elements: 16
 // rows x 16 floats per block, so that every broadcast in the unrolled inner loop is a
 // constant offset from one pointer), 16 activation columns into a packed group (f32,
-// element k of the 16 columns in one vector). The inner loop is then one vector load and 16
-// FMAs with a broadcast weight per element: acc[r] (16 columns) += w[r][k] * a[k][0..15].
+// element k of the 16 columns in one vector). The inner loop then multiplies 8 rows by two
+// groups: per element 2 vector loads, 8 broadcast weights and 16 FMAs,
+// acc[r][g] (16 columns) += w[r][k] * a_g[k][0..15]. One group against all 16 rows (17 loads
+// per 16 FMAs) ran at 85% of the FMA units' rate on a Zen 5 core, limited by loads; 8 x 2
+// runs at 99% (docs/performance.md, "F16 prompts on Zen 5"). A last odd group takes the
+// one-group loop.
 // Products and sums are those of the tiles in another order, so results equal vec_dot's up
 // to float summation order.
 #include "simd_avx512.hpp"  // first: see the note on GCC warnings there
 
+#include <cstdint>
 #include <cstring>
 
 #include "half_values_avx512.hpp"
@@ -37,9 +42,7 @@ template <typename V>
 void pack(int64_t n, const void* a, size_t a_stride, void* group) {
     auto* out = static_cast<float*>(group);
     const auto* base = static_cast<const unsigned char*>(a);
-    const __m512i columns = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(a_stride)));
+    const __m512i columns = simd::lane_offsets(a_stride);
     // Lanes of the 32 values of a gathered pair (column c's elements k, k + 1 at 2c, 2c + 1)
     // for element k, then for element k + 1.
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -91,29 +94,71 @@ inline void panel_times_group(int64_t n, const float* panel, const float* group,
     }
 }
 
+constexpr int kHalf = kRows / 2;
+
+// acc[r][g] = panel row (first + r)'s products with group g's 16 columns, r < 8, g < 2.
+inline void half_panel_times_two_groups(int64_t n, const float* panel, int first, const float* group0,
+                                        const float* group1, __m512 (&acc)[kHalf][2]) {
+    for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
+    for (int64_t k0 = 0; k0 < n; k0 += 16) {
+        const float* wb = panel + k0 * kRows + first * 16;
+        const float* a0 = group0 + k0 * kRows;
+        const float* a1 = group1 + k0 * kRows;
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+            const __m512 x0 = _mm512_loadu_ps(a0 + i * kRows);
+            const __m512 x1 = _mm512_loadu_ps(a1 + i * kRows);
+#pragma GCC unroll 8
+            for (int r = 0; r < kHalf; ++r) {
+                const __m512 w = _mm512_set1_ps(wb[r * 16 + i]);
+                acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(w, x1, acc[r][1]);
+            }
+        }
+    }
+}
+
+const float* group_at(const void* groups, size_t group_stride, int64_t j) {
+    return reinterpret_cast<const float*>(static_cast<const unsigned char*>(groups) +
+                                          static_cast<size_t>(j) * group_stride);
+}
+
 template <typename V>
 void gemm(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* groups,
           size_t group_stride, int64_t n_groups, float* dst, size_t ldd, void* scratch) {
     auto* panel = static_cast<float*>(scratch);
-    const __m512i columns = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(ldd)));
+    const __m512i columns = simd::lane_offsets(ldd);
     for (int64_t r0 = 0; r0 < nr; r0 += kRows) {
         unpack<V>(n, static_cast<const unsigned char*>(w) + static_cast<size_t>(r0) * w_stride, w_stride, panel);
-        for (int64_t j = 0; j < n_groups; ++j) {
-            const auto* group = reinterpret_cast<const float*>(static_cast<const unsigned char*>(groups) +
-                                                               static_cast<size_t>(j) * group_stride);
+        int64_t j = 0;
+        for (; j + 1 < n_groups; j += 2) {
+            float* out0 = dst + static_cast<size_t>(j) * kRows * ldd + r0;
+            float* out1 = out0 + static_cast<size_t>(kRows) * ldd;
+            for (int first = 0; first < kRows; first += kHalf) {
+                __m512 acc[kHalf][2];
+                half_panel_times_two_groups(n, panel, first, group_at(groups, group_stride, j),
+                                            group_at(groups, group_stride, j + 1), acc);
+                for (int r = 0; r < kHalf; ++r) {
+                    _mm512_i32scatter_ps(out0 + first + r, columns, acc[r][0], 4);
+                    _mm512_i32scatter_ps(out1 + first + r, columns, acc[r][1], 4);
+                }
+            }
+        }
+        if (j < n_groups) {
             __m512 acc[kRows];
-            panel_times_group(n, panel, group, acc);
+            panel_times_group(n, panel, group_at(groups, group_stride, j), acc);
             float* out = dst + static_cast<size_t>(j) * kRows * ldd + r0;
             for (int r = 0; r < kRows; ++r) _mm512_i32scatter_ps(out + r, columns, acc[r], 4);
         }
     }
 }
 
+// Every column in one call: widening 16 weight rows costs more than streaming f32 groups from
+// L3 (1.1B F16 pp512 on Zen 5, 2 threads: 157 t/s with the driver's 1 MiB of groups per
+// call, 174 with 2 MiB, 184 with 4, 190 with all).
 template <typename V>
 constexpr GemmKernels gemm_kernels() {
-    return {&group_bytes, &scratch_bytes, &pack<V>, &gemm<V>};
+    return {&group_bytes, &scratch_bytes, &pack<V>, &gemm<V>, SIZE_MAX};
 }
 
 }  // namespace

@@ -255,12 +255,13 @@ Table apply_packed(const Table& below, CpuVendor vendor) {
 }
 
 // AVX-512 without AMX: F16 and BF16 prompts through block products on weights and
-// activations widened once (kernels_avx512_float_gemm.cpp), not in the tiles' inner loop.
-Table apply_avx512_gemm(const Table& below) {
+// activations widened once (kernels_avx512_float_gemm.cpp), not in the tiles' inner loop;
+// BF16 through vdpbf16ps where the CPU has it (twice the multiply-adds per instruction).
+Table apply_avx512_gemm(const Table& below, bool avx512_bf16) {
     Table t = below;
     for (TypeKernels& k : t) {
         if (k.weight == DType::F16) k.gemm = &f16_gemm_avx512;
-        if (k.weight == DType::BF16) k.gemm = &bf16_gemm_avx512;
+        if (k.weight == DType::BF16) k.gemm = avx512_bf16 ? &bf16_dot_gemm_avx512 : &bf16_gemm_avx512;
     }
     return t;
 }
@@ -300,8 +301,10 @@ const Tables& tables() {
         r.level[0] = Table{};
         for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
         r.level[1] = apply_avx2_gemm(apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2));
-        r.level[2] = apply_avx512_gemm(apply_packed(
-            apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512), detect_vendor()));
+        r.level[2] = apply_avx512_gemm(
+            apply_packed(apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512),
+                         detect_vendor()),
+            has_avx512_bf16());
         r.level[3] = apply_gemm(r.level[2], std::begin(kAmx), std::end(kAmx));
         return r;
     }();
@@ -313,6 +316,16 @@ const Tables& tables() {
 Isa detect_isa() {
     static const Isa isa = min_isa(probe_cpu(), env_cap());
     return isa;
+}
+
+bool has_avx512_bf16() {
+    static const bool bf16 = [] {
+        if (static_cast<int>(detect_isa()) < static_cast<int>(Isa::Avx512)) return false;
+        uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
+        if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0) return false;
+        return (eax & (1u << 5)) != 0;  // CPUID.(EAX=7, ECX=1):EAX[5]
+    }();
+    return bf16;
 }
 
 CpuVendor detect_vendor() {

@@ -106,6 +106,8 @@ constexpr size_t kPackedQ8_0BlockBytes = 8 * 64 + kPackedRows * 2;
 // ---- AVX-512: F16 and BF16 prompt products on widened operands (kernels_avx512_float_gemm.cpp) ----
 extern const GemmKernels f16_gemm_avx512;
 extern const GemmKernels bf16_gemm_avx512;
+// (kernels_avx512bf16_gemm.cpp: BF16 weights with vdpbf16ps, where has_avx512_bf16())
+extern const GemmKernels bf16_dot_gemm_avx512;
 
 // ---- AVX2: Q4_0, Q4_K, Q5_K and Q6_K prompt products on column-interleaved activations (kernels_avx2_gemm.cpp) ----
 extern const GemmKernels q4_0_gemm_avx2;

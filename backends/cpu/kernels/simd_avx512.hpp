@@ -22,6 +22,13 @@ namespace llamux::cpu::simd {
 
 static inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
+// Lane i = i * stride: byte offsets of 16 columns (or rows) stride bytes apart, for gathers
+// and scatters.
+static inline __m512i lane_offsets(size_t stride) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(static_cast<int>(stride)));
+}
+
 // The first `bytes` (<= 64) bytes at p; the rest zero. Masked: never touches memory past
 // p + bytes, so it is safe at the end of a row.
 static inline __m512i load_first(const void* p, int bytes) {
