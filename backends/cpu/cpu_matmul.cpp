@@ -35,7 +35,7 @@ constexpr size_t kActAlign = 64;
 constexpr int64_t kMinGemvRows = 16;              // rows of one GEMV chunk, at least
 // A core reads memory faster from several streams than from one, up to a count that depends
 // on the core. On the Sapphire Rapids VM one GEMV thread walking 4 distant parts of its rows
-// in turn was ~25% faster than one part (a Q4_K_M model); on a Zen 4 VM 4 parts were 25-35%
+// in turn was ~25% faster than one part (a Q4_K_M model); on a Zen 5 VM 4 parts were 25-35%
 // slower than 2 (1.1B Q4_K_M tg128 on 2 threads: 53-54 against 64-77 t/s; on 1 thread 33.5
 // against 44-48; docs/performance.md). AMD cores walk 2 parts, the others 4.
 int gemv_streams() {

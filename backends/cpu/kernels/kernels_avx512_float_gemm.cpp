@@ -10,8 +10,8 @@
 // groups: per element 2 vector loads, 8 broadcast weights and 16 FMAs,
 // acc[r][g] (16 columns) += w[r][k] * a_g[k][0..15]. One group against all 16 rows (17 loads
 // per 16 FMAs) ran at 85% of the FMA units' rate on a Zen 5 core, limited by loads; 8 x 2
-// runs at 99% (docs/performance.md, "F16 prompts on Zen 5"). A last odd group takes the
-// one-group loop.
+// runs at 99% (docs/performance.md, "F16 and BF16 prompts on Zen 5"). A last odd group
+// takes the one-group loop.
 // Products and sums are those of the tiles in another order, so results equal vec_dot's up
 // to float summation order.
 #include "simd_avx512.hpp"  // first: see the note on GCC warnings there

@@ -239,8 +239,8 @@ Table apply_avx2_gemm(const Table& below) {
 // block kernel, which reads the original rows, is dropped. On Intel cores the K-quants keep
 // their AVX2 block kernels, faster there than the AVX-512 tiles (the Sapphire Rapids VM capped
 // to AVX-512, 1.1B pp512: Q4_K_M 172 against 130 t/s, Q5_K_M 165 against 114, Q6_K 156
-// against 137) until the AMX level brings its own; on AMD's Zen 4 the tiles are the faster
-// (docs/performance.md, "On an AMD EPYC (Zen 4) VM"), so AMD cores drop those kernels too.
+// against 137) until the AMX level brings its own; on an AMD Zen 5 the tiles are the faster
+// (docs/performance.md, "On an AMD EPYC (Zen 5) VM"), so AMD cores drop those kernels too.
 Table apply_packed(const Table& below, CpuVendor vendor) {
     Table t = below;
     for (TypeKernels& k : t) {
