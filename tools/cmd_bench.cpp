@@ -1,8 +1,8 @@
-// llamux bench -m FILE [-p 512] [-n 128] [-t 4,8] [-ngl 0,99] [-ctk f16,q8_0] [-ctv ...] [-r 5]
-// [-o md|json|jsonl|csv]: prompt-processing and generation speed measured as llama-bench
-// measures it (see bench.hpp), for every combination of the listed -ngl values, cache types
-// and thread counts (a session each, in that order, as llama-bench orders them), printed as
-// its markdown table or with its field names as JSON, JSON lines or CSV.
+// llamux bench -m FILE [-p 512] [-n 128] [-t 4,8] [-ngl 0,99] [-mmp 0,1] [-b 256,512] [-ub ...]
+// [-ctk f16,q8_0] [-ctv ...] [-fa 0,1] [-r 5] [-o md|json|jsonl|csv]: prompt-processing and
+// generation speed measured as llama-bench measures it (see bench.hpp), for every
+// combination of the listed values (a session each, in llama-bench's order), printed as its
+// markdown table or with its field names as JSON, JSON lines or CSV.
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -31,12 +31,52 @@ struct BenchFlags {
     int32_t reps = 5;
     std::string output = "md";
     bool no_warmup = false;
-    int32_t mmap = 1;  // -mmp
-    std::vector<int32_t> threads{0};       // -t, a session per value (0: all cores)
-    std::vector<int32_t> n_gpu_layers{0};  // -ngl, a session per value
-    std::vector<std::string> cache_type_k{"f16"};  // -ctk, a session per value
-    std::vector<std::string> cache_type_v{"f16"};  // -ctv, a session per value
+    // Lists, as llama-bench's: a session per combination of their values.
+    std::vector<int32_t> mmap{1};          // -mmp 0|1 (the model is loaded again when it changes)
+    std::vector<int32_t> batch{512};       // -b
+    std::vector<int32_t> ubatch;           // -ub (none: as -b)
+    std::vector<std::string> flash_attn;   // -fa: accepted, reported; no effect (see run --help)
+    std::vector<int32_t> threads{0};       // -t (0: all cores)
+    std::vector<int32_t> n_gpu_layers{0};  // -ngl
+    std::vector<std::string> cache_type_k{"f16"};  // -ctk
+    std::vector<std::string> cache_type_v{"f16"};  // -ctv
 };
+
+// One session's settings, in llama-bench's order of its loops: -ngl, -mmp, -b, -ub, -ctk,
+// -ctv, -fa, -t.
+struct Combination {
+    int32_t ngl;
+    int32_t mmap;
+    int32_t batch, ubatch;
+    std::string type_k, type_v;
+    std::string flash_attn;
+    int32_t threads;
+
+    int32_t physical_batch() const { return ubatch > 0 ? std::min(batch, ubatch) : batch; }
+    bool flash_attn_on() const { return flash_attn == "on" || flash_attn == "1"; }
+};
+
+std::vector<Combination> combinations(const BenchFlags& f) {
+    const std::vector<int32_t> ubatch = f.ubatch.empty() ? std::vector<int32_t>{0} : f.ubatch;
+    const std::vector<std::string> flash_attn = f.flash_attn.empty() ? std::vector<std::string>{""} : f.flash_attn;
+    std::vector<Combination> out;
+    for (const int32_t ngl : f.n_gpu_layers) {
+        for (const int32_t mmap : f.mmap) {
+            for (const int32_t b : f.batch) {
+                for (const int32_t ub : ubatch) {
+                    for (const std::string& tk : f.cache_type_k) {
+                        for (const std::string& tv : f.cache_type_v) {
+                            for (const std::string& fa : flash_attn) {
+                                for (const int32_t t : f.threads) out.push_back({ngl, mmap, b, ub, tk, tv, fa, t});
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return out;
+}
 
 std::string cpu_info() {
     std::ifstream in("/proc/cpuinfo");
@@ -64,6 +104,7 @@ struct Row {
     std::string backends;
     int32_t threads = 0;
     const SessionOptions& options;
+    const Combination& settings;
     BenchResult result;
 };
 
@@ -79,7 +120,7 @@ Json to_json(const BenchFlags& f, const Row& row) {
     j["model_type"] = row.model.type;
     j["model_size"] = row.model.size;
     j["model_n_params"] = row.model.n_params;
-    j["n_batch"] = o.n_batch;
+    j["n_batch"] = row.settings.batch;
     j["n_ubatch"] = o.n_batch;
     j["n_threads"] = row.threads;
     j["cpu_mask"] = "0x0";
@@ -91,9 +132,9 @@ Json to_json(const BenchFlags& f, const Row& row) {
     j["split_mode"] = "layer";
     j["main_gpu"] = 0;
     j["no_kv_offload"] = false;
-    j["flash_attn"] = f.session.flash_attn == "on" || f.session.flash_attn == "1";
+    j["flash_attn"] = row.settings.flash_attn_on();
     j["tensor_split"] = "0.00";
-    j["use_mmap"] = !f.session.no_mmap;
+    j["use_mmap"] = row.settings.mmap != 0;
     j["embeddings"] = false;
     j["n_prompt"] = row.result.n_prompt;
     j["n_gen"] = row.result.n_gen;
@@ -192,6 +233,12 @@ std::vector<BenchTest> bench_tests(const BenchFlags& f) {
             if (v < 0) throw Error(std::string(c.flag) + ": expected a " + c.what + " >= 0, got " + std::to_string(v));
         }
     }
+    for (const Counts& c : {Counts{"-b", "batch size", f.batch}, Counts{"-ub", "batch size", f.ubatch}}) {
+        for (const int32_t v : c.values) {
+            if (v < 1) throw Error(std::string(c.flag) + ": expected a " + c.what + " >= 1, got " + std::to_string(v));
+        }
+    }
+    for (const std::string& fa : f.flash_attn) SessionFlags::check_flash_attn(fa);
     std::vector<BenchTest> tests;
     for (const int32_t d : f.n_depth) {  // llama-bench's order: depth outermost
         for (const int32_t p : f.n_prompt) {
@@ -223,62 +270,70 @@ int run_bench_command(const BenchFlags& f) {
         for (const auto& t : tests) need = std::max(need, t.n_depth + t.n_prompt + t.n_gen);
         base.n_ctx = need;
     }
-    auto model = f.session.load_model();
-    const BenchModelInfo info = bench_model_info(*model);
     const bool show_ngl = std::any_of(f.n_gpu_layers.begin(), f.n_gpu_layers.end(), [](int32_t n) { return n > 0; });
     auto not_f16 = [](const std::vector<std::string>& types) {
         return std::any_of(types.begin(), types.end(), [](const std::string& t) { return t != "f16"; });
     };
     const bool show_type_k = not_f16(f.cache_type_k), show_type_v = not_f16(f.cache_type_v);
+    // As llama-bench: a column for a setting given several values or one other than the default.
+    const bool show_batch = f.batch != std::vector<int32_t>{512};
+    const bool show_ubatch = !f.ubatch.empty();
+    const bool show_fa = !f.flash_attn.empty();
+    const bool show_mmap = f.mmap != std::vector<int32_t>{1};
 
     MarkdownTable table;
     table.columns = {{"model", -30}, {"size", 10}, {"params", 10}, {"backend", -10}};
     if (show_ngl) table.columns.emplace_back("ngl", 3);
     table.columns.emplace_back("threads", 7);
+    if (show_batch) table.columns.emplace_back("n_batch", 7);
+    if (show_ubatch) table.columns.emplace_back("n_ubatch", 8);
     if (show_type_k) table.columns.emplace_back("type_k", 6);
     if (show_type_v) table.columns.emplace_back("type_v", 6);
+    if (show_fa) table.columns.emplace_back("fa", 2);
+    if (show_mmap) table.columns.emplace_back("mmap", 4);
     table.columns.emplace_back("test", 13);
     table.columns.emplace_back("t/s", 20);
-    if (format == "md") table.header();
 
     Json all = Json::array();
     bool first_row = true;
-    // llama-bench's order: -ngl, then the cache types, then the threads.
-    struct Combination {
-        int32_t ngl;
-        std::string type_k, type_v;
-        int32_t threads;
-    };
-    std::vector<Combination> combinations;
-    for (const int32_t ngl : f.n_gpu_layers) {
-        for (const std::string& tk : f.cache_type_k) {
-            for (const std::string& tv : f.cache_type_v) {
-                for (const int32_t t : f.threads) combinations.push_back({ngl, tk, tv, t});
-            }
+    std::shared_ptr<const Model> model;
+    int32_t model_mmap = -1;
+    BenchModelInfo info;
+    for (const Combination& c : combinations(f)) {
+        if (!model || c.mmap != model_mmap) {
+            model.reset();  // the previous copy goes first: never two in memory
+            SessionFlags load = f.session;
+            load.no_mmap = c.mmap == 0;
+            model = load.load_model();
+            model_mmap = c.mmap;
+            info = bench_model_info(*model);
+            if (format == "md" && first_row) table.header();
         }
-    }
-    for (const Combination& c : combinations) {
-        const int32_t ngl = c.ngl, t = c.threads;
         SessionOptions options = base;
-        options.placement.n_gpu_layers = ngl;
-        options.n_threads = t;
+        options.placement.n_gpu_layers = c.ngl;
+        options.n_threads = c.threads;
+        options.n_batch = c.physical_batch();
         options.kv_type_k = SessionFlags::kv_cache_type("-ctk", c.type_k);
         options.kv_type_v = SessionFlags::kv_cache_type("-ctv", c.type_v);
         Session session(model, options);
         const std::string backends = join(session.placement().backend_names(), ",");
         const int32_t threads =
-            t > 0 ? t : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+            c.threads > 0 ? c.threads : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
         for (const BenchTest& test : tests) {
-            const Row row{info, backends, threads, options, run_bench(session, test)};
+            const Row row{info, backends, threads, options, c, run_bench(session, test)};
             if (format == "md") {
                 char ts[64];
                 std::snprintf(ts, sizeof(ts), "%.2f ± %.2f", row.result.avg_ts(), row.result.stddev_ts());
                 std::vector<std::string> values = {info.type, size_text(info.size), params_text(info.n_params),
                                                    backends};
-                if (show_ngl) values.push_back(std::to_string(ngl));
+                if (show_ngl) values.push_back(std::to_string(c.ngl));
                 values.push_back(std::to_string(threads));
+                if (show_batch) values.push_back(std::to_string(c.batch));
+                if (show_ubatch) values.push_back(std::to_string(options.n_batch));
                 if (show_type_k) values.push_back(c.type_k);
                 if (show_type_v) values.push_back(c.type_v);
+                if (show_fa) values.emplace_back(c.flash_attn_on() ? "1" : "0");
+                if (show_mmap) values.push_back(std::to_string(c.mmap));
                 values.push_back(row.result.name());
                 values.emplace_back(ts);
                 table.row(values);
@@ -330,10 +385,22 @@ void add_bench_command(CLI::App& root, CommandFn& run) {
     cmd->add_option("-r,--repetitions", flags->reps, "Timed repetitions of each test (default 5)");
     cmd->add_option("-o,--output", flags->output, "Output format: md (default), json, jsonl or csv");
     cmd->add_flag("--no-warmup", flags->no_warmup, "Skip the untimed warm-up run");
-    cmd->add_option("--mmap", flags->mmap, "-mmp 0|1: llama-bench's; 0 reads the model into memory (--no-mmap)")
+    cmd->add_option("--mmap", flags->mmap,
+                    "-mmp 0|1: 0 reads the model into memory (--no-mmap), comma-separated for several (default 1)")
+        ->delimiter(',')
         ->check(CLI::IsMember({0, 1}));
+    cmd->add_option("-b,--batch-size", flags->batch,
+                    "Prompt tokens evaluated at once, comma-separated for several (default 512)")
+        ->delimiter(',');
+    cmd->add_option("--ubatch-size", flags->ubatch,
+                    "-ub N: evaluate prompts at most N tokens at a time, comma-separated for several (default: as -b)")
+        ->delimiter(',');
+    cmd->add_option("--flash-attn", flags->flash_attn,
+                    "-fa 0|1|on|off|auto, comma-separated for several: accepted for llama.cpp's sake and shown; "
+                    "attention is always one fused kernel")
+        ->delimiter(',');
     cmd->callback([flags, &run] {
-        if (flags->mmap == 0) flags->session.no_mmap = true;
+        if (flags->session.no_mmap) flags->mmap = {0};
         run = [flags] { return run_bench_command(*flags); };
     });
 }

@@ -30,7 +30,7 @@ void SessionFlags::add_to(CLI::App& cmd, bool single_values) {
     cmd.add_option("-m,--model", model, "GGUF model file (default: $LLAMUX_MODEL)");
     if (single_values) cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
-    cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
+    if (single_values) cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
     if (single_values) {
         cmd.add_option("--cache-type-k", cache_type_k,
                        "KV cache type for keys (-ctk): f16 (default), f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1");
@@ -51,12 +51,16 @@ void SessionFlags::add_to(CLI::App& cmd, bool single_values) {
     cmd.add_option("--plugin", plugin_files, "Also consider this plugin file (repeatable)");
     cmd.add_flag("--no-mmap", no_mmap, "Read the model into memory instead of mapping the file");
     cmd.add_flag("--mlock", mlock, "Keep the model in RAM (warns when the memory-lock limit is too low)");
-    cmd.add_option("--ubatch-size", ubatch, "-ub N: evaluate prompts at most N tokens at a time (as -b)");
+    if (single_values) {
+        cmd.add_option("--ubatch-size", ubatch, "-ub N: evaluate prompts at most N tokens at a time (as -b)");
+    }
     cmd.add_option("--threads-batch", threads_batch,
                    "-tb N: accepted for llama.cpp's sake; prompts use the -t threads too");
-    cmd.add_option("--flash-attn", flash_attn,
-                   "-fa [on|off]: accepted for llama.cpp's sake; attention is always one fused kernel")
-        ->expected(0, 1);
+    if (single_values) {
+        cmd.add_option("--flash-attn", flash_attn,
+                       "-fa [on|off]: accepted for llama.cpp's sake; attention is always one fused kernel")
+            ->expected(0, 1);
+    }
     cmd.add_option("--main-gpu", main_gpu, "-mg: the GPU (only 0: the first visible; see CUDA_VISIBLE_DEVICES)");
     cmd.add_option("--split-mode", split_mode, "-sm none|layer: accepted (one GPU); row is not supported");
 }
@@ -79,10 +83,7 @@ namespace {
 // The llama.cpp flags taken for its users' sake: values llamux cannot honour are errors,
 // the rest change nothing (-tb says so once).
 void check_llama_cpp_flags(const SessionFlags& f) {
-    static const char* const kFlashAttn[] = {"", "on", "off", "auto", "1", "0"};
-    if (std::find(std::begin(kFlashAttn), std::end(kFlashAttn), f.flash_attn) == std::end(kFlashAttn)) {
-        throw Error("-fa: expected on, off, auto, 1 or 0, got " + f.flash_attn);
-    }
+    SessionFlags::check_flash_attn(f.flash_attn);
     if (f.main_gpu != 0) {
         throw Error("-mg: llamux uses the first visible GPU (0); got " + std::to_string(f.main_gpu) +
                     ": choose the card with CUDA_VISIBLE_DEVICES");
@@ -99,6 +100,13 @@ void check_llama_cpp_flags(const SessionFlags& f) {
 }
 
 }  // namespace
+
+void SessionFlags::check_flash_attn(const std::string& value) {
+    static const char* const kFlashAttn[] = {"", "on", "off", "auto", "1", "0"};
+    if (std::find(std::begin(kFlashAttn), std::end(kFlashAttn), value) == std::end(kFlashAttn)) {
+        throw Error("-fa: expected on, off, auto, 1 or 0, got " + value);
+    }
+}
 
 SessionOptions SessionFlags::session_options() const {
     check_llama_cpp_flags(*this);

@@ -39,8 +39,11 @@ struct SessionFlags {
     std::string split_mode;        // -sm: none or layer (one GPU: the same)
 
     // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL. Without
-    // single_values, -t, -ngl, -ctk and -ctv are left to the subcommand (bench takes lists).
+    // single_values, -t, -ngl, -ctk, -ctv, -b, -ub and -fa are left to the subcommand (bench
+    // takes lists).
     void add_to(CLI::App& cmd, bool single_values = true);
+    // A -fa value: on, off, auto, 1, 0 or empty (the flag alone); Error naming -fa otherwise.
+    static void check_flash_attn(const std::string& value);
     // Checks the values (throws Error naming the flag) and makes session options.
     SessionOptions session_options() const;
     // A -ctk/-ctv value (llama.cpp's type names) as a type; Error naming `flag` otherwise.

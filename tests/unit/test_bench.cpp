@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "llamux/bench.hpp"
@@ -154,6 +155,43 @@ TEST(Bench, CacheTypeListsRunEveryCombination) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("-ctv: expected f16, f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1, got q4_K"),
               std::string::npos) << r.err;
+}
+
+// -mmp, -b, -ub and -fa take lists as well, in llama-bench's order (-mmp, -b, -ub, ... -fa,
+// -t); n_ubatch is the batch the session evaluates (at most -b); the table shows a column for
+// each such flag given; a value out of range is an error naming the flag.
+TEST(Bench, BatchFlashAttnAndMmapListsRunEveryCombination) {
+    LLAMUX_FIXTURE(model, "models/synth/synth-tiny-F32.gguf");
+    auto r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "8", "-n", "0",
+                                "-r", "1", "-t", "1", "-mmp", "0,1", "-b", "4,16", "-ub", "8", "-fa", "0,1",
+                                "-o", "jsonl"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<nlohmann::json> rows;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(rows.size(), 8u);
+    for (size_t i = 0; i < 8; ++i) {
+        EXPECT_EQ(rows[i]["use_mmap"], i >= 4) << i;
+        EXPECT_EQ(rows[i]["n_batch"], i % 4 < 2 ? 4 : 16) << i;
+        EXPECT_EQ(rows[i]["n_ubatch"], i % 4 < 2 ? 4 : 8) << i;
+        EXPECT_EQ(rows[i]["flash_attn"], i % 2 == 1) << i;
+        EXPECT_EQ(rows[i]["n_prompt"], 8) << i;
+    }
+    r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string(), "-p", "4", "-n", "0",
+                           "-r", "1", "-t", "1", "-b", "2", "-ub", "1", "-fa", "on", "--no-mmap"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("| threads | n_batch | n_ubatch | fa | mmap |          test |"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("|       1 |       2 |        1 |  1 |    0 |           pp4 |"), std::string::npos)
+        << r.out;
+    for (const auto& [flag, value, message] :
+         {std::tuple{"-b", "8,0", "-b: expected a batch size >= 1, got 0"},
+          std::tuple{"-ub", "0", "-ub: expected a batch size >= 1, got 0"},
+          std::tuple{"-fa", "1,yes", "-fa: expected on, off, auto, 1 or 0, got yes"}}) {
+        r = test::run_command({test::llamux_exe().string(), "bench", "-m", model.string() + ".missing", flag, value});
+        EXPECT_EQ(r.exit_code, 1) << flag;
+        EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    }
 }
 
 TEST(Bench, CsvHasAHeaderAndQuotedValues) {
