@@ -10,12 +10,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "commands.hpp"
 #include "llamux/bench.hpp"
 #include "llamux/error.hpp"
+#include "llamux/host_threads.hpp"
 #include "session_flags.hpp"
 
 namespace llamux::tools {
@@ -36,7 +36,7 @@ struct BenchFlags {
     std::vector<int32_t> batch{512};       // -b
     std::vector<int32_t> ubatch;           // -ub (none: as -b)
     std::vector<std::string> flash_attn;   // -fa: accepted, reported; no effect (see run --help)
-    std::vector<int32_t> threads{0};       // -t (0: all cores)
+    std::vector<int32_t> threads{0};       // -t (0: one per physical core)
     std::vector<int32_t> n_gpu_layers{0};  // -ngl
     std::vector<std::string> cache_type_k{"f16"};  // -ctk
     std::vector<std::string> cache_type_v{"f16"};  // -ctv
@@ -317,8 +317,7 @@ int run_bench_command(const BenchFlags& f) {
         options.kv_type_v = SessionFlags::kv_cache_type("-ctv", c.type_v);
         Session session(model, options);
         const std::string backends = join(session.placement().backend_names(), ",");
-        const int32_t threads =
-            c.threads > 0 ? c.threads : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+        const int32_t threads = c.threads > 0 ? c.threads : default_thread_count();
         for (const BenchTest& test : tests) {
             const Row row{info, backends, threads, options, c, run_bench(session, test)};
             if (format == "md") {
@@ -362,7 +361,7 @@ void add_bench_command(CLI::App& root, CommandFn& run) {
     auto* cmd = root.add_subcommand(
         "bench", "Prompt and generation speed, measured as llama-bench measures it");
     flags->session.add_to(*cmd, false);
-    cmd->add_option("-t,--threads", flags->threads, "CPU threads, comma-separated for several (default: all cores)")
+    cmd->add_option("-t,--threads", flags->threads, "CPU threads, comma-separated for several (default: one per physical core)")
         ->delimiter(',');
     cmd->add_option("--cache-type-k", flags->cache_type_k,
                     "-ctk: KV cache type of keys, comma-separated for several (default f16; see run --help)")

@@ -28,7 +28,7 @@ DType SessionFlags::kv_cache_type(const char* flag, const std::string& name) {
 
 void SessionFlags::add_to(CLI::App& cmd, bool single_values) {
     cmd.add_option("-m,--model", model, "GGUF model file (default: $LLAMUX_MODEL)");
-    if (single_values) cmd.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
+    if (single_values) cmd.add_option("-t,--threads", threads, "CPU threads (default: one per physical core)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
     if (single_values) cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
     if (single_values) {
@@ -95,7 +95,7 @@ void check_llama_cpp_flags(const SessionFlags& f) {
     if (f.threads_batch < 0) throw Error("-tb: expected a thread count >= 0, got " + std::to_string(f.threads_batch));
     if (f.threads_batch > 0 && f.threads_batch != f.threads) {
         logger("cli")->warn("-tb {}: prompts run on the -t threads too ({})", f.threads_batch,
-                            f.threads > 0 ? std::to_string(f.threads) : std::string("all cores"));
+                            f.threads > 0 ? std::to_string(f.threads) : std::string("one per physical core"));
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include "cpu_backend.hpp"
 #include "cpu_tensor.hpp"
+#include "llamux/host_threads.hpp"
 #include "llamux/plugin_support.hpp"
 
 namespace {
@@ -28,7 +29,8 @@ void cpu_probe(lmx_probe_result* out) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) features = "AVX2 FMA";
     plugin::set_text(out->device, "host CPU, " + features + ", " +
                                       std::to_string(std::thread::hardware_concurrency()) +
-                                      " hardware threads");
+                                      " hardware threads, " + std::to_string(llamux::default_thread_count()) +
+                                      " threads by default (one per core)");
     plugin::set_text(out->reason, "");
 }
 
@@ -36,9 +38,7 @@ lmx_status cpu_create(const lmx_backend_config* config, lmx_backend** out, lmx_e
     return plugin::guarded(err, [&] {
         auto b = std::make_unique<CpuBackend>();
         if (config) b->config = *config;
-        const unsigned hw = std::thread::hardware_concurrency();
-        b->n_threads = config && config->n_threads > 0 ? config->n_threads
-                                                       : static_cast<int32_t>(hw ? hw : 1);
+        b->n_threads = config && config->n_threads > 0 ? config->n_threads : llamux::default_thread_count();
         b->isa = llamux::cpu::detect_isa();
         const char* huge = std::getenv("LLAMUX_CPU_HUGE_PAGES");
         b->huge_pages = huge && std::strcmp(huge, "1") == 0;

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "llamux/host_threads.hpp"
 #include "llamux/plugin_support.hpp"
 #include "onednn_backend.hpp"
 
@@ -91,9 +92,7 @@ lmx_status onednn_create(const lmx_backend_config* config, lmx_backend** out, lm
     return plugin::guarded(err, [&] {
         auto b = std::make_unique<OnednnBackend>();
         if (config) b->config = *config;
-        const unsigned hw = std::thread::hardware_concurrency();
-        b->n_threads = config && config->n_threads > 0 ? config->n_threads
-                                                       : static_cast<int32_t>(hw ? hw : 1);
+        b->n_threads = config && config->n_threads > 0 ? config->n_threads : llamux::default_thread_count();
         b->engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
         b->stream = dnnl::stream(b->engine);
         std::string why;

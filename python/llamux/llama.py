@@ -52,8 +52,8 @@ class Llama:
         n_gpu_layers puts the last N blocks on the GPU backend (more than the block count:
         the output head too), as llama.cpp's -ngl does; with no usable GPU it warns and runs
         on the CPU. backend names the plugin for everything else; placement is the command
-        line's --placement map ("0-15:onednn,16-31:cpu"). n_threads: CPU threads (None: all
-        cores). seed: the default seed of every call (DEFAULT_SEED: a random one each call).
+        line's --placement map ("0-15:onednn,16-31:cpu"). n_threads: CPU threads (None: one
+        per physical core). seed: the default seed of every call (DEFAULT_SEED: a random one each call).
         embedding: allow embed() and create_embedding(), with pooling_type one of the
         LLAMA_POOLING_TYPE_* values (UNSPECIFIED: NONE for Llama models, as llama.cpp).
         rope_freq_base, rope_freq_scale: RoPE overrides (0: the model's), as llama.cpp's

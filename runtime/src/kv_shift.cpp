@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "llamux/error.hpp"
+#include "llamux/host_threads.hpp"
 #include "llamux/ops_ref.hpp"
 #include "llamux/quant_ref.hpp"
 
@@ -108,7 +109,7 @@ void shift_cache(KvCache& kv, const std::string& name, bool turn, const LlamaHPa
 
 void shift_kv_rows(KvCache& kv, const LlamaHParams& hp, int32_t from, int32_t to, int32_t n, int32_t n_threads) {
     if (n <= 0 || from == to) return;
-    if (n_threads <= 0) n_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    if (n_threads <= 0) n_threads = default_thread_count();
     for (int32_t layer = 0; layer < hp.n_layer; ++layer) {
         shift_cache(kv, kv_cache_name(true, layer), true, hp, n_threads, from, to, n);
         shift_cache(kv, kv_cache_name(false, layer), false, hp, n_threads, from, to, n);
