@@ -27,7 +27,8 @@ enum class CpuVendor : int { Intel, Amd, Other };
 CpuVendor detect_vendor();
 
 // AVX512_BF16 (vdpbf16ps) on a CPU whose detect_isa() is at least the AVX-512 level: an
-// extension some AVX-512 CPUs have (AMD Zen 4 and later, Intel Cooper Lake and later).
+// extension some AVX-512 CPUs have (AMD Zen 4 and later; Intel Cooper Lake, Sapphire Rapids
+// and later, not Ice Lake).
 bool has_avx512_bf16();
 
 // dot(weight row of n elements of the weight type, activation row in vec_dot_type)
