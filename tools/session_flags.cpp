@@ -30,8 +30,8 @@ void SessionFlags::add_to(CLI::App& cmd, bool single_values) {
     cmd.add_option("-m,--model", model, "GGUF model file (default: $LLAMUX_MODEL)");
     if (single_values) cmd.add_option("-t,--threads", threads, "CPU threads (default: one per physical core)");
     cmd.add_option("-c,--ctx-size", ctx, "Context size in tokens (default: the model's, at most 4096)");
-    if (single_values) cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
     if (single_values) {
+        cmd.add_option("-b,--batch-size", batch, "Prompt tokens evaluated at once (default 512)");
         cmd.add_option("--cache-type-k", cache_type_k,
                        "KV cache type for keys (-ctk): f16 (default), f32, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1");
         cmd.add_option("--cache-type-v", cache_type_v, "KV cache type for values (-ctv): the same choices as -ctk");
