@@ -49,6 +49,51 @@ TEST(HostThreads, UnreadableTopologyCountsNothing) {
     fs::remove_all(root);
 }
 
+TEST(HostThreads, CpuListsParseAsLinuxWritesThem) {
+    EXPECT_EQ(parse_cpu_list("0-3,8,10-11\n"), (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));
+    EXPECT_EQ(parse_cpu_list("5"), (std::vector<int>{5}));
+    for (const char* bad : {"", "\n", "3-1", "1,,2", "1-", "-1", "a", "0-3,", "1 2"}) {
+        EXPECT_FALSE(parse_cpu_list(bad).has_value()) << "'" << bad << "'";
+    }
+}
+
+// A sysfs devices folder whose cpu_core/cpus holds `list` (none when list is null).
+fs::path fake_devices(const std::string& name, const char* list) {
+    const fs::path root =
+        fs::temp_directory_path() / ("llamux_test_devices_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root / "cpu");
+    if (list != nullptr) {
+        fs::create_directories(root / "cpu_core");
+        std::ofstream(root / "cpu_core" / "cpus") << list << "\n";
+    }
+    return root;
+}
+
+TEST(HostThreads, HybridCpusCountOnlyTheirPerformanceCores) {
+    // An Intel hybrid laptop: 6 performance cores with two threads each (cpu0-11, siblings
+    // adjacent) and 8 efficiency cores (cpu12-19).
+    std::vector<std::pair<int, int>> topology;
+    for (int core = 0; core < 6; ++core) topology.insert(topology.end(), 2, {0, core * 4});
+    for (int core = 0; core < 8; ++core) topology.push_back({0, 24 + core});
+    const fs::path cpus = fake_sysfs("hybrid", topology);
+    const fs::path devices = fake_devices("hybrid", "0-11");
+    std::vector<int> all(20);
+    for (int c = 0; c < 20; ++c) all[c] = c;
+
+    EXPECT_EQ(physical_core_count(cpus, performance_cpus(devices, all)), 6);
+    EXPECT_EQ(physical_core_count(cpus, all), 14);
+    // Pinned to efficiency cores only: those are what there is.
+    EXPECT_EQ(performance_cpus(devices, {12, 13, 14}), (std::vector<int>{12, 13, 14}));
+    EXPECT_EQ(performance_cpus(devices, {2, 3, 12}), (std::vector<int>{2, 3}));
+
+    const fs::path plain = fake_devices("plain", nullptr);
+    EXPECT_EQ(performance_cpus(plain, all), all);
+    const fs::path garbled = fake_devices("garbled", "zero-eleven");
+    EXPECT_EQ(performance_cpus(garbled, all), all);
+    for (const fs::path& root : {cpus, devices, plain, garbled}) fs::remove_all(root);
+}
+
 TEST(HostThreads, DefaultIsAtLeastOneAndAtMostTheHardwareThreads) {
     const int n = default_thread_count();
     EXPECT_GE(n, 1);
