@@ -222,10 +222,13 @@ Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverri
 }
 
 // AVX2: Q4_0 and the K-quants Q4_K, Q5_K, Q6_K through the products on column-interleaved
-// activations, which beat the 4x4 tiles there (kernels_avx2_gemm.cpp).
+// activations, which beat the 4x4 tiles there (kernels_avx2_gemm.cpp); F16 and BF16 through
+// products on operands widened once (kernels_avx2_float_gemm.cpp).
 Table apply_avx2_gemm(const Table& below) {
     Table t = below;
     for (TypeKernels& k : t) {
+        if (k.weight == DType::F16) k.gemm = &f16_gemm_avx2;
+        if (k.weight == DType::BF16) k.gemm = &bf16_gemm_avx2;
         if (k.weight == DType::Q4_0) k.gemm = &q4_0_gemm_avx2;
         if (k.weight == DType::Q4_K) k.gemm = &q4_k_gemm_avx2;
         if (k.weight == DType::Q5_K) k.gemm = &q5_k_gemm_avx2;

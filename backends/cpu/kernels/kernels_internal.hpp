@@ -114,6 +114,9 @@ extern const GemmKernels q4_0_gemm_avx2;
 extern const GemmKernels q4_k_gemm_avx2;
 extern const GemmKernels q5_k_gemm_avx2;
 extern const GemmKernels q6_k_gemm_avx2;
+// (kernels_avx2_float_gemm.cpp: F16 and BF16 on operands widened once)
+extern const GemmKernels f16_gemm_avx2;
+extern const GemmKernels bf16_gemm_avx2;
 
 // ---- AMX tiles: prompt-processing products (kernels_amx.cpp) ----
 extern const GemmKernels q4_0_gemm_amx;
