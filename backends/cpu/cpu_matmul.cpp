@@ -12,7 +12,7 @@
 //  - M > 1 (prompt): work items of panel_rows weight rows x panel_cols columns, one chunk
 //    each; inside an item, 4x4 tiles (tile kernel: 4 weight rows loaded once for 4
 //    columns). A panel's weight rows stay in L2 while its columns stream past.
-//  - M >= 16 with a block kernel (TypeKernels::gemm: AMX; Q4_0 on AVX2): the converted columns are also
+//  - M >= 16 with a block kernel (TypeKernels::gemm: AMX, or AVX2/AVX-512 block products): the converted columns are also
 //    packed in groups of 16; an item's whole 16 x 16 blocks go to gemm, its edges (rows or
 //    columns past the last whole block of the matrix) to the 4x4 tiles. On a repacked
 //    weight (TypeKernels::packed_gemm) the gemm reads the repacked rows, and the converted
@@ -153,7 +153,8 @@ bool plan_matmul(const lmx_node& node, const CompiledNode* previous, int n_threa
     plan->weights = copy ? copy->memory.data() : static_cast<const std::byte*>(w.data);
     plan->packed = copy && copy->repacked && k->packed_gemv != nullptr;
     plan->packed_gemm = plan->packed && k->packed_gemm != nullptr;
-    const GemmKernels* gemm = plan->packed_gemm ? k->packed_gemm : k->gemm;
+    // A repacked weight's original rows are gone: only a gemm that reads the repacked ones.
+    const GemmKernels* gemm = plan->packed ? k->packed_gemm : k->gemm;
     if (gemm && k->from_float && plan->M >= kGemmBlock && plan->N >= kGemmBlock) {
         plan_gemm(previous, n_threads, plan, shared_bytes, per_thread_bytes);
         *parallel = n_threads > 1;

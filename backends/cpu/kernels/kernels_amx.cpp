@@ -473,7 +473,7 @@ constexpr GemmKernels gemm_kernels() {
     return {&group_bytes<F>, &panel_bytes<F>, &pack<F>, &gemm<F, Unpack>};
 }
 
-// ---- Q4_0, Q4_1 and Q8_0 repacked (packed_rows_avx512.hpp's layouts) -----------------------
+// ---- Q4_0, Q4_1 and Q8_0 repacked (packed_rows.hpp's layouts) -----------------------
 //
 // Here the weights are the B operand: a repacked block's quants, unpacked and less their
 // offset, are already B tile rows (16 rows x 4 consecutive elements per dword), so
@@ -505,7 +505,7 @@ void unpack_packed(const unsigned char* src, const PackedPanel& p, unsigned char
         const unsigned char* c = src + static_cast<size_t>(b) * Rows::kBlockBytes;
         unsigned char* tile = panel + static_cast<size_t>(b) * 512;
         __m512i q[8];
-        Rows::unpack(c, q);
+        packed::unpack<Rows>(c, q);
         for (int k = 0; k < 8; ++k) _mm512_storeu_si512(tile + 64 * k, _mm512_sub_epi8(q[k], offset));
         _mm512_storeu_ps(scales + b * kRows, packed::row_scales<Rows>(c));
         if constexpr (Rows::kMin) _mm512_storeu_ps(mins + b * kRows, packed::row_mins<Rows>(c));

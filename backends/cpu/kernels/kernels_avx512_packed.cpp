@@ -1,10 +1,10 @@
-// AVX-512 (F, BW, VL, VNNI) generation on repacked weights: Q4_0, Q4_1 and Q8_0, in the
-// layouts of packed_rows_avx512.hpp. Compiled only with the AVX-512 flags; called only after
+// AVX-512 (F, BW, VL, VNNI) generation on repacked weights: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, in the
+// layouts of packed_rows.hpp. Compiled only with the AVX-512 flags; called only after
 // detect_isa() found them.
 //
 // Per block of a 16-row group, 8 vpdpbusd (unsigned stored quants times one broadcast dword
 // of activations each) give the 16 rows' integer dots with no horizontal sum; the offset of
-// the stored quants is taken back as kOffset * sum(a) per block, and Q4_1's min added as
+// the stored quants is taken back as kOffset * sum(a) per block, and a min added as
 // m * d_a * sum(a), both from sums computed once per call.
 // Integer sums are exact; only float order differs from vec_dot.
 #include "simd_avx512.hpp"  // first: see the note on GCC warnings there
@@ -17,34 +17,10 @@ namespace llamux::cpu {
 namespace {
 
 using namespace simd;
+using packed::ActBlocks;
 
 constexpr int kRows = kPackedRows;
-constexpr int64_t kMaxBlocks = 1024;  // activation blocks prepared at a time (a stack table)
 constexpr int kStreams = 4;           // groups walked side by side (see gemv_blocks)
-constexpr size_t kPrefetchBlocks = 4;  // software prefetch distance, in blocks of a group
-
-template <typename Rows>
-size_t packed_bytes(int64_t n, int64_t rows) {
-    return static_cast<size_t>(rows / kRows) * static_cast<size_t>(n / kQK8_0) * Rows::kBlockBytes;
-}
-
-template <typename Rows>
-void repack(int64_t n, const void* w, size_t w_stride, int64_t rows, void* out) {
-    using Block = typename Rows::Block;
-    const int64_t nb = n / kQK8_0;
-    auto* dst = static_cast<uint8_t*>(out);
-    for (int64_t g = 0; g < rows / kRows; ++g) {
-        for (int r = 0; r < kRows; ++r) {
-            const auto* row = reinterpret_cast<const Block*>(
-                static_cast<const uint8_t*>(w) + static_cast<size_t>(g * kRows + r) * w_stride);
-            for (int64_t b = 0; b < nb; ++b) {
-                uint8_t* block = dst + static_cast<size_t>(g * nb + b) * Rows::kBlockBytes;
-                Rows::repack_quants(row[b], r, block);
-                packed::repack_scales<Rows>(row[b], r, block);
-            }
-        }
-    }
-}
 
 // Activation quants 4k..4k+3, in every int32 lane.
 inline __m512i dword_of(const int8_t* aq, int k) {
@@ -62,28 +38,6 @@ inline __m512i block_dot(const __m512i (&q)[8], const int8_t* aq, int32_t bias) 
     return _mm512_add_epi32(s0, s1);
 }
 
-// Sum of an activation block's quants: what the stored quants' offset and a min multiply.
-inline int32_t quant_sum(const BlockQ8_0& a) {
-    const __m256i q = loadu256(a.qs);
-    return hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
-}
-
-// Per activation block, what every row group needs from it, prepared once.
-struct ActBlocks {
-    alignas(64) float da[kMaxBlocks];
-    alignas(64) int32_t bias[kMaxBlocks];   // kOffset * sum(q)
-    alignas(64) float da_sum[kMaxBlocks];   // d_a * sum(q), for a min
-};
-template <typename Rows>
-void prepare(const BlockQ8_0* a, int64_t b0, int64_t b1, ActBlocks* p) {
-    for (int64_t b = b0; b < b1; ++b) {
-        const int32_t sum = quant_sum(a[b]);
-        p->da[b - b0] = load_f16(&a[b].d);
-        p->bias[b - b0] = Rows::kOffset * sum;
-        if constexpr (Rows::kMin) p->da_sum[b - b0] = p->da[b - b0] * static_cast<float>(sum);
-    }
-}
-
 // One block of a group (q: its quants, unpacked) into the 16 rows' sums.
 template <typename Rows>
 inline __m512 block_step(const __m512i (&q)[8], const uint8_t* block, const int8_t* aq,
@@ -95,119 +49,81 @@ inline __m512 block_step(const __m512i (&q)[8], const uint8_t* block, const int8
     return acc;
 }
 
-// Rows g0..g1 over blocks [b0, b1), added to y when `accumulate`. The groups are walked as
-// kStreams interleaved runs from distant parts of the range: one core then keeps several
-// independent memory streams in flight, which on the machines measured reads weights ~30%
-// faster than one stream (generation is bound by how fast a core pulls memory).
-template <typename Rows>
-void gemv_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const BlockQ8_0* a,
-                 int64_t b0, int64_t b1, bool accumulate, float* y) {
-    ActBlocks p;
-    prepare<Rows>(a, b0, b1, &p);
-    auto step = [&](int64_t g, __m512 acc, int64_t b) {
-        const uint8_t* c = packed::block_at<Rows>(base, nb, g, b);
-        const char* ahead = reinterpret_cast<const char*>(c) + kPrefetchBlocks * Rows::kBlockBytes;
-        for (size_t off = 0; off < Rows::kBlockBytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
-        __m512i q[8];
-        Rows::unpack(c, q);
-        return block_step<Rows>(q, c, a[b].qs, p, b - b0, acc);
-    };
-    auto finish = [&](int64_t g, __m512 sum) {
-        if (accumulate) sum = _mm512_add_ps(sum, _mm512_loadu_ps(y + g * kRows));
-        _mm512_storeu_ps(y + g * kRows, sum);
-    };
-
-    const int64_t part = (g1 - g0) / kStreams;
-    for (int64_t g = g0; g < g0 + part; ++g) {
-        __m512 acc[kStreams];
-        for (__m512& v : acc) v = _mm512_setzero_ps();
-        for (int64_t b = b0; b < b1; ++b) {
-            for (int i = 0; i < kStreams; ++i) acc[i] = step(g + i * part, acc[i], b);
-        }
-        for (int i = 0; i < kStreams; ++i) finish(g + i * part, acc[i]);
-    }
-    for (int64_t g = g0 + kStreams * part; g < g1; ++g) {  // the rest, one stream
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        int64_t b = b0;
-        for (; b + 2 <= b1; b += 2) {
-            acc0 = step(g, acc0, b);
-            acc1 = step(g, acc1, b + 1);
-        }
-        if (b < b1) acc0 = step(g, acc0, b);
-        finish(g, _mm512_add_ps(acc0, acc1));
-    }
-}
-
-template <typename Rows>
-void gemv(int64_t n, const void* packed, int64_t g0, int64_t g1, const void* a, float* y) {
-    const int64_t nb = n / kQK8_0;
-    for (int64_t b0 = 0; b0 < nb; b0 += kMaxBlocks) {
-        gemv_blocks<Rows>(nb, static_cast<const uint8_t*>(packed), g0, g1,
-                          static_cast<const BlockQ8_0*>(a), b0,
-                          nb - b0 < kMaxBlocks ? nb : b0 + kMaxBlocks, b0 > 0, y);
-    }
-}
-
-// A few columns at once (prompts too short for a matrix unit, and its edge columns): each
-// block is unpacked once for NC columns. One group at a time, blocks in order.
-template <typename Rows, int NC>
-void columns_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const uint8_t* act,
-                    size_t a_stride, int64_t b0, int64_t b1, bool accumulate, float* y,
-                    size_t ldy) {
-    ActBlocks p[NC];
-    const BlockQ8_0* col[NC];
-    for (int c = 0; c < NC; ++c) {
-        col[c] = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(c) * a_stride);
-        prepare<Rows>(col[c], b0, b1, &p[c]);
-    }
-    for (int64_t g = g0; g < g1; ++g) {
-        __m512 acc[NC];
-        for (__m512& v : acc) v = _mm512_setzero_ps();
-        for (int64_t b = b0; b < b1; ++b) {
-            const uint8_t* c8 = packed::block_at<Rows>(base, nb, g, b);
+// The products on repacked rows, for packed::PackedProducts.
+struct Products {
+    // Rows g0..g1 over blocks [b0, b1), added to y when `accumulate`. The groups are walked as
+    // kStreams interleaved runs from distant parts of the range: one core then keeps several
+    // independent memory streams in flight, which on the machines measured reads weights ~30%
+    // faster than one stream (generation is bound by how fast a core pulls memory).
+    template <typename Rows>
+    static void gemv_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const BlockQ8_0* a,
+                            const ActBlocks& p, int64_t b0, int64_t b1, bool accumulate, float* y) {
+        auto step = [&](int64_t g, __m512 acc, int64_t b) {
+            const uint8_t* c = packed::block_prefetching<Rows>(base, nb, g, b);
             __m512i q[8];
-            Rows::unpack(c8, q);
-            for (int c = 0; c < NC; ++c) acc[c] = block_step<Rows>(q, c8, col[c][b].qs, p[c], b - b0, acc[c]);
+            packed::unpack<Rows>(c, q);
+            return block_step<Rows>(q, c, a[b].qs, p, b - b0, acc);
+        };
+        auto finish = [&](int64_t g, __m512 sum) {
+            if (accumulate) sum = _mm512_add_ps(sum, _mm512_loadu_ps(y + g * kRows));
+            _mm512_storeu_ps(y + g * kRows, sum);
+        };
+
+        const int64_t part = (g1 - g0) / kStreams;
+        for (int64_t g = g0; g < g0 + part; ++g) {
+            __m512 acc[kStreams];
+            for (__m512& v : acc) v = _mm512_setzero_ps();
+            for (int64_t b = b0; b < b1; ++b) {
+                for (int i = 0; i < kStreams; ++i) acc[i] = step(g + i * part, acc[i], b);
+            }
+            for (int i = 0; i < kStreams; ++i) finish(g + i * part, acc[i]);
         }
-        for (int c = 0; c < NC; ++c) {
-            float* out = y + static_cast<size_t>(c) * ldy + static_cast<size_t>(g) * kRows;
-            __m512 v = acc[c];
-            if (accumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(out));
-            _mm512_storeu_ps(out, v);
+        for (int64_t g = g0 + kStreams * part; g < g1; ++g) {  // the rest, one stream
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            int64_t b = b0;
+            for (; b + 2 <= b1; b += 2) {
+                acc0 = step(g, acc0, b);
+                acc1 = step(g, acc1, b + 1);
+            }
+            if (b < b1) acc0 = step(g, acc0, b);
+            finish(g, _mm512_add_ps(acc0, acc1));
         }
     }
-}
 
-template <typename Rows>
-void columns(int64_t n, const void* packed, int64_t g0, int64_t g1, const void* a,
-             size_t a_stride, int64_t nc, float* y, size_t ldy) {
-    const int64_t nb = n / kQK8_0;
-    const auto* base = static_cast<const uint8_t*>(packed);
-    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-        const auto* act = static_cast<const uint8_t*>(a) + static_cast<size_t>(c0) * a_stride;
-        float* yc = y + static_cast<size_t>(c0) * ldy;
-        for (int64_t b0 = 0; b0 < nb; b0 += kMaxBlocks) {
-            const int64_t b1 = nb - b0 < kMaxBlocks ? nb : b0 + kMaxBlocks;
-            const bool acc = b0 > 0;
-            switch (nc - c0 < 4 ? nc - c0 : 4) {
-                case 1: columns_blocks<Rows, 1>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
-                case 2: columns_blocks<Rows, 2>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
-                case 3: columns_blocks<Rows, 3>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
-                default: columns_blocks<Rows, 4>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
+    // A few columns at once (prompts too short for a matrix unit, and its edge columns): each
+    // block is unpacked once for NC columns. One group at a time, blocks in order.
+    template <typename Rows, int NC>
+    static void columns_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const uint8_t* act,
+                               size_t a_stride, int64_t b0, int64_t b1, bool accumulate, float* y,
+                               size_t ldy) {
+        const packed::PreparedColumns<Rows, NC> prepared(act, a_stride, b0, b1);
+        const ActBlocks* p = prepared.p;
+        const BlockQ8_0* const* col = prepared.col;
+        for (int64_t g = g0; g < g1; ++g) {
+            __m512 acc[NC];
+            for (__m512& v : acc) v = _mm512_setzero_ps();
+            for (int64_t b = b0; b < b1; ++b) {
+                const uint8_t* c8 = packed::block_at<Rows>(base, nb, g, b);
+                __m512i q[8];
+                packed::unpack<Rows>(c8, q);
+                for (int c = 0; c < NC; ++c) acc[c] = block_step<Rows>(q, c8, col[c][b].qs, p[c], b - b0, acc[c]);
+            }
+            for (int c = 0; c < NC; ++c) {
+                float* out = y + static_cast<size_t>(c) * ldy + static_cast<size_t>(g) * kRows;
+                __m512 v = acc[c];
+                if (accumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(out));
+                _mm512_storeu_ps(out, v);
             }
         }
     }
-}
-
-template <typename Rows>
-constexpr PackedGemvKernels packed_kernels() {
-    return {&packed_bytes<Rows>, &repack<Rows>, &gemv<Rows>, &columns<Rows>};
-}
+};
 
 }  // namespace
 
-const PackedGemvKernels q4_0_packed_avx512 = packed_kernels<packed::Q4_0Rows>();
-const PackedGemvKernels q4_1_packed_avx512 = packed_kernels<packed::Q4_1Rows>();
-const PackedGemvKernels q8_0_packed_avx512 = packed_kernels<packed::Q8_0Rows>();
+const PackedGemvKernels q4_0_packed_avx512 = packed::PackedProducts<packed::Q4_0Rows, Products>::kernels();
+const PackedGemvKernels q4_1_packed_avx512 = packed::PackedProducts<packed::Q4_1Rows, Products>::kernels();
+const PackedGemvKernels q8_0_packed_avx512 = packed::PackedProducts<packed::Q8_0Rows, Products>::kernels();
+const PackedGemvKernels q5_0_packed_avx512 = packed::PackedProducts<packed::Q5_0Rows, Products>::kernels();
+const PackedGemvKernels q5_1_packed_avx512 = packed::PackedProducts<packed::Q5_1Rows, Products>::kernels();
 
 }  // namespace llamux::cpu

@@ -208,6 +208,8 @@ Table apply(const Table& below, const Override* begin, const Override* end, Isa 
     return t;
 }
 
+// Q5_0 and Q5_1 are not repacked here: their AMX products read the original rows (no AMX
+// product on their repacked form has been measured).
 Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverride* end) {
     Table t = below;
     for (const GemmOverride* o = begin; o != end; ++o) {
@@ -216,6 +218,7 @@ Table apply_gemm(const Table& below, const GemmOverride* begin, const GemmOverri
             if (k.weight == DType::Q4_0) k.packed_gemm = &q4_0_packed_gemm_amx;
             if (k.weight == DType::Q4_1) k.packed_gemm = &q4_1_packed_gemm_amx;
             if (k.weight == DType::Q8_0) k.packed_gemm = &q8_0_packed_gemm_amx;
+            if (k.weight == DType::Q5_0 || k.weight == DType::Q5_1) k.packed_gemv = nullptr;
         }
     }
     return t;
@@ -237,9 +240,24 @@ Table apply_avx2_gemm(const Table& below) {
     return t;
 }
 
-// AVX-512 and above: Q4_0, Q4_1 and Q8_0 weights repacked for generation; prompts then read the
-// repacked rows too (packed_gemv's columns, or the AMX level's packed gemm), so Q4_0's AVX2
-// block kernel, which reads the original rows, is dropped. On Intel cores the K-quants keep
+// AVX2: Q4_0, Q4_1, Q5_0 and Q5_1 weights repacked for generation (kernels_avx2_packed.cpp);
+// prompts on them take the repacked rows' few-columns product, as at the AVX-512 level (on a
+// Zen 5 capped to AVX2, 1.1B Q4_0 pp512 192 t/s against 176 for the block kernel on the
+// original rows).
+Table apply_avx2_packed(const Table& below) {
+    Table t = below;
+    for (TypeKernels& k : t) {
+        if (k.weight == DType::Q4_0) k.packed_gemv = &q4_0_packed_avx2;
+        if (k.weight == DType::Q4_1) k.packed_gemv = &q4_1_packed_avx2;
+        if (k.weight == DType::Q5_0) k.packed_gemv = &q5_0_packed_avx2;
+        if (k.weight == DType::Q5_1) k.packed_gemv = &q5_1_packed_avx2;
+    }
+    return t;
+}
+
+// AVX-512 and above: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights repacked for generation;
+// prompts then read the repacked rows too (packed_gemv's columns, or the AMX level's packed
+// gemm), so Q4_0's AVX2 block kernel, which reads the original rows, is dropped. On Intel cores the K-quants keep
 // their AVX2 block kernels, faster there than the AVX-512 tiles (the Sapphire Rapids VM capped
 // to AVX-512, 1.1B pp512: Q4_K_M 172 against 130 t/s, Q5_K_M 165 against 114, Q6_K 156
 // against 137) until the AMX level brings its own; on an AMD Zen 5 the tiles are the faster
@@ -253,6 +271,8 @@ Table apply_packed(const Table& below, CpuVendor vendor) {
         if (k.weight == DType::Q4_0) k.packed_gemv = &q4_0_packed_avx512;
         if (k.weight == DType::Q4_1) k.packed_gemv = &q4_1_packed_avx512;
         if (k.weight == DType::Q8_0) k.packed_gemv = &q8_0_packed_avx512;
+        if (k.weight == DType::Q5_0) k.packed_gemv = &q5_0_packed_avx512;
+        if (k.weight == DType::Q5_1) k.packed_gemv = &q5_1_packed_avx512;
     }
     return t;
 }
@@ -303,7 +323,7 @@ const Tables& tables() {
         Tables r{};
         r.level[0] = Table{};
         for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
-        r.level[1] = apply_avx2_gemm(apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2));
+        r.level[1] = apply_avx2_packed(apply_avx2_gemm(apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2)));
         r.level[2] = apply_avx512_gemm(
             apply_packed(apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512),
                          detect_vendor()),

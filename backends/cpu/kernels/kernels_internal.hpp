@@ -92,16 +92,28 @@ LLAMUX_DECLARE_TILE(f32_tile_avx512);
 LLAMUX_DECLARE_TILE(f16_tile_avx512);
 LLAMUX_DECLARE_TILE(bf16_tile_avx512);
 
-// ---- AVX-512: generation on repacked Q4_0, Q4_1 and Q8_0 (kernels_avx512_packed.cpp) ----
+// ---- AVX2: generation on repacked Q4_0, Q4_1, Q5_0 and Q5_1 (kernels_avx2_packed.cpp) ----
+extern const PackedGemvKernels q4_0_packed_avx2;
+extern const PackedGemvKernels q4_1_packed_avx2;
+extern const PackedGemvKernels q5_0_packed_avx2;
+extern const PackedGemvKernels q5_1_packed_avx2;
+
+// ---- AVX-512: generation on repacked Q4_0, Q4_1, Q8_0, Q5_0 and Q5_1 (kernels_avx512_packed.cpp) ----
 extern const PackedGemvKernels q4_0_packed_avx512;
 extern const PackedGemvKernels q4_1_packed_avx512;
 extern const PackedGemvKernels q8_0_packed_avx512;
+extern const PackedGemvKernels q5_0_packed_avx512;
+extern const PackedGemvKernels q5_1_packed_avx512;
 // Bytes of one block of one kPackedRows-row group in those layouts: 4 chunks of 64 nibble
-// bytes (Q4_0, Q4_1) or 8 chunks of 64 quant bytes (Q8_0), then the rows' f16 scales (and
-// Q4_1's f16 mins; packed_rows_avx512.hpp describes them).
+// bytes (Q4_0, Q4_1, Q5_0 and Q5_1, these two with 64 bytes of fifth bits after them) or 8
+// chunks of 64 quant bytes (Q8_0), then the rows' f16 scales (and f16 mins of the types
+// with a min; packed_rows.hpp describes them).
 constexpr size_t kPackedQ4_0BlockBytes = 4 * 64 + kPackedRows * 2;
 constexpr size_t kPackedQ4_1BlockBytes = 4 * 64 + kPackedRows * 4;
 constexpr size_t kPackedQ8_0BlockBytes = 8 * 64 + kPackedRows * 2;
+// Q5_0 and Q5_1: Q4_0's and Q4_1's blocks with 4 bytes of fifth bits per row after the nibbles.
+constexpr size_t kPackedQ5_0BlockBytes = 4 * 64 + kPackedRows * 4 + kPackedRows * 2;
+constexpr size_t kPackedQ5_1BlockBytes = 4 * 64 + kPackedRows * 4 + kPackedRows * 4;
 
 // ---- AVX-512: F16 and BF16 prompt products on widened operands (kernels_avx512_float_gemm.cpp) ----
 extern const GemmKernels f16_gemm_avx512;
