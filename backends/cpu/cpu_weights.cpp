@@ -1,7 +1,7 @@
 // The CPU backend's weights: read in place from the model's mapping, or made resident in the
 // backend's own memory when the first program that multiplies with them is compiled:
-// repacked (TypeKernels::packed_gemv: Q4_0, Q4_1, Q5_0 and Q5_1 on AVX2, Q8_0 too on
-// AVX-512; Q5_0 and Q5_1 not with AMX), or, with
+// repacked (TypeKernels::packed_gemv: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 on AVX2 and above,
+// Q5_0 and Q5_1 not with AMX), or, with
 // LLAMUX_CPU_HUGE_PAGES=1, copied as they are (a weight of at least one huge page); with
 // that knob both go into huge pages where the system has them.
 // The copy goes to weight->extra and every matmul path reads it; the original stays where

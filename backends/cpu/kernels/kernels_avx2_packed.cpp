@@ -1,4 +1,4 @@
-// AVX2 generation on repacked weights: Q4_0, Q4_1, Q5_0 and Q5_1, in the layouts of
+// AVX2 generation on repacked weights: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, in the layouts of
 // packed_rows.hpp.
 // Compiled only with -mavx2 -mfma -mf16c; called only after detect_isa() found AVX2.
 //
@@ -9,8 +9,9 @@
 // 127 = 30480 fits; 5-bit values 4 steps at a time) and widened by vpmaddwd; the stored
 // quants' offset comes back as kOffset * sum(a), a min as m * d_a * sum(a), both from sums
 // computed once per call.
-// Integer sums are exact; only float order differs from vec_dot. Q8_0 is not repacked at
-// this level: its unsigned stored bytes (q + 128) would overflow vpmaddubsw's int16 pairs.
+// Integer sums are exact; only float order differs from vec_dot. Q8_0's stored bytes (q + 128)
+// would overflow vpmaddubsw's int16 pairs, so its values go back to signed and the sign
+// moves onto the activations, as in the AVX2 tiles.
 #include "kernels_internal.hpp"
 #include "llamux/quant_blocks.hpp"
 #include "packed_rows.hpp"
@@ -26,9 +27,15 @@ constexpr int kRows = kPackedRows;
 constexpr int kHalfRows = kRows / 2;   // rows per vector
 
 // Rows 8h .. 8h + 7 of one block (block: its first byte) as 8 vectors, vector k holding in
-// int32 lane r row 8h + r's elements 4k .. 4k + 3 as stored (q + kOffset).
+// int32 lane r row 8h + r's elements 4k .. 4k + 3: the 4- and 5-bit types as stored (q +
+// kOffset, unsigned), Q8_0 as the signed q.
 template <typename Rows>
 inline void unpack_half(const uint8_t* block, int h, __m256i (&q)[8]) {
+    if constexpr (!Rows::kNibbles) {
+        const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+        for (int k = 0; k < 8; ++k) q[k] = _mm256_xor_si256(loadu256(block + 64 * k + 32 * h), flip);
+        return;
+    }
     const __m256i low = _mm256_set1_epi8(0x0F);
     for (int p = 0; p < 4; ++p) {
         const __m256i bytes = loadu256(block + 64 * p + 32 * h);
@@ -46,18 +53,26 @@ inline void unpack_half(const uint8_t* block, int h, __m256i (&q)[8]) {
 
 // Unpacked rows q times the activation block's quants aq: int32 lane r = sum_e q[r][e] *
 // a[e] - bias. int16 sums run over 8 steps for values up to 15, 4 for values up to 31
-// (4 x 2 x 31 x 127 = 31496).
+// (4 x 2 x 31 x 127 = 31496). Q8_0's signed values take |q| times a with q's sign (exact for
+// every q, -128 included: a pair sums to at most 2 x 128 x 127), widened at every step, and
+// no bias (they are not offset here).
 template <typename Rows>
 inline __m256i half_dot(const __m256i (&q)[8], const int8_t* aq, int32_t bias) {
-    constexpr int kRun = Rows::kFifthBits ? 4 : 8;
     const __m256i ones = _mm256_set1_epi16(1);
+    const auto broadcast = [&](int k) { return _mm256_set1_epi32(static_cast<int>(load_u32(aq + 4 * k))); };
+    if constexpr (!Rows::kNibbles) {
+        __m256i s32 = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) {
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(q[k]), _mm256_sign_epi8(broadcast(k), q[k]));
+            s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(pairs, ones));
+        }
+        return s32;
+    }
+    constexpr int kRun = Rows::kFifthBits ? 4 : 8;
     __m256i s32 = _mm256_set1_epi32(-bias);
     for (int k0 = 0; k0 < 8; k0 += kRun) {
         __m256i s16 = _mm256_setzero_si256();
-        for (int k = k0; k < k0 + kRun; ++k) {
-            const __m256i ak = _mm256_set1_epi32(static_cast<int>(load_u32(aq + 4 * k)));
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q[k], ak));
-        }
+        for (int k = k0; k < k0 + kRun; ++k) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q[k], broadcast(k)));
         s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(s16, ones));
     }
     return s32;
@@ -149,5 +164,6 @@ const PackedGemvKernels q4_0_packed_avx2 = packed::PackedProducts<packed::Q4_0Ro
 const PackedGemvKernels q4_1_packed_avx2 = packed::PackedProducts<packed::Q4_1Rows, Products>::kernels();
 const PackedGemvKernels q5_0_packed_avx2 = packed::PackedProducts<packed::Q5_0Rows, Products>::kernels();
 const PackedGemvKernels q5_1_packed_avx2 = packed::PackedProducts<packed::Q5_1Rows, Products>::kernels();
+const PackedGemvKernels q8_0_packed_avx2 = packed::PackedProducts<packed::Q8_0Rows, Products>::kernels();
 
 }  // namespace llamux::cpu

@@ -240,10 +240,10 @@ Table apply_avx2_gemm(const Table& below) {
     return t;
 }
 
-// AVX2: Q4_0, Q4_1, Q5_0 and Q5_1 weights repacked for generation (kernels_avx2_packed.cpp);
-// prompts on them take the repacked rows' few-columns product, as at the AVX-512 level (on a
-// Zen 5 capped to AVX2, 1.1B Q4_0 pp512 192 t/s against 176 for the block kernel on the
-// original rows).
+// AVX2: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights repacked for generation
+// (kernels_avx2_packed.cpp); prompts on them take the repacked rows' few-columns product, as
+// at the AVX-512 level (on a Zen 5 capped to AVX2, 1.1B Q4_0 pp512 192 t/s against 176 for
+// the block kernel on the original rows).
 Table apply_avx2_packed(const Table& below) {
     Table t = below;
     for (TypeKernels& k : t) {
@@ -251,6 +251,7 @@ Table apply_avx2_packed(const Table& below) {
         if (k.weight == DType::Q4_1) k.packed_gemv = &q4_1_packed_avx2;
         if (k.weight == DType::Q5_0) k.packed_gemv = &q5_0_packed_avx2;
         if (k.weight == DType::Q5_1) k.packed_gemv = &q5_1_packed_avx2;
+        if (k.weight == DType::Q8_0) k.packed_gemv = &q8_0_packed_avx2;
     }
     return t;
 }

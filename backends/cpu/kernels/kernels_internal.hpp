@@ -92,11 +92,12 @@ LLAMUX_DECLARE_TILE(f32_tile_avx512);
 LLAMUX_DECLARE_TILE(f16_tile_avx512);
 LLAMUX_DECLARE_TILE(bf16_tile_avx512);
 
-// ---- AVX2: generation on repacked Q4_0, Q4_1, Q5_0 and Q5_1 (kernels_avx2_packed.cpp) ----
+// ---- AVX2: generation on repacked Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (kernels_avx2_packed.cpp) ----
 extern const PackedGemvKernels q4_0_packed_avx2;
 extern const PackedGemvKernels q4_1_packed_avx2;
 extern const PackedGemvKernels q5_0_packed_avx2;
 extern const PackedGemvKernels q5_1_packed_avx2;
+extern const PackedGemvKernels q8_0_packed_avx2;
 
 // ---- AVX-512: generation on repacked Q4_0, Q4_1, Q8_0, Q5_0 and Q5_1 (kernels_avx512_packed.cpp) ----
 extern const PackedGemvKernels q4_0_packed_avx512;
