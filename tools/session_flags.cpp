@@ -55,7 +55,7 @@ void SessionFlags::add_to(CLI::App& cmd, bool single_values) {
         cmd.add_option("--ubatch-size", ubatch, "-ub N: evaluate prompts at most N tokens at a time (as -b)");
     }
     cmd.add_option("--threads-batch", threads_batch,
-                   "-tb N: accepted for llama.cpp's sake; prompts use the -t threads too");
+                   "-tb N: CPU threads for prompts (batches of more than one token; default: as -t)");
     if (single_values) {
         cmd.add_option("--flash-attn", flash_attn,
                        "-fa [on|off]: accepted for llama.cpp's sake; attention is always one fused kernel")
@@ -93,10 +93,6 @@ void check_llama_cpp_flags(const SessionFlags& f) {
     }
     if (f.ubatch < 0) throw Error("-ub: expected a batch size >= 1, got " + std::to_string(f.ubatch));
     if (f.threads_batch < 0) throw Error("-tb: expected a thread count >= 0, got " + std::to_string(f.threads_batch));
-    if (f.threads_batch > 0 && f.threads_batch != f.threads) {
-        logger("cli")->warn("-tb {}: prompts run on the -t threads too ({})", f.threads_batch,
-                            f.threads > 0 ? std::to_string(f.threads) : std::string("one per physical core"));
-    }
 }
 
 }  // namespace
@@ -128,6 +124,7 @@ SessionOptions SessionFlags::session_options() const {
     o.rope_freq_base = rope_freq_base;
     o.rope_freq_scale = rope_scale > 0.0f ? 1.0f / rope_scale : rope_freq_scale;
     o.n_threads = threads;
+    o.n_threads_batch = threads_batch;
     o.n_ctx = ctx;
     o.n_batch = ubatch > 0 ? std::min(batch, ubatch) : batch;
     o.placement.default_backend = backend;

@@ -33,7 +33,7 @@ struct SessionFlags {
     bool no_mmap = false;          // --no-mmap: read the file into memory
     bool mlock = false;            // --mlock: keep the model's pages in RAM
     int32_t ubatch = 0;            // -ub: llama.cpp's physical batch; 0: as -b
-    int32_t threads_batch = 0;     // -tb: accepted; prompts use the -t threads too
+    int32_t threads_batch = 0;     // -tb: threads for prompts; 0: as -t
     std::string flash_attn;        // -fa [on|off|1|0|auto]: accepted; attention is always fused
     int32_t main_gpu = 0;          // -mg: only the first visible GPU (0)
     std::string split_mode;        // -sm: none or layer (one GPU: the same)

@@ -45,7 +45,8 @@ private:
 
 struct CpuBackend {
     lmx_backend_config config{};
-    int32_t n_threads = 1;
+    int32_t n_threads = 1;        // programs of one token (generation)
+    int32_t n_threads_batch = 1;  // programs of more (prompts); the pool has the larger count
     Isa isa = Isa::Scalar;  // detect_isa() at create
     std::unique_ptr<ThreadPool> pool;
     Scratch scratch;
@@ -115,6 +116,8 @@ struct CompiledNode {
 struct CpuProgram {
     std::vector<lmx_node> nodes;
     std::vector<CompiledNode> steps;  // one per node, same order
+    int threads = 1;    // n_threads or n_threads_batch, by the tokens its matmuls multiply
+    bool wide = true;   // threads is the pool's whole size (else its narrow loops)
 };
 
 // What an executor gets besides its node.
@@ -123,22 +126,24 @@ struct ExecContext {
     const Scratch& scratch;
     Isa isa;
     const lmx_exec_args& args;
+    int n_threads;  // the program's (CpuProgram::threads)
+    bool wide;      // ... and whether that is the whole pool
 
-    int threads() const { return pool.size(); }
+    int threads() const { return n_threads; }
 
-    // f(chunk, slot) for every chunk in 0 .. n_chunks-1: on the pool when `parallel`, else
-    // in order on this thread (slot 0). See ThreadPool::for_chunks.
+    // f(chunk, slot) for every chunk in 0 .. n_chunks-1: on the program's threads of the pool
+    // when `parallel`, else in order on this thread (slot 0). See ThreadPool::for_chunks.
     template <typename F>
     void chunks(bool parallel, int64_t n_chunks, F&& f) const {
-        if (parallel && pool.size() > 1 && n_chunks > 1) {
-            pool.for_chunks(n_chunks, f);
+        if (parallel && n_threads > 1 && n_chunks > 1) {
+            pool.for_chunks(n_chunks, f, wide);
         } else {
             for (int64_t c = 0; c < n_chunks; ++c) f(c, 0);
         }
     }
     // The chunk count for `units` of work of which a chunk should have at least min_units.
     int64_t chunk_count(bool parallel, int64_t units, int64_t min_units) const {
-        return parallel ? cpu::chunk_count(units, min_units, pool.size()) : 1;
+        return parallel ? cpu::chunk_count(units, min_units, n_threads) : 1;
     }
 };
 

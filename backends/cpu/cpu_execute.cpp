@@ -6,6 +6,7 @@
 
 #include "cpu_backend.hpp"
 #include "llamux/ops_ref.hpp"
+#include "llamux/plugin_support.hpp"
 
 namespace llamux::cpu {
 namespace {
@@ -47,6 +48,8 @@ void compile(CpuBackend& backend, const lmx_node* nodes, int32_t n, CpuProgram* 
     make_resident_for_matmuls(backend, nodes, n);  // before planning: plans read w.extra
     program->nodes.assign(nodes, nodes + n);
     program->steps.assign(static_cast<size_t>(n), CompiledNode{});
+    program->threads = plugin::program_threads(backend.config, nodes, n, backend.n_threads);
+    program->wide = program->threads == backend.pool->size();
     size_t shared = 0, per_thread = 0;
     for (size_t i = 0; i < program->nodes.size(); ++i) {
         const lmx_node& node = program->nodes[i];
@@ -59,7 +62,7 @@ void compile(CpuBackend& backend, const lmx_node* nodes, int32_t n, CpuProgram* 
         switch (node.op) {
             case LMX_OP_MATMUL:
                 ok = plan_matmul(node, i > 0 ? &program->steps[i - 1] : nullptr,
-                                 backend.n_threads, backend.isa, &step.matmul, &node_shared,
+                                 program->threads, backend.isa, &step.matmul, &node_shared,
                                  &node_thread, &step.parallel);
                 step.exec = Exec::Matmul;
                 break;
@@ -106,7 +109,7 @@ void compile(CpuBackend& backend, const lmx_node* nodes, int32_t n, CpuProgram* 
         shared = std::max(shared, node_shared);
         per_thread = std::max(per_thread, node_thread);
     }
-    backend.scratch.reserve(shared, per_thread, backend.n_threads);
+    backend.scratch.reserve(shared, per_thread, backend.pool->size());
 }
 
 namespace {
@@ -131,7 +134,7 @@ lmx_status run_step(const CompiledNode& step, const ExecContext& ctx) {
 
 lmx_status execute(CpuBackend& backend, const CpuProgram& program, const lmx_exec_args& args,
                    std::string* error) {
-    const ExecContext ctx{*backend.pool, backend.scratch, backend.isa, args};
+    const ExecContext ctx{*backend.pool, backend.scratch, backend.isa, args, program.threads, program.wide};
     for (const CompiledNode& step : program.steps) {
         if (step.exec != Exec::Reference && run_step(step, ctx) == LMX_OK) continue;
         // The reference runs what no executor takes, and words the error of a refused value.

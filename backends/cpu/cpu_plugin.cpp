@@ -1,10 +1,12 @@
 // The CPU plugin's ABI table: host memory; weights read from the mmapped file or from the
 // backend's resident copies (cpu_weights.cpp).
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -39,12 +41,17 @@ lmx_status cpu_create(const lmx_backend_config* config, lmx_backend** out, lmx_e
         auto b = std::make_unique<CpuBackend>();
         if (config) b->config = *config;
         b->n_threads = config && config->n_threads > 0 ? config->n_threads : llamux::default_thread_count();
+        b->n_threads_batch = config && config->n_threads_batch > 0 ? config->n_threads_batch : b->n_threads;
         b->isa = llamux::cpu::detect_isa();
         const char* huge = std::getenv("LLAMUX_CPU_HUGE_PAGES");
         b->huge_pages = huge && std::strcmp(huge, "1") == 0;
-        b->pool = std::make_unique<llamux::cpu::ThreadPool>(b->n_threads);
+        b->pool = std::make_unique<llamux::cpu::ThreadPool>(std::max(b->n_threads, b->n_threads_batch),
+                                                            std::min(b->n_threads, b->n_threads_batch));
+        const std::string prompts = b->n_threads_batch != b->n_threads
+                                        ? " (" + std::to_string(b->n_threads_batch) + " for prompts)"
+                                        : std::string();
         plugin::log(b->config, 2,
-                    std::to_string(b->n_threads) + " threads, " +
+                    std::to_string(b->n_threads) + " threads" + prompts + ", " +
                         llamux::cpu::isa_name(b->isa) + " kernels" +
                         (b->huge_pages ? ", large weights copied into huge pages" : ""));
         *out = reinterpret_cast<lmx_backend*>(b.release());

@@ -5,9 +5,9 @@
 // workers inside.
 //
 // Both waits spin first and sleep on a futex only after the spin budget; a sleeper is woken
-// only when it has announced itself (sleepers_, caller_sleeping_), so the busy path makes no
-// system call. Each announce-then-check / change-then-check pair is sequentially consistent
-// (Dekker's pattern): that is what rules out a lost wake-up.
+// only when it has announced itself (Doorbell::sleepers, caller_sleeping_), so the busy path
+// makes no system call. Each announce-then-check / change-then-check pair is sequentially
+// consistent (Dekker's pattern): that is what rules out a lost wake-up.
 #include "thread_pool.hpp"
 
 #include <chrono>
@@ -71,7 +71,9 @@ bool spin_until(Pred pred) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 1 ? n_threads : 1) {
+ThreadPool::ThreadPool(int n_threads, int n_narrow)
+    : n_threads_(n_threads > 1 ? n_threads : 1),
+      n_narrow_(n_narrow <= 0 || n_narrow > n_threads_ ? n_threads_ : n_narrow) {
     workers_.reserve(static_cast<size_t>(n_threads_ - 1));
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
 }
@@ -79,13 +81,21 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 1 ? n_threads : 1
 ThreadPool::~ThreadPool() {
     if (workers_.empty()) return;
     stop_.store(true, std::memory_order_release);
-    doorbell_.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake_all(doorbell_);
+    for (Doorbell* bell : {&doorbell_, &wide_doorbell_}) {
+        bell->rings.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(bell->rings);
+    }
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_loop(int64_t n_chunks, ChunkFn fn, void* ctx) {
-    if (n_threads_ == 1 || n_chunks <= 1) {
+void ThreadPool::ring(Doorbell& bell) {
+    bell.rings.fetch_add(1, std::memory_order_seq_cst);
+    if (bell.sleepers.load(std::memory_order_seq_cst) > 0) futex_wake_all(bell.rings);
+}
+
+void ThreadPool::run_loop(int64_t n_chunks, ChunkFn fn, void* ctx, bool wide) {
+    const bool all = wide || n_narrow_ == n_threads_;
+    if ((all ? n_threads_ : n_narrow_) == 1 || n_chunks <= 1) {
         for (int64_t c = 0; c < n_chunks; ++c) fn(ctx, c, 0);
         return;
     }
@@ -95,8 +105,8 @@ void ThreadPool::run_loop(int64_t n_chunks, ChunkFn fn, void* ctx) {
     n_chunks_ = n_chunks;
     next_chunk_.store(0, std::memory_order_relaxed);
     gate_.store(kOpen, std::memory_order_release);  // publishes the loop to joiners
-    doorbell_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(doorbell_);
+    ring(doorbell_);
+    if (all && n_narrow_ < n_threads_) ring(wide_doorbell_);
 
     take_chunks(0);
 
@@ -138,21 +148,24 @@ void ThreadPool::leave() {
     }
 }
 
-uint32_t ThreadPool::wait_for_doorbell(uint32_t seen) {
+uint32_t ThreadPool::wait_for(Doorbell& bell, uint32_t seen) {
     uint32_t d = seen;
-    if (spin_until([&] { return (d = doorbell_.load(std::memory_order_acquire)) != seen; })) {
+    if (spin_until([&] { return (d = bell.rings.load(std::memory_order_acquire)) != seen; })) {
         return d;
     }
-    sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    while ((d = doorbell_.load(std::memory_order_seq_cst)) == seen) futex_wait(doorbell_, seen);
-    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    bell.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    while ((d = bell.rings.load(std::memory_order_seq_cst)) == seen) futex_wait(bell.rings, seen);
+    bell.sleepers.fetch_sub(1, std::memory_order_relaxed);
     return d;
 }
 
 void ThreadPool::worker_main(int slot) {
+    // A worker past the narrow ones may still join a narrow loop that is open when it wakes
+    // late from a wide one: harmless (it takes chunks like any other).
+    Doorbell& bell = slot < n_narrow_ ? doorbell_ : wide_doorbell_;
     uint32_t seen = 0;
     for (;;) {
-        seen = wait_for_doorbell(seen);
+        seen = wait_for(bell, seen);
         if (stop_.load(std::memory_order_acquire)) return;
         if (join()) {  // a loop is open: help until its chunks run out
             take_chunks(slot);

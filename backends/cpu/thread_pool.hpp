@@ -21,36 +21,52 @@ namespace llamux::cpu {
 // Between loops a worker spins for a few tens of microseconds, then sleeps on a futex: back-
 // to-back loops make no system call and an idle session burns no CPU.
 //
+// A loop is wide (all size() threads) or narrow (the first narrow_size() of them): a backend
+// whose prompts and generation run on different thread counts (llama.cpp's -tb and -t) keeps
+// one pool of the larger count. The threads past narrow_size() wait on a doorbell of their
+// own that narrow loops do not ring, so they sleep through generation instead of spinning
+// beside it.
+//
 // Contract: one for_chunks() at a time (not reentrant, not from two threads at once); f must
 // not throw (an exception escaping a worker terminates the process). Memory written before
 // for_chunks() is visible to every call of f, everything f wrote is visible after it.
 class ThreadPool {
 public:
-    explicit ThreadPool(int n_threads);  // n_threads <= 1: no workers, everything inline
+    // n_threads <= 1: no workers, everything inline. n_narrow: the threads of a narrow loop,
+    // clamped to 1 .. n_threads (<= 0: n_threads, every loop on all).
+    explicit ThreadPool(int n_threads, int n_narrow = 0);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     int size() const { return n_threads_; }
+    int narrow_size() const { return n_narrow_; }
 
     template <typename F>
-    void for_chunks(int64_t n_chunks, F&& f) {
+    void for_chunks(int64_t n_chunks, F&& f, bool wide = true) {
         using Fn = std::remove_reference_t<F>;
         void* ctx = const_cast<void*>(static_cast<const void*>(&f));
         run_loop(n_chunks, [](void* c, int64_t chunk, int slot) { (*static_cast<Fn*>(c))(chunk, slot); },
-                 ctx);
+                 ctx, wide);
     }
 
 private:
     using ChunkFn = void (*)(void* ctx, int64_t chunk, int slot);
-    void run_loop(int64_t n_chunks, ChunkFn fn, void* ctx);
+    // A futex word rung once per loop (and at shutdown), and how many workers sleep on it.
+    struct Doorbell {
+        alignas(64) std::atomic<uint32_t> rings{0};
+        std::atomic<int32_t> sleepers{0};
+    };
+    void run_loop(int64_t n_chunks, ChunkFn fn, void* ctx, bool wide);
     void worker_main(int slot);
-    uint32_t wait_for_doorbell(uint32_t seen);
+    static uint32_t wait_for(Doorbell& bell, uint32_t seen);
+    static void ring(Doorbell& bell);
     bool join();
     void leave();
     void take_chunks(int slot);
 
     int n_threads_ = 1;
+    int n_narrow_ = 1;
     std::vector<std::thread> workers_;
 
     // The open loop; written by run_loop before the gate opens, read by workers that joined.
@@ -62,9 +78,8 @@ private:
     // kOpen while the loop takes joiners; the low bits count workers inside it.
     alignas(64) std::atomic<uint32_t> gate_{0};
     std::atomic<int32_t> caller_sleeping_{0};  // run_loop asleep on gate_
-    // Rung once per loop (and at shutdown) to wake workers; a futex word.
-    alignas(64) std::atomic<uint32_t> doorbell_{0};
-    std::atomic<int32_t> sleepers_{0};  // workers asleep on doorbell_
+    Doorbell doorbell_;       // every loop: workers 1 .. n_narrow_ - 1
+    Doorbell wide_doorbell_;  // wide loops: workers n_narrow_ .. n_threads_ - 1
     std::atomic<bool> stop_{false};
 };
 

@@ -89,6 +89,7 @@ struct Step {
 
 struct Program {
     std::vector<Step> steps;
+    int32_t threads = 1;  // OpenMP threads: -t, or -tb for a prompt's program (plugin::program_threads)
 };
 
 // Sends a line to the host's log callback (levels as spdlog: 0 trace .. 4 error).

@@ -7,6 +7,7 @@
 
 #include "llamux/ir.hpp"
 #include "llamux/ops_ref.hpp"
+#include "llamux/plugin_support.hpp"
 #include "onednn_backend.hpp"
 #include "onednn_half.hpp"
 
@@ -338,7 +339,8 @@ bool supports(const OnednnBackend& /*b*/, const lmx_node& node) {
 
 lmx_status compile(OnednnBackend& b, const lmx_node* nodes, int32_t n_nodes, Program& program,
                    std::string* why) {
-    ThreadScope threads(b.n_threads);
+    program.threads = plugin::program_threads(b.config, nodes, n_nodes, b.n_threads);
+    ThreadScope threads(program.threads);
     Compiler compiler(b, program);
     for (int32_t i = 0; i < n_nodes; ++i) {
         const lmx_node& n = nodes[i];

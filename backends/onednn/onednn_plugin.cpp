@@ -105,7 +105,11 @@ lmx_status onednn_create(const lmx_backend_config* config, lmx_backend** out, lm
                     "oneDNN " + std::to_string(dnnl::version()->major) + "." +
                         std::to_string(dnnl::version()->minor) + ", " +
                         isa_name(dnnl::get_effective_cpu_isa()) + ", " +
-                        std::to_string(b->n_threads) + " OpenMP threads; weights: quantized as " +
+                        std::to_string(b->n_threads) + " OpenMP threads" +
+                        (config && config->n_threads_batch > 0 && config->n_threads_batch != b->n_threads
+                             ? " (" + std::to_string(config->n_threads_batch) + " for prompts)"
+                             : std::string()) +
+                        "; weights: quantized as " +
                         (onednn::held_type(*b, LMX_TYPE_Q4_0) == dnnl::memory::data_type::bf16 ? "bf16" : "f32") +
                         ", f16 as " +
                         (onednn::held_type(*b, LMX_TYPE_F16) == dnnl::memory::data_type::bf16 ? "bf16" : "f32"));
@@ -196,7 +200,7 @@ lmx_status onednn_execute(lmx_backend* b, lmx_program* program, const lmx_exec_a
                           lmx_error* err) {
     return plugin::guarded(err, [&] {
         OnednnBackend& backend = *as_backend(b);
-        onednn::ThreadScope threads(backend.n_threads);
+        onednn::ThreadScope threads(reinterpret_cast<Program*>(program)->threads);
         std::string why;
         bool queued = false;  // primitives submitted since the last wait
         for (auto& step : reinterpret_cast<Program*>(program)->steps) {

@@ -6,7 +6,7 @@ than being ignored; an argument llama-cpp-python does not know either raises Typ
 """
 
 CONSTRUCTOR = {
-    "vocab_only": False, "n_threads_batch": None, "main_gpu": 0, "tensor_split": None,
+    "vocab_only": False, "main_gpu": 0, "tensor_split": None,
     "logits_all": False, "lora_path": None, "flash_attn": False,
 }
 # tfs_z: llama.cpp dropped tail-free sampling (and so does its main's chain).

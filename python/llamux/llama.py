@@ -41,8 +41,8 @@ _POOLING_NAMES = {-1: "none", 0: "none", 1: "mean", 2: "cls", 3: "last"}
 
 
 class Llama:
-    def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_gpu_layers=0,
-                 seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
+    def __init__(self, model_path, *, n_ctx=512, n_batch=512, n_threads=None, n_threads_batch=None,
+                 n_gpu_layers=0, seed=DEFAULT_SEED, backend="cpu", placement=None, plugin_dirs=(),
                  chat_format=None, embedding=False, pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED,
                  rope_freq_base=0.0, rope_freq_scale=0.0, type_k=None, type_v=None,
                  use_mmap=True, use_mlock=False, verbose=True, **unsupported):
@@ -53,7 +53,8 @@ class Llama:
         the output head too), as llama.cpp's -ngl does; with no usable GPU it warns and runs
         on the CPU. backend names the plugin for everything else; placement is the command
         line's --placement map ("0-15:onednn,16-31:cpu"). n_threads: CPU threads (None: one
-        per physical core). seed: the default seed of every call (DEFAULT_SEED: a random one each call).
+        per physical core); n_threads_batch: those of prompts (None: n_threads), llama.cpp's
+        -tb. seed: the default seed of every call (DEFAULT_SEED: a random one each call).
         embedding: allow embed() and create_embedding(), with pooling_type one of the
         LLAMA_POOLING_TYPE_* values (UNSPECIFIED: NONE for Llama models, as llama.cpp).
         rope_freq_base, rope_freq_scale: RoPE overrides (0: the model's), as llama.cpp's
@@ -76,8 +77,9 @@ class Llama:
         _check_int("n_ctx", n_ctx, 0)
         _check_int("n_batch", n_batch, 1)
         _check_int("n_gpu_layers", n_gpu_layers, 0)
-        if n_threads is not None:
-            _check_int("n_threads", n_threads, 1)
+        for name, value in (("n_threads", n_threads), ("n_threads_batch", n_threads_batch)):
+            if value is not None:
+                _check_int(name, value, 1)
         self._seed = _check_seed("seed", seed)
         if pooling_type not in _POOLING_NAMES:
             raise ValueError(f"pooling_type: expected one of {sorted(_POOLING_NAMES)} "
@@ -94,7 +96,7 @@ class Llama:
             self.model_path, n_ctx, n_batch, n_threads or 0, backend, n_gpu_layers,
             placement or "", [*(d for d in PLUGIN_DIRS if os.path.isdir(d)), *map(os.fspath, plugin_dirs)],
             _number("rope_freq_base", rope_freq_base), _number("rope_freq_scale", rope_freq_scale),
-            *_cache_types(type_k, type_v), bool(use_mmap), bool(use_mlock))
+            *_cache_types(type_k, type_v), bool(use_mmap), bool(use_mlock), n_threads_batch or 0)
         self.metadata = self._engine.metadata()
         self.chat_format = chat_format or self._engine.chat_format()
 

@@ -231,7 +231,8 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model-name", default="llama", help="the model id /v1/models reports")
     p.add_argument("-c", "--ctx-size", type=int, default=2048, help="context size (0: the model's)")
-    p.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: one per physical core)")
+    p.add_argument("-tb", "--threads-batch", type=int, default=None, help="CPU threads for prompts (default: as -t)")
     p.add_argument("-ngl", "--n-gpu-layers", type=int, default=0)
     p.add_argument("--backend", default="cpu")
     p.add_argument("--placement", default=None)
@@ -247,7 +248,7 @@ def main(argv=None):
     p.add_argument("-q", "--quiet", action="store_true", help="no request log, runtime errors only")
     args = p.parse_args(argv)
     try:
-        llm = Llama(args.model, n_ctx=args.ctx_size, n_threads=args.threads,
+        llm = Llama(args.model, n_ctx=args.ctx_size, n_threads=args.threads, n_threads_batch=args.threads_batch,
                     n_gpu_layers=args.n_gpu_layers, backend=args.backend,
                     placement=args.placement, chat_format=args.chat_format, embedding=True,
                     pooling_type=POOLING[args.pooling], verbose=not args.quiet,

@@ -34,7 +34,7 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
                                const std::string& backend, int32_t n_gpu_layers,
                                const std::string& placement,
                                const std::vector<std::string>& plugin_dirs, float rope_freq_base,
-                               float rope_freq_scale, int32_t type_k, int32_t type_v) {
+                               float rope_freq_scale, int32_t type_k, int32_t type_v, int32_t n_threads_batch) {
     SessionOptions o;  // the other fields keep the runtime's defaults
     // ggml's type ids; Session refuses the types a cache cannot have.
     for (const auto& [name, id] : {std::pair{"type_k", type_k}, std::pair{"type_v", type_v}}) {
@@ -47,6 +47,7 @@ SessionOptions session_options(int32_t n_ctx, int32_t n_batch, int32_t n_threads
     o.n_ctx = n_ctx;
     o.n_batch = n_batch;
     o.n_threads = n_threads;
+    o.n_threads_batch = n_threads_batch;
     o.placement.default_backend = backend;
     o.placement.n_gpu_layers = n_gpu_layers;
     o.placement.map = placement;
@@ -109,17 +110,18 @@ void bind_engine(py::module_& m) {
                          int32_t n_threads, const std::string& backend, int32_t n_gpu_layers,
                          const std::string& placement, const std::vector<std::string>& plugin_dirs,
                          float rope_freq_base, float rope_freq_scale, int32_t type_k, int32_t type_v, bool use_mmap,
-                         bool use_mlock) {
+                         bool use_mlock, int32_t n_threads_batch) {
                  const LoadOptions load{use_mmap, use_mlock};
                  return new Engine(model_path, load,
                                    session_options(n_ctx, n_batch, n_threads, backend, n_gpu_layers, placement,
-                                                   plugin_dirs, rope_freq_base, rope_freq_scale, type_k, type_v));
+                                                   plugin_dirs, rope_freq_base, rope_freq_scale, type_k, type_v,
+                                                   n_threads_batch));
              }),
              py::arg("model_path"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
              py::arg("backend"), py::arg("n_gpu_layers"), py::arg("placement"),
              py::arg("plugin_dirs"), py::arg("rope_freq_base") = 0.0f, py::arg("rope_freq_scale") = 0.0f,
              py::arg("type_k") = int32_t{LMX_TYPE_F16}, py::arg("type_v") = int32_t{LMX_TYPE_F16},
-             py::arg("use_mmap") = true, py::arg("use_mlock") = false,
+             py::arg("use_mmap") = true, py::arg("use_mlock") = false, py::arg("n_threads_batch") = 0,
              py::call_guard<py::gil_scoped_release>())
         .def(
             "tokenize",

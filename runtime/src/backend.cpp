@@ -70,6 +70,7 @@ std::shared_ptr<Backend> Backend::create(std::shared_ptr<Plugin> plugin,
     lmx_backend_config config{};
     config.struct_size = sizeof(config);
     config.n_threads = options.n_threads;
+    config.n_threads_batch = options.n_threads_batch;
     config.device = options.device;
     config.log = &plugin_log;
     config.log_user = logger("plugin." + b->name()).get();  // registry keeps it alive

@@ -104,6 +104,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
 
     BackendOptions bopt;
     bopt.n_threads = options_.n_threads;
+    bopt.n_threads_batch = options_.n_threads_batch;
     backends_ = std::make_unique<BackendSet>(registry_, placement_.backend_names(),
                                              options_.host_backend, bopt);
     const Model* m = model_.get();

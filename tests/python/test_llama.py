@@ -359,7 +359,8 @@ class BadInputTest(unittest.TestCase):
         path = fixture(self, STORIES)
         for kwargs, words in [(dict(n_ctx=-1), "n_ctx: expected an integer >= 0, got -1"),
                               (dict(n_batch=0), "n_batch"), (dict(n_gpu_layers=-2), "n_gpu_layers"),
-                              (dict(n_threads=0), "n_threads"), (dict(seed=2**32), "seed"),
+                              (dict(n_threads=0), "n_threads"), (dict(n_threads_batch=0), "n_threads_batch"),
+                              (dict(seed=2**32), "seed"),
                               (dict(chat_format="alpaca"), "chat_format")]:
             with self.subTest(**kwargs):
                 with self.assertRaises(ValueError) as e:
@@ -382,8 +383,13 @@ class BadInputTest(unittest.TestCase):
         # The context is still usable after refused calls.
         self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0)["choices"][0]["text"], ", there was")
 
+    def test_prompt_threads_change_no_token(self):
+        # llama.cpp's -tb: prompts on 2 threads, generation on 1.
+        llm = load(self, n_threads=1, n_threads_batch=2)
+        self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0)["choices"][0]["text"], ", there was")
+
     def test_llama_cpp_python_arguments_at_neutral_values_are_accepted(self):
-        llm = load(self, vocab_only=False, n_threads_batch=None, flash_attn=False)
+        llm = load(self, vocab_only=False, flash_attn=False)
         neutral = dict(typical_p=1.0, frequency_penalty=0.0, presence_penalty=0.0, tfs_z=1.0,
                        mirostat_mode=0, grammar=None, logit_bias=None)
         self.assertEqual(llm(PROMPT, max_tokens=3, temperature=0, **neutral)["choices"][0]["text"],

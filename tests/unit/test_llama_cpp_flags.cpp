@@ -30,6 +30,7 @@ TEST(LlamaCppFlags, SpellingsAndHabitsChangeNothing) {
         {{"-fa", "on"}, kText},
         {{"-ub", "2"}, kText},
         {{"-tb", "1"}, kText},
+        {{"-tb", "2"}, kText},  // prompts on two threads, generation on one: the same tokens
         {{"-sm", "layer"}, kText},
         {{"-mg", "0"}, kText},
         {{"-ngl", "0"}, kText},
@@ -116,7 +117,7 @@ TEST(LlamaCppFlags, DisplayFlagsAsMainShowsTheText) {
     const auto no_perf = test::run_llamux(quiet);
     EXPECT_EQ(no_perf.out, kText);
     EXPECT_THAT(no_perf.err, Not(HasSubstr("llamux: load")));
-    quiet.insert(quiet.end(), {"--log-disable", "-tb", "2"});  // -tb would warn
+    quiet.insert(quiet.end(), {"--log-disable", "-tb", "2"});
     const auto silent = test::run_llamux(quiet);
     EXPECT_EQ(silent.out, kText);
     EXPECT_EQ(silent.err, "");

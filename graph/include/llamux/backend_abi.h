@@ -40,7 +40,7 @@
 extern "C" {
 #endif
 
-#define LMX_ABI_VERSION 1u
+#define LMX_ABI_VERSION 2u /* 2: lmx_backend_config.n_threads_batch */
 #define LMX_ENTRY_POINT "lmx_backend_get_api"
 #define LMX_MAX_DIMS 4
 #define LMX_MAX_SRC 4
@@ -173,8 +173,9 @@ typedef struct lmx_probe_result {
 
 typedef struct lmx_backend_config {
     uint32_t struct_size;
-    int32_t n_threads; /* <= 0: the plugin's choice */
-    int32_t device;    /* device index for multi-device plugins */
+    int32_t n_threads;       /* <= 0: the plugin's choice */
+    int32_t n_threads_batch; /* for programs of more than one token (prompts); <= 0: n_threads */
+    int32_t device;          /* device index for multi-device plugins */
     lmx_log_fn log;    /* may be NULL; valid until destroy */
     void* log_user;
 } lmx_backend_config;

@@ -50,4 +50,20 @@ inline void log(const lmx_backend_config& config, int32_t level, const std::stri
     if (config.log) config.log(config.log_user, level, message.c_str());
 }
 
+// The thread count a program of `nodes` should run on: config.n_threads_batch when it
+// evaluates more than one token (a matmul whose activations have several columns: a
+// prompt), else n_threads, as llama.cpp picks -tb or -t per batch. Each <= 0 stands for the
+// plugin's default, `fallback`.
+inline int32_t program_threads(const lmx_backend_config& config, const lmx_node* nodes, int32_t n_nodes,
+                               int32_t fallback) {
+    const int32_t single = config.n_threads > 0 ? config.n_threads : fallback;
+    for (int32_t i = 0; i < n_nodes; ++i) {
+        const lmx_node& node = nodes[i];
+        if (node.op == LMX_OP_MATMUL && node.src[1] != nullptr && node.src[1]->ne[1] > 1) {
+            return config.n_threads_batch > 0 ? config.n_threads_batch : single;
+        }
+    }
+    return single;
+}
+
 }  // namespace llamux::plugin

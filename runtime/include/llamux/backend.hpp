@@ -11,7 +11,8 @@
 namespace llamux {
 
 struct BackendOptions {
-    int32_t n_threads = 0;  // <= 0: the plugin's choice
+    int32_t n_threads = 0;        // <= 0: the plugin's choice
+    int32_t n_threads_batch = 0;  // programs of more than one token; <= 0: n_threads
     int32_t device = 0;
 };
 

@@ -21,7 +21,8 @@ namespace llamux {
 struct SessionOptions {
     int32_t n_ctx = 0;        // KV cache rows; 0: the model's training context, at most 4096
     int32_t n_batch = 512;    // prompt tokens evaluated per graph execution
-    int32_t n_threads = 0;    // for CPU-side backends; 0: all cores
+    int32_t n_threads = 0;    // for CPU-side backends; 0: one per physical core
+    int32_t n_threads_batch = 0;  // the same for prompts (batches of more than one token); 0: n_threads
     // KV cache types of keys and values, each one of F16, BF16, F32, Q8_0, Q4_0, Q4_1, Q5_0
     // or Q5_1 (llama.cpp's -ctk/-ctv); the block types need heads of whole 32-value blocks.
     // Session throws Error for any other type or head size.
