@@ -1,6 +1,6 @@
 // AVX2 generation on repacked weights: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, in the layouts of
-// packed_rows.hpp.
-// Compiled only with -mavx2 -mfma -mf16c; called only after detect_isa() found AVX2.
+// packed_rows.hpp. Compiled only with -mavx2 -mfma -mf16c; called only after detect_isa()
+// found AVX2.
 //
 // A 256-bit vector holds 8 of a group's 16 rows, so each group is read as two halves. Per
 // block and half, vpmaddubsw multiplies the stored values (0..15 or 0..31, unsigned) of 4
@@ -147,12 +147,12 @@ struct Products {
                     const uint8_t* blk = packed::block_at<Rows>(base, nb, g, b);
                     __m256i q[8];
                     unpack_half<Rows>(blk, h, q);
-                    for (int c = 0; c < NC; ++c) acc[c] = half_step<Rows>(q, blk, h, col[c][b].qs, p[c], b - b0, acc[c]);
+                    for (int c = 0; c < NC; ++c) {
+                        acc[c] = half_step<Rows>(q, blk, h, col[c][b].qs, p[c], b - b0, acc[c]);
+                    }
                 }
-                for (int c = 0; c < NC; ++c) {
-                    store_half(y + static_cast<size_t>(c) * ldy + static_cast<size_t>(g * kRows + h * kHalfRows), acc[c],
-                               accumulate);
-                }
+                float* out = y + static_cast<size_t>(g * kRows + h * kHalfRows);
+                for (int c = 0; c < NC; ++c) store_half(out + static_cast<size_t>(c) * ldy, acc[c], accumulate);
             }
         }
     }

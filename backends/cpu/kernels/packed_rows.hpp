@@ -11,12 +11,13 @@
 //
 // Per group of kPackedRows = 16 rows, per block b of 32 elements, kBlockBytes bytes: the
 // quants of the 16 rows as unsigned values (q + kOffset; 4-bit and 5-bit types as nibbles
-// plus a plane of fifth bits), then the rows' 16 f16 scales, then
-// (types with a min, kMin) the rows' 16 f16 mins. Unpacked, the quant part is 8 vectors of
+// plus a plane of fifth bits), then the rows' 16 f16 scales, then (types with a min, kMin)
+// the rows' 16 f16 mins. Unpacked, the quant part is 8 vectors of
 // 16 int32 lanes, vector k holding in lane r row r's elements 4k..4k+3: the four that
 // vpdpbusd (or vpmaddubsw) multiplies with one broadcast dword of activations, and one row
 // of an AMX B tile. So a GEMV needs no horizontal sums; the signed value is q - kOffset,
-// taken back as kOffset * sum(a) per activation block, and a min m adds m * d_a * sum(a).
+// taken back as kOffset * sum(a) per activation block (the AVX2 reader of Q8_0 flips its
+// bytes back to signed instead), and a min m adds m * d_a * sum(a).
 #pragma once
 
 #include <cstring>
@@ -232,10 +233,18 @@ struct PackedProducts {
                 const int64_t b1 = nb - b0 < kMaxBlocks ? nb : b0 + kMaxBlocks;
                 const bool acc = b0 > 0;
                 switch (nc - c0 < 4 ? nc - c0 : 4) {
-                    case 1: P::template columns_blocks<Rows, 1>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
-                    case 2: P::template columns_blocks<Rows, 2>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
-                    case 3: P::template columns_blocks<Rows, 3>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
-                    default: P::template columns_blocks<Rows, 4>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy); break;
+                    case 1:
+                        P::template columns_blocks<Rows, 1>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy);
+                        break;
+                    case 2:
+                        P::template columns_blocks<Rows, 2>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy);
+                        break;
+                    case 3:
+                        P::template columns_blocks<Rows, 3>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy);
+                        break;
+                    default:
+                        P::template columns_blocks<Rows, 4>(nb, base, g0, g1, act, a_stride, b0, b1, acc, yc, ldy);
+                        break;
                 }
             }
         }
