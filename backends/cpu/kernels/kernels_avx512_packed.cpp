@@ -20,7 +20,17 @@ using namespace simd;
 using packed::ActBlocks;
 
 constexpr int kRows = kPackedRows;
-constexpr int kStreams = 4;           // groups walked side by side (see gemv_blocks)
+constexpr int kStreams = 4;            // groups walked side by side (see gemv_blocks)
+constexpr size_t kPrefetchBlocks = 4;  // software prefetch distance, in blocks of a group
+
+// Whether the GEMV walks kStreams interleaved runs of groups: measured faster on a Sapphire
+// Rapids VM; on AMD's Zen 5 one group at a time reads faster (1.1B tg64 on 2 threads, A/B
+// interleaved, one run against four: Q4_0 68-76 against 63-65 t/s, Q4_1 69-86 / 56-62, Q5_0
+// 62-65 / 53-59, Q8_0 43-53 / 35).
+bool interleave_streams() {
+    static const bool interleave = detect_vendor() != CpuVendor::Amd;
+    return interleave;
+}
 
 // Activation quants 4k..4k+3, in every int32 lane.
 inline __m512i dword_of(const int8_t* aq, int k) {
@@ -51,15 +61,16 @@ inline __m512 block_step(const __m512i (&q)[8], const uint8_t* block, const int8
 
 // The products on repacked rows, for packed::PackedProducts.
 struct Products {
-    // Rows g0..g1 over blocks [b0, b1), added to y when `accumulate`. The groups are walked as
-    // kStreams interleaved runs from distant parts of the range: one core then keeps several
-    // independent memory streams in flight, which on the machines measured reads weights ~30%
-    // faster than one stream (generation is bound by how fast a core pulls memory).
+    // Rows g0..g1 over blocks [b0, b1), added to y when `accumulate`. Where interleave_streams()
+    // the groups are walked as kStreams interleaved runs from distant parts of the range: one
+    // core then keeps several independent memory streams in flight, which on the Sapphire
+    // Rapids VM read weights ~30% faster than one stream (generation is bound by how fast a
+    // core pulls memory); elsewhere one group at a time.
     template <typename Rows>
     static void gemv_blocks(int64_t nb, const uint8_t* base, int64_t g0, int64_t g1, const BlockQ8_0* a,
                             const ActBlocks& p, int64_t b0, int64_t b1, bool accumulate, float* y) {
         auto step = [&](int64_t g, __m512 acc, int64_t b) {
-            const uint8_t* c = packed::block_prefetching<Rows>(base, nb, g, b);
+            const uint8_t* c = packed::block_prefetching<Rows, kPrefetchBlocks>(base, nb, g, b);
             __m512i q[8];
             packed::unpack<Rows>(c, q);
             return block_step<Rows>(q, c, a[b].qs, p, b - b0, acc);
@@ -69,7 +80,7 @@ struct Products {
             _mm512_storeu_ps(y + g * kRows, sum);
         };
 
-        const int64_t part = (g1 - g0) / kStreams;
+        const int64_t part = interleave_streams() ? (g1 - g0) / kStreams : 0;
         for (int64_t g = g0; g < g0 + part; ++g) {
             __m512 acc[kStreams];
             for (__m512& v : acc) v = _mm512_setzero_ps();

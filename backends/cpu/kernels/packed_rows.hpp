@@ -186,12 +186,11 @@ struct PreparedColumns {
     }
 };
 
-// Block b of group g, with the block kPrefetchBlocks further along the group prefetched.
-constexpr size_t kPrefetchBlocks = 4;
-template <typename Rows>
+// Block b of group g, with the block Ahead further along the group prefetched.
+template <typename Rows, size_t Ahead>
 inline const uint8_t* block_prefetching(const uint8_t* base, int64_t nb, int64_t g, int64_t b) {
     const uint8_t* c = block_at<Rows>(base, nb, g, b);
-    const char* ahead = reinterpret_cast<const char*>(c) + kPrefetchBlocks * Rows::kBlockBytes;
+    const char* ahead = reinterpret_cast<const char*>(c) + Ahead * Rows::kBlockBytes;
     for (size_t off = 0; off < Rows::kBlockBytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
     return c;
 }
