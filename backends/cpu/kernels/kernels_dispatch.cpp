@@ -258,11 +258,12 @@ Table apply_avx2_packed(const Table& below) {
 
 // AVX-512 and above: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights repacked for generation;
 // prompts then read the repacked rows too (packed_gemv's columns, or the AMX level's packed
-// gemm), so Q4_0's AVX2 block kernel, which reads the original rows, is dropped. On Intel cores the K-quants keep
-// their AVX2 block kernels, faster there than the AVX-512 tiles (the Sapphire Rapids VM capped
-// to AVX-512, 1.1B pp512: Q4_K_M 172 against 130 t/s, Q5_K_M 165 against 114, Q6_K 156
-// against 137) until the AMX level brings its own; on an AMD Zen 5 the tiles are the faster
-// (docs/performance.md, "On an AMD EPYC (Zen 5) VM"), so AMD cores drop those kernels too.
+// gemm), so Q4_0's AVX2 block kernel, which reads the original rows, is dropped. On Intel
+// cores the K-quants keep their AVX2 block kernels, faster there than the AVX-512 tiles (the
+// Sapphire Rapids VM capped to AVX-512, 1.1B pp512: Q4_K_M 172 against 130 t/s, Q5_K_M 165
+// against 114, Q6_K 156 against 137) until the AMX level brings its own; on an AMD Zen 5 the
+// tiles are the faster (docs/performance.md, "On an AMD EPYC (Zen 5) VM"), so AMD cores drop
+// those kernels too.
 Table apply_packed(const Table& below, CpuVendor vendor) {
     Table t = below;
     for (TypeKernels& k : t) {
