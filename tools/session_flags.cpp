@@ -54,9 +54,9 @@ void SessionFlags::add_to(CLI::App& cmd, bool single_values) {
     if (single_values) {
         cmd.add_option("--ubatch-size", ubatch, "-ub N: evaluate prompts at most N tokens at a time (as -b)");
     }
-    cmd.add_option("--threads-batch", threads_batch,
-                   "-tb N: CPU threads for prompts (batches of more than one token; default: as -t)");
     if (single_values) {
+        cmd.add_option("--threads-batch", threads_batch,
+                       "-tb N: CPU threads for prompts (batches of more than one token; default: as -t)");
         cmd.add_option("--flash-attn", flash_attn,
                        "-fa [on|off]: accepted for llama.cpp's sake; attention is always one fused kernel")
             ->expected(0, 1);
@@ -81,7 +81,7 @@ std::shared_ptr<const Model> SessionFlags::load_model() const {
 namespace {
 
 // The llama.cpp flags taken for its users' sake: values llamux cannot honour are errors,
-// the rest change nothing (-tb says so once).
+// the rest change nothing.
 void check_llama_cpp_flags(const SessionFlags& f) {
     SessionFlags::check_flash_attn(f.flash_attn);
     if (f.main_gpu != 0) {

@@ -40,7 +40,7 @@ struct SessionFlags {
 
     // Registers the flags on a subcommand. -m falls back to $LLAMUX_MODEL. Without
     // single_values, -t, -ngl, -ctk, -ctv, -b, -ub and -fa are left to the subcommand (bench
-    // takes lists).
+    // takes lists), and -tb is not taken (llama-bench has none).
     void add_to(CLI::App& cmd, bool single_values = true);
     // A -fa value: on, off, auto, 1, 0 or empty (the flag alone); Error naming -fa otherwise.
     static void check_flash_attn(const std::string& value);

@@ -45,8 +45,7 @@ private:
 
 struct CpuBackend {
     lmx_backend_config config{};
-    int32_t n_threads = 1;        // programs of one token (generation)
-    int32_t n_threads_batch = 1;  // programs of more (prompts); the pool has the larger count
+    int32_t n_threads = 1;  // programs of one token (generation); prompts: config.n_threads_batch
     Isa isa = Isa::Scalar;  // detect_isa() at create
     std::unique_ptr<ThreadPool> pool;
     Scratch scratch;

@@ -41,15 +41,14 @@ lmx_status cpu_create(const lmx_backend_config* config, lmx_backend** out, lmx_e
         auto b = std::make_unique<CpuBackend>();
         if (config) b->config = *config;
         b->n_threads = config && config->n_threads > 0 ? config->n_threads : llamux::default_thread_count();
-        b->n_threads_batch = config && config->n_threads_batch > 0 ? config->n_threads_batch : b->n_threads;
+        // The pool has the larger of the two counts; programs of the smaller run narrow loops.
+        const int32_t batch = config && config->n_threads_batch > 0 ? config->n_threads_batch : b->n_threads;
         b->isa = llamux::cpu::detect_isa();
         const char* huge = std::getenv("LLAMUX_CPU_HUGE_PAGES");
         b->huge_pages = huge && std::strcmp(huge, "1") == 0;
-        b->pool = std::make_unique<llamux::cpu::ThreadPool>(std::max(b->n_threads, b->n_threads_batch),
-                                                            std::min(b->n_threads, b->n_threads_batch));
-        const std::string prompts = b->n_threads_batch != b->n_threads
-                                        ? " (" + std::to_string(b->n_threads_batch) + " for prompts)"
-                                        : std::string();
+        b->pool = std::make_unique<llamux::cpu::ThreadPool>(std::max(b->n_threads, batch), std::min(b->n_threads, batch));
+        const std::string prompts =
+            batch != b->n_threads ? " (" + std::to_string(batch) + " for prompts)" : std::string();
         plugin::log(b->config, 2,
                     std::to_string(b->n_threads) + " threads" + prompts + ", " +
                         llamux::cpu::isa_name(b->isa) + " kernels" +
