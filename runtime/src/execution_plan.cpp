@@ -10,6 +10,7 @@
 #include "llamux/error.hpp"
 #include "llamux/log.hpp"
 #include "memory_planner.hpp"
+#include "node_backends.hpp"
 
 namespace llamux {
 namespace {
@@ -38,17 +39,6 @@ struct Step {
     int src_instance = -1;
     int dst_instance = -1;
 };
-
-// Logs each (backend, op) fallback once per process.
-void log_fallback_once(const std::string& backend, lmx_op op, const std::string& host) {
-    static std::mutex mutex;
-    static std::set<std::pair<std::string, int>> seen;
-    std::lock_guard lock(mutex);
-    if (seen.insert({backend, static_cast<int>(op)}).second) {
-        logger("sched")->info("backend {} declines {} nodes: they run on {}", backend, op_name(op),
-                              host);
-    }
-}
 
 }  // namespace
 
@@ -157,50 +147,9 @@ ExecutionPlan::ExecutionPlan(const Graph& graph, const Placement& placement,
     const std::shared_ptr<Backend> host = backends.shared(backends.host().name());
 
     // 1. Backend per node: placement, then fallback to the host for declined nodes.
-    std::vector<std::shared_ptr<Backend>> node_backend(nodes.size());
-    std::deque<std::string> probe_names;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-        const Node& n = nodes[i];
-        auto backend = backends.shared(placement.backend_of(n.layer));
-        if (backend != host) {
-            std::deque<lmx_tensor> probe;
-            lmx_node query{};
-            query.op = n.op;
-            query.layer = n.layer;
-            for (size_t s = 0; s < LMX_MAX_SRC; ++s) {
-                if (n.src[s] != kNoTensor) {
-                    const TensorDesc& d = graph.tensor(n.src[s]);
-                    query.src[s] = &probe.emplace_back(describe_tensor(d, d.name.c_str()));
-                }
-            }
-            const TensorDesc& dd = graph.tensor(n.dst);
-            query.dst = &probe.emplace_back(describe_tensor(dd, dd.name.c_str()));
-            std::copy(n.iparams.begin(), n.iparams.end(), query.iparams);
-            std::copy(n.fparams.begin(), n.fparams.end(), query.fparams);
-            if (!backend->supports(query)) {
-                log_fallback_once(backend->name(), n.op, host->name());
-                backend = host;
-                ++stats_.n_fallback_nodes;
-            }
-        }
-        node_backend[i] = backend;
-    }
-    // A layer's KV stores and attention share the cache: keep them on one backend.
-    std::map<int32_t, std::set<Backend*>> kv_backends;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-        if (nodes[i].op == LMX_OP_KV_STORE || nodes[i].op == LMX_OP_ATTENTION) {
-            kv_backends[nodes[i].layer].insert(node_backend[i].get());
-        }
-    }
-    for (size_t i = 0; i < nodes.size(); ++i) {
-        const bool kv_op = nodes[i].op == LMX_OP_KV_STORE || nodes[i].op == LMX_OP_ATTENTION;
-        if (kv_op && kv_backends[nodes[i].layer].size() > 1 && node_backend[i] != host) {
-            log->info("layer {}: KV store and attention moved to {} together", nodes[i].layer,
-                      host->name());
-            node_backend[i] = host;
-            ++stats_.n_fallback_nodes;
-        }
-    }
+    NodeBackends chosen = choose_node_backends(graph, placement, backends);
+    const std::vector<std::shared_ptr<Backend>>& node_backend = chosen.of_node;
+    stats_.n_fallback_nodes = chosen.n_fallback;
     for (const auto& b : node_backend) node_backend_names_.push_back(b->name());
 
     // Inputs are written by the host.

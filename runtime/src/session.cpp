@@ -9,6 +9,7 @@
 #include "llamux/llama_graph.hpp"
 #include "llamux/log.hpp"
 #include "kv_shift.hpp"
+#include "node_backends.hpp"
 #include "session_state.hpp"
 
 namespace llamux {
@@ -21,10 +22,27 @@ uint64_t kv_cache_bytes(const LlamaHParams& hp, int32_t n_ctx, DType t) {
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (uint64_t{1} << 19)) >> 20) + " MiB"; }
 
+// Whether backend `gpu` keeps the KV cache of the blocks placed on it: it may decline a
+// cache type (the CUDA plugin declines quantized ones), and then those layers' KV stores and
+// attention run on the host, with the cache (node_backends.hpp).
+bool gpu_keeps_kv_cache(const LlamaGraph& graph, const Placement& placement, const BackendSet& backends,
+                        const std::string& gpu) {
+    const NodeBackends chosen = choose_node_backends(graph.graph, placement, backends);
+    const auto& nodes = graph.graph.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        if (nodes[i].op == LMX_OP_KV_STORE && placement.backend_of(nodes[i].layer) == gpu) {
+            return chosen.of_node[i]->name() == gpu;
+        }
+    }
+    return false;
+}
+
 // Appended to an out-of-memory error while preparing -ngl blocks on the GPU: what one block
 // needs and how many would fit in the memory the plugin's probe saw free (weights counted
-// as the file stores them; a backend that widens some types needs more).
-std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, DType type_k, DType type_v) {
+// as the file stores them; a backend that widens some types needs more). A KV cache the GPU
+// backend declines is said to stay on the host and not counted.
+std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, DType type_k, DType type_v,
+                         bool kv_on_gpu) {
     constexpr uint64_t kReserve = uint64_t{256} << 20;  // scratch, activations, cuBLAS workspace
     const LlamaHParams& hp = model.hparams();
     uint64_t weights = 0;
@@ -32,9 +50,15 @@ std::string gpu_fit_hint(const Model& model, const Plugin* gpu, int32_t n_ctx, D
         if (t.name.rfind("blk.0.", 0) == 0) weights += t.n_bytes;
     }
     const uint64_t kv = kv_cache_bytes(hp, n_ctx, type_k) + kv_cache_bytes(hp, n_ctx, type_v);
-    const uint64_t per_block = weights + kv;
-    std::string hint = "each block needs about " + mib(per_block) + " on the GPU (" + mib(weights) +
-                       " of weights, " + mib(kv) + " of KV cache at -c " + std::to_string(n_ctx) + ")";
+    const uint64_t per_block = weights + (kv_on_gpu ? kv : 0);
+    std::string hint = "each block needs about " + mib(per_block) + " on the GPU (" + mib(weights) + " of weights, ";
+    if (kv_on_gpu) {
+        hint += mib(kv) + " of KV cache at -c " + std::to_string(n_ctx) + ")";
+    } else {
+        hint += "its " + std::string(info(type_k).name) + "/" + std::string(info(type_v).name) +
+                " KV cache of " + mib(kv) + " at -c " + std::to_string(n_ctx) +
+                " stays on the host: the GPU backend declines that cache type)";
+    }
     if (gpu && gpu->probe().memory_free > 0 && per_block > 0) {
         const uint64_t free_bytes = gpu->probe().memory_free;
         const std::string fit = std::to_string(std::min<uint64_t>(
@@ -116,8 +140,15 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     } catch (const Error& e) {
         const std::string what = e.what();
         if (spec.n_gpu_layers <= 0 || what.find("out of memory") == std::string::npos) throw;
-        throw Error(what + "; " + gpu_fit_hint(*model_, registry_.find(spec.gpu_backend).get(),
-                                               n_ctx_, options_.kv_type_k, options_.kv_type_v));
+        LlamaGraphOptions gopt;
+        gopt.n_tokens = 1;
+        gopt.n_ctx = n_ctx_;
+        gopt.kv_type_k = options_.kv_type_k;
+        gopt.kv_type_v = options_.kv_type_v;
+        const LlamaGraph graph = build_llama_graph(hparams_, gopt, model_->weight_lookup());
+        const bool kv_on_gpu = gpu_keeps_kv_cache(graph, placement_, *backends_, spec.gpu_backend);
+        throw Error(what + "; " + gpu_fit_hint(*model_, registry_.find(spec.gpu_backend).get(), n_ctx_,
+                                               options_.kv_type_k, options_.kv_type_v, kv_on_gpu));
     }
 }
 

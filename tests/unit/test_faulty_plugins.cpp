@@ -143,6 +143,47 @@ TEST_P(FaultyPlugins, RunCommandExitsWithOneAndTheMessage) {
     EXPECT_THAT(r.err, Not(HasSubstr("terminate called")));
 }
 
+// Out of memory on the GPU layers (-ngl): the error says what one block needs, and a KV
+// cache the GPU backend declines (faulty_prepare declines quantized ones, as the CUDA plugin
+// does) is said to stay on the host instead of being counted.
+std::string gpu_out_of_memory_message(const std::filesystem::path& path, DType kv_type) {
+    auto model = Model::load(path.string());
+    SessionOptions o;
+    o.plugins.env_path = false;
+    o.plugins.dirs = {test::test_plugin_dir("faulty-prepare")};
+    o.placement.gpu_backend = "faulty_prepare";
+    o.placement.n_gpu_layers = model->hparams().n_layer + 1;
+    o.kv_type_k = o.kv_type_v = kv_type;
+    o.n_ctx = 2048;
+    try {
+        Session session(model, o);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(FaultyGpuLayers, OutOfMemoryHintCountsAKvCacheTheGpuKeeps) {
+    LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
+    FaultyLibrary library("faulty-prepare", "libllamux_test_faulty_prepare.so");
+    const std::string message = gpu_out_of_memory_message(path, DType::F16);
+    EXPECT_THAT(message, HasSubstr("device memory exhausted"));
+    // synth-tiny: 4 KV heads of 32, so 2048 rows of f16 K and V take 1 MiB.
+    EXPECT_THAT(message, HasSubstr(", 1 MiB of KV cache at -c 2048)"));
+    EXPECT_THAT(message, Not(HasSubstr("stays on the host")));
+}
+
+TEST(FaultyGpuLayers, OutOfMemoryHintLeavesADeclinedKvCacheOnTheHost) {
+    LLAMUX_FIXTURE(path, "models/synth/synth-tiny-Q4_0.gguf");
+    FaultyLibrary library("faulty-prepare", "libllamux_test_faulty_prepare.so");
+    const std::string message = gpu_out_of_memory_message(path, DType::Q8_0);
+    EXPECT_THAT(message, HasSubstr("device memory exhausted"));
+    // 34 bytes per 32 values: 0.53 MiB.
+    EXPECT_THAT(message, HasSubstr("its q8_0/q8_0 KV cache of 1 MiB at -c 2048 stays on the host: the GPU backend "
+                                   "declines that cache type"));
+    EXPECT_EQ(library.live_objects(), 0) << "objects of the plugin left alive";
+}
+
 INSTANTIATE_TEST_SUITE_P(Faults, FaultyPlugins, ::testing::ValuesIn(kFaults),
                          [](const auto& param_info) {
                              const Fault& f = param_info.param;
