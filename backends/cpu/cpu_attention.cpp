@@ -10,7 +10,9 @@
 // Work items: with AVX-512, a block of up to 16 query rows (tokens x query heads) of one KV
 // head, so that each K/V row read serves every query of the block (cpu_attention_avx512.cpp),
 // or for the few rows of a decode step several heads of one token with keys in the lanes
-// (cpu_attention_row_avx512.cpp); otherwise one (token, head) row (cpu_attention_rows.cpp).
+// (cpu_attention_row_avx512.cpp); with AVX2, blocks of 8 rows for F32 and F16 caches when
+// there are 8 rows per KV head to fill them (cpu_attention_avx2.cpp); otherwise one (token,
+// head) row (cpu_attention_rows.cpp).
 // Later tokens see more rows, so items are chunks of the pool (taken one at a time), the
 // biggest first.
 #include <algorithm>
@@ -41,19 +43,19 @@ int64_t heads_per_item(const AttnShape& s, bool parallel, int threads) {
     return (per_item + s.group - 1) / s.group * s.group;
 }
 
-// How attend_block_avx512 cuts the queries: blocks of n_t tokens x n_h heads of one group.
+// How the block kernels cut the queries: blocks of n_t tokens x n_h heads of one group.
 struct Blocking {
     int64_t n_t, n_h;
     int64_t n_tblocks, n_hparts, n_kv_head;
     int64_t items() const { return n_tblocks * n_hparts * n_kv_head; }
 };
 
-Blocking blocking_for(const AttnShape& s, int64_t n_kv_head, int64_t min_items) {
+Blocking blocking_for(const AttnShape& s, int64_t n_kv_head, int64_t lanes, int64_t min_items) {
     // Whole groups serve the most queries per K/V row; a few long rows (decode) are split
     // by heads until every thread has items.
-    int64_t n_h = std::min(s.group, kAttnLanes);
+    int64_t n_h = std::min(s.group, lanes);
     for (;;) {
-        const int64_t n_t = std::max<int64_t>(1, kAttnLanes / n_h);
+        const int64_t n_t = std::max<int64_t>(1, lanes / n_h);
         const Blocking b{n_t, n_h, (s.n_tok + n_t - 1) / n_t, (s.group + n_h - 1) / n_h,
                          n_kv_head};
         if (b.items() >= min_items || n_h == 1) return b;
@@ -76,6 +78,7 @@ bool plan_attention(const lmx_node& node, size_t* per_thread_bytes, bool* parall
     const int64_t head_dim = node.src[0]->ne[0], n_ctx = node.src[1]->ne[1];
     *per_thread_bytes = std::max({attend_row_scratch(head_dim, n_ctx),
                                   attend_block_scratch(head_dim, n_ctx),
+                                  attend_block_avx2_scratch(head_dim, n_ctx),
                                   attend_row_avx512_scratch(head_dim, node.src[0]->ne[1], n_ctx)});
     *parallel = true;  // decided per run: the work grows with n_past
     return true;
@@ -107,9 +110,17 @@ lmx_status exec_attention(const CompiledNode& step, const ExecContext& ctx) {
     }
     if (ctx.isa >= Isa::Avx512 && attend_block_supports(node)) {
         const int64_t min_items = parallel ? 2 * static_cast<int64_t>(ctx.threads()) : 1;
-        const Blocking b = blocking_for(s, n_kv_head, min_items);
+        const Blocking b = blocking_for(s, n_kv_head, kAttnLanes, min_items);
         ctx.chunks(parallel, b.items(), [&](int64_t i, int slot) {
             attend_block_avx512(node, s, block_at(s, b, i), ctx.scratch.thread(slot));
+        });
+        return LMX_OK;
+    }
+    if (ctx.isa >= Isa::Avx2 && attend_block_avx2_supports(node) && s.n_tok * s.group >= kAttnLanesAvx2) {
+        const int64_t min_items = parallel ? 2 * static_cast<int64_t>(ctx.threads()) : 1;
+        const Blocking b = blocking_for(s, n_kv_head, kAttnLanesAvx2, min_items);
+        ctx.chunks(parallel, b.items(), [&](int64_t i, int slot) {
+            attend_block_avx2(node, s, block_at(s, b, i), ctx.scratch.thread(slot));
         });
         return LMX_OK;
     }

@@ -1,13 +1,17 @@
-// Internals of the attention executor (cpu_attention.cpp), shared by its two kernels:
+// Internals of the attention executor (cpu_attention.cpp), shared by its kernels:
 //   - cpu_attention_rows.cpp: one (token, head) pair at a time, scalar or AVX2;
-//   - cpu_attention_avx512.cpp: a block of up to 16 query rows of one KV head at a time.
-// Both follow the numerics contract stated at the top of cpu_attention.cpp, and both compute
+//   - cpu_attention_avx2.cpp / cpu_attention_avx512.cpp: a block of up to 8 / 16 query rows
+//     of one KV head at a time;
+//   - cpu_attention_row_avx512.cpp: the few rows of a decode step, keys in the lanes.
+// All follow the numerics contract stated at the top of cpu_attention.cpp, and both compute
 // each output row in an order that does not depend on which other rows share its work item.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu_tensor.hpp"
 #include "kernels/kernels.hpp"
 #include "llamux/backend_abi.h"
 #include "llamux/dtype.hpp"
@@ -90,11 +94,80 @@ void attend_row_avx512(const lmx_node& node, const AttnShape& s, int64_t t, int6
 
 constexpr int64_t kAttnLanes = 16;  // query rows of one block: one per vector lane
 
-// Query rows t0 .. t0+n_t-1 x heads h0 .. h0+n_h-1 (n_t * n_h <= kAttnLanes), all of one KV
-// head's group.
+// Query rows t0 .. t0+n_t-1 x heads h0 .. h0+n_h-1 (n_t * n_h <= the kernel's lanes: 16 for
+// AVX-512, 8 for AVX2), all of one KV head's group.
 struct AttnBlock {
     int64_t t0, n_t, h0, n_h;
 };
+
+// A block kernel's per-thread scratch, for Lanes query rows and Keys keys scored together.
+template <int64_t Lanes, int64_t Keys>
+struct BlockScratch {
+    float* q;   // [Lanes][head_dim] the block's q rows, rounded as K's type sees them
+    float* qt;  // [head_dim][Lanes] the same, transposed
+    float* kf;  // [Keys][head_dim] K rows as float
+    float* p;   // [n_ctx][Lanes] scores, then probabilities
+
+    static size_t bytes(int64_t head_dim, int64_t n_ctx) {
+        return static_cast<size_t>((2 * Lanes + Keys) * head_dim + n_ctx * Lanes) * sizeof(float);
+    }
+    static BlockScratch at(std::byte* base, int64_t head_dim) {
+        auto* q = reinterpret_cast<float*>(base);
+        float* qt = q + Lanes * head_dim;
+        float* kf = qt + head_dim * Lanes;
+        return {q, qt, kf, kf + Keys * head_dim};
+    }
+};
+
+// The lanes of a block kernel: lane r holds query row (token t0 + r / n_h, head h0 + r % n_h).
+template <int64_t Lanes>
+struct BlockLanes {
+    alignas(64) int32_t limit[Lanes];  // keys the lane's row sees; n_kv for an unused lane
+    float* out[Lanes];                 // the row's dst; null for an unused lane
+    const float* q[Lanes];             // the row's q; null for an unused lane
+    int64_t n_rows;                    // lanes used: n_t * n_h
+    int64_t n_kv;                      // keys the block's last token sees
+};
+
+template <int64_t Lanes>
+BlockLanes<Lanes> block_lanes(const lmx_node& node, const AttnShape& s, const AttnBlock& b) {
+    BlockLanes<Lanes> l;
+    l.n_rows = b.n_t * b.n_h;
+    l.n_kv = s.n_past + b.t0 + b.n_t;
+    for (int64_t r = 0; r < Lanes; ++r) {
+        if (r >= l.n_rows) {
+            l.limit[r] = static_cast<int32_t>(l.n_kv);
+            l.out[r] = nullptr;
+            l.q[r] = nullptr;
+            continue;
+        }
+        const int64_t t = b.t0 + r / b.n_h, h = b.h0 + r % b.n_h;
+        l.limit[r] = static_cast<int32_t>(s.n_past + t + 1);
+        l.out[r] = reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h * s.head_dim;
+        l.q[r] = reinterpret_cast<const float*>(row_ptr(*node.src[0], h, t));
+    }
+    return l;
+}
+
+// The passes of a block kernel over V: pass(c0, cols, g, o, n_seen) for columns c0 ..
+// c0+cols-1 (cols <= MaxCols) of the rows in lanes g .. g+Rows-1, whose dst columns are
+// o[0 .. Rows) (null past the used lanes); n_seen: keys any of those rows sees.
+template <int64_t Rows, int64_t MaxCols, int64_t Lanes, typename Pass>
+void for_v_passes(const BlockLanes<Lanes>& l, int64_t head_dim, Pass&& pass) {
+    for (int64_t c0 = 0; c0 < head_dim; c0 += MaxCols) {
+        const int64_t cols = std::min(MaxCols, head_dim - c0);
+        for (int64_t g = 0; g < l.n_rows; g += Rows) {
+            float* o[Rows];
+            int64_t n_seen = 0;
+            for (int64_t r = 0; r < Rows; ++r) {
+                const bool used = g + r < l.n_rows;
+                o[r] = used ? l.out[g + r] + c0 : nullptr;
+                if (used) n_seen = std::max<int64_t>(n_seen, l.limit[g + r]);
+            }
+            pass(c0, cols, g, o, n_seen);
+        }
+    }
+}
 
 // True if attend_block_avx512 (and attend_row_avx512) take the node: F32, F16 or quantized
 // caches, head_dim a multiple of 16 (32 with a quantized cache).
@@ -104,5 +177,17 @@ size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx);
 // Needs AVX-512 F/BW/VL, FMA and F16C.
 void attend_block_avx512(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
                          std::byte* scratch);
+
+// ---- block kernel (AVX2) -------------------------------------------------------------------
+
+constexpr int64_t kAttnLanesAvx2 = 8;
+
+// True if attend_block_avx2 takes the node: F32 or F16 caches, head_dim a multiple of 16.
+// (Quantized caches stay on the row kernel, whose integer key dots are llama.cpp's.)
+bool attend_block_avx2_supports(const lmx_node& node);
+// Per-thread scratch of attend_block_avx2 (less than attend_block_scratch's).
+size_t attend_block_avx2_scratch(int64_t head_dim, int64_t n_ctx);
+// Needs AVX2, FMA and F16C.
+void attend_block_avx2(const lmx_node& node, const AttnShape& s, const AttnBlock& b, std::byte* scratch);
 
 }  // namespace llamux::cpu

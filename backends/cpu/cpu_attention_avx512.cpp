@@ -23,20 +23,7 @@ constexpr int64_t kKeys = 8;   // keys scored together: independent FMA chains
 constexpr int64_t kRows = 4;   // rows of one pass over V
 constexpr int64_t kCols = 64;  // output columns of one pass over V (kRows x 4 registers)
 
-// Per-thread scratch.
-struct Scratch {
-    float* q;   // [16][head_dim] the block's q rows, rounded to K's type
-    float* qt;  // [head_dim][16] the same, transposed
-    float* kf;  // [kKeys][head_dim] K rows as float
-    float* p;   // [n_ctx][16] scores, then probabilities
-};
-
-Scratch scratch_at(std::byte* base, int64_t head_dim) {
-    auto* q = reinterpret_cast<float*>(base);
-    float* qt = q + kAttnLanes * head_dim;
-    float* kf = qt + head_dim * kAttnLanes;
-    return {q, qt, kf, kf + kKeys * head_dim};
-}
+using Scratch = BlockScratch<kAttnLanes, kKeys>;
 
 // Scores of keys 0 .. n_kv-1 into p[j][16] (lanes past their row's limit: -inf); returns
 // each lane's maximum.
@@ -161,27 +148,17 @@ LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const Att
     const lmx_tensor& k = *node.src[1];
     const lmx_tensor& v = *node.src[2];
     const int64_t D = s.head_dim;
-    const Scratch m = scratch_at(scratch, D);
-    const int64_t n_rows = b.n_t * b.n_h;
-    const auto kv_col = static_cast<size_t>((b.h0 / s.group) * D);  // elements into a cache row
-    const int64_t n_kv = s.n_past + b.t0 + b.n_t;  // rows the block's last token sees
-
-    // Lane r: token t0 + r / n_h, head h0 + r % n_h. Unused lanes score zeros against all
-    // n_kv rows (finite values nobody reads).
-    alignas(64) int32_t limit[kAttnLanes];
-    float* out[kAttnLanes];
+    const Scratch m = Scratch::at(scratch, D);
+    const auto kv_col = static_cast<int64_t>((b.h0 / s.group) * D);  // elements into a cache row
+    const BlockLanes<kAttnLanes> l = block_lanes<kAttnLanes>(node, s, b);
+    // Unused lanes score zeros against all n_kv rows (finite values nobody reads).
     for (int64_t r = 0; r < kAttnLanes; ++r) {
         float* qr = m.q + r * D;
-        if (r >= n_rows) {
-            limit[r] = static_cast<int32_t>(n_kv);
-            out[r] = nullptr;
+        if (l.q[r]) {
+            q_for_keys<KC>(l.q[r], qr, D);
+        } else {
             std::fill(qr, qr + D, 0.0f);
-            continue;
         }
-        const int64_t t = b.t0 + r / b.n_h, h = b.h0 + r % b.n_h;
-        limit[r] = static_cast<int32_t>(s.n_past + t + 1);
-        out[r] = reinterpret_cast<float*>(row_ptr(*node.dst, t)) + h * D;
-        q_for_keys<KC>(reinterpret_cast<const float*>(row_ptr(*node.src[0], h, t)), qr, D);
     }
     const __m512i lane_rows = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -190,22 +167,12 @@ LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const Att
         _mm512_storeu_ps(m.qt + d * kAttnLanes, _mm512_i32gather_ps(lane_rows, m.q + d, 4));
     }
 
-    const __m512 max_s = score_keys<KC>(k, cache_bytes(k, static_cast<int64_t>(kv_col)), D, n_kv,
-                                        _mm512_load_si512(limit), s.scale, m);
-    softmax_keys<VC == CacheKind::F16>(m.p, n_kv, max_s);
-    for (int64_t c0 = 0; c0 < D; c0 += kCols) {
-        const int64_t cols = std::min(kCols, D - c0);
-        for (int64_t g = 0; g < n_rows; g += kRows) {
-            float* o[kRows];
-            int64_t n_seen = 0;  // keys any of these rows sees
-            for (int64_t r = 0; r < kRows; ++r) {
-                const bool used = g + r < n_rows;
-                o[r] = used ? out[g + r] + c0 : nullptr;
-                if (used) n_seen = std::max<int64_t>(n_seen, limit[g + r]);
-            }
-            weighted_v_cols<VC>(cols, v, cache_bytes(v, static_cast<int64_t>(kv_col) + c0), m.p, g, n_seen, o);
-        }
-    }
+    const __m512 max_s =
+        score_keys<KC>(k, cache_bytes(k, kv_col), D, l.n_kv, _mm512_load_si512(l.limit), s.scale, m);
+    softmax_keys<VC == CacheKind::F16>(m.p, l.n_kv, max_s);
+    for_v_passes<kRows, kCols>(l, D, [&](int64_t c0, int64_t cols, int64_t g, float* const* o, int64_t n_seen) {
+        weighted_v_cols<VC>(cols, v, cache_bytes(v, kv_col + c0), m.p, g, n_seen, o);
+    });
 }
 
 template <CacheKind KC>
@@ -228,11 +195,7 @@ bool attend_block_supports(const lmx_node& node) {
     return head_dim % 16 == 0;
 }
 
-size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx) {
-    return static_cast<size_t>(2 * kAttnLanes * head_dim + kKeys * head_dim +
-                               n_ctx * kAttnLanes) *
-           sizeof(float);
-}
+size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx) { return Scratch::bytes(head_dim, n_ctx); }
 
 void attend_block_avx512(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
                          std::byte* scratch) {

@@ -2,7 +2,7 @@
 // per KV head (blocks of several tokens x heads, heads split across items), head_dim 80 and
 // 128 (several column passes), a long cache with n_past > 0, one token (decode), F16, F32,
 // quantized and mixed caches; decode steps with one to four query heads per KV head, which AVX-512
-// CPUs run with keys in the lanes. Each runs with 1, 2 and 3 threads:
+// CPUs run with keys in the lanes; blocks of 8 lanes for AVX2 CPUs. Each runs with 1, 2 and 3 threads:
 //  - the thread counts agree to the bit (each output row is computed in one fixed order);
 //  - the result is within 1e-3 of the reference (rows relative to their largest value): the
 //    reference sums in double where the plugin sums in float, and a probability that rounds
@@ -112,7 +112,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{128, 4, 4, 1, 200, 150, Q4_0, Q4_0},   // Llama-2-7B's heads, decode
                       Shape{96, 4, 2, 2, 40, 17, F16, Q4_1},       // keys in the lanes, 3 blocks
                       Shape{256, 2, 2, 1, 50, 33, Q5_0, Q8_0},     // two passes over V
-                      Shape{64, 8, 2, 3, 30, 4, BF16, Q8_0}),      // the one-row kernel
+                      Shape{64, 8, 2, 3, 30, 4, BF16, Q8_0},       // the one-row kernel
+                      // AVX2 blocks of 8 lanes: a group of 8 heads (TinyLlama) at decode,
+                      // groups of 1 and 3 over several tokens, 13 keys past a block of 8:
+                      Shape{64, 16, 2, 1, 77, 70, F16, F16},
+                      Shape{48, 2, 2, 11, 40, 2, F32, F16},
+                      Shape{16, 6, 2, 5, 20, 8, F16, F32}),
     [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 }  // namespace
