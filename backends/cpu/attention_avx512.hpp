@@ -17,6 +17,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cpu_attention.hpp"
 #include "kernels/kernels.hpp"
 #include "llamux/backend_abi.h"
 #include "llamux/quant_blocks.hpp"
@@ -24,26 +25,6 @@
 #define LMX_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 namespace llamux::cpu {
-
-// How a kernel reads a cache: F32 and F16 compiled into the loop; Blocks: any of the 32-value
-// block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), chosen per load from the dtype, a branch that
-// always goes the same way.
-enum class CacheKind { F32, F16, Blocks };
-
-// The widest head the Blocks kind takes (q_for_keys holds a head's Q8_0 blocks on the stack).
-constexpr int64_t kMaxBlockHeadDim = 1024;
-
-// The kind of a cache type; false for a type the AVX-512 kernels do not read (BF16).
-inline bool cache_kind_of(int32_t dtype, CacheKind* kind) {
-    switch (dtype) {
-        case LMX_TYPE_F32: *kind = CacheKind::F32; return true;
-        case LMX_TYPE_F16: *kind = CacheKind::F16; return true;
-        case LMX_TYPE_Q8_0: case LMX_TYPE_Q4_0: case LMX_TYPE_Q4_1: case LMX_TYPE_Q5_0: case LMX_TYPE_Q5_1:
-            *kind = CacheKind::Blocks;
-            return true;
-        default: return false;
-    }
-}
 
 LMX_AVX512 inline float half_at(const f16_bits* h) {
     return _cvtsh_ss(*reinterpret_cast<const uint16_t*>(h));

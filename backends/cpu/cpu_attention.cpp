@@ -10,9 +10,9 @@
 // Work items: with AVX-512, a block of up to 16 query rows (tokens x query heads) of one KV
 // head, so that each K/V row read serves every query of the block (cpu_attention_avx512.cpp),
 // or for the few rows of a decode step several heads of one token with keys in the lanes
-// (cpu_attention_row_avx512.cpp); with AVX2, blocks of 8 rows for F32 and F16 caches when
-// there are 8 rows per KV head to fill them (cpu_attention_avx2.cpp); otherwise one (token,
-// head) row (cpu_attention_rows.cpp).
+// (cpu_attention_row_avx512.cpp); with AVX2, blocks of 8 rows when there are 8 rows per KV
+// head to fill them (cpu_attention_avx2.cpp); otherwise one (token, head) row
+// (cpu_attention_rows.cpp).
 // Later tokens see more rows, so items are chunks of the pool (taken one at a time), the
 // biggest first.
 #include <algorithm>
@@ -74,6 +74,14 @@ AttnBlock block_at(const AttnShape& s, const Blocking& b, int64_t i) {
 
 }  // namespace
 
+bool attend_block_supports(const lmx_node& node) {
+    CacheKind kc, vc;
+    if (!cache_kind_of(node.src[1]->dtype, &kc) || !cache_kind_of(node.src[2]->dtype, &vc)) return false;
+    const int64_t head_dim = node.src[0]->ne[0];
+    if (kc == CacheKind::Blocks || vc == CacheKind::Blocks) return head_dim % 32 == 0 && head_dim <= kMaxBlockHeadDim;
+    return head_dim % 16 == 0;
+}
+
 bool plan_attention(const lmx_node& node, size_t* per_thread_bytes, bool* parallel) {
     const int64_t head_dim = node.src[0]->ne[0], n_ctx = node.src[1]->ne[1];
     *per_thread_bytes = std::max({attend_row_scratch(head_dim, n_ctx),
@@ -116,7 +124,7 @@ lmx_status exec_attention(const CompiledNode& step, const ExecContext& ctx) {
         });
         return LMX_OK;
     }
-    if (ctx.isa >= Isa::Avx2 && attend_block_avx2_supports(node) && s.n_tok * s.group >= kAttnLanesAvx2) {
+    if (ctx.isa >= Isa::Avx2 && attend_block_supports(node) && s.n_tok * s.group >= kAttnLanesAvx2) {
         const int64_t min_items = parallel ? 2 * static_cast<int64_t>(ctx.threads()) : 1;
         const Blocking b = blocking_for(s, n_kv_head, kAttnLanesAvx2, min_items);
         ctx.chunks(parallel, b.items(), [&](int64_t i, int slot) {

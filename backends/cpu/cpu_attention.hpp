@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu_tensor.hpp"
 #include "kernels/kernels.hpp"
@@ -39,6 +40,51 @@ inline void prefetch_bytes(const std::byte* p, size_t bytes) {
 inline size_t cache_bytes(const lmx_tensor& cache, int64_t elements) {
     const DTypeInfo& ti = info(static_cast<DType>(cache.dtype));
     return static_cast<size_t>(elements / ti.block_size) * ti.type_size;
+}
+
+// How a kernel reads a cache: F32 and F16 compiled into the loop; Blocks: any of the 32-value
+// block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1), chosen per load from the dtype, a branch that
+// always goes the same way.
+enum class CacheKind { F32, F16, Blocks };
+
+// The widest head the Blocks kind takes (q_for_keys holds a head's Q8_0 blocks on the stack).
+constexpr int64_t kMaxBlockHeadDim = 1024;
+
+// The kind of a cache type; false for a type the block kernels do not read (BF16).
+inline bool cache_kind_of(int32_t dtype, CacheKind* kind) {
+    switch (dtype) {
+        case LMX_TYPE_F32: *kind = CacheKind::F32; return true;
+        case LMX_TYPE_F16: *kind = CacheKind::F16; return true;
+        case LMX_TYPE_Q8_0: case LMX_TYPE_Q4_0: case LMX_TYPE_Q4_1: case LMX_TYPE_Q5_0: case LMX_TYPE_Q5_1:
+            *kind = CacheKind::Blocks;
+            return true;
+        default: return false;
+    }
+}
+
+// Calls f(kc, vc) with the node's cache kinds as std::integral_constant<CacheKind, ...>
+// values, so that a kernel template is instantiated for each pair; both types must have a
+// kind (attend_block_supports).
+template <typename F>
+void with_cache_kinds(const lmx_node& node, F&& f) {
+    using F32 = std::integral_constant<CacheKind, CacheKind::F32>;
+    using F16 = std::integral_constant<CacheKind, CacheKind::F16>;
+    using Blocks = std::integral_constant<CacheKind, CacheKind::Blocks>;
+    CacheKind kc = CacheKind::F32, vc = CacheKind::F32;
+    cache_kind_of(node.src[1]->dtype, &kc);
+    cache_kind_of(node.src[2]->dtype, &vc);
+    const auto with_v = [&](auto k) {
+        switch (vc) {
+            case CacheKind::F32: return f(k, F32{});
+            case CacheKind::F16: return f(k, F16{});
+            case CacheKind::Blocks: return f(k, Blocks{});
+        }
+    };
+    switch (kc) {
+        case CacheKind::F32: return with_v(F32{});
+        case CacheKind::F16: return with_v(F16{});
+        case CacheKind::Blocks: return with_v(Blocks{});
+    }
 }
 
 // ---- rows kernel (any CPU) -----------------------------------------------------------------
@@ -169,8 +215,9 @@ void for_v_passes(const BlockLanes<Lanes>& l, int64_t head_dim, Pass&& pass) {
     }
 }
 
-// True if attend_block_avx512 (and attend_row_avx512) take the node: F32, F16 or quantized
-// caches, head_dim a multiple of 16 (32 with a quantized cache).
+// True if the block kernels (attend_block_avx512, attend_block_avx2) and attend_row_avx512
+// take the node: F32, F16 or quantized caches, head_dim a multiple of 16 (32 with a
+// quantized cache).
 bool attend_block_supports(const lmx_node& node);
 // Per-thread scratch of attend_block_avx512.
 size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx);
@@ -182,12 +229,9 @@ void attend_block_avx512(const lmx_node& node, const AttnShape& s, const AttnBlo
 
 constexpr int64_t kAttnLanesAvx2 = 8;
 
-// True if attend_block_avx2 takes the node: F32 or F16 caches, head_dim a multiple of 16.
-// (Quantized caches stay on the row kernel, whose integer key dots are llama.cpp's.)
-bool attend_block_avx2_supports(const lmx_node& node);
 // Per-thread scratch of attend_block_avx2 (less than attend_block_scratch's).
 size_t attend_block_avx2_scratch(int64_t head_dim, int64_t n_ctx);
-// Needs AVX2, FMA and F16C.
+// Takes what attend_block_supports accepts; needs AVX2, FMA and F16C.
 void attend_block_avx2(const lmx_node& node, const AttnShape& s, const AttnBlock& b, std::byte* scratch);
 
 }  // namespace llamux::cpu

@@ -1,7 +1,7 @@
-// Attention for a block of up to 8 query rows of one KV head with AVX2 (F32 or F16 caches;
-// head_dim a multiple of 16): the AVX-512 block kernel's scheme (cpu_attention_avx512.cpp)
-// on 8 lanes. The block's rows lie in the lanes of a vector:
-//   1. scores: q (rounded as the K cache's vec_dot_type sees it) transposed to
+// Attention for a block of up to 8 query rows of one KV head with AVX2 (F32, F16 or quantized
+// caches; head_dim a multiple of 16, of 32 with a quantized cache): the AVX-512 block kernel's
+// scheme (cpu_attention_avx512.cpp) on 8 lanes. The block's rows lie in the lanes of a vector:
+//   1. scores: q (as the K cache's vec_dot_type sees it: q_for_keys) transposed to
 //      [head_dim][8]; for 8 keys at a time, the sum over d of qt[d] * k_j[d] gives key j's
 //      score for all 8 rows in one vector, each lane summing over d in order;
 //   2. softmax down the key axis, per lane: max, exp, the sum in double, p rounded to V's type;
@@ -13,10 +13,13 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "cpu_attention.hpp"
 #include "cpu_tensor.hpp"
+#include "llamux/quant_blocks.hpp"
 
 #define LMX_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -30,13 +33,56 @@ constexpr int64_t kCols = 16;  // output columns of one pass over V (kRows x 2 r
 
 using Scratch = BlockScratch<kLanes, kKeys>;
 
-// 8 cache values from element i of a row, as float.
-template <bool F16>
-LMX_AVX2 inline __m256 load8(const std::byte* row, int64_t i) {
-    if constexpr (F16) {
-        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * static_cast<size_t>(i))));
+// Values 8 * quarter .. 8 * quarter + 7 of a block, as dequantize_row_ref gives them (d * q,
+// or d * q + m for the types with a minimum; the 5th bit of Q5 quants from bit j of qh).
+// Elements 0-15 of a 4-bit block are the low nibbles of its 16 bytes, 16-31 the high ones.
+template <typename Block>
+LMX_AVX2 inline __m256 block_quarter(const Block& b, int quarter) {
+    __m256i q;
+    if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+        q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * quarter)));
     } else {
+        const __m256i bytes =
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * (quarter & 1))));
+        q = quarter >= 2 ? _mm256_srli_epi32(bytes, 4) : _mm256_and_si256(bytes, _mm256_set1_epi32(0x0F));
+        if constexpr (std::is_same_v<Block, BlockQ5_0> || std::is_same_v<Block, BlockQ5_1>) {
+            uint32_t qh;
+            std::memcpy(&qh, b.qh, sizeof qh);
+            const __m256i bit = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int32_t>(qh >> (8 * quarter))),
+                                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            q = _mm256_or_si256(q, _mm256_slli_epi32(_mm256_and_si256(bit, _mm256_set1_epi32(1)), 4));
+        }
+        if constexpr (std::is_same_v<Block, BlockQ4_0>) q = _mm256_sub_epi32(q, _mm256_set1_epi32(8));
+        if constexpr (std::is_same_v<Block, BlockQ5_0>) q = _mm256_sub_epi32(q, _mm256_set1_epi32(16));
+    }
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
+    if constexpr (std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>) {
+        return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(q), _mm256_set1_ps(_cvtsh_ss(b.m)));
+    } else {
+        return _mm256_mul_ps(d, _mm256_cvtepi32_ps(q));
+    }
+}
+
+template <typename Block>
+LMX_AVX2 inline __m256 blocks8(const std::byte* row, int64_t i) {
+    return block_quarter(reinterpret_cast<const Block*>(row)[i / 32], static_cast<int>((i / 8) % 4));
+}
+
+// 8 cache values from element i (a multiple of 8) of a row of type dtype, as float.
+template <CacheKind C>
+LMX_AVX2 inline __m256 load8(int32_t dtype, const std::byte* row, int64_t i) {
+    if constexpr (C == CacheKind::F16) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * static_cast<size_t>(i))));
+    } else if constexpr (C == CacheKind::F32) {
         return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
+    } else {
+        switch (dtype) {
+            case LMX_TYPE_Q4_0: return blocks8<BlockQ4_0>(row, i);
+            case LMX_TYPE_Q4_1: return blocks8<BlockQ4_1>(row, i);
+            case LMX_TYPE_Q5_0: return blocks8<BlockQ5_0>(row, i);
+            case LMX_TYPE_Q5_1: return blocks8<BlockQ5_1>(row, i);
+            default: return blocks8<BlockQ8_0>(row, i);
+        }
     }
 }
 
@@ -73,7 +119,7 @@ LMX_AVX2 inline __m256 exp_nonpositive(__m256 x) {
 
 // Scores of keys 0 .. n_kv-1 into p[j][8] (lanes past their row's limit: -inf); returns each
 // lane's maximum.
-template <bool KF16>
+template <CacheKind KC>
 LMX_AVX2 __m256 score_keys(const lmx_tensor& k, size_t k_off, int64_t D, int64_t n_kv, __m256i limit,
                            float scale, const Scratch& m) {
     const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
@@ -91,7 +137,7 @@ LMX_AVX2 __m256 score_keys(const lmx_tensor& k, size_t k_off, int64_t D, int64_t
                 continue;
             }
             const std::byte* row = row_ptr(k, j + i) + k_off;
-            for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(kf + d, load8<KF16>(row, d));
+            for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(kf + d, load8<KC>(k.dtype, row, d));
         }
         __m256 acc[kKeys];
 #pragma GCC unroll 8
@@ -137,19 +183,20 @@ LMX_AVX2 void softmax_keys(float* p, int64_t n_kv, __m256 max_s) {
     }
 }
 
-// out[r][0 .. 16) = sum over keys j < n_kv of p[j][lane0 + r] * v_j, for the kRows rows whose
-// out is not null; v_off: bytes into a V row of the first column.
-template <bool VF16>
-LMX_AVX2 void weighted_v(const lmx_tensor& v, size_t v_off, const float* p, int64_t lane0, int64_t n_kv,
-                         float* const* out) {
-    const size_t v_bytes = cache_bytes(v, kCols);
+// out[r][0 .. 16) = sum over keys j < n_kv of p[j][lane0 + r] * v_j[c0 .. c0 + 16), for the
+// kRows rows whose out is not null; v_off: bytes into a V row of the head's first column (c0
+// may fall inside a 32-value block, so it is an element index from there).
+template <CacheKind VC>
+LMX_AVX2 void weighted_v(const lmx_tensor& v, size_t v_off, int64_t c0, const float* p, int64_t lane0,
+                         int64_t n_kv, float* const* out) {
+    const size_t line = cache_bytes(v, c0 / 32 * 32), v_bytes = cache_bytes(v, 32);  // c0's block or 32 values
     __m256 acc[kRows][2];
 #pragma GCC unroll 4
     for (int64_t r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t j = 0; j < n_kv; ++j) {
         const std::byte* row = row_ptr(v, j) + v_off;
-        if (j + kPrefetchKeys < n_kv) prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + v_off, v_bytes);
-        const __m256 x0 = load8<VF16>(row, 0), x1 = load8<VF16>(row, 8);
+        if (j + kPrefetchKeys < n_kv) prefetch_bytes(row_ptr(v, j + kPrefetchKeys) + v_off + line, v_bytes);
+        const __m256 x0 = load8<VC>(v.dtype, row, c0), x1 = load8<VC>(v.dtype, row, c0 + 8);
         const float* pj = p + j * kLanes + lane0;
 #pragma GCC unroll 4
         for (int64_t r = 0; r < kRows; ++r) {
@@ -165,16 +212,25 @@ LMX_AVX2 void weighted_v(const lmx_tensor& v, size_t v_off, const float* p, int6
     }
 }
 
-// q as the dot with a key of type F32 (as is) or F16 (rounded to f16) sees it.
-template <bool KF16>
+// out[0 .. D) = q as the dot with a key of kind K sees it (ggml's vec_dot_type): as is (F32),
+// rounded to f16 (F16), or quantized to Q8_0 by the activation quantizer and dequantized
+// (Blocks). D is a multiple of 16, of 32 for Blocks.
+template <CacheKind K>
 LMX_AVX2 void q_for_keys(const float* q, float* out, int64_t D) {
-    for (int64_t d = 0; d < D; d += 8) {
-        const __m256 x = _mm256_loadu_ps(q + d);
-        _mm256_storeu_ps(out + d, KF16 ? round_f16(x) : x);
+    if constexpr (K == CacheKind::Blocks) {
+        BlockQ8_0 blocks[kMaxBlockHeadDim / 32];
+        kernels_for(DType::Q8_0, Isa::Avx2)->from_float(q, blocks, D);
+        const auto* bytes = reinterpret_cast<const std::byte*>(blocks);
+        for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(out + d, load8<K>(LMX_TYPE_Q8_0, bytes, d));
+    } else {
+        for (int64_t d = 0; d < D; d += 8) {
+            const __m256 x = _mm256_loadu_ps(q + d);
+            _mm256_storeu_ps(out + d, K == CacheKind::F16 ? round_f16(x) : x);
+        }
     }
 }
 
-template <bool KF16, bool VF16>
+template <CacheKind KC, CacheKind VC>
 LMX_AVX2 void attend_block(const lmx_node& node, const AttnShape& s, const AttnBlock& b, std::byte* scratch) {
     const lmx_tensor& k = *node.src[1];
     const lmx_tensor& v = *node.src[2];
@@ -186,7 +242,7 @@ LMX_AVX2 void attend_block(const lmx_node& node, const AttnShape& s, const AttnB
     for (int64_t r = 0; r < kLanes; ++r) {
         float* qr = m.q + r * D;
         if (l.q[r]) {
-            q_for_keys<KF16>(l.q[r], qr, D);
+            q_for_keys<KC>(l.q[r], qr, D);
         } else {
             std::fill(qr, qr + D, 0.0f);
         }
@@ -195,29 +251,21 @@ LMX_AVX2 void attend_block(const lmx_node& node, const AttnShape& s, const AttnB
         for (int64_t r = 0; r < kLanes; ++r) m.qt[d * kLanes + r] = m.q[r * D + d];
     }
 
-    const __m256 max_s = score_keys<KF16>(k, cache_bytes(k, kv_col), D, l.n_kv,
+    const __m256 max_s = score_keys<KC>(k, cache_bytes(k, kv_col), D, l.n_kv,
                                           _mm256_load_si256(reinterpret_cast<const __m256i*>(l.limit)), s.scale, m);
-    softmax_keys<VF16>(m.p, l.n_kv, max_s);
+    softmax_keys<VC == CacheKind::F16>(m.p, l.n_kv, max_s);
+    const size_t v_off = cache_bytes(v, kv_col);
     for_v_passes<kRows, kCols>(l, D, [&](int64_t c0, int64_t, int64_t g, float* const* o, int64_t n_seen) {
-        weighted_v<VF16>(v, cache_bytes(v, kv_col + c0), m.p, g, n_seen, o);
+        weighted_v<VC>(v, v_off, c0, m.p, g, n_seen, o);
     });
 }
 
 }  // namespace
 
-bool attend_block_avx2_supports(const lmx_node& node) {
-    const auto plain = [](int32_t t) { return t == LMX_TYPE_F32 || t == LMX_TYPE_F16; };
-    return plain(node.src[1]->dtype) && plain(node.src[2]->dtype) && node.src[0]->ne[0] % kCols == 0;
-}
-
 size_t attend_block_avx2_scratch(int64_t head_dim, int64_t n_ctx) { return Scratch::bytes(head_dim, n_ctx); }
 
 void attend_block_avx2(const lmx_node& node, const AttnShape& s, const AttnBlock& b, std::byte* scratch) {
-    const bool kf16 = node.src[1]->dtype == LMX_TYPE_F16, vf16 = node.src[2]->dtype == LMX_TYPE_F16;
-    if (kf16) {
-        return vf16 ? attend_block<true, true>(node, s, b, scratch) : attend_block<true, false>(node, s, b, scratch);
-    }
-    return vf16 ? attend_block<false, true>(node, s, b, scratch) : attend_block<false, false>(node, s, b, scratch);
+    with_cache_kinds(node, [&](auto kc, auto vc) { attend_block<decltype(kc)::value, decltype(vc)::value>(node, s, b, scratch); });
 }
 
 }  // namespace llamux::cpu

@@ -175,38 +175,13 @@ LMX_AVX512 void attend_block(const lmx_node& node, const AttnShape& s, const Att
     });
 }
 
-template <CacheKind KC>
-void attend_block_k(CacheKind vc, const lmx_node& node, const AttnShape& s, const AttnBlock& b,
-                    std::byte* scratch) {
-    switch (vc) {
-        case CacheKind::F32: return attend_block<KC, CacheKind::F32>(node, s, b, scratch);
-        case CacheKind::F16: return attend_block<KC, CacheKind::F16>(node, s, b, scratch);
-        case CacheKind::Blocks: return attend_block<KC, CacheKind::Blocks>(node, s, b, scratch);
-    }
-}
-
 }  // namespace
-
-bool attend_block_supports(const lmx_node& node) {
-    CacheKind kc, vc;
-    if (!cache_kind_of(node.src[1]->dtype, &kc) || !cache_kind_of(node.src[2]->dtype, &vc)) return false;
-    const int64_t head_dim = node.src[0]->ne[0];
-    if (kc == CacheKind::Blocks || vc == CacheKind::Blocks) return head_dim % 32 == 0 && head_dim <= kMaxBlockHeadDim;
-    return head_dim % 16 == 0;
-}
 
 size_t attend_block_scratch(int64_t head_dim, int64_t n_ctx) { return Scratch::bytes(head_dim, n_ctx); }
 
 void attend_block_avx512(const lmx_node& node, const AttnShape& s, const AttnBlock& b,
                          std::byte* scratch) {
-    CacheKind kc = CacheKind::F32, vc = CacheKind::F32;
-    cache_kind_of(node.src[1]->dtype, &kc);
-    cache_kind_of(node.src[2]->dtype, &vc);
-    switch (kc) {
-        case CacheKind::F32: return attend_block_k<CacheKind::F32>(vc, node, s, b, scratch);
-        case CacheKind::F16: return attend_block_k<CacheKind::F16>(vc, node, s, b, scratch);
-        case CacheKind::Blocks: return attend_block_k<CacheKind::Blocks>(vc, node, s, b, scratch);
-    }
+    with_cache_kinds(node, [&](auto kc, auto vc) { attend_block<decltype(kc)::value, decltype(vc)::value>(node, s, b, scratch); });
 }
 
 }  // namespace llamux::cpu

@@ -117,7 +117,8 @@ INSTANTIATE_TEST_SUITE_P(
                       // groups of 1 and 3 over several tokens, 13 keys past a block of 8:
                       Shape{64, 16, 2, 1, 77, 70, F16, F16},
                       Shape{48, 2, 2, 11, 40, 2, F32, F16},
-                      Shape{16, 6, 2, 5, 20, 8, F16, F32}),
+                      Shape{16, 6, 2, 5, 20, 8, F16, F32},
+                      Shape{32, 8, 1, 2, 24, 3, Q5_0, Q4_0}),  // V passes inside a block
     [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 }  // namespace
