@@ -42,7 +42,7 @@ using test::Row;
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
                               DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
                               DType::Q4_K, DType::Q5_K, DType::Q6_K};
-const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx};
+const Isa kIsas[] = {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Amx};
 
 // Row lengths: whole numbers of blocks, 1, 2, 3, 7 and 13 blocks for the block types; for
 // the plain types lengths around every vector width and unroll factor.
@@ -461,6 +461,7 @@ TEST(CpuKernelsDispatch, NoKernelsForTypesWithoutDot) {
 TEST(CpuKernelsDispatch, IsaNamesAndCap) {
     EXPECT_STREQ(isa_name(Isa::Scalar), "scalar");
     EXPECT_STREQ(isa_name(Isa::Avx2), "avx2");
+    EXPECT_STREQ(isa_name(Isa::AvxVnni), "avxvnni");
     EXPECT_STREQ(isa_name(Isa::Avx512), "avx512");
     EXPECT_STREQ(isa_name(Isa::Amx), "amx");
     // Q4_0's AVX2 gemm (original rows) gives way to the repacked rows at the AVX-512 level;
@@ -481,6 +482,23 @@ TEST(CpuKernelsDispatch, IsaNamesAndCap) {
     ASSERT_NE(k, nullptr);
     EXPECT_LE(static_cast<int>(k->isa), static_cast<int>(detect_isa()));
     EXPECT_EQ(kernels_for(DType::Q4_0, Isa::Scalar)->isa, Isa::Scalar);
+}
+
+// AVX-VNNI is a side branch of the AVX2 level: its table differs from AVX2's only in the
+// int8 products on 256-bit vectors (gemm, packed_gemv), and the AVX-512 level does not
+// inherit them (some AVX-512 CPUs lack AVX-VNNI).
+TEST(CpuKernelsDispatch, AvxVnniIsASideBranchOfAvx2) {
+    if (detect_isa() < Isa::Avx2) GTEST_SKIP() << "no AVX2";
+    for (const DType t : kWeightTypes) {
+        const TypeKernels* avx2 = kernels_for(t, Isa::Avx2);
+        const TypeKernels* vnni = kernels_for(t, Isa::AvxVnni);
+        EXPECT_EQ(vnni->vec_dot, avx2->vec_dot) << dtype_name(t);
+        EXPECT_EQ(vnni->gemm == nullptr, avx2->gemm == nullptr) << dtype_name(t);
+        EXPECT_EQ(vnni->packed_gemv == nullptr, avx2->packed_gemv == nullptr) << dtype_name(t);
+    }
+    if (detect_isa() >= Isa::Avx512) {
+        EXPECT_NE(kernels_for(DType::Q4_0, Isa::Avx512)->packed_gemv, kernels_for(DType::Q4_0, Isa::AvxVnni)->packed_gemv);
+    }
 }
 
 }  // namespace

@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(kRows), static_cast<long long>(kCols), reps,
                 isa_name(detect_isa()));
     for (const DType t : types) {
-        for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
+        for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Amx}) {
             if (static_cast<int>(isa) > static_cast<int>(detect_isa())) continue;
             bench(t, isa, isa == Isa::Scalar ? std::max(1, reps / 5) : reps);
         }

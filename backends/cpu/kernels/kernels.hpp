@@ -14,13 +14,19 @@
 
 namespace llamux::cpu {
 
-// Avx512: F, BW, VL, VNNI. Amx: Avx512 plus AMX-TILE, AMX-INT8 and AMX-BF16, with the tile state
-// granted to this process by the OS (Linux: arch_prctl ARCH_REQ_XCOMP_PERM).
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
-// What this CPU (and OS: XCR0 state) supports, capped by LLAMUX_CPU_ISA=scalar|avx2|avx512|amx
-// when set; probed once and cached.
+// Avx2: AVX2, FMA, F16C. AvxVnni: Avx2 plus AVX-VNNI (vpdpbusd on 256-bit vectors: Intel
+// Alder Lake and later client cores, AMD Zen 5). Avx512: F, BW, VL, VNNI. Amx: Avx512 plus
+// AMX-TILE, AMX-INT8 and AMX-BF16, with the tile state granted to this process by the OS
+// (Linux: arch_prctl ARCH_REQ_XCOMP_PERM).
+// The levels are ordered, but AvxVnni is a side branch: some AVX-512 CPUs lack AVX-VNNI
+// (Skylake-X, Ice Lake), so the Avx512 and Amx tables build on Avx2's, and only kernels_for
+// asked for AvxVnni itself hands out its kernels (or Avx2's where the CPU lacks AVX-VNNI).
+enum class Isa : int { Scalar = 0, Avx2 = 1, AvxVnni = 2, Avx512 = 3, Amx = 4 };
+// What this CPU (and OS: XCR0 state) supports: the highest level, or AvxVnni on a CPU with
+// AVX-VNNI and without the Avx512 level. Capped by LLAMUX_CPU_ISA=scalar|avx2|avxvnni|avx512|amx
+// when set (a cap of avxvnni on a CPU without AVX-VNNI gives Avx2); probed once and cached.
 Isa detect_isa();
-const char* isa_name(Isa isa);   // "scalar", "avx2", "avx512", "amx"
+const char* isa_name(Isa isa);   // "scalar", "avx2", "avxvnni", "avx512", "amx"
 
 // Who made this CPU (CPUID leaf 0), for tuning choices that differ between vendors' cores.
 enum class CpuVendor : int { Intel, Amd, Other };

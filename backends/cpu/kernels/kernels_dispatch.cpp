@@ -51,6 +51,17 @@ bool amx_usable(uint64_t xcr0) {
 #endif
 }
 
+// AVX-VNNI (CPUID.(EAX=7, ECX=1):EAX[4]), with the YMM state the OS saves; probed once.
+bool has_avx_vnni() {
+    static const bool vnni = [] {
+        uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
+        if ((read_xcr0() & 0x6u) != 0x6u) return false;
+        if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0) return false;
+        return (eax & (1u << 4)) != 0;
+    }();
+    return vnni;
+}
+
 Isa probe_cpu() {
     __builtin_cpu_init();
     const uint64_t xcr0 = read_xcr0();
@@ -63,21 +74,26 @@ Isa probe_cpu() {
                         __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") &&
                         __builtin_cpu_supports("avx512vnni");
-    if (!avx512) return Isa::Avx2;
+    if (!avx512) return has_avx_vnni() ? Isa::AvxVnni : Isa::Avx2;
     return amx_usable(xcr0) ? Isa::Amx : Isa::Avx512;
 }
 
-// LLAMUX_CPU_ISA=scalar|avx2|avx512 caps the choice; unset or unknown: no cap.
+// LLAMUX_CPU_ISA=scalar|avx2|avxvnni|avx512 caps the choice; unset or unknown: no cap.
 Isa env_cap() {
     const char* v = std::getenv("LLAMUX_CPU_ISA");
     if (v == nullptr) return Isa::Amx;
     if (std::strcmp(v, "scalar") == 0) return Isa::Scalar;
     if (std::strcmp(v, "avx2") == 0) return Isa::Avx2;
+    if (std::strcmp(v, "avxvnni") == 0) return Isa::AvxVnni;
     if (std::strcmp(v, "avx512") == 0) return Isa::Avx512;
     return Isa::Amx;
 }
 
 Isa min_isa(Isa a, Isa b) { return static_cast<int>(a) < static_cast<int>(b) ? a : b; }
+
+// The level whose table serves a request for `isa`: AvxVnni falls back to Avx2 on a CPU
+// without AVX-VNNI (an AVX-512 CPU asked for it, or capped to it).
+Isa usable(Isa isa) { return isa == Isa::AvxVnni && !has_avx_vnni() ? Isa::Avx2 : isa; }
 
 // ---- scalar kernels: graph's reference routines ---------------------------------------
 
@@ -316,8 +332,26 @@ constexpr BlockAxpyEntry kBlockAxpy[] = {
     {DType::Q8_0, &block_axpy_scalar<DType::Q8_0>, &q8_0_axpy_avx2},
 };
 
+// AVX-VNNI: the AVX2 level's products on repacked rows and its block products, with vpdpbusd
+// (kernels_avxvnni_packed.cpp, kernels_avxvnni_gemm.cpp).
+Table apply_avxvnni(const Table& below) {
+    Table t = below;
+    for (TypeKernels& k : t) {
+        if (k.gemm == &q4_0_gemm_avx2) k.gemm = &q4_0_gemm_avxvnni;
+        if (k.gemm == &q4_k_gemm_avx2) k.gemm = &q4_k_gemm_avxvnni;
+        if (k.gemm == &q5_k_gemm_avx2) k.gemm = &q5_k_gemm_avxvnni;
+        if (k.gemm == &q6_k_gemm_avx2) k.gemm = &q6_k_gemm_avxvnni;
+        if (k.weight == DType::Q4_0) k.packed_gemv = &q4_0_packed_avxvnni;
+        if (k.weight == DType::Q4_1) k.packed_gemv = &q4_1_packed_avxvnni;
+        if (k.weight == DType::Q5_0) k.packed_gemv = &q5_0_packed_avxvnni;
+        if (k.weight == DType::Q5_1) k.packed_gemv = &q5_1_packed_avxvnni;
+        if (k.weight == DType::Q8_0) k.packed_gemv = &q8_0_packed_avxvnni;
+    }
+    return t;
+}
+
 struct Tables {
-    Table level[4];
+    Table level[5];
 };
 
 const Tables& tables() {
@@ -326,11 +360,12 @@ const Tables& tables() {
         r.level[0] = Table{};
         for (size_t i = 0; i < kTypes; ++i) r.level[0][i] = kScalar[i];
         r.level[1] = apply_avx2_packed(apply_avx2_gemm(apply(r.level[0], std::begin(kAvx2), std::end(kAvx2), Isa::Avx2)));
-        r.level[2] = apply_avx512_gemm(
+        r.level[2] = apply_avxvnni(r.level[1]);
+        r.level[3] = apply_avx512_gemm(
             apply_packed(apply(r.level[1], std::begin(kAvx512), std::end(kAvx512), Isa::Avx512),
                          detect_vendor()),
             has_avx512_bf16());
-        r.level[3] = apply_gemm(r.level[2], std::begin(kAmx), std::end(kAmx));
+        r.level[4] = apply_gemm(r.level[3], std::begin(kAmx), std::end(kAmx));
         return r;
     }();
     return t;
@@ -339,7 +374,7 @@ const Tables& tables() {
 }  // namespace
 
 Isa detect_isa() {
-    static const Isa isa = min_isa(probe_cpu(), env_cap());
+    static const Isa isa = usable(min_isa(probe_cpu(), env_cap()));
     return isa;
 }
 
@@ -372,6 +407,7 @@ const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::Scalar: return "scalar";
         case Isa::Avx2: return "avx2";
+        case Isa::AvxVnni: return "avxvnni";
         case Isa::Avx512: return "avx512";
         case Isa::Amx: return "amx";
     }
@@ -387,7 +423,7 @@ BlockAxpyFn block_axpy_for(DType type, Isa isa) {
 }
 
 const TypeKernels* kernels_for(DType weight, Isa isa) {
-    const Isa level = min_isa(isa, detect_isa());
+    const Isa level = usable(min_isa(isa, detect_isa()));
     for (const TypeKernels& k : tables().level[static_cast<int>(level)]) {
         if (k.weight == weight) return &k;
     }

@@ -98,6 +98,12 @@ extern const PackedGemvKernels q4_1_packed_avx2;
 extern const PackedGemvKernels q5_0_packed_avx2;
 extern const PackedGemvKernels q5_1_packed_avx2;
 extern const PackedGemvKernels q8_0_packed_avx2;
+// The same products with AVX-VNNI (kernels_avxvnni_packed.cpp).
+extern const PackedGemvKernels q4_0_packed_avxvnni;
+extern const PackedGemvKernels q4_1_packed_avxvnni;
+extern const PackedGemvKernels q5_0_packed_avxvnni;
+extern const PackedGemvKernels q5_1_packed_avxvnni;
+extern const PackedGemvKernels q8_0_packed_avxvnni;
 
 // ---- AVX-512: generation on repacked Q4_0, Q4_1, Q8_0, Q5_0 and Q5_1 (kernels_avx512_packed.cpp) ----
 extern const PackedGemvKernels q4_0_packed_avx512;
@@ -127,6 +133,11 @@ extern const GemmKernels q4_0_gemm_avx2;
 extern const GemmKernels q4_k_gemm_avx2;
 extern const GemmKernels q5_k_gemm_avx2;
 extern const GemmKernels q6_k_gemm_avx2;
+// The same products with AVX-VNNI (kernels_avxvnni_gemm.cpp).
+extern const GemmKernels q4_0_gemm_avxvnni;
+extern const GemmKernels q4_k_gemm_avxvnni;
+extern const GemmKernels q5_k_gemm_avxvnni;
+extern const GemmKernels q6_k_gemm_avxvnni;
 // (kernels_avx2_float_gemm.cpp: F16 and BF16 on operands widened once)
 extern const GemmKernels f16_gemm_avx2;
 extern const GemmKernels bf16_gemm_avx2;

@@ -1,7 +1,7 @@
 // Internal to the kernel files compiled with AVX2 (and those with AVX-512 or AMX, through
 // packed_rows_avx512.hpp): the layouts of repacked weights (TypeKernels::packed_gemv), one
 // struct per weight type, how rows are repacked into them, and what a GEMV on them needs
-// from each activation block. The GEMVs (kernels_avx2_packed.cpp, kernels_avx512_packed.cpp)
+// from each activation block. The GEMVs (avx2_packed_products.hpp, kernels_avx512_packed.cpp)
 // and the AMX product (kernels_amx.cpp) share this one reading of the bytes, so a weight
 // repacked at one level reads the same at any other.
 //
