@@ -3,7 +3,7 @@
 //   - cpu_attention_avx2.cpp / cpu_attention_avx512.cpp: a block of up to 8 / 16 query rows
 //     of one KV head at a time;
 //   - cpu_attention_row_avx512.cpp: the few rows of a decode step, keys in the lanes.
-// All follow the numerics contract stated at the top of cpu_attention.cpp, and both compute
+// All follow the numerics contract stated at the top of cpu_attention.cpp, and all compute
 // each output row in an order that does not depend on which other rows share its work item.
 #pragma once
 

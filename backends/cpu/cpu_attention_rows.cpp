@@ -1,6 +1,8 @@
 // Attention one query row (token, head) at a time: the scalar path for any cache type and the
 // AVX2 path for F32, F16 and quantized caches. CPUs with AVX-512 take cpu_attention_avx512.cpp
-// and cpu_attention_row_avx512.cpp instead for all of these but BF16. Each row reads its K
+// and cpu_attention_row_avx512.cpp instead for all of these but BF16, and AVX2 CPUs take
+// cpu_attention_avx2.cpp's blocks wherever a step has 8 query rows per KV head (prompts, and
+// decode steps of 8-head groups), so this kernel runs the rest. Each row reads its K
 // and V rows itself; dots end in a horizontal sum. Quantized caches (32-value block types)
 // have llama.cpp's numerics for them: with a quantized K, q is quantized to Q8_0 as its x86 quantizer does and each
 // block's q.k is an integer dot times the block scales (the matmul kernels of the key

@@ -4,7 +4,6 @@
 #include <climits>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <set>
 
 #include "llamux/error.hpp"

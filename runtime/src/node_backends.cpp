@@ -69,8 +69,8 @@ NodeBackends choose_node_backends(const Graph& graph, const Placement& placement
     for (size_t i = 0; i < nodes.size(); ++i) {
         if (is_kv_op(nodes[i]) && kv_backends[nodes[i].layer].size() > 1 && out.of_node[i] != host) {
             log_once(out.of_node[i]->name(), "kv together",
-                     "backend " + out.of_node[i]->name() + ": KV stores and attention of its layers run on " +
-                         host->name() + " with the rest of them (they share the cache)");
+                     "backend " + out.of_node[i]->name() + ": where it declines a layer's KV store or attention, "
+                         "both run on " + host->name() + " (they share the cache)");
             out.of_node[i] = host;
             ++out.n_fallback;
         }
