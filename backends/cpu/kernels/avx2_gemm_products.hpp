@@ -158,8 +158,8 @@ struct Q4_0Block {
 // (a vpmaddwd multiplier by broadcast), 4 words m_2p | m_2p+1 << 16, then d and dmin as floats.
 constexpr size_t kSubBlocks = kQK_K / 32;
 
-// 6-bit scale and min of sub-block j (the reference's k4_scale_min, kept local to this file:
-// see the note on out-of-line copies in simd_avx2.hpp).
+// 6-bit scale and min of sub-block j (the reference's k4_scale_min, copied into each file
+// that includes this header: see the note on out-of-line copies in simd_avx2.hpp).
 inline void k4_scale_min_of(const uint8_t* packed, size_t j, uint32_t& sc, uint32_t& m) {
     if (j < 4) {
         sc = packed[j] & 63u;

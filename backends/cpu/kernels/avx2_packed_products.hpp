@@ -46,8 +46,11 @@ constexpr bool kVnni = false;
 template <typename Rows>
 inline void unpack_half(const uint8_t* block, int h, __m256i (&q)[8]) {
     if constexpr (!Rows::kNibbles) {
-        const __m256i flip = _mm256_set1_epi8(static_cast<char>(kVnni ? 0 : 0x80));
-        for (int k = 0; k < 8; ++k) q[k] = _mm256_xor_si256(loadu256(block + 64 * k + 32 * h), flip);
+        const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+        for (int k = 0; k < 8; ++k) {
+            q[k] = loadu256(block + 64 * k + 32 * h);
+            if constexpr (!kVnni) q[k] = _mm256_xor_si256(q[k], flip);
+        }
         return;
     }
     const __m256i low = _mm256_set1_epi8(0x0F);
