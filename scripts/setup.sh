@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
-  libboost-dev libspdlog-dev libfmt-dev
+  libboost-dev libboost-context-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libdnnl-dev libcli11-dev nlohmann-json3-dev
   # oneDNN's CMake package looks for OpenCL (its GPU runtime); apt only recommends it,

@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(kThreads)
     LLAMUX_ATTENTION_UNPACK(a);
     const int head_dim = a.head_dim;
     const int32_t n_past = *a.n_past;
-    extern __shared__ float smem[];
+    LLAMUX_EXTERN_SHARED(float, smem, 4);
     float* q_s = smem;                // [head_dim]
     float* part = q_s + head_dim;     // [kThreads]
     float* p = part + kThreads;       // [n_ctx]
@@ -181,7 +181,7 @@ __global__ void __launch_bounds__(kTiledThreads)
     pdl_trigger();
     LLAMUX_ATTENTION_UNPACK(a);
     const int D = a.head_dim;
-    extern __shared__ float smem[];
+    LLAMUX_EXTERN_SHARED(float, smem, 4);
     float* q_s = smem;                  // [kTileQ][D]
     float* k_s = q_s + kTileQ * D;      // [kChunk][D + 1]
     float* v_s = k_s + kChunk * (D + 1);  // [kChunk][D]
@@ -244,9 +244,9 @@ __global__ void __launch_bounds__(kTiledThreads)
                 for (int r = 0; r < 8; ++r) {
                     const int d = (tid & 15) + 16 * r;
                     if (d < D) {
-                        float a = acc[r];
-                        for (int j = 0; j < nc; ++j) a += pr[j] * v_s[j * D + d];
-                        acc[r] = a;
+                        float sum = acc[r];
+                        for (int j = 0; j < nc; ++j) sum += pr[j] * v_s[j * D + d];
+                        acc[r] = sum;
                     }
                 }
             }
@@ -291,7 +291,7 @@ __global__ void __launch_bounds__(kTiledThreads)
     LLAMUX_ATTENTION_UNPACK(a);
     const int D = a.head_dim;
     using namespace nvcuda;
-    extern __shared__ __align__(32) unsigned char smem_raw[];
+    LLAMUX_EXTERN_SHARED(unsigned char, smem_raw, 32);
     const int ldh = D + 8;  // halves per row: keeps rows 32-byte aligned and spreads the banks
     auto* q_h = reinterpret_cast<__half*>(smem_raw);              // [kTileQ][ldh]
     __half* k_h = q_h + kTileQ * ldh;                             // [kChunk][ldh]
@@ -342,11 +342,11 @@ __global__ void __launch_bounds__(kTiledThreads)
                 wmma::fragment<wmma::accumulator, 16, 16, 16, float> s_frag;
                 wmma::fill_fragment(s_frag, 0.0f);
                 for (int d0 = 0; d0 < D; d0 += 16) {
-                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-                    wmma::load_matrix_sync(a, q_h + d0, ldh);
-                    wmma::load_matrix_sync(b, k_h + warp * 16 * ldh + d0, ldh);
-                    wmma::mma_sync(s_frag, a, b, s_frag);
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> q_frag;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> k_frag;
+                    wmma::load_matrix_sync(q_frag, q_h + d0, ldh);
+                    wmma::load_matrix_sync(k_frag, k_h + warp * 16 * ldh + d0, ldh);
+                    wmma::mma_sync(s_frag, q_frag, k_frag, s_frag);
                 }
                 wmma::store_matrix_sync(s_s + warp * 16, s_frag, kLdS, wmma::mem_row_major);
             }
@@ -370,11 +370,11 @@ __global__ void __launch_bounds__(kTiledThreads)
                 __syncthreads();
                 if (pv_warp) {
                     for (int k0 = 0; k0 < kChunk; k0 += 16) {
-                        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-                        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
-                        wmma::load_matrix_sync(a, p_h + k0, kLdP);
-                        wmma::load_matrix_sync(b, v_h + k0 * ldh + warp * 16, ldh);
-                        wmma::mma_sync(o_frag, a, b, o_frag);
+                        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> p_frag;
+                        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> v_frag;
+                        wmma::load_matrix_sync(p_frag, p_h + k0, kLdP);
+                        wmma::load_matrix_sync(v_frag, v_h + k0 * ldh + warp * 16, ldh);
+                        wmma::mma_sync(o_frag, p_frag, v_frag, o_frag);
                     }
                 }
             }

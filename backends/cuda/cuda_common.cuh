@@ -10,6 +10,16 @@
 
 #include "cuda_kernels.hpp"
 
+// A kernel's dynamic shared memory as `type name[]` aligned to `align` bytes. The CUDA
+// emulator (emulator/) has no extern __shared__ arrays: there `name` is a pointer to the
+// block's buffer.
+#if defined(LLAMUX_CUDA_EMULATOR)
+#define LLAMUX_EXTERN_SHARED(type, name, align) \
+    type* const name = reinterpret_cast<type*>(::cuemu::current().dynamic_shared)
+#else
+#define LLAMUX_EXTERN_SHARED(type, name, align) extern __shared__ __align__(align) type name[]
+#endif
+
 namespace llamux::cuda {
 
 // Byte offset of flattened row r (i1 fastest).

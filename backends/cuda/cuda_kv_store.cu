@@ -32,7 +32,12 @@ __global__ void set_n_past_kernel(int32_t* dst, int32_t n_past) { *dst = n_past;
 }  // namespace
 
 void launch_set_n_past(int32_t* dst, int32_t n_past, cudaStream_t stream) {
-    set_n_past_kernel<<<1, 1, 0, stream>>>(dst, n_past);
+    // A plain launch (no PDL): the kernel writes what the others read, and waits for nothing.
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(1);
+    config.blockDim = dim3(1);
+    config.stream = stream;
+    (void)cudaLaunchKernelEx(&config, set_n_past_kernel, dst, n_past);
 }
 
 void launch_kv_store(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {

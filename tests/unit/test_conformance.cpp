@@ -239,8 +239,8 @@ TEST_F(Conformance, Bf16MatmulPassesForQuantizedWeightsAndIsFlaggedForF32) {
 
 // A plugin built by another part of the tree, run when its file is there and its probe
 // says it can run here; skipped with the reason otherwise.
-void run_optional_plugin(const std::string& file_name) {
-    const fs::path file = test::plugin_dir() / file_name;
+void run_optional_plugin(const fs::path& file) {
+    const std::string file_name = file.filename().string();
     if (!fs::exists(file)) GTEST_SKIP() << file << " is not built";
     const auto registry = PluginRegistry::discover(only({}, {file}));
     if (registry.plugins().empty()) {
@@ -255,9 +255,15 @@ void run_optional_plugin(const std::string& file_name) {
     EXPECT_GT(report.passed(), 0u) << file_name << " declined every case";
 }
 
-TEST_F(Conformance, OneDnnPluginWhenBuilt) { run_optional_plugin("libllamux_backend_onednn.so"); }
+TEST_F(Conformance, OneDnnPluginWhenBuilt) { run_optional_plugin(test::plugin_dir() / "libllamux_backend_onednn.so"); }
 
-TEST_F(Conformance, CudaPluginWhenAGpuIsPresent) { run_optional_plugin("libllamux_backend_cuda.so"); }
+TEST_F(Conformance, CudaPluginWhenAGpuIsPresent) { run_optional_plugin(test::plugin_dir() / "libllamux_backend_cuda.so"); }
+
+// The CUDA plugin's code built for the CPU (backends/cuda/emulator): its kernels on every
+// machine, GPU or not.
+TEST_F(Conformance, CudaPluginOnTheEmulatedGpu) {
+    run_optional_plugin(test::build_dir() / "cuda-emulator" / "lib" / "llamux" / "plugins" / "libllamux_backend_cuda.so");
+}
 
 TEST_F(Conformance, CommandPrintsTheTableAndExitsNonZeroOnFailure) {
     const auto ok = test::run_command({test::llamux_exe().string(), "test-backend", "example",

@@ -7,6 +7,8 @@
 //  - every fixture model through llamux::Session at every -ngl from 0 to n_layer + 1:
 //    logits within the bounds below of llama.cpp's reference, and stories260K's greedy
 //    tokens identical to the reference at every -ngl.
+// test_cuda_backend_emulated is this file built beside the plugin compiled for the CPU
+// (backends/cuda/emulator, docs/backends/cuda.md): there everything runs, on every machine.
 #include <gmock/gmock.h>
 
 #include <algorithm>
@@ -57,12 +59,21 @@ std::shared_ptr<Plugin> cuda_plugin() {
     return *plugin;
 }
 
+#ifdef LLAMUX_CUDA_EMULATED
+// test_cuda_backend_emulated: the plugin beside it is the emulated one, which runs on every
+// machine; not finding it is a failure (else every test would skip and pass).
+#define LLAMUX_REQUIRE_GPU()                                                                 \
+    ASSERT_GT(cuda_plugin()->probe().score, 0) << "the emulated cuda plugin cannot run: "  \
+                                               << cuda_plugin()->probe().reason;             \
+    ASSERT_THAT(std::string(cuda_plugin()->probe().device), ::testing::HasSubstr("emulator"))
+#else
 // Skips the test unless the plugin was built and its probe finds a usable GPU.
 #define LLAMUX_REQUIRE_GPU()                                                     \
     LLAMUX_REQUIRE_CUDA_BUILD();                                                 \
     if (cuda_plugin()->probe().score <= 0) {                                     \
         GTEST_SKIP() << "cuda plugin cannot run here: " << cuda_plugin()->probe().reason; \
     }
+#endif
 
 TEST(CudaBackend, PluginLoadsAndProbes) {
     LLAMUX_REQUIRE_CUDA_BUILD();
