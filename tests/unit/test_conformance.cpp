@@ -257,12 +257,15 @@ void run_optional_plugin(const fs::path& file) {
 
 TEST_F(Conformance, OneDnnPluginWhenBuilt) { run_optional_plugin(test::plugin_dir() / "libllamux_backend_onednn.so"); }
 
-TEST_F(Conformance, CudaPluginWhenAGpuIsPresent) { run_optional_plugin(test::plugin_dir() / "libllamux_backend_cuda.so"); }
+TEST_F(Conformance, CudaPluginWhenAGpuIsPresent) {
+    run_optional_plugin(test::plugin_dir() / "libllamux_backend_cuda.so");
+}
 
 // The CUDA plugin's code built for the CPU (backends/cuda/emulator): its kernels on every
 // machine, GPU or not.
 TEST_F(Conformance, CudaPluginOnTheEmulatedGpu) {
-    run_optional_plugin(test::build_dir() / "cuda-emulator" / "lib" / "llamux" / "plugins" / "libllamux_backend_cuda.so");
+    run_optional_plugin(test::build_dir() / "cuda-emulator" / "lib" / "llamux" / "plugins" /
+                        "libllamux_backend_cuda.so");
 }
 
 TEST_F(Conformance, CommandPrintsTheTableAndExitsNonZeroOnFailure) {

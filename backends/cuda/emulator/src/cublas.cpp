@@ -60,7 +60,9 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t transa, cublasOpera
         for (int j = 0; j < n; ++j) {
             for (int i = 0; i < m; ++i) {
                 float acc = 0.0f;
-                for (int l = 0; l < k; ++l) acc += a[static_cast<size_t>(i) * k + l] * b[static_cast<size_t>(j) * k + l];
+                const float* ai = a.data() + static_cast<size_t>(i) * k;
+                const float* bj = b.data() + static_cast<size_t>(j) * k;
+                for (int l = 0; l < k; ++l) acc += ai[l] * bj[l];
                 const size_t at_c = static_cast<size_t>(j) * ldc + i;
                 // beta == 0: C is not read (it may hold anything, NaN included), as in cuBLAS.
                 store(C, ct, at_c, beta == 0.0f ? alpha * acc : alpha * acc + beta * load(C, ct, at_c));
