@@ -17,7 +17,7 @@
 # default 500: the steps that would start after it are skipped), SANITIZE=0 (no sanitizer
 # reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions),
 # KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE3=0 (no model tests with the opt-in
-# rope + KV store fusion).
+# fusions of LLAMUX_CUDA_FUSE=3).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -80,8 +80,9 @@ if [ "${SANITIZE:-1}" = 1 ] && [ "$test_rc" != 0 ] && command -v compute-sanitiz
   fi
 fi
 
-# The opt-in rope + KV store fusion (LLAMUX_CUDA_FUSE=3), written without a GPU: the model
-# tests again with it (one-token decoding and prompts at every -ngl).
+# The opt-in fusions of LLAMUX_CUDA_FUSE=3 (rope + KV store; attention + rounding), written
+# without a GPU and checked on the CUDA emulator: the model tests again with them (one-token
+# decoding and prompts at every -ngl).
 tests_fuse3=""
 if [ "${FUSE3:-1}" = 1 ] && ! late $((deadline - 200)); then
   echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=3 (log: cuda_tests_fuse3.log)"

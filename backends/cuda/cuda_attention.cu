@@ -14,6 +14,7 @@
 
 #include "cuda_common.cuh"
 #include "cuda_launch.cuh"
+#include "cuda_round.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -27,7 +28,9 @@ constexpr int64_t kTiledMaxDim = 128;
 
 // What every attention kernel reads (node shapes as in backend_abi.h): q [head_dim, n_head,
 // n_tok] f32, the k and v caches [head_dim * n_head_kv, n_ctx], dst [head_dim * n_head,
-// n_tok] f32; group = n_head / n_head_kv; n_past in device memory.
+// n_tok] f32; group = n_head / n_head_kv; n_past in device memory. round_q / round_scales:
+// where the one-query kernel also writes its output rounded to Q8_0 for the next matmul
+// (null: it does not; cuda_program.cpp's fusions).
 struct AttentionArgs {
     const char* q;
     int64_t q_nb1, q_nb2;
@@ -42,6 +45,8 @@ struct AttentionArgs {
     int group;
     const int32_t* n_past;
     float scale;
+    int8_t* round_q = nullptr;
+    float* round_scales = nullptr;
 };
 
 AttentionArgs attention_args(const lmx_node& node, const int32_t* n_past) {
@@ -140,6 +145,11 @@ __global__ void __launch_bounds__(kThreads)
                 float o = 0.0f;
                 for (int gg = 0; gg < n_groups; ++gg) o += part[gg * head_dim + tid];
                 reinterpret_cast<float*>(dst + t * dst_nb1)[h * head_dim + tid] = o;
+                if (a.round_q) {  // head_dim % 32 == 0: whole warps, one block of 32 each
+                    const float block[1] = {o};
+                    const int64_t e = (t * n_head + h) * head_dim + tid;
+                    round_block_warp<32, ActOut::Q8>(block, lane, e, e / 32, a.round_q, a.round_scales);
+                }
             }
         }
     }
@@ -413,24 +423,26 @@ bool mma_fits(const lmx_node& node) {
 }
 
 template <int DT, int kThreads>
-void launch_threads(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
-    const AttentionArgs a = attention_args(node, n_past);
+void launch_threads(const lmx_node& node, const int32_t* n_past, const RoundTarget& round, cudaStream_t stream) {
+    AttentionArgs a = attention_args(node, n_past);
+    a.round_q = static_cast<int8_t*>(round.q);
+    a.round_scales = round.scales;
     const dim3 grid(grid_for(a.n_head, 1, 65535), grid_for(a.n_tok, 1, 65535));
     const size_t shared = attention_shared_bytes(a.head_dim, node.src[1]->ne[1]);
     launch(attention_kernel<DT, kThreads>, grid, kThreads, shared, stream, a);
 }
 
 template <int DT>
-void launch_typed(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
+void launch_typed(const lmx_node& node, const int32_t* n_past, const RoundTarget& round, cudaStream_t stream) {
     const int64_t head_dim = node.src[0]->ne[0], n_tok = node.src[0]->ne[2];
     if (n_tok <= kDecodeMaxTokens) {
-        launch_threads<DT, kDecodeThreads>(node, n_past, stream);
+        launch_threads<DT, kDecodeThreads>(node, n_past, round, stream);
     } else if (DT == LMX_TYPE_F16 && mma_fits(node)) {
         launch_mma(node, n_past, stream);
     } else if (head_dim <= kTiledMaxDim) {
         launch_tiled<DT>(node, n_past, stream);
     } else {
-        launch_threads<DT, kPromptThreads>(node, n_past, stream);
+        launch_threads<DT, kPromptThreads>(node, n_past, RoundTarget{}, stream);
     }
 }
 
@@ -467,11 +479,16 @@ cudaError_t attention_allow_shared(size_t bytes) {
     return e;
 }
 
-void launch_attention(const lmx_node& node, const int32_t* n_past, cudaStream_t stream) {
+bool attention_can_round(const lmx_node& node, int32_t vec_dot_type) {
+    const int64_t head_dim = node.src[0]->ne[0], n_tok = node.src[0]->ne[2];
+    return vec_dot_type == LMX_TYPE_Q8_0 && n_tok <= kDecodeMaxTokens && head_dim % 32 == 0;
+}
+
+void launch_attention(const lmx_node& node, const int32_t* n_past, const RoundTarget& round, cudaStream_t stream) {
     switch (node.src[1]->dtype) {
-        case LMX_TYPE_F16: launch_typed<LMX_TYPE_F16>(node, n_past, stream); return;
-        case LMX_TYPE_BF16: launch_typed<LMX_TYPE_BF16>(node, n_past, stream); return;
-        default: launch_typed<LMX_TYPE_F32>(node, n_past, stream); return;
+        case LMX_TYPE_F16: launch_typed<LMX_TYPE_F16>(node, n_past, round, stream); return;
+        case LMX_TYPE_BF16: launch_typed<LMX_TYPE_BF16>(node, n_past, round, stream); return;
+        default: launch_typed<LMX_TYPE_F32>(node, n_past, round, stream); return;
     }
 }
 

@@ -69,8 +69,12 @@ void launch_rope_store(const lmx_node* rope_q, const lmx_node& rope_k, const lmx
 // from device memory when the kernel runs (so that a captured CUDA graph replays with the
 // current value; see set_n_past).
 void launch_kv_store(const lmx_node& node, const int32_t* n_past, cudaStream_t stream);
-// Causal GQA attention over the cache; one block per (head, token); n_past as above.
-void launch_attention(const lmx_node& node, const int32_t* n_past, cudaStream_t stream);
+// Causal GQA attention over the cache; one block per (head, token); n_past as above. With
+// `round` (only where attention_can_round said yes) dst is also written rounded.
+void launch_attention(const lmx_node& node, const int32_t* n_past, const RoundTarget& round, cudaStream_t stream);
+// Whether the attention kernel `node` runs with can also round its output to vec_dot_type:
+// Q8_0 from the kernel for a few queries, head_dim a multiple of 32 (a warp per block).
+bool attention_can_round(const lmx_node& node, int32_t vec_dot_type);
 // *dst = n_past, queued on the stream (a kernel: its argument is copied at launch).
 void launch_set_n_past(int32_t* dst, int32_t n_past, cudaStream_t stream);
 // dst rows = table rows ids; the table as stored on the GPU (stored_dtype, row_bytes).

@@ -78,9 +78,10 @@ bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
 }
 
 // LLAMUX_CUDA_FUSE: 0 none, 1 the add + rms_norm fusion only, 2 (the default) also the
-// roundings for the next matmul, 3 also the rope + KV store fusion. Level 3 is opt-in until
-// a GPU run has checked it: it was written in a session without a GPU (scripts/gpu_run.sh
-// runs the model tests and the benchmark with it).
+// roundings for the next matmul, 3 also the rope + KV store fusion and the one-query
+// attention's rounding for attn_output. Level 3 is opt-in until a GPU run has measured it:
+// it was written in sessions without a GPU and checked on the CUDA emulator only
+// (scripts/gpu_run.sh runs the model tests and the benchmark with it).
 int fusion_level() {
     const char* v = std::getenv("LLAMUX_CUDA_FUSE");
     return v && *v ? std::atoi(v) : 2;
@@ -177,7 +178,8 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
         const bool row = x.data == y.data && n_rows(y) == 1 && x.ne[0] == y.ne[0] && x.ne[1] == 1;
         const bool norm = p.node.op == LMX_OP_RMS_NORM;
         const bool swiglu = p.node.op == LMX_OP_SWIGLU && m.round_as == LMX_TYPE_Q8_0 && y.ne[0] % 32 == 0;
-        if (row && (norm || swiglu)) {
+        const bool attention = level >= 3 && p.node.op == LMX_OP_ATTENTION && attention_can_round(p.node, m.round_as);
+        if (row && (norm || swiglu || attention)) {
             p.round_out = m.round_as;
             m.reuse_rounded = true;
         }
@@ -299,7 +301,7 @@ lmx_status launch_nodes(CudaBackend& b, const CudaProgram& program, bool profile
                 }
                 break;
             case LMX_OP_KV_STORE: launch_kv_store(node, b.n_past_dev, b.stream); break;
-            case LMX_OP_ATTENTION: launch_attention(node, b.n_past_dev, b.stream); break;
+            case LMX_OP_ATTENTION: launch_attention(node, b.n_past_dev, round_target(b, c), b.stream); break;
             case LMX_OP_SWIGLU: launch_swiglu(node, round_target(b, c), b.stream); break;
             case LMX_OP_ADD: launch_add(node, b.stream); break;
             case LMX_OP_COPY: launch_copy(node, b.stream); break;
