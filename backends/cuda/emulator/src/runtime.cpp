@@ -1,6 +1,7 @@
 // The emulated CUDA runtime: memory, streams, graphs, events, launches (runtime.hpp).
 #include "cuda_emulator/runtime.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +44,20 @@ constexpr int kMaxThreadsPerBlock = 1024;
 constexpr size_t kAlignment = 256;
 
 thread_local cudaError_t t_last_error = cudaSuccess;
+
+// LLAMUX_CUDA_EMULATOR_STATS=1: how many kernels ran (graph nodes included), printed when
+// the process ends; the launches per generated token are what kernel fusion saves.
+struct LaunchCount {
+    std::atomic<uint64_t> kernels{0};
+    ~LaunchCount() {
+        const char* v = std::getenv("LLAMUX_CUDA_EMULATOR_STATS");
+        if (v && *v && std::strcmp(v, "0") != 0) {
+            std::fprintf(stderr, "cuda emulator: %llu kernels run\n",
+                         static_cast<unsigned long long>(kernels.load()));
+        }
+    }
+};
+LaunchCount g_launch_count;
 
 cudaError_t fail(cudaError_t e) {
     t_last_error = e;
@@ -91,6 +106,7 @@ namespace cuemu {
 cudaError_t launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, std::function<void()> body) {
     if (!valid_launch(grid, block, shared_bytes)) return fail(cudaErrorInvalidConfiguration);
     return submit(stream, [grid, block, shared_bytes, body = std::move(body)]() {
+        g_launch_count.kernels.fetch_add(1, std::memory_order_relaxed);
         std::string why;
         if (run_grid(grid, block, shared_bytes, body, &why)) return cudaSuccess;
         std::fprintf(stderr, "cuda emulator: kernel of grid (%u,%u,%u) x block (%u,%u,%u) failed: %s\n", grid.x,
