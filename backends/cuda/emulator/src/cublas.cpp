@@ -13,12 +13,11 @@ struct cublasContext {
 
 namespace {
 
-bool supported(cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16F || t == CUDA_R_16BF; }
+bool supported(cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16F; }
 
 float load(const void* p, cudaDataType t, size_t i) {
     switch (t) {
         case CUDA_R_16F: return __half2float(static_cast<const __half*>(p)[i]);
-        case CUDA_R_16BF: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
         default: return static_cast<const float*>(p)[i];
     }
 }
@@ -26,7 +25,6 @@ float load(const void* p, cudaDataType t, size_t i) {
 void store(void* p, cudaDataType t, size_t i, float v) {
     switch (t) {
         case CUDA_R_16F: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-        case CUDA_R_16BF: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
         default: static_cast<float*>(p)[i] = v; break;
     }
 }

@@ -162,8 +162,6 @@ cudaError_t cudaGetLastError() {
     return e;
 }
 
-cudaError_t cudaPeekAtLastError() { return t_last_error; }
-
 cudaError_t cudaGetDeviceCount(int* count) {
     *count = 1;
     return cudaSuccess;
@@ -192,8 +190,6 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 }
 
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
-
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
     DeviceMemory& m = device_memory();
@@ -241,10 +237,6 @@ cudaError_t cudaFreeHost(void* ptr) {
     return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t size, cudaMemcpyKind kind) {
-    return cudaMemcpyAsync(dst, src, size, kind, nullptr);
-}
-
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t size, cudaMemcpyKind, cudaStream_t stream) {
     if (size && (!dst || !src)) return fail(cudaErrorInvalidValue);
     return submit(stream, [dst, src, size]() {
@@ -252,8 +244,6 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t size, cudaMemcpyK
         return cudaSuccess;
     });
 }
-
-cudaError_t cudaMemset(void* dst, int value, size_t size) { return cudaMemsetAsync(dst, value, size, nullptr); }
 
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t size, cudaStream_t stream) {
     if (size && !dst) return fail(cudaErrorInvalidValue);

@@ -132,33 +132,12 @@ T __ldg(const T* p) {
     return *p;
 }
 
+// __dp4a, __vsub4 and __funnelshift_rc need no stand-ins: cuda_int8_dot.cuh calls them only
+// under __CUDA_ARCH__ and has host twins, which the emulated kernels use.
+//
 // The _rn intrinsics exist so that nvcc does not contract them into FMAs; the emulator is
 // compiled without contraction (-ffp-contract=off), so plain operators round the same way.
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline int __float2int_rn(float v) { return static_cast<int>(std::nearbyint(v)); }
-
-inline int __dp4a(int a, int b, int c) {
-    for (int i = 0; i < 4; ++i) {
-        c += static_cast<int8_t>(static_cast<uint32_t>(a) >> (8 * i)) *
-             static_cast<int8_t>(static_cast<uint32_t>(b) >> (8 * i));
-    }
-    return c;
-}
-
-// Per-byte a - b, modulo 256.
-inline unsigned __vsub4(unsigned a, unsigned b) {
-    unsigned out = 0;
-    for (int i = 0; i < 4; ++i) {
-        const unsigned d = ((a >> (8 * i)) - (b >> (8 * i))) & 0xffu;
-        out |= d << (8 * i);
-    }
-    return out;
-}
-
-// The low word of (hi:lo) >> shift, shift clamped to 32.
-inline unsigned __funnelshift_rc(unsigned lo, unsigned hi, unsigned shift) {
-    const uint64_t both = (static_cast<uint64_t>(hi) << 32) | lo;
-    return static_cast<unsigned>(both >> (shift > 32 ? 32 : shift));
-}

@@ -14,14 +14,10 @@ struct __nv_bfloat16 {
     uint16_t bits;
 };
 
-using half = __half;
-
 inline __half __float2half_rn(float v) { return {llamux::f32_to_f16(v)}; }
-inline __half __float2half(float v) { return __float2half_rn(v); }
 inline float __half2float(__half h) { return llamux::f16_to_f32(h.bits); }
 inline __half __ushort_as_half(unsigned short bits) { return {bits}; }
 inline unsigned short __half_as_ushort(__half h) { return h.bits; }
 
 inline __nv_bfloat16 __float2bfloat16_rn(float v) { return {llamux::f32_to_bf16(v)}; }
-inline __nv_bfloat16 __float2bfloat16(float v) { return __float2bfloat16_rn(v); }
 inline float __bfloat162float(__nv_bfloat16 h) { return llamux::bf16_to_f32(h.bits); }

@@ -97,13 +97,11 @@ struct cudaDeviceProp {
 const char* cudaGetErrorString(cudaError_t e);
 const char* cudaGetErrorName(cudaError_t e);
 cudaError_t cudaGetLastError();
-cudaError_t cudaPeekAtLastError();
 
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaSetDevice(int device);
-cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
 
 cudaError_t cudaMalloc(void** ptr, size_t size);
@@ -119,10 +117,8 @@ cudaError_t cudaMallocHost(T** ptr, size_t size) {
     return cudaMallocHost(reinterpret_cast<void**>(ptr), size);
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t size, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t size, cudaMemcpyKind kind,
                             cudaStream_t stream = nullptr);
-cudaError_t cudaMemset(void* dst, int value, size_t size);
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t size, cudaStream_t stream = nullptr);
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream);
