@@ -10,14 +10,15 @@
 # rerun under compute-sanitizer), then `llamux bench` on a 7B-shape Q4_0 file made there
 # with `llamux synth` (while the tests run), llama.cpp on the same file when a peer build
 # came along (gpu_check.sh with PEER=...; it then replaces the anchors in the table),
-# generation with the opt-in fusion on and the launch-overhead features off, two profiled runs (LLAMUX_CUDA_PROFILE,
+# generation with the launch-overhead features off one at a time, two profiled runs (LLAMUX_CUDA_PROFILE,
 # prompt and generation apart), and a short table, printed last. Logs and JSON are packed
 # into $OUT/logs.tgz (the device tool returns at most 8 files).
 # Knobs: NGLS (default "33 32 24 16 8 0"), PEER_NGLS (default "33 32"), DEADLINE (seconds,
 # default 500: the steps that would start after it are skipped), SANITIZE=0 (no sanitizer
-# reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions),
-# KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE3=0 (no model tests with the opt-in
-# fusions of LLAMUX_CUDA_FUSE=3).
+# reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions;
+# ABLATE_EXTRA="VAR=value ..." adds a run with each setting alone),
+# KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE2=0 (no model tests at fusion level
+# 2, LLAMUX_CUDA_FUSE=2: without the default's rope + KV store and attention roundings).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -80,16 +81,16 @@ if [ "${SANITIZE:-1}" = 1 ] && [ "$test_rc" != 0 ] && command -v compute-sanitiz
   fi
 fi
 
-# The opt-in fusions of LLAMUX_CUDA_FUSE=3 (rope + KV store; attention + rounding), written
-# without a GPU and checked on the CUDA emulator: the model tests again with them (one-token
+# Fusion level 2 (LLAMUX_CUDA_FUSE=2: rope, the KV stores and attn_output's rounding as
+# kernels of their own), still selectable: the model tests again with it (one-token
 # decoding and prompts at every -ngl).
-tests_fuse3=""
-if [ "${FUSE3:-1}" = 1 ] && ! late $((deadline - 200)); then
-  echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=3 (log: cuda_tests_fuse3.log)"
-  LLAMUX_CUDA_FUSE=3 timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
-    --gtest_filter='CudaReference*:CudaGreedy*:CudaSession*' > "$out/cuda_tests_fuse3.log" 2>&1
-  grep -E "^\[  FAILED  \]|Failure|Expected|Which is|Value of" "$out/cuda_tests_fuse3.log" | head -40
-  tests_fuse3="$(grep -E "^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$out/cuda_tests_fuse3.log" | tr '\n' ' ')"
+tests_fuse2=""
+if [ "${FUSE2:-1}" = 1 ] && ! late $((deadline - 200)); then
+  echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=2 (log: cuda_tests_fuse2.log)"
+  LLAMUX_CUDA_FUSE=2 timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
+    --gtest_filter='CudaReference*:CudaGreedy*:CudaSession*' > "$out/cuda_tests_fuse2.log" 2>&1
+  grep -E "^\[  FAILED  \]|Failure|Expected|Which is|Value of" "$out/cuda_tests_fuse2.log" | head -40
+  tests_fuse2="$(grep -E "^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$out/cuda_tests_fuse2.log" | tr '\n' ' ')"
 fi
 
 echo "== benchmark"
@@ -144,8 +145,8 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
   echo "== -ngl 33 generation with the launch-overhead features off (ABLATE=0 skips)"
-  for flags in "LLAMUX_CUDA_FUSE=3" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
-               "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
+  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" \
+               "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
     name="ablate_$(echo "$flags" | tr ' =' '__')"
     env $flags timeout 60 "$llamux" bench -m "$model" -p 0 -n 128 -ngl 33 -r 3 -o json > "$out/$name.json" 2>/dev/null
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print("tg128 with %s: %.1f t/s" % (sys.argv[2], d[0]["avg_ts"]))' \
@@ -164,7 +165,7 @@ echo
 echo "== summary ($gpu, $SECONDS s)"
 echo "conformance: rc $conf_rc, $(grep -Ei "passed|failed" "$out/conformance.log" | tail -1)"
 echo "tests: ${tests:-no summary (see cuda_tests.log)}"
-[ -n "$tests_fuse3" ] && echo "model tests with LLAMUX_CUDA_FUSE=3: $tests_fuse3"
+[ -n "$tests_fuse2" ] && echo "model tests with LLAMUX_CUDA_FUSE=2: $tests_fuse2"
 grep -E "^(copy_bandwidth|gemm_f16_8192)" "$out/ceilings.txt" || true
 [ -n "$bench_note" ] && echo "bench: $bench_note"
 python3 - "$out" <<'PY'

@@ -44,6 +44,36 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// Token generation's SwiGLU before an int8 matmul: one contiguous row, a four-element piece
+// per thread (16-byte loads and stores) rounded in place for the matmul, eight lanes to a
+// Q8_0 block (cuda_round.cuh). The kernel above finds each row's address with 64-bit
+// divisions and rounds a block per warp from one element per lane; this one is what the
+// norm's row kernel is to the general norm. Same values.
+__global__ void __launch_bounds__(kThreads)
+    swiglu_row_kernel(const float* __restrict__ g, const float* __restrict__ u, float* __restrict__ y, int64_t n4,
+                      const RoundTarget round) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    const SwigluOp op;
+    const int64_t f = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (f < n4) {
+        const float4 a = reinterpret_cast<const float4*>(g)[f];
+        const float4 b = reinterpret_cast<const float4*>(u)[f];
+        o = make_float4(op(a.x, b.x), op(a.y, b.y), op(a.z, b.z), op(a.w, b.w));
+        reinterpret_cast<float4*>(y)[f] = o;
+    }
+    round_q8_0_piece(o, f, f < n4, round);  // n is a multiple of 32
+}
+
+// One row of n (a multiple of 32) contiguous floats in each tensor, 16-byte aligned.
+bool swiglu_row_fits(const lmx_node& node) {
+    const auto row = [](const lmx_tensor& t) {
+        return n_rows(t) == 1 && t.nb[0] == sizeof(float) && reinterpret_cast<uintptr_t>(t.data) % 16 == 0;
+    };
+    return node.dst->ne[0] % 32 == 0 && row(*node.src[0]) && row(*node.src[1]) && row(*node.dst);
+}
+
 template <class Op>
 void launch_binary(const lmx_node& node, const RoundTarget& round, cudaStream_t stream) {
     const lmx_tensor& a = *node.src[0];
@@ -72,6 +102,13 @@ void launch_binary(const lmx_node& node, const RoundTarget& round, cudaStream_t 
 
 void launch_add(const lmx_node& node, cudaStream_t stream) { launch_binary<AddOp>(node, RoundTarget{}, stream); }
 void launch_swiglu(const lmx_node& node, const RoundTarget& round, cudaStream_t stream) {
+    if (round.vec_dot_type == LMX_TYPE_Q8_0 && swiglu_row_fits(node)) {
+        const int64_t n4 = node.dst->ne[0] / 4;
+        launch(swiglu_row_kernel, grid_for(n4, kThreads, INT32_MAX), kThreads, 0, stream,
+               static_cast<const float*>(node.src[0]->data), static_cast<const float*>(node.src[1]->data),
+               static_cast<float*>(node.dst->data), n4, round);
+        return;
+    }
     launch_binary<SwigluOp>(node, round, stream);
 }
 

@@ -87,4 +87,21 @@ __device__ __forceinline__ void round_block_warp(const float (&v)[kBlock / 32], 
     }
 }
 
+// Q8_0 rounding of a row held in four-element pieces, piece f (elements 4f .. 4f + 3) in
+// lane f % 32 of a warp: the eight lanes of a 32-element block share its maximum by
+// shuffles, then each writes its four quants as one word (and the block's first its scale)
+// at piece f of `round` (round.q and round.scales as for one row). Every lane of the warp
+// calls it; `valid` is false for pieces past the row's end, which come in whole blocks.
+// The formulas are round_block_warp's for Q8_0, so the values are the same.
+__device__ __forceinline__ void round_q8_0_piece(const float4& o, int64_t f, bool valid, const RoundTarget& round) {
+    float amax = fmaxf(fmaxf(fabsf(o.x), fabsf(o.y)), fmaxf(fabsf(o.z), fabsf(o.w)));
+#pragma unroll
+    for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, m));
+    if (!valid) return;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const auto q = [id](float v) { return static_cast<uint32_t>(__float2int_rn(v * id)) & 0xFFu; };
+    static_cast<uint32_t*>(round.q)[f] = q(o.x) | q(o.y) << 8 | q(o.z) << 16 | q(o.w) << 24;
+    if ((f & 7) == 0) round.scales[f / 8] = __half2float(__float2half_rn(amax / 127.0f));
+}
+
 }  // namespace llamux::cuda
