@@ -17,8 +17,8 @@
 # default 500: the steps that would start after it are skipped), SANITIZE=0 (no sanitizer
 # reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions;
 # ABLATE_EXTRA="VAR=value ..." adds a run with each setting alone),
-# KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE2=0 (no model tests at fusion level
-# 2, LLAMUX_CUDA_FUSE=2: without the default's rope + KV store and attention roundings).
+# KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE_TESTS=0 (no model tests at fusion
+# levels 2 and 4).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -81,16 +81,19 @@ if [ "${SANITIZE:-1}" = 1 ] && [ "$test_rc" != 0 ] && command -v compute-sanitiz
   fi
 fi
 
-# Fusion level 2 (LLAMUX_CUDA_FUSE=2: rope, the KV stores and attn_output's rounding as
-# kernels of their own), still selectable: the model tests again with it (one-token
-# decoding and prompts at every -ngl).
-tests_fuse2=""
-if [ "${FUSE2:-1}" = 1 ] && ! late $((deadline - 200)); then
-  echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=2 (log: cuda_tests_fuse2.log)"
-  LLAMUX_CUDA_FUSE=2 timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
-    --gtest_filter='CudaReference*:CudaGreedy*:CudaSession*' > "$out/cuda_tests_fuse2.log" 2>&1
-  grep -E "^\[  FAILED  \]|Failure|Expected|Which is|Value of" "$out/cuda_tests_fuse2.log" | head -40
-  tests_fuse2="$(grep -E "^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$out/cuda_tests_fuse2.log" | tr '\n' ' ')"
+# The other fusion levels still selectable (2: rope, the KV stores and attn_output's
+# rounding as kernels of their own; 4, opt-in: the rope + KV store work in the q/k/v launch):
+# the model tests again with each (one-token decoding and prompts at every -ngl).
+tests_fuse=""
+if [ "${FUSE_TESTS:-1}" = 1 ]; then
+  for level in 2 4; do
+    late $((deadline - 200)) && break
+    echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=$level (log: cuda_tests_fuse$level.log)"
+    LLAMUX_CUDA_FUSE=$level timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
+      --gtest_filter='CudaReference*:CudaGreedy*:CudaSession*' > "$out/cuda_tests_fuse$level.log" 2>&1
+    grep -E "^\[  FAILED  \]|Failure|Expected|Which is|Value of" "$out/cuda_tests_fuse$level.log" | head -40
+    tests_fuse="$tests_fuse level $level: $(grep -E "^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$out/cuda_tests_fuse$level.log" | tr '\n' ' ')"
+  done
 fi
 
 echo "== benchmark"
@@ -144,8 +147,8 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   fi
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
-  echo "== -ngl 33 generation with the launch-overhead features off (ABLATE=0 skips)"
-  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" \
+  echo "== -ngl 33 generation with the opt-ins (fusion level 4, early weight loads), and the launch-overhead features off (ABLATE=0 skips)"
+  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" \
                "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
     name="ablate_$(echo "$flags" | tr ' =' '__')"
     env $flags timeout 60 "$llamux" bench -m "$model" -p 0 -n 128 -ngl 33 -r 3 -o json > "$out/$name.json" 2>/dev/null
@@ -165,7 +168,7 @@ echo
 echo "== summary ($gpu, $SECONDS s)"
 echo "conformance: rc $conf_rc, $(grep -Ei "passed|failed" "$out/conformance.log" | tail -1)"
 echo "tests: ${tests:-no summary (see cuda_tests.log)}"
-[ -n "$tests_fuse2" ] && echo "model tests with LLAMUX_CUDA_FUSE=2: $tests_fuse2"
+[ -n "$tests_fuse" ] && echo "model tests at other fusion levels:$tests_fuse"
 grep -E "^(copy_bandwidth|gemm_f16_8192)" "$out/ceilings.txt" || true
 [ -n "$bench_note" ] && echo "bench: $bench_note"
 python3 - "$out" <<'PY'

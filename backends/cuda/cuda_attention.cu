@@ -12,6 +12,9 @@
 // attention_allow_shared sets).
 #include <mma.h>
 
+#include <algorithm>
+
+#include "cuda_attention_common.cuh"
 #include "cuda_common.cuh"
 #include "cuda_launch.cuh"
 #include "cuda_round.cuh"
@@ -26,41 +29,6 @@ constexpr int kDecodeThreads = kAttentionMaxThreads;
 constexpr int kPromptThreads = kAttentionThreads;
 constexpr int64_t kDecodeMaxTokens = 4;
 constexpr int64_t kTiledMaxDim = 128;
-
-// What every attention kernel reads (node shapes as in backend_abi.h): q [head_dim, n_head,
-// n_tok] f32, the k and v caches [head_dim * n_head_kv, n_ctx], dst [head_dim * n_head,
-// n_tok] f32; group = n_head / n_head_kv; n_past in device memory. round_q / round_scales:
-// where the one-query kernel also writes its output rounded to Q8_0 for the next matmul
-// (null: it does not; cuda_program.cpp's fusions).
-struct AttentionArgs {
-    const char* q;
-    int64_t q_nb1, q_nb2;
-    const char* k;
-    int64_t k_nb1;
-    const char* v;
-    int64_t v_nb1;
-    char* dst;
-    int64_t dst_nb1;
-    int head_dim;
-    int64_t n_head, n_tok;
-    int group;
-    const int32_t* n_past;
-    float scale;
-    int8_t* round_q = nullptr;
-    float* round_scales = nullptr;
-};
-
-AttentionArgs attention_args(const lmx_node& node, const int32_t* n_past) {
-    const lmx_tensor& q = *node.src[0];
-    const lmx_tensor& k = *node.src[1];
-    const lmx_tensor& v = *node.src[2];
-    const lmx_tensor& dst = *node.dst;
-    return AttentionArgs{static_cast<const char*>(q.data), static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]),
-                         static_cast<const char*>(k.data), static_cast<int64_t>(k.nb[1]),
-                         static_cast<const char*>(v.data), static_cast<int64_t>(v.nb[1]), static_cast<char*>(dst.data),
-                         static_cast<int64_t>(dst.nb[1]), static_cast<int>(q.ne[0]), q.ne[1], q.ne[2],
-                         node.iparams[0] / node.iparams[1], n_past, node.fparams[0]};
-}
 
 // The kernels' parameters under their usual names.
 #define LLAMUX_ATTENTION_UNPACK(a)                                                              \
@@ -118,17 +86,7 @@ __global__ void __launch_bounds__(kThreads)
                     local_max = fmaxf(local_max, s);
                 }
             }
-            const float max_s = block_max(local_max, part);  // its barriers publish p[]
-
-            float local_sum = 0.0f;
-            for (int64_t j = tid; j < n_kv; j += kThreads) {
-                const float e = expf(p[j] - max_s);
-                p[j] = e;
-                local_sum += e;
-            }
-            const float inv_sum = 1.0f / block_sum(local_sum, part);
-            for (int64_t j = tid; j < n_kv; j += kThreads) p[j] = round_to<DT>(p[j] * inv_sum);
-            __syncthreads();
+            softmax_in_place<DT, kThreads>(p, n_kv, local_max, part);
 
             // Output: thread (d, g) sums rows j = g, g + n_groups, ... of dimension d; then the
             // groups are added up. Threads past n_groups * head_dim only write a zero.
@@ -436,7 +394,9 @@ void launch_threads(const lmx_node& node, const int32_t* n_past, const RoundTarg
 template <int DT>
 void launch_typed(const lmx_node& node, const int32_t* n_past, const RoundTarget& round, cudaStream_t stream) {
     const int64_t head_dim = node.src[0]->ne[0], n_tok = node.src[0]->ne[2];
-    if (n_tok <= kDecodeMaxTokens) {
+    if (n_tok <= kDecodeMaxTokens && DT == LMX_TYPE_F16 && attention_decode_fits(node)) {
+        launch_attention_decode(node, n_past, round, stream);  // cuda_attention_decode.cu
+    } else if (n_tok <= kDecodeMaxTokens) {
         launch_threads<DT, kDecodeThreads>(node, n_past, round, stream);
     } else if (DT == LMX_TYPE_F16 && mma_fits(node)) {
         launch_mma(node, n_past, stream);
@@ -469,12 +429,14 @@ cudaError_t allow_shared(int bytes) {
 }  // namespace
 
 size_t attention_shared_bytes(int64_t head_dim, int64_t n_ctx) {
-    return static_cast<size_t>(head_dim + kAttentionMaxThreads + n_ctx) * sizeof(float);
+    const size_t here = static_cast<size_t>(head_dim + kAttentionMaxThreads + n_ctx) * sizeof(float);
+    return std::max(here, attention_decode_shared_bytes(head_dim, n_ctx));
 }
 
 cudaError_t attention_allow_shared(size_t bytes) {
     const int b = static_cast<int>(bytes);
-    cudaError_t e = allow_shared<LMX_TYPE_F16>(b);
+    cudaError_t e = attention_decode_allow_shared(bytes);
+    if (e == cudaSuccess) e = allow_shared<LMX_TYPE_F16>(b);
     if (e == cudaSuccess) e = allow_shared<LMX_TYPE_F32>(b);
     if (e == cudaSuccess) e = allow_shared<LMX_TYPE_BF16>(b);
     return e;

@@ -21,7 +21,8 @@ namespace llamux::cuda {
 // LLAMUX_CUDA_GRAPHS unset or not "0" (cuda_graph.cpp).
 bool graphs_enabled();
 // Programmatic dependent launch for every kernel (cuda_launch.cuh): on for sm_90 and newer
-// unless LLAMUX_CUDA_PDL=0. Process-wide; called when a backend is created.
+// unless LLAMUX_CUDA_PDL=0; with it, the GEMV's early weight loads when
+// LLAMUX_CUDA_EARLY_WEIGHTS=1. Process-wide; called when a backend is created.
 void set_programmatic_launch(int device_major);
 
 // A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's
@@ -118,6 +119,10 @@ struct CompiledNode {
     // too); see fuse_rope_store in cuda_program.cpp.
     bool has_rope_store = false, has_rope_q = false;
     lmx_node store_k{}, store_v{}, rope_q{};
+    // Fusion level 4: the q/k/v group this GemvQ8 node leads also does the rope + KV store
+    // work of the rope_k node (skip there) and its fused nodes (launch_mmv_q8_rope_store).
+    bool has_rope_epilogue = false;
+    lmx_node rope_k{};
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 

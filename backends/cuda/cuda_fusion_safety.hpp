@@ -1,10 +1,11 @@
 // When consecutive nodes may run as one kernel. Running nodes in order guarantees that each
 // reads its inputs before a later node overwrites them; one kernel whose blocks work on
 // different nodes' parts at the same time does not. The runtime's memory planner reuses an
-// activation's bytes as soon as its last reader has run (runtime/src/execution_plan.cpp), so
-// a later node's output can sit exactly where an earlier node's input was: rope(k)'s output
-// over q, whose last reader is the rope(q) just before. A kernel doing both ropes at once
-// would then overwrite q while other blocks still read it.
+// activation's bytes soon after its last reader has run (runtime/src/execution_plan.cpp), so
+// a later node's output can sit where an earlier node's input was. It keeps them one node
+// apart (kReuseDelay), which is what lets rope(q) join rope(k) and the KV stores; without
+// that, rope(k)'s output landed on q, whose last reader is the rope(q) just before, and a
+// kernel doing both ropes at once overwrote q while other blocks still read it.
 //
 // Plain C++ on the ABI's node and tensor structs (no CUDA), so the rule is tested on every
 // machine (tests/unit/test_cuda_fusion_safety.cpp).

@@ -25,6 +25,8 @@ bool graphs_enabled() {
 void set_programmatic_launch(int device_major) {
     const char* v = std::getenv("LLAMUX_CUDA_PDL");
     g_use_pdl = device_major >= 9 && !(v && std::strcmp(v, "0") == 0);
+    const char* early = std::getenv("LLAMUX_CUDA_EARLY_WEIGHTS");
+    g_early_weights = g_use_pdl && early && std::strcmp(early, "1") == 0;
 }
 
 CudaProgram::~CudaProgram() {

@@ -160,15 +160,25 @@ struct Q8Loaded {
     float dx;
 };
 
-// Block b of the row at `row`; xq, xd: the whole activation row's quants and scales.
+// Block b of the row at `row`; xq, xd: the whole activation row's quants and scales. In two
+// halves too, the weights and the activations they meet, so that a kernel may load weights
+// (which no kernel writes) before it waits for the kernel that writes the activations.
 template <int T>
-LMX_HD void load(const uint8_t* row, int64_t b, const int8_t* xq, const float* xd, Q8Loaded<T>& ld) {
+LMX_HD void load_weights(const uint8_t* row, int64_t b, Q8Loaded<T>& ld) {
     const uint8_t* p = row + b * kBlockBytes<T>;
     ld.off = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);
 LMX_UNROLL
     for (int k = 0; k < Q8Loaded<T>::kWords; ++k) ld.raw[k] = load_word(p - ld.off + 4 * k);
+}
+template <int T>
+LMX_HD void load_acts(int64_t b, const int8_t* xq, const float* xd, Q8Loaded<T>& ld) {
     load_x32(xq + 32 * b, ld.x);
     ld.dx = load_float(xd + b);
+}
+template <int T>
+LMX_HD void load(const uint8_t* row, int64_t b, const int8_t* xq, const float* xd, Q8Loaded<T>& ld) {
+    load_weights(row, b, ld);
+    load_acts(b, xq, xd, ld);
 }
 
 // The block's dot: sumi, the exact integer dot of the quants, times d_w and d_x in the

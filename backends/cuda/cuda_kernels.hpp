@@ -30,7 +30,7 @@ inline int64_t n_rows(const lmx_tensor& t) { return t.ne[1] * t.ne[2] * t.ne[3];
 // generation (a few queries) runs blocks of kAttentionMaxThreads.
 constexpr int kAttentionThreads = 256;
 constexpr int kAttentionMaxThreads = 1024;
-// Dynamic shared memory the attention kernel needs for a cache of n_ctx rows.
+// Dynamic shared memory the attention kernels need for a cache of n_ctx rows.
 size_t attention_shared_bytes(int64_t head_dim, int64_t n_ctx);
 // Lets the attention kernels use up to `bytes` of dynamic shared memory (above 48 KiB needs
 // the opt-in); called once per backend.
@@ -56,6 +56,8 @@ void launch_swiglu(const lmx_node& node, const RoundTarget& round, cudaStream_t 
 void launch_add(const lmx_node& node, cudaStream_t stream);
 // dst = src[0] converted (F32/F16/BF16), row by row, or as one flat row for a reshape
 void launch_copy(const lmx_node& node, cudaStream_t stream);
+// freq_base^(-2 / n_rot): the ratio of successive rotation angles of a rope node.
+float theta_scale_of(const lmx_node& rope);
 // Rotary embedding, normal mode; positions are the I32 tensor src[1] in device memory.
 void launch_rope(const lmx_node& node, cudaStream_t stream);
 // rope_k (and rope_q when not null), then the KV stores store_k (of rope_k's output) and
@@ -72,6 +74,15 @@ void launch_kv_store(const lmx_node& node, const int32_t* n_past, cudaStream_t s
 // Causal GQA attention over the cache; one block per (head, token); n_past as above. With
 // `round` (only where attention_can_round said yes) dst is also written rounded.
 void launch_attention(const lmx_node& node, const int32_t* n_past, const RoundTarget& round, cudaStream_t stream);
+// The one-query attention kernel for f16 caches (cuda_attention_decode.cu), which
+// launch_attention picks for token generation where attention_decode_fits: head_dim a power
+// of two from 8 to 128, cache rows and base 16-byte aligned. Its shared memory for a cache
+// of n_ctx rows (attention_shared_bytes covers it), and the opt-in to `bytes` of it.
+bool attention_decode_fits(const lmx_node& node);
+size_t attention_decode_shared_bytes(int64_t head_dim, int64_t n_ctx);
+cudaError_t attention_decode_allow_shared(size_t bytes);
+void launch_attention_decode(const lmx_node& node, const int32_t* n_past, const RoundTarget& round,
+                             cudaStream_t stream);
 // Whether the attention kernel `node` runs with can also round its output to vec_dot_type:
 // Q8_0 from the kernel for a few queries, head_dim a multiple of 32 (a warp per block).
 bool attention_can_round(const lmx_node& node, int32_t vec_dot_type);
@@ -116,6 +127,26 @@ struct MmvGroup {
 // launch_round_activations(vec_dot_type, ActOut::Q8) writes them. Weight allocations must extend at least 2 bytes past their last row (kAllocPadding).
 void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
                    cudaStream_t stream);
+// What launch_mmv_q8_rope_store does besides the products of a q/k/v group (group.n == 3,
+// q, k and v in that order; one token): q and k rotated as launch_rope rotates them into
+// q_rope and k_rope (contiguous heads of head_dim), and the rotated k and v converted to
+// f16 into row n_past of the caches (n_past read from device memory, as kv_store does).
+// Each value is the one the separate rope and kv_store kernels would write.
+struct RopeStoreEpilogue {
+    float* q_rope = nullptr;
+    float* k_rope = nullptr;
+    void* k_cache = nullptr;  // row 0 of each f16 cache
+    void* v_cache = nullptr;
+    int64_t k_cache_nb1 = 0, v_cache_nb1 = 0;
+    const int32_t* positions = nullptr;  // positions[0]: the token's
+    const int32_t* n_past = nullptr;
+    int head_dim = 0, n_rot = 0;  // head_dim even, n_rot <= head_dim and even
+    float theta_scale = 0.0f, freq_scale = 0.0f;
+};
+// Rows of each of the group's matrices must be a multiple of 4 (a block's four rows never
+// straddle two of them, and hold whole pairs).
+void launch_mmv_q8_rope_store(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq,
+                              const float* xd, const RopeStoreEpilogue& epilogue, cudaStream_t stream);
 // Bytes device_alloc adds past the end of every allocation: kernels that read quantized
 // blocks as whole aligned words may read up to 3 bytes past the last block.
 constexpr size_t kAllocPadding = 16;

@@ -4,8 +4,9 @@
 // dependent kernels per token, so the gap between them is a large part of its time.
 //
 // Contract: every kernel started through launch() calls pdl_wait() before it reads memory
-// that an earlier kernel wrote (first thing, in practice), and may call pdl_trigger() to let
-// the next kernel be scheduled early. LLAMUX_CUDA_PDL=0 turns the attribute off.
+// that an earlier kernel wrote (first thing, in practice; weights, which no kernel writes,
+// may be read before), and may call pdl_trigger() to let the next kernel be scheduled
+// early. LLAMUX_CUDA_PDL=0 turns the attribute off.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -16,6 +17,9 @@ namespace llamux::cuda {
 
 // Whether launch() asks for PDL; set once per process by the backend (device sm_90+).
 inline bool g_use_pdl = false;
+// Whether the int8 matrix-vector kernels load their first weights before pdl_wait
+// (LLAMUX_CUDA_EARLY_WEIGHTS=1; set with g_use_pdl).
+inline bool g_early_weights = false;
 
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -64,6 +64,25 @@ void activations_to_f16(const CompiledNode& c, const float* x, size_t x_row_byte
     }
 }
 
+// The rope + KV store work of a fused q/k/v group (fuse_qkv_rope_store in cuda_program.cpp
+// checked the shapes: contiguous f32 heads, f16 caches, one token).
+RopeStoreEpilogue rope_store_epilogue(const CudaBackend& b, const CompiledNode& c) {
+    RopeStoreEpilogue e;
+    e.q_rope = static_cast<float*>(c.rope_q.dst->data);
+    e.k_rope = static_cast<float*>(c.rope_k.dst->data);
+    e.k_cache = c.store_k.dst->data;
+    e.v_cache = c.store_v.dst->data;
+    e.k_cache_nb1 = static_cast<int64_t>(c.store_k.dst->nb[1]);
+    e.v_cache_nb1 = static_cast<int64_t>(c.store_v.dst->nb[1]);
+    e.positions = static_cast<const int32_t*>(c.rope_k.src[1]->data);
+    e.n_past = b.n_past_dev;
+    e.head_dim = static_cast<int>(c.rope_k.src[0]->ne[0]);
+    e.n_rot = c.rope_k.iparams[0];
+    e.theta_scale = theta_scale_of(c.rope_k);
+    e.freq_scale = c.rope_k.fparams[1];
+    return e;
+}
+
 }  // namespace
 
 lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
@@ -188,7 +207,12 @@ lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
                                          b.stream);
                 if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
             }
-            launch_mmv_q8(dw.stored_dtype, c.group, K, static_cast<const int8_t*>(b.gemm_act.ptr), scales, b.stream);
+            const auto* xq = static_cast<const int8_t*>(b.gemm_act.ptr);
+            if (c.has_rope_epilogue) {
+                launch_mmv_q8_rope_store(dw.stored_dtype, c.group, K, xq, scales, rope_store_epilogue(b, c), b.stream);
+            } else {
+                launch_mmv_q8(dw.stored_dtype, c.group, K, xq, scales, b.stream);
+            }
             return LMX_OK;
         }
         case MatmulPath::GemmF32: {

@@ -7,11 +7,10 @@
 #include "cuda_common.cuh"
 #include "cuda_int8_dot.cuh"
 #include "cuda_launch.cuh"
+#include "cuda_mmv_rows.cuh"
 
 namespace llamux::cuda {
 namespace {
-
-constexpr int kRowsPerBlock = 4;
 
 // F16 weights. The activation is rounded to f16 first, as the reference does (the f16
 // vec_dot_type), and as the cuBLAS path of prompt processing does.
@@ -80,59 +79,29 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
 // pair of sub-blocks) is cuda_int8_dot.cuh, shared with its host test: exact integer dot
 // products (dp4a), then the reference's float multiply by the two scales.
 //
-// Lanes take consecutive items, so a warp reads a contiguous run of the row; kUnroll items
-// per lane are loaded before any is used. kMinBlocks (CTAs per SM, 0: no bound) caps the
-// registers so that more rows are in flight at once. scripts/gpu_gemv_sweep.cu times the
-// variants. On an H200 (2026-11-26), for Q4_0, unroll 2 without a bound was best or within
-// 3% of best on all three 7B shapes: 4.1 us for 4096x4096 (2.3 TB/s), 8.9 us for 4096x11008
-// and 11008x4096 (2.9 TB/s); unroll 4 took 5.3 / 9.5 / 10.7 us. Q6_K ran unrolled once in
-// that measurement; Q4_K/Q5_K items are twice as large, so they start at one too.
-template <int T>
-struct Int8Launch {
-    static constexpr int kUnroll = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0 ? 2 : 1;
-    static constexpr int kMinBlocks = 0;
-};
-
-// This warp's row: row r of the group's matrix i, its weights and its output (unrolled:
-// no run-time index into g). False past the last row.
-__device__ __forceinline__ bool group_row(const MmvGroup& g, const uint8_t** wr, float** y) {
-    int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-#pragma unroll
-    for (int i = 0; i < kMaxMmvGroup; ++i) {
-        if (*wr == nullptr && i < g.n) {
-            if (r < g.rows[i]) {
-                *wr = static_cast<const uint8_t*>(g.w[i]) + r * g.row_bytes[i];
-                *y = g.y[i] + r;
-            } else {
-                r -= g.rows[i];
-            }
-        }
-    }
-    return *wr != nullptr;
-}
-
+// early_weights (Q4_0 and Q8_0; LLAMUX_CUDA_EARLY_WEIGHTS): the first kUnroll items'
+// weights are loaded before pdl_wait, overlapping the kernel before (cuda_launch.cuh).
 template <int T, int kUnroll, int kMinBlocks>
 __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     mmv_int8_kernel(const MmvGroup g, int64_t n_items, const int8_t* __restrict__ xq,
-                    const float* __restrict__ xd) {
-    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
-    pdl_trigger();
+                    const float* __restrict__ xd, bool early_weights) {
+    constexpr bool kSplitLoad = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
     const uint8_t* wr = nullptr;
     float* y = nullptr;
-    if (!group_row(g, &wr, &y)) return;  // whole warps only: no barrier below
-    float acc = 0.0f;
-    for (int64_t i0 = threadIdx.x; i0 < n_items; i0 += 32 * kUnroll) {
-        typename int8dot::Kind<T>::Loaded ld[kUnroll];
+    const bool mine = group_row(g, &wr, &y);
+    typename int8dot::Kind<T>::Loaded ld[kUnroll];
+    if constexpr (kSplitLoad) {
+        if (early_weights && mine) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            if (i0 + 32 * u < n_items) int8dot::load(wr, i0 + 32 * u, xq, xd, ld[u]);
-        }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            if (i0 + 32 * u < n_items) acc += int8dot::compute(ld[u]);
+            for (int u = 0; u < kUnroll; ++u) {
+                if (threadIdx.x + 32 * u < n_items) int8dot::load_weights(wr, threadIdx.x + 32 * u, ld[u]);
+            }
         }
     }
-    acc = warp_sum(acc);
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    if (!mine) return;  // whole warps only: no barrier below
+    const float acc = row_dot<T, kUnroll>(wr, n_items, xq, xd, ld, kSplitLoad && early_weights);
     if (threadIdx.x == 0) *y = acc;
 }
 
@@ -141,7 +110,7 @@ void launch_int8(const MmvGroup& group, int64_t K, const int8_t* xq, const float
                  cudaStream_t stream) {
     using L = Int8Launch<T>;
     launch(mmv_int8_kernel<T, L::kUnroll, L::kMinBlocks>, grid, block, 0, stream, group,
-           K / int8dot::Kind<T>::kItemElems, xq, xd);
+           K / int8dot::Kind<T>::kItemElems, xq, xd, g_early_weights);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }

@@ -100,13 +100,15 @@ __global__ void __launch_bounds__(kThreads)
     pdl_trigger();
     __shared__ float scratch[32];
     const int n4 = n / 4;
-    float4 v[kPieces];
+    float4 v[kPieces], g[kPieces];
     float sum = 0.0f;
 #pragma unroll
     for (int j = 0; j < kPieces; ++j) {
         const int f = threadIdx.x + j * kThreads;
         v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        g[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (f < n4) {
+            g[j] = reinterpret_cast<const float4*>(w)[f];  // now: its trip to memory overlaps x's
             if constexpr (kAdd) {
                 // s may be a or b (x += ...): this thread alone reads and writes piece f.
                 const float4 p = reinterpret_cast<const float4*>(a)[f];
@@ -127,9 +129,8 @@ __global__ void __launch_bounds__(kThreads)
         if (j > 0 && j * kThreads >= n4) break;  // the same for the whole block
         float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (f < n4) {
-            const float4 g = reinterpret_cast<const float4*>(w)[f];
-            o = make_float4((v[j].x * scale) * g.x, (v[j].y * scale) * g.y, (v[j].z * scale) * g.z,
-                            (v[j].w * scale) * g.w);
+            o = make_float4((v[j].x * scale) * g[j].x, (v[j].y * scale) * g[j].y, (v[j].z * scale) * g[j].z,
+                            (v[j].w * scale) * g[j].w);
             reinterpret_cast<float4*>(y)[f] = o;
         }
         if constexpr (kRound) round_q8_0_piece(o, f, f < n4, round);  // n is a multiple of 32

@@ -79,7 +79,9 @@ bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
 
 // LLAMUX_CUDA_FUSE: 0 none, 1 the add + rms_norm fusion only, 2 also the roundings for the
 // next matmul, 3 (the default) also the rope + KV store fusion and the one-query
-// attention's rounding for attn_output (H200, 2026-11-28: tg128 395 t/s against 378 at 2).
+// attention's rounding for attn_output (H200, 2026-11-28: tg128 540 t/s against 501 at 2),
+// 4 (opt-in: written after that day's last GPU run) also the rope + KV store work in the
+// q/k/v launch.
 int fusion_level() {
     const char* v = std::getenv("LLAMUX_CUDA_FUSE");
     return v && *v ? std::atoi(v) : 3;
@@ -124,9 +126,10 @@ bool rope_q_matches(const std::vector<CompiledNode>& nodes, size_t j) {
 }
 
 // rope(k) + kv_store(k) + kv_store(v) as one launch, and rope(q) too where that is safe:
-// fusable_in_one_kernel checks that no node overwrites what an earlier one reads (the
-// planner may put rope(k)'s output over q, whose last reader is rope(q): most likely what
-// made an earlier version of this fusion fail). The roped k goes to the k store in registers.
+// fusable_in_one_kernel checks that no node overwrites what an earlier one reads (rope(k)'s
+// output over q, whose last reader is rope(q), made an earlier version of this fusion fail;
+// the planner's reuse delay now keeps them apart). The roped k goes to the k store in
+// registers.
 void fuse_rope_store(std::vector<CompiledNode>& nodes) {
     for (size_t j = 0; j + 2 < nodes.size(); ++j) {
         if (!rope_store_shapes(nodes, j)) continue;
@@ -148,6 +151,52 @@ void fuse_rope_store(std::vector<CompiledNode>& nodes) {
             }
         }
         j += 2;
+    }
+}
+
+// A row-major f32 tensor of whole rows, heads back to back: [D, heads, 1].
+bool contiguous_heads(const lmx_tensor& t) {
+    return t.dtype == LMX_TYPE_F32 && t.nb[0] == sizeof(float) && t.nb[1] == t.ne[0] * sizeof(float) &&
+           t.ne[2] == 1 && t.ne[3] == 1;
+}
+
+// Level 4: the q/k/v group's launch also does the fused rope + KV store node after it
+// (launch_mmv_q8_rope_store). Nodes: lead = matmul q leading the group, then matmul k and v
+// (run by the group), rope(q) and rope(k) (the latter carrying both stores), in that order,
+// for one token, f16 caches, and rows in whole blocks of four.
+void fuse_qkv_rope_store(std::vector<CompiledNode>& nodes) {
+    for (size_t j = 4; j < nodes.size(); ++j) {
+        CompiledNode& rk = nodes[j];
+        CompiledNode& lead = nodes[j - 4];
+        if (!rk.has_rope_store || !rk.has_rope_q || lead.path != MatmulPath::GemvQ8 || lead.run_by_group) continue;
+        const MmvGroup& g = lead.group;
+        const lmx_tensor& q = *rk.rope_q.src[0];
+        const lmx_tensor& k = *rk.node.src[0];
+        const lmx_tensor& v = *rk.store_v.src[0];
+        const int64_t D = k.ne[0];
+        const bool shapes =
+            g.n == 3 && g.y[0] == q.data && g.y[1] == k.data && g.y[2] == v.data && g.rows[0] == q.ne[0] * q.ne[1] &&
+            g.rows[1] == D * k.ne[1] && g.rows[2] == D * k.ne[1] && g.rows[0] % 4 == 0 && g.rows[1] % 4 == 0 &&
+            D % 2 == 0 && q.ne[2] == 1 && contiguous_heads(q) && contiguous_heads(k) &&
+            contiguous_heads(*rk.rope_q.dst) && contiguous_heads(*rk.node.dst) &&
+            rk.store_k.dst->dtype == LMX_TYPE_F16 && rk.store_v.dst->dtype == LMX_TYPE_F16;
+        if (!shapes) continue;
+        // The kernel reads the rounded activations from the scratch, never the matmuls' x,
+        // and hands q and k to the ropes in registers: the ropes' inputs, head views of the
+        // products, are exactly the products' bytes (checked above).
+        lmx_node all[7] = {nodes[j - 4].node, nodes[j - 3].node, nodes[j - 2].node, rk.rope_q,
+                           rk.node,           rk.store_k,        rk.store_v};
+        for (int i = 0; i < 3; ++i) all[i].src[1] = nullptr;
+        all[3].src[0] = all[0].dst;
+        all[4].src[0] = all[1].dst;
+        const FusedHandoff handoffs[4] = {{0, 3}, {1, 4}, {4, 5}, {2, 6}};
+        if (!fusable_in_one_kernel(all, 7, handoffs, 4)) continue;
+        lead.has_rope_epilogue = true;
+        lead.rope_q = rk.rope_q;
+        lead.rope_k = rk.node;
+        lead.store_k = rk.store_k;
+        lead.store_v = rk.store_v;
+        rk.skip = true;
     }
 }
 
@@ -184,6 +233,8 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
     }
     if (level < 3) return;
     fuse_rope_store(nodes);
+    if (level < 4) return;
+    fuse_qkv_rope_store(nodes);
 }
 
 }  // namespace

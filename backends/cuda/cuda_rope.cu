@@ -8,23 +8,12 @@
 
 #include "cuda_common.cuh"
 #include "cuda_launch.cuh"
+#include "cuda_rope.cuh"
 
 namespace llamux::cuda {
 namespace {
 
 constexpr int kThreads = 64;
-
-// The pair (x0, x1) at dimensions i, i + 1 (i even) of a head at position pos, rotated.
-__device__ __forceinline__ void rope_pair(float x0, float x1, int32_t pos, int i, float theta_scale,
-                                          float freq_scale, float& y0, float& y1) {
-    float theta_extrap = static_cast<float>(pos);
-#pragma unroll 1
-    for (int k = 0; k < i / 2; ++k) theta_extrap = __fmul_rn(theta_extrap, theta_scale);
-    const float theta = __fmul_rn(freq_scale, theta_extrap);
-    const float c = cosf(theta), s = sinf(theta);
-    y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-    y1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
-}
 
 __global__ void __launch_bounds__(kThreads)
     rope_kernel(const char* __restrict__ x, int64_t x_nb1, int64_t x_nb2,
@@ -124,11 +113,11 @@ __global__ void __launch_bounds__(kThreads) rope_store_kernel(const RopeStorePar
     }
 }
 
+}  // namespace
+
 float theta_scale_of(const lmx_node& rope) {
     return std::pow(rope.fparams[0], -2.0f / static_cast<float>(rope.iparams[0]));
 }
-
-}  // namespace
 
 void launch_rope(const lmx_node& node, cudaStream_t stream) {
     const lmx_tensor& x = *node.src[0];  // [head_dim, n_head, n_tok]

@@ -15,6 +15,14 @@ namespace llamux {
 namespace {
 
 constexpr size_t kAlignment = 256;  // enough for AVX-512 loads and GPU vector access
+// Steps after its last reader before a tensor's bytes may hold another tensor. A backend may
+// run a few consecutive nodes as one kernel (the CUDA backend: rope of q and of k with both
+// KV stores); that is only safe when none of them writes where another reads
+// (backends/cuda/cuda_fusion_safety.hpp), which immediate reuse breaks: rope(k)'s output
+// would land on q, whose last reader is the rope(q) just before. One step keeps a node's
+// output off the inputs of the node before it (prompt activations of a 1B model: 35.3 ->
+// 38.5 MiB); the backends still check every fusion.
+constexpr int kReuseDelay = 1;
 
 // One storage tensor's activation memory on one backend.
 struct Instance {
@@ -236,7 +244,7 @@ ExecutionPlan::ExecutionPlan(const Graph& graph, const Placement& placement,
     for (size_t i = 0; i < m.instances.size(); ++i) {
         events.emplace_back(m.instances[i].first_step * 2, static_cast<int>(i) + 1);
         if (m.instances[i].last_step != INT_MAX) {
-            events.emplace_back(m.instances[i].last_step * 2 + 1, -(static_cast<int>(i) + 1));
+            events.emplace_back((m.instances[i].last_step + kReuseDelay) * 2 + 1, -(static_cast<int>(i) + 1));
         }
     }
     std::stable_sort(events.begin(), events.end(),

@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "llamux/dtype.hpp"
 #include "llamux/ops_ref.hpp"
 #include "llamux/plugin_support.hpp"
 
@@ -20,6 +22,9 @@ struct Stats {
     std::atomic<int64_t> layers_seen_mask;  // bit (layer + 1) set when a node of it ran
     std::atomic<int64_t> weights_prepared;
     std::atomic<int64_t> live_objects;      // backends + buffers + programs not yet freed
+    // Nodes compiled whose activation output shares bytes with an activation input of the
+    // node before them (the planner keeps those apart, so that backends may fuse the two).
+    std::atomic<int64_t> adjacent_overlaps;
 };
 Stats g_stats;
 
@@ -92,7 +97,32 @@ lmx_status prepare_weight(lmx_backend*, lmx_tensor* w, const void* host, lmx_err
 }
 void release_weight(lmx_backend*, lmx_tensor* w) { w->data = nullptr; }
 
+// The bytes a tensor's elements span (rows of whole blocks for the block types).
+std::pair<uintptr_t, uintptr_t> span(const lmx_tensor& t) {
+    const auto begin = reinterpret_cast<uintptr_t>(t.data);
+    const auto row = llamux::row_bytes(static_cast<llamux::DType>(t.dtype), t.ne[0]);
+    uintptr_t extent = row ? *row : static_cast<uintptr_t>(t.ne[0]) * t.nb[0];
+    for (int k = 1; k < LMX_MAX_DIMS; ++k) {
+        if (t.ne[k] > 1) extent += static_cast<uintptr_t>(t.ne[k] - 1) * t.nb[k];
+    }
+    return {begin, begin + extent};
+}
+
+bool reuses_input_of(const lmx_node& node, const lmx_node& before) {
+    if (!node.dst || node.dst->role != LMX_ROLE_ACTIVATION) return false;
+    const auto out = span(*node.dst);
+    for (const lmx_tensor* in : before.src) {
+        if (!in || in->role != LMX_ROLE_ACTIVATION) continue;
+        const auto range = span(*in);
+        if (out.first < range.second && range.first < out.second) return true;
+    }
+    return false;
+}
+
 lmx_status compile(lmx_backend*, const lmx_node* nodes, int32_t n, lmx_program** out, lmx_error*) {
+    for (int32_t i = 1; i < n; ++i) {
+        if (reuses_input_of(nodes[i], nodes[i - 1])) ++g_stats.adjacent_overlaps;
+    }
     auto* p = new Program{std::vector<lmx_node>(nodes, nodes + n)};
     *out = reinterpret_cast<lmx_program*>(p);
     ++g_stats.live_objects;
@@ -129,6 +159,9 @@ const lmx_backend_api kApi = {
 }  // namespace
 
 extern "C" LMX_PLUGIN_EXPORT const lmx_backend_api* lmx_backend_get_api(uint32_t) { return &kApi; }
+
+// Test hook: Stats::adjacent_overlaps since the process started.
+extern "C" LMX_PLUGIN_EXPORT int64_t counting_plugin_adjacent_overlaps() { return g_stats.adjacent_overlaps; }
 
 // Test hook: counters (see Stats); `reset` zeroes them first.
 extern "C" LMX_PLUGIN_EXPORT void counting_plugin_stats(int64_t* nodes_per_op, int64_t* layer_mask,

@@ -37,6 +37,17 @@ CountingStats counting_stats(bool reset) {
     return s;
 }
 
+int64_t counting_adjacent_overlaps() {
+    const auto path = test::test_plugin_dir("counting") / "libllamux_test_counting.so";
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    EXPECT_NE(handle, nullptr) << ::dlerror();
+    using Fn = int64_t (*)();
+    auto fn = reinterpret_cast<Fn>(::dlsym(handle, "counting_plugin_adjacent_overlaps"));
+    const int64_t n = fn ? fn() : -1;
+    ::dlclose(handle);
+    return n;
+}
+
 SessionOptions counting_options(const std::string& map) {
     SessionOptions o;
     o.plugins.env_path = false;
@@ -94,6 +105,18 @@ TEST_F(SchedulerTest, LayersPlacedOnASecondBackendRunThere) {
         EXPECT_EQ(s.plan(1, false).stats().n_runs, 3u);
     }
     EXPECT_EQ(counting_stats(false).live, 0) << "every object the plugin made was freed";
+}
+
+// The memory planner keeps every node's output off the inputs of the node before it
+// (execution_plan.cpp, kReuseDelay), which lets a backend run the two as one kernel (the
+// CUDA backend's rope(q) + rope(k) + KV stores). Checked on prompts and single tokens.
+TEST_F(SchedulerTest, NoOutputLandsOnTheInputsOfTheNodeBefore) {
+    const int64_t before = counting_adjacent_overlaps();
+    ASSERT_GE(before, 0) << "counting plugin without its overlap counter";
+    Session s(model_, counting_options("0-4:counting,output:counting"));
+    EXPECT_EQ(greedy(s, ref_.prompt_tokens, 8),
+              std::vector<int32_t>(ref_.greedy_tokens.begin(), ref_.greedy_tokens.begin() + 8));
+    EXPECT_EQ(counting_adjacent_overlaps(), before);
 }
 
 TEST_F(SchedulerTest, OutputHeadCanBePlaced) {
