@@ -18,7 +18,7 @@
 # reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions;
 # ABLATE_EXTRA="VAR=value ..." adds a run with each setting alone),
 # KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE_TESTS=0 (no model tests at fusion
-# levels 2 and 4).
+# levels 2, 4 and 5).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -82,11 +82,12 @@ if [ "${SANITIZE:-1}" = 1 ] && [ "$test_rc" != 0 ] && command -v compute-sanitiz
 fi
 
 # The other fusion levels still selectable (2: rope, the KV stores and attn_output's
-# rounding as kernels of their own; 4, opt-in: the rope + KV store work in the q/k/v launch):
-# the model tests again with each (one-token decoding and prompts at every -ngl).
+# rounding as kernels of their own; opt-in 4: the rope + KV store work in the q/k/v launch;
+# opt-in 5: also the add + norm after attn_output and ffn_down in their launches): the model
+# tests again with each (one-token decoding and prompts at every -ngl).
 tests_fuse=""
 if [ "${FUSE_TESTS:-1}" = 1 ]; then
-  for level in 2 4; do
+  for level in 2 4 5; do
     late $((deadline - 200)) && break
     echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=$level (log: cuda_tests_fuse$level.log)"
     LLAMUX_CUDA_FUSE=$level timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
@@ -148,7 +149,7 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
   echo "== -ngl 33 generation with the opt-ins (fusion level 4, early weight loads), and the launch-overhead features off (ABLATE=0 skips)"
-  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" \
+  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" \
                "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
     name="ablate_$(echo "$flags" | tr ' =' '__')"
     env $flags timeout 60 "$llamux" bench -m "$model" -p 0 -n 128 -ngl 33 -r 3 -o json > "$out/$name.json" 2>/dev/null

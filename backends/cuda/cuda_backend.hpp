@@ -70,6 +70,9 @@ struct CudaBackend {
     // n_past of the current execute, in device memory: kv_store and attention read it when
     // they run, so a program captured as a CUDA graph replays with the current value.
     int32_t* n_past_dev = nullptr;
+    // The counter with which the blocks of a matrix-vector launch that ends in a norm find
+    // the last of them (fusion level 5, cuda_mmv_norm.cu); zero between launches.
+    unsigned* last_block_ticket = nullptr;
     // Bumped whenever ensure_scratch moves a scratch buffer: graphs captured before it hold
     // the old addresses and are captured again.
     uint64_t scratch_generation = 0;
@@ -123,6 +126,11 @@ struct CompiledNode {
     // work of the rope_k node (skip there) and its fused nodes (launch_mmv_q8_rope_store).
     bool has_rope_epilogue = false;
     lmx_node rope_k{};
+    // Fusion level 5: this GemvQ8 node's launch ends with the add + rms_norm after it (the
+    // norm_node with its fused add, skip there), done by the launch's last block.
+    bool has_norm_tail = false;
+    lmx_node norm_node{}, norm_add{};
+    int32_t norm_round_out = -1;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 

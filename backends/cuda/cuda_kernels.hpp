@@ -147,6 +147,25 @@ struct RopeStoreEpilogue {
 // straddle two of them, and hold whole pairs).
 void launch_mmv_q8_rope_store(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq,
                               const float* xd, const RopeStoreEpilogue& epilogue, cudaStream_t stream);
+// The add + rms_norm that launch_mmv_q8_norm does after the product (fusion level 5): one
+// row of n floats (a multiple of 32; every pointer 16-byte aligned), x = a + b written to s
+// (b: the product's output, the single matrix of the group), dst = x / sqrt(mean(x^2) +
+// eps) * w, and with round.vec_dot_type == LMX_TYPE_Q8_0 also dst rounded for the next
+// matmul. s may be a (x += ...). The same formulas as launch_rms_norm with its fused add.
+struct NormTail {
+    const float* a = nullptr;
+    const float* b = nullptr;
+    float* s = nullptr;
+    const float* w = nullptr;
+    float* dst = nullptr;
+    int n = 0;
+    float eps = 0.0f;
+    RoundTarget round;
+};
+// launch_mmv_q8 for a group of one, then the norm by the launch's last block (found by
+// `ticket`, a zeroed device counter that it leaves at zero).
+void launch_mmv_q8_norm(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
+                        const NormTail& norm, unsigned* ticket, cudaStream_t stream);
 // Bytes device_alloc adds past the end of every allocation: kernels that read quantized
 // blocks as whole aligned words may read up to 3 bytes past the last block.
 constexpr size_t kAllocPadding = 16;

@@ -83,6 +83,23 @@ RopeStoreEpilogue rope_store_epilogue(const CudaBackend& b, const CompiledNode& 
     return e;
 }
 
+// The add + norm of a product with a norm tail (fuse_norm_tails in cuda_program.cpp checked
+// the shapes), rounding into the activation scratch as the norm's own launch would.
+NormTail norm_tail(const CudaBackend& b, const CompiledNode& c) {
+    NormTail t;
+    t.a = static_cast<const float*>(c.norm_add.src[0]->data);
+    t.b = static_cast<const float*>(c.norm_add.src[1]->data);
+    t.s = static_cast<float*>(c.norm_add.dst->data);
+    t.w = static_cast<const float*>(c.norm_node.src[1]->data);
+    t.dst = static_cast<float*>(c.norm_node.dst->data);
+    t.n = static_cast<int>(c.norm_node.dst->ne[0]);
+    t.eps = c.norm_node.fparams[0];
+    if (c.norm_round_out >= 0) {
+        t.round = RoundTarget{c.norm_round_out, b.gemm_act.ptr, static_cast<float*>(b.act_scales.ptr)};
+    }
+    return t;
+}
+
 }  // namespace
 
 lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
@@ -210,6 +227,9 @@ lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
             const auto* xq = static_cast<const int8_t*>(b.gemm_act.ptr);
             if (c.has_rope_epilogue) {
                 launch_mmv_q8_rope_store(dw.stored_dtype, c.group, K, xq, scales, rope_store_epilogue(b, c), b.stream);
+            } else if (c.has_norm_tail) {
+                launch_mmv_q8_norm(dw.stored_dtype, c.group, K, xq, scales, norm_tail(b, c), b.last_block_ticket,
+                                   b.stream);
             } else {
                 launch_mmv_q8(dw.stored_dtype, c.group, K, xq, scales, b.stream);
             }

@@ -163,6 +163,7 @@ void release(CudaBackend& b) {
     if (b.gemm_act.ptr) cudaFree(b.gemm_act.ptr);
     if (b.act_scales.ptr) cudaFree(b.act_scales.ptr);
     if (b.n_past_dev) cudaFree(b.n_past_dev);
+    if (b.last_block_ticket) cudaFree(b.last_block_ticket);
     if (b.staging) cudaFreeHost(b.staging);
     if (b.stream) cudaStreamDestroy(b.stream);
     b = CudaBackend{};

@@ -137,14 +137,9 @@ void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const
     for (int i = 0; i < group.n; ++i) rows += group.rows[i];
     const dim3 block(32, kRowsPerBlock);
     const dim3 grid(grid_for(rows, kRowsPerBlock, INT32_MAX));
-    switch (stored_dtype) {
-        case LMX_TYPE_Q4_0: return launch_int8<LMX_TYPE_Q4_0>(group, K, xq, xd, grid, block, stream);
-        case LMX_TYPE_Q8_0: return launch_int8<LMX_TYPE_Q8_0>(group, K, xq, xd, grid, block, stream);
-        case LMX_TYPE_Q4_K: return launch_int8<LMX_TYPE_Q4_K>(group, K, xq, xd, grid, block, stream);
-        case LMX_TYPE_Q5_K: return launch_int8<LMX_TYPE_Q5_K>(group, K, xq, xd, grid, block, stream);
-        case LMX_TYPE_Q6_K: return launch_int8<LMX_TYPE_Q6_K>(group, K, xq, xd, grid, block, stream);
-        default: return;  // refused by plan_matmul (mmv_q8_supports)
-    }
+    dispatch_int8_type(stored_dtype, [&](auto type) {
+        launch_int8<decltype(type)::value>(group, K, xq, xd, grid, block, stream);
+    });
 }
 
 void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,

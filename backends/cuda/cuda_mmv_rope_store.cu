@@ -69,14 +69,7 @@ void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const floa
 
 void launch_mmv_q8_rope_store(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq,
                               const float* xd, const RopeStoreEpilogue& e, cudaStream_t stream) {
-    switch (stored_dtype) {
-        case LMX_TYPE_Q4_0: return launch_typed<LMX_TYPE_Q4_0>(group, K, xq, xd, e, stream);
-        case LMX_TYPE_Q8_0: return launch_typed<LMX_TYPE_Q8_0>(group, K, xq, xd, e, stream);
-        case LMX_TYPE_Q4_K: return launch_typed<LMX_TYPE_Q4_K>(group, K, xq, xd, e, stream);
-        case LMX_TYPE_Q5_K: return launch_typed<LMX_TYPE_Q5_K>(group, K, xq, xd, e, stream);
-        case LMX_TYPE_Q6_K: return launch_typed<LMX_TYPE_Q6_K>(group, K, xq, xd, e, stream);
-        default: return;  // mmv_q8_supports said no: never fused
-    }
+    dispatch_int8_type(stored_dtype, [&](auto type) { launch_typed<decltype(type)::value>(group, K, xq, xd, e, stream); });
 }
 
 }  // namespace llamux::cuda

@@ -3,6 +3,8 @@
 // four rows (warps) to a block.
 #pragma once
 
+#include <type_traits>
+
 #include "cuda_common.cuh"
 #include "cuda_int8_dot.cuh"
 #include "cuda_kernels.hpp"
@@ -75,6 +77,20 @@ __device__ __forceinline__ float row_dot(const uint8_t* wr, int64_t n_items, con
         }
     }
     return warp_sum(acc);
+}
+
+// Calls launch(std::integral_constant<int, T>{}) with the stored type T of the weights, one
+// of the five the int8 kernels read (mmv_q8_supports); other types launch nothing.
+template <class Launch>
+void dispatch_int8_type(int32_t stored_dtype, Launch&& launch) {
+    switch (stored_dtype) {
+        case LMX_TYPE_Q4_0: return launch(std::integral_constant<int, LMX_TYPE_Q4_0>{});
+        case LMX_TYPE_Q8_0: return launch(std::integral_constant<int, LMX_TYPE_Q8_0>{});
+        case LMX_TYPE_Q4_K: return launch(std::integral_constant<int, LMX_TYPE_Q4_K>{});
+        case LMX_TYPE_Q5_K: return launch(std::integral_constant<int, LMX_TYPE_Q5_K>{});
+        case LMX_TYPE_Q6_K: return launch(std::integral_constant<int, LMX_TYPE_Q6_K>{});
+        default: return;  // refused by plan_matmul (mmv_q8_supports)
+    }
 }
 
 }  // namespace

@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(kThreads)
         v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         g[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (f < n4) {
-            g[j] = reinterpret_cast<const float4*>(w)[f];  // now: its trip to memory overlaps x's
+            g[j] = reinterpret_cast<const float4*>(w)[f];  // loaded with x: the two trips overlap
             if constexpr (kAdd) {
                 // s may be a or b (x += ...): this thread alone reads and writes piece f.
                 const float4 p = reinterpret_cast<const float4*>(a)[f];

@@ -121,6 +121,15 @@ lmx_status cuda_create(const lmx_backend_config* config, lmx_backend** out, lmx_
             b->n_past_dev = nullptr;
             return fail("cudaMalloc of n_past", e);
         }
+        if (const cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&b->last_block_ticket), sizeof(unsigned));
+            e != cudaSuccess) {
+            b->last_block_ticket = nullptr;
+            return fail("cudaMalloc of the last-block ticket", e);
+        }
+        if (const cudaError_t e = cudaMemsetAsync(b->last_block_ticket, 0, sizeof(unsigned), b->stream);
+            e != cudaSuccess) {
+            return fail("cudaMemsetAsync of the last-block ticket", e);
+        }
         if (const cudaError_t e = cudaMalloc(&b->cublas_workspace, kCublasWorkspace); e != cudaSuccess) {
             b->cublas_workspace = nullptr;
             return fail("cudaMalloc of the cuBLAS workspace", e);

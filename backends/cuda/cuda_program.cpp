@@ -81,7 +81,8 @@ bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
 // next matmul, 3 (the default) also the rope + KV store fusion and the one-query
 // attention's rounding for attn_output (H200, 2026-11-28: tg128 540 t/s against 501 at 2),
 // 4 (opt-in: written after that day's last GPU run) also the rope + KV store work in the
-// q/k/v launch.
+// q/k/v launch, 5 (opt-in, the same) also the add + rms_norm after attn_output and ffn_down
+// in those products' launches.
 int fusion_level() {
     const char* v = std::getenv("LLAMUX_CUDA_FUSE");
     return v && *v ? std::atoi(v) : 3;
@@ -200,6 +201,41 @@ void fuse_qkv_rope_store(std::vector<CompiledNode>& nodes) {
     }
 }
 
+// A row of n f32 elements, contiguous and 16-byte aligned.
+bool aligned_row(const lmx_tensor& t, int64_t n) {
+    return t.dtype == LMX_TYPE_F32 && t.nb[0] == sizeof(float) && n_rows(t) == 1 && t.ne[0] == n &&
+           reinterpret_cast<uintptr_t>(t.data) % 16 == 0;
+}
+
+// Level 5: a matrix-vector product whose output only the add + rms_norm right after it
+// reads does that norm in its last block (launch_mmv_q8_norm): nodes i (the product, a
+// group of one), i + 1 (the add, already computed by the norm), i + 2 (the norm), one row
+// of a multiple of 32, the norm rounding for a Q8_0 matmul or not at all.
+void fuse_norm_tails(std::vector<CompiledNode>& nodes) {
+    for (size_t i = 0; i + 2 < nodes.size(); ++i) {
+        CompiledNode& mm = nodes[i];
+        const CompiledNode& add = nodes[i + 1];
+        CompiledNode& norm = nodes[i + 2];
+        if (mm.path != MatmulPath::GemvQ8 || mm.run_by_group || mm.group.n != 1 || mm.has_rope_epilogue ||
+            !add.skip || add.node.op != LMX_OP_ADD || norm.node.op != LMX_OP_RMS_NORM || !norm.has_fused_add ||
+            norm.fused_add.dst != add.node.dst || norm.skip) {
+            continue;
+        }
+        const lmx_tensor& y = *mm.node.dst;
+        const int64_t n = y.ne[0];
+        const bool shapes = n % 32 == 0 && aligned_row(y, n) && add.node.src[1]->data == y.data &&
+                            aligned_row(*add.node.src[1], n) && aligned_row(*add.node.src[0], n) &&
+                            aligned_row(*add.node.dst, n) && aligned_row(*norm.node.src[1], n) &&
+                            aligned_row(*norm.node.dst, n) && (norm.round_out < 0 || norm.round_out == LMX_TYPE_Q8_0);
+        if (!shapes) continue;
+        mm.has_norm_tail = true;
+        mm.norm_node = norm.node;
+        mm.norm_add = add.node;
+        mm.norm_round_out = norm.round_out;
+        norm.skip = true;
+    }
+}
+
 // The launch-saving fusions (see CompiledNode): each pairs a node with the one right after
 // it, so no other node can run between them.
 void fuse_nodes(std::vector<CompiledNode>& nodes) {
@@ -235,6 +271,8 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
     fuse_rope_store(nodes);
     if (level < 4) return;
     fuse_qkv_rope_store(nodes);
+    if (level < 5) return;
+    fuse_norm_tails(nodes);
 }
 
 }  // namespace

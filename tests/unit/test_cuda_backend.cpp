@@ -291,7 +291,8 @@ INSTANTIATE_TEST_SUITE_P(StoredTypes, CudaGetRows,
 // head_dim 128, three new tokens, a cache of 300 rows. Bound: the reference sums in double
 // where we sum in f32, and rounds each probability to f16 from a double-based
 // normalisation: a flipped f16 rounding moves an output by < 2^-11 of one term.
-// Each attention kernel: a few queries (token generation), a prompt that spans several
+// Each attention kernel: a few queries (token generation; one query over 291 rows, past the
+// f16 decode kernel's first batch of 256 rows per thread group), a prompt that spans several
 // query tiles and cache chunks (tensor-core kernel on f16, tiled kernel on f32; partial last
 // tile), a small head, a head that is no multiple of 16 (tiled kernel on f16 too), and a
 // head too wide for either.
@@ -302,7 +303,8 @@ TEST(CudaOps, AttentionMatchesReference) {
         int32_t n_past;
     };
     const int64_t n_head = 8, n_head_kv = 2, n_ctx = 300;
-    for (const Case& c : {Case{128, 3, 200}, Case{128, 37, 50}, Case{64, 20, 0}, Case{72, 10, 30}, Case{256, 9, 70}}) {
+    for (const Case& c : {Case{128, 3, 200}, Case{128, 1, 290}, Case{128, 37, 50}, Case{64, 20, 0}, Case{72, 10, 30},
+                          Case{256, 9, 70}}) {
         for (DType cache_type : {DType::F16, DType::F32}) {
             const int64_t D = c.D, n_tok = c.n_tok;
             const int32_t n_past = c.n_past;

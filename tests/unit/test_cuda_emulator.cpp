@@ -1,6 +1,6 @@
 // The CUDA emulator (backends/cuda/emulator) on kernels written for the test: barriers and
-// shared memory, warp shuffles, barriers that can never be met, the reverse order, graph
-// capture and replay, and the emulated cuBLAS against a plain product.
+// shared memory, warp shuffles, barriers that can never be met, the reverse order, atomics
+// across blocks, graph capture and replay, and the emulated cuBLAS against a plain product.
 #include <gtest/gtest.h>
 
 #ifdef LLAMUX_HAVE_CUDA_EMULATOR
@@ -120,6 +120,42 @@ TEST(CudaEmulator, ThreadOrderFollowsTheEnvironment) {
     config.blockDim = dim3(64);
     ASSERT_EQ(cudaLaunchKernelEx(&config, racy_kernel, &word, &seen), cudaSuccess);
     EXPECT_EQ(seen, reverse ? 7 : 0);
+}
+
+// Each block writes its part; the block that finishes last (by an atomic ticket after a
+// fence) adds up every part: the "last block" pattern.
+__global__ void last_block_sum_kernel(int* parts, unsigned* ticket, int* total, int* last) {
+    __shared__ unsigned mine;
+    if (threadIdx.x == 0) parts[blockIdx.x] = static_cast<int>(blockIdx.x) + 1;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        mine = atomicAdd(ticket, 1u);
+    }
+    __syncthreads();
+    if (mine != gridDim.x - 1) return;
+    if (threadIdx.x == 0) {
+        int sum = 0;
+        for (unsigned b = 0; b < gridDim.x; ++b) sum += __ldcg(parts + b);
+        *total = sum;
+        *last = static_cast<int>(blockIdx.x);
+        *ticket = 0;
+    }
+}
+
+TEST(CudaEmulator, TheLastBlockSeesEveryBlocksWrites) {
+    const char* order = std::getenv("LLAMUX_CUDA_EMULATOR_ORDER");
+    const bool reverse = order && std::string(order) == "reverse";
+    std::vector<int> parts(5, 0);
+    unsigned ticket = 0;
+    int total = 0, last = -1;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(5);
+    config.blockDim = dim3(64);
+    ASSERT_EQ(cudaLaunchKernelEx(&config, last_block_sum_kernel, parts.data(), &ticket, &total, &last), cudaSuccess);
+    EXPECT_EQ(total, 1 + 2 + 3 + 4 + 5);
+    EXPECT_EQ(last, reverse ? 0 : 4);
+    EXPECT_EQ(ticket, 0u);
 }
 
 __global__ void add_one_kernel(float* data, int n) {

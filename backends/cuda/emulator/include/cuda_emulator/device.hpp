@@ -133,6 +133,20 @@ T __ldg(const T* p) {
     return *p;
 }
 
+// Global memory across blocks: blocks run one after another and the threads of a block
+// interleave only at barriers, so a plain read-modify-write is atomic here, every write is
+// visible to later reads without a fence, and no load can see a stale cache line.
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+    const unsigned old = *p;
+    *p = old + v;
+    return old;
+}
+inline void __threadfence() {}
+template <typename T>
+T __ldcg(const T* p) {
+    return *p;
+}
+
 // __dp4a, __vsub4 and __funnelshift_rc need no stand-ins: cuda_int8_dot.cuh calls them only
 // under __CUDA_ARCH__ and has host twins, which the emulated kernels use.
 //
