@@ -10,8 +10,9 @@
 # rerun under compute-sanitizer), then `llamux bench` on a 7B-shape Q4_0 file made there
 # with `llamux synth` (while the tests run), llama.cpp on the same file when a peer build
 # came along (gpu_check.sh with PEER=...; it then replaces the anchors in the table),
-# generation with the launch-overhead features off one at a time, two profiled runs (LLAMUX_CUDA_PROFILE,
-# prompt and generation apart), and a short table, printed last. Logs and JSON are packed
+# generation with the opt-ins on and the launch-overhead features off one at a time, two
+# profiled runs (LLAMUX_CUDA_PROFILE, prompt and generation apart), and a short table,
+# printed last. Logs and JSON are packed
 # into $OUT/logs.tgz (the device tool returns at most 8 files).
 # Knobs: NGLS (default "33 32 24 16 8 0"), PEER_NGLS (default "33 32"), DEADLINE (seconds,
 # default 500: the steps that would start after it are skipped), SANITIZE=0 (no sanitizer
@@ -148,9 +149,11 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   fi
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
-  echo "== -ngl 33 generation with the opt-ins (fusion level 4, early weight loads), and the launch-overhead features off (ABLATE=0 skips)"
-  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" \
-               "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
+  echo "== -ngl 33 generation with the opt-ins (fusion levels 4 and 5, early weight loads),"
+  echo "   and with the launch-overhead features off (ABLATE=0 skips)"
+  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_EARLY_WEIGHTS=1" \
+               "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
+               "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
     name="ablate_$(echo "$flags" | tr ' =' '__')"
     env $flags timeout 60 "$llamux" bench -m "$model" -p 0 -n 128 -ngl 33 -r 3 -o json > "$out/$name.json" 2>/dev/null
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print("tg128 with %s: %.1f t/s" % (sys.argv[2], d[0]["avg_ts"]))' \
