@@ -93,7 +93,7 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
         g.rows[0] = s.N;
         g.n = 1;
         mmv_int8_kernel<T, kUnroll, kMinBlocks><<<grid, block, 0, stream>>>(
-            g, s.K / llamux::cuda::int8dot::Kind<T>::kItemElems, b.xq, b.xd, false);
+            g, s.K / llamux::cuda::int8dot::Kind<T>::kItemElems, b.xq, b.xd);
     }
     check(cudaStreamEndCapture(stream, &graph), "end capture");
     cudaGraphExec_t exec;

@@ -79,19 +79,19 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
 // pair of sub-blocks) is cuda_int8_dot.cuh, shared with its host test: exact integer dot
 // products (dp4a), then the reference's float multiply by the two scales.
 //
-// early_weights (Q4_0 and Q8_0; LLAMUX_CUDA_EARLY_WEIGHTS): the first kUnroll items'
-// weights are loaded before pdl_wait, overlapping the kernel before (cuda_launch.cuh).
-template <int T, int kUnroll, int kMinBlocks>
+// kEarly (Q4_0 and Q8_0; LLAMUX_CUDA_EARLY_WEIGHTS=1): the first kUnroll items' weights are
+// loaded before pdl_wait, overlapping the kernel before (cuda_launch.cuh). A template
+// parameter, so that the default kernel is the one measured without it.
+template <int T, int kUnroll, int kMinBlocks, bool kEarly = false>
 __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     mmv_int8_kernel(const MmvGroup g, int64_t n_items, const int8_t* __restrict__ xq,
-                    const float* __restrict__ xd, bool early_weights) {
-    constexpr bool kSplitLoad = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
+                    const float* __restrict__ xd) {
     const uint8_t* wr = nullptr;
     float* y = nullptr;
     const bool mine = group_row(g, &wr, &y);
     typename int8dot::Kind<T>::Loaded ld[kUnroll];
-    if constexpr (kSplitLoad) {
-        if (early_weights && mine) {
+    if constexpr (kEarly) {
+        if (mine) {
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
                 if (threadIdx.x + 32 * u < n_items) int8dot::load_weights(wr, threadIdx.x + 32 * u, ld[u]);
@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
     if (!mine) return;  // whole warps only: no barrier below
-    const float acc = row_dot<T, kUnroll>(wr, n_items, xq, xd, ld, kSplitLoad && early_weights);
+    const float acc = row_dot<T, kUnroll, kEarly>(wr, n_items, xq, xd, ld);
     if (threadIdx.x == 0) *y = acc;
 }
 
@@ -109,8 +109,14 @@ template <int T>
 void launch_int8(const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd, dim3 grid, dim3 block,
                  cudaStream_t stream) {
     using L = Int8Launch<T>;
-    launch(mmv_int8_kernel<T, L::kUnroll, L::kMinBlocks>, grid, block, 0, stream, group,
-           K / int8dot::Kind<T>::kItemElems, xq, xd, g_early_weights);
+    const int64_t n_items = K / int8dot::Kind<T>::kItemElems;
+    if constexpr (kWeightsLoadApart<T>) {
+        if (g_early_weights) {
+            launch(mmv_int8_kernel<T, L::kUnroll, L::kMinBlocks, true>, grid, block, 0, stream, group, n_items, xq, xd);
+            return;
+        }
+    }
+    launch(mmv_int8_kernel<T, L::kUnroll, L::kMinBlocks>, grid, block, 0, stream, group, n_items, xq, xd);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }

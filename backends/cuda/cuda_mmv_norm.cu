@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(kThreads)
     const bool mine = group_row(g, &wr, &y);
     if (mine) {
         typename int8dot::Kind<T>::Loaded ld[kUnroll];
-        const float acc = row_dot<T, kUnroll>(wr, n_items, xq, xd, ld, false);
+        const float acc = row_dot<T, kUnroll>(wr, n_items, xq, xd, ld);
         if (threadIdx.x == 0) {
             *y = acc;
             __threadfence();  // the output is visible to the last block before the ticket

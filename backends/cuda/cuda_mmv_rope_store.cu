@@ -24,7 +24,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
     int64_t r = 0;  // row within that matrix
     const bool mine = group_row(g, &wr, &y, &which, &r);
     typename int8dot::Kind<T>::Loaded ld[kUnroll];
-    const float acc = mine ? row_dot<T, kUnroll>(wr, n_items, xq, xd, ld, false) : 0.0f;
+    const float acc = mine ? row_dot<T, kUnroll>(wr, n_items, xq, xd, ld) : 0.0f;
     __shared__ float rows[kRowsPerBlock];  // the block's four products: two rope pairs
     if (threadIdx.x == 0) rows[threadIdx.y] = acc;
     __syncthreads();

@@ -1,6 +1,6 @@
 // The row walk of the int8 matrix-vector kernels, shared by the plain kernel (cuda_mmv.cu)
-// and the one that also ropes and stores q/k/v (cuda_mmv_rope_store.cu): a warp owns a row,
-// four rows (warps) to a block.
+// and the fused ones that also rope and store q/k/v (cuda_mmv_rope_store.cu) or end in the
+// next norm (cuda_mmv_norm.cu): a warp owns a row, four rows (warps) to a block.
 #pragma once
 
 #include <type_traits>
@@ -49,22 +49,25 @@ __device__ __forceinline__ bool group_row(const MmvGroup& g, const uint8_t** wr,
     return *wr != nullptr;
 }
 
+// The types whose weights load apart from the activations (int8dot::load_weights).
+template <int T>
+constexpr bool kWeightsLoadApart = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
+
 // The row's dot with the activations, summed over the warp (every lane gets it). With
-// first_loaded, ld already holds the weights of the lane's first kUnroll items
-// (int8dot::load_weights; Q4_0 and Q8_0 only), which are then not loaded again.
-template <int T, int kUnroll>
+// kFirstLoaded (only for kWeightsLoadApart types), ld already holds the weights of the
+// lane's first kUnroll items, which are then not loaded again.
+template <int T, int kUnroll, bool kFirstLoaded = false>
 __device__ __forceinline__ float row_dot(const uint8_t* wr, int64_t n_items, const int8_t* __restrict__ xq,
                                          const float* __restrict__ xd,
-                                         typename int8dot::Kind<T>::Loaded (&ld)[kUnroll], bool first_loaded) {
-    constexpr bool kSplitLoad = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
+                                         typename int8dot::Kind<T>::Loaded (&ld)[kUnroll]) {
+    static_assert(!kFirstLoaded || kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
     float acc = 0.0f;
     for (int64_t i0 = threadIdx.x; i0 < n_items; i0 += 32 * kUnroll) {
-        const bool loaded = first_loaded && i0 == threadIdx.x;
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             if (i0 + 32 * u >= n_items) continue;
-            if constexpr (kSplitLoad) {
-                if (loaded) {
+            if constexpr (kFirstLoaded) {
+                if (i0 == threadIdx.x) {
                     int8dot::load_acts(i0 + 32 * u, xq, xd, ld[u]);
                     continue;
                 }
