@@ -19,7 +19,7 @@
 # reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions;
 # ABLATE_EXTRA="VAR=value ..." adds a run with each setting alone),
 # KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE_TESTS=0 (no model tests at fusion
-# levels 2, 4 and 5).
+# levels 2, 4, 5 and 6).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -84,11 +84,12 @@ fi
 
 # The other fusion levels still selectable (2: rope, the KV stores and attn_output's
 # rounding as kernels of their own; opt-in 4: the rope + KV store work in the q/k/v launch;
-# opt-in 5: also the add + norm after attn_output and ffn_down in their launches): the model
-# tests again with each (one-token decoding and prompts at every -ngl).
+# opt-in 5: also the add + norm after attn_output and ffn_down in their launches; opt-in 6:
+# also the SwiGLU in the gate/up launch): the model tests again with each (one-token
+# decoding and prompts at every -ngl).
 tests_fuse=""
 if [ "${FUSE_TESTS:-1}" = 1 ]; then
-  for level in 2 4 5; do
+  for level in 2 4 5 6; do
     late $((deadline - 200)) && break
     echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=$level (log: cuda_tests_fuse$level.log)"
     LLAMUX_CUDA_FUSE=$level timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
@@ -149,9 +150,10 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   fi
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
-  echo "== -ngl 33 generation with the opt-ins (fusion levels 4 and 5, early weight loads),"
+  echo "== -ngl 33 generation with the opt-ins (fusion levels 4, 5 and 6, early weight loads),"
   echo "   and with the launch-overhead features off (ABLATE=0 skips)"
-  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_EARLY_WEIGHTS=1" \
+  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_FUSE=6" \
+               "LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_EARLY_WEIGHTS=1" \
                "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
                "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
     name="ablate_$(echo "$flags" | tr ' =' '__')"

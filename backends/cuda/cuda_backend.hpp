@@ -66,6 +66,12 @@ struct CudaBackend {
     // Activations rounded as the reference rounds them (values or int8 quants), and the
     // per-block scales of the int8 form (cuda_activations.cu).
     DeviceScratch act_scales;
+    // A second pair of the same, for a launch that rounds its output for the next matmul
+    // while its own blocks still read the first pair (fusion level 6: gate/up + SwiGLU), and
+    // the zeroed counters with which that launch's warps find the last of each 32 outputs.
+    DeviceScratch act_alt;
+    DeviceScratch act_scales_alt;
+    DeviceScratch swiglu_tickets;
 
     // n_past of the current execute, in device memory: kv_store and attention read it when
     // they run, so a program captured as a CUDA graph replays with the current value.
@@ -131,6 +137,12 @@ struct CompiledNode {
     bool has_norm_tail = false;
     lmx_node norm_node{}, norm_add{};
     int32_t norm_round_out = -1;
+    // Fusion level 6: this GemvQ8 node leads a gate/up group whose launch also computes the
+    // SwiGLU after it (swiglu_node, skip there) and rounds it into act_alt /
+    // act_scales_alt (launch_mmv_q8_swiglu); the matmul that reads it has x_in_alt.
+    bool has_swiglu_epilogue = false;
+    lmx_node swiglu_node{};
+    bool x_in_alt = false;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 

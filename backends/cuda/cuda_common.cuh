@@ -30,6 +30,11 @@ __device__ __forceinline__ int64_t row_offset(const RowGeom& g, int64_t r) {
     return i1 * g.nb1 + i2 * g.nb2 + i3 * g.nb3;
 }
 
+// SwiGLU of one element, silu(g) * u with silu(g) = g / (1 + e^-g): the accurate expf, as
+// the reference's std::exp. Shared by the SwiGLU kernels and the gate/up product that ends
+// in it (cuda_mmv_swiglu.cu), so that both write the same bits.
+__device__ __forceinline__ float swiglu_value(float g, float u) { return (g / (1.0f + expf(-g))) * u; }
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -15,7 +15,7 @@ struct AddOp {
     __device__ float operator()(float a, float b) const { return a + b; }
 };
 struct SwigluOp {
-    __device__ float operator()(float g, float u) const { return (g / (1.0f + expf(-g))) * u; }
+    __device__ float operator()(float g, float u) const { return swiglu_value(g, u); }
 };
 
 // kRound: also write y rounded to Q8_0 for the next matmul (n a multiple of 32, so a warp

@@ -148,13 +148,13 @@ struct RopeStoreEpilogue {
 void launch_mmv_q8_rope_store(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq,
                               const float* xd, const RopeStoreEpilogue& epilogue, cudaStream_t stream);
 // The add + rms_norm that launch_mmv_q8_norm does after the product (fusion level 5): one
-// row of n floats (a multiple of 32; every pointer 16-byte aligned), x = a + b written to s
-// (b: the product's output, the single matrix of the group), dst = x / sqrt(mean(x^2) +
-// eps) * w, and with round.vec_dot_type == LMX_TYPE_Q8_0 also dst rounded for the next
-// matmul. s may be a (x += ...). The same formulas as launch_rms_norm with its fused add.
+// row of n floats (a multiple of 32; every pointer 16-byte aligned), x = a + the product
+// (the group's single matrix's output) written to s, dst = x / sqrt(mean(x^2) + eps) * w,
+// and with round.vec_dot_type == LMX_TYPE_Q8_0 also dst rounded for the next matmul. s is
+// a (x += ...) or overlaps neither a nor the product. The same formulas as launch_rms_norm
+// with its fused add.
 struct NormTail {
     const float* a = nullptr;
-    const float* b = nullptr;
     float* s = nullptr;
     const float* w = nullptr;
     float* dst = nullptr;
@@ -166,6 +166,22 @@ struct NormTail {
 // `ticket`, a zeroed device counter that it leaves at zero).
 void launch_mmv_q8_norm(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
                         const NormTail& norm, unsigned* ticket, cudaStream_t stream);
+// What launch_mmv_q8_swiglu does besides the products of a gate/up group (group.n == 2,
+// gate then up, rows[0] == rows[1] == n, a multiple of 32; Q4_0 or Q8_0 weights; one token):
+// h = silu(gate) * up as launch_swiglu computes it, and h rounded to Q8_0 into `round` for
+// the next matmul. `round` must not be the activations the products read: the rounding of
+// one block of h runs while other blocks of the launch still read those.
+struct SwigluEpilogue {
+    float* h = nullptr;  // n floats
+    RoundTarget round;   // vec_dot_type LMX_TYPE_Q8_0
+};
+// A warp computes one element of h from its gate and up rows, read side by side; the warp
+// that finishes a 32-element block of h last (found by tickets[block], n / 32 zeroed
+// device counters that it leaves at zero) rounds that block.
+void launch_mmv_q8_swiglu(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq,
+                          const float* xd, const SwigluEpilogue& epilogue, unsigned* tickets, cudaStream_t stream);
+// True for the stored types launch_mmv_q8_swiglu reads.
+bool mmv_q8_swiglu_supports(int32_t stored_dtype);
 // Bytes device_alloc adds past the end of every allocation: kernels that read quantized
 // blocks as whole aligned words may read up to 3 bytes past the last block.
 constexpr size_t kAllocPadding = 16;

@@ -88,7 +88,6 @@ RopeStoreEpilogue rope_store_epilogue(const CudaBackend& b, const CompiledNode& 
 NormTail norm_tail(const CudaBackend& b, const CompiledNode& c) {
     NormTail t;
     t.a = static_cast<const float*>(c.norm_add.src[0]->data);
-    t.b = static_cast<const float*>(c.norm_add.src[1]->data);
     t.s = static_cast<float*>(c.norm_add.dst->data);
     t.w = static_cast<const float*>(c.norm_node.src[1]->data);
     t.dst = static_cast<float*>(c.norm_node.dst->data);
@@ -218,14 +217,21 @@ lmx_status run_matmul(CudaBackend& b, const CompiledNode& c, std::string* why) {
             return LMX_OK;  // the caller checks the launch
         case MatmulPath::GemvQ8: {
             if (c.run_by_group) return LMX_OK;  // computed by the group's first node
-            auto* scales = static_cast<float*>(b.act_scales.ptr);
+            // x_in_alt: rounded by the SwiGLU epilogue of the launch before (fusion level 6).
+            const DeviceScratch& act = c.x_in_alt ? b.act_alt : b.gemm_act;
+            auto* scales = static_cast<float*>(c.x_in_alt ? b.act_scales_alt.ptr : b.act_scales.ptr);
             if (!c.reuse_rounded) {
-                launch_round_activations(c.round_as, ActOut::Q8, xf, x.nb[1], K, 1, b.gemm_act.ptr, scales,
-                                         b.stream);
+                launch_round_activations(c.round_as, ActOut::Q8, xf, x.nb[1], K, 1, act.ptr, scales, b.stream);
                 if (const lmx_status s = launch_status(why); s != LMX_OK) return s;
             }
-            const auto* xq = static_cast<const int8_t*>(b.gemm_act.ptr);
-            if (c.has_rope_epilogue) {
+            const auto* xq = static_cast<const int8_t*>(act.ptr);
+            if (c.has_swiglu_epilogue) {
+                SwigluEpilogue e;
+                e.h = static_cast<float*>(c.swiglu_node.dst->data);
+                e.round = RoundTarget{LMX_TYPE_Q8_0, b.act_alt.ptr, static_cast<float*>(b.act_scales_alt.ptr)};
+                launch_mmv_q8_swiglu(dw.stored_dtype, c.group, K, xq, scales, e,
+                                     static_cast<unsigned*>(b.swiglu_tickets.ptr), b.stream);
+            } else if (c.has_rope_epilogue) {
                 launch_mmv_q8_rope_store(dw.stored_dtype, c.group, K, xq, scales, rope_store_epilogue(b, c), b.stream);
             } else if (c.has_norm_tail) {
                 launch_mmv_q8_norm(dw.stored_dtype, c.group, K, xq, scales, norm_tail(b, c), b.last_block_ticket,

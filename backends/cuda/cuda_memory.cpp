@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
@@ -159,9 +160,10 @@ void release(CudaBackend& b) {
     b.profile.report_and_release();
     if (b.cublas) cublasDestroy(b.cublas);
     if (b.cublas_workspace) cudaFree(b.cublas_workspace);
-    if (b.gemm_weight.ptr) cudaFree(b.gemm_weight.ptr);
-    if (b.gemm_act.ptr) cudaFree(b.gemm_act.ptr);
-    if (b.act_scales.ptr) cudaFree(b.act_scales.ptr);
+    for (DeviceScratch* s : {&b.gemm_weight, &b.gemm_act, &b.act_scales, &b.act_alt, &b.act_scales_alt,
+                             &b.swiglu_tickets}) {
+        if (s->ptr) cudaFree(s->ptr);
+    }
     if (b.n_past_dev) cudaFree(b.n_past_dev);
     if (b.last_block_ticket) cudaFree(b.last_block_ticket);
     if (b.staging) cudaFreeHost(b.staging);

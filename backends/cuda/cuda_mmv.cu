@@ -91,12 +91,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     const bool mine = group_row(g, &wr, &y);
     typename int8dot::Kind<T>::Loaded ld[kUnroll];
     if constexpr (kEarly) {
-        if (mine) {
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                if (threadIdx.x + 32 * u < n_items) int8dot::load_weights(wr, threadIdx.x + 32 * u, ld[u]);
-            }
-        }
+        if (mine) load_first_weights<T, kUnroll>(wr, n_items, ld);
     }
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
@@ -111,7 +106,7 @@ void launch_int8(const MmvGroup& group, int64_t K, const int8_t* xq, const float
     using L = Int8Launch<T>;
     const int64_t n_items = K / int8dot::Kind<T>::kItemElems;
     if constexpr (kWeightsLoadApart<T>) {
-        if (g_early_weights) {
+        if (early_weights<T>()) {
             launch(mmv_int8_kernel<T, L::kUnroll, L::kMinBlocks, true>, grid, block, 0, stream, group, n_items, xq, xd);
             return;
         }

@@ -28,53 +28,86 @@ __device__ __forceinline__ float sum_over_block(float v, float* scratch) {
     return total;
 }
 
-// rms_norm_row_kernel's work (cuda_norm.cu) by one block of kThreads: pieces f = thread,
-// thread + kThreads, ... of four elements. b was written by other blocks of this launch: read
-// past L1 (__ldcg), which may hold lines of an earlier kernel.
+// L2 prefetch of the 16 bytes at p (no register, no wait); nothing on the emulator.
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+#if defined(__CUDA_ARCH__)
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#else
+    (void)p;
+#endif
+}
+
+constexpr int kBatch = 2;  // pieces a thread loads before it uses any (second pass): 2 keeps
+                           // the Q4_0 kernel at 56 registers, as the plain one (9 blocks per SM)
+
+// rms_norm_row_kernel's norm (cuda_norm.cu) by one block of kThreads, on x = a + b, which
+// the warps have already written to s, each its own element (mmv_int8_norm_kernel): pieces
+// f = thread, thread + kThreads, ... of four elements. s was written by other blocks of this
+// launch: read past L1 (__ldcg), which may hold lines of an earlier kernel. The loads come
+// in batches before the stores that might alias them, so that a thread waits for memory
+// once per batch, not once per piece; the norm's weights are fetched into L2 during the sum.
 __device__ void norm_tail(const NormTail& t, float* scratch) {
     const int n4 = t.n / 4, tid = thread_index();
-    const auto* a4 = reinterpret_cast<const float4*>(t.a);
-    const auto* b4 = reinterpret_cast<const float4*>(t.b);
-    auto* s4 = reinterpret_cast<float4*>(t.s);
+    const auto* s4 = reinterpret_cast<const float4*>(t.s);
+    const auto* w4 = reinterpret_cast<const float4*>(t.w);
+    for (int f = tid; f < n4; f += kThreads) prefetch_l2(w4 + f);
     float sum = 0.0f;
+#pragma unroll 4
     for (int f = tid; f < n4; f += kThreads) {
-        const float4 p = __ldcg(a4 + f), q = __ldcg(b4 + f);
-        const float4 x = make_float4(p.x + q.x, p.y + q.y, p.z + q.z, p.w + q.w);
-        s4[f] = x;  // s may be a: this thread alone reads and writes piece f
+        const float4 x = __ldcg(s4 + f);
         sum += x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w;
     }
     sum = sum_over_block(sum, scratch);
     const float scale = 1.0f / sqrtf(sum / static_cast<float>(t.n) + t.eps);
     const bool rounded = t.round.vec_dot_type == LMX_TYPE_Q8_0;
-    for (int f0 = 0; f0 < n4; f0 += kThreads) {  // the same trip count for every lane
-        const int f = f0 + tid;
-        float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (f < n4) {
-            const float4 x = s4[f], g = reinterpret_cast<const float4*>(t.w)[f];
-            o = make_float4((x.x * scale) * g.x, (x.y * scale) * g.y, (x.z * scale) * g.z, (x.w * scale) * g.w);
-            reinterpret_cast<float4*>(t.dst)[f] = o;
+    for (int f0 = 0; f0 < n4; f0 += kThreads * kBatch) {  // the same trip count for every lane
+        float4 x[kBatch], g[kBatch];
+#pragma unroll
+        for (int k = 0; k < kBatch; ++k) {
+            const int f = f0 + k * kThreads + tid;
+            if (f < n4) {
+                x[k] = __ldcg(s4 + f);
+                g[k] = w4[f];
+            }
         }
-        if (rounded) round_q8_0_piece(o, f, f < n4, t.round);  // n is a multiple of 32
+#pragma unroll
+        for (int k = 0; k < kBatch; ++k) {
+            const int f = f0 + k * kThreads + tid;
+            float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (f < n4) {
+                o = make_float4((x[k].x * scale) * g[k].x, (x[k].y * scale) * g[k].y, (x[k].z * scale) * g[k].z,
+                                (x[k].w * scale) * g[k].w);
+                reinterpret_cast<float4*>(t.dst)[f] = o;
+            }
+            if (rounded) round_q8_0_piece(o, f, f < n4, t.round);  // n is a multiple of 32
+        }
     }
 }
 
 // xq and xd are not __restrict__: the last block's rounding writes the next matmul's
-// activations over them, once every block has read them.
-template <int T, int kUnroll>
+// activations over them, once every block has read them. Each warp adds its row's product
+// to the residual (x = a + b, written to s and b's row written too); the last block norms x.
+// kEarly: the early weights (cuda_mmv_rows.cuh).
+template <int T, int kUnroll, bool kEarly>
 __global__ void __launch_bounds__(kThreads)
     mmv_int8_norm_kernel(const MmvGroup g, int64_t n_items, const int8_t* xq, const float* xd, const NormTail t,
                          unsigned* ticket) {
-    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
-    pdl_trigger();
     const uint8_t* wr = nullptr;
     float* y = nullptr;
-    const bool mine = group_row(g, &wr, &y);
+    int64_t r = 0;
+    const bool mine = group_row(g, &wr, &y, nullptr, &r);
+    typename int8dot::Kind<T>::Loaded ld[kUnroll];
+    if constexpr (kEarly) {
+        if (mine) load_first_weights<T, kUnroll>(wr, n_items, ld);
+    }
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
     if (mine) {
-        typename int8dot::Kind<T>::Loaded ld[kUnroll];
-        const float acc = row_dot<T, kUnroll>(wr, n_items, xq, xd, ld);
+        const float acc = row_dot<T, kUnroll, kEarly>(wr, n_items, xq, xd, ld);
         if (threadIdx.x == 0) {
             *y = acc;
-            __threadfence();  // the output is visible to the last block before the ticket
+            t.s[r] = t.a[r] + acc;  // the add node's value: s is a or apart from a and b (fuse_norm_tails)
+            __threadfence();  // the outputs are visible to the last block before the ticket
         }
     }
     __shared__ unsigned order;
@@ -92,8 +125,12 @@ template <int T>
 void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd, const NormTail& t,
                   unsigned* ticket, cudaStream_t stream) {
     using L = Int8Launch<T>;
-    launch(mmv_int8_norm_kernel<T, L::kUnroll>, grid_for(group.rows[0], kRowsPerBlock, INT32_MAX),
-           dim3(32, kRowsPerBlock), 0, stream, group, K / int8dot::Kind<T>::kItemElems, xq, xd, t, ticket);
+    auto kernel = mmv_int8_norm_kernel<T, L::kUnroll, false>;
+    if constexpr (kWeightsLoadApart<T>) {
+        if (early_weights<T>()) kernel = mmv_int8_norm_kernel<T, L::kUnroll, true>;
+    }
+    launch(kernel, grid_for(group.rows[0], kRowsPerBlock, INT32_MAX), dim3(32, kRowsPerBlock), 0, stream, group,
+           K / int8dot::Kind<T>::kItemElems, xq, xd, t, ticket);
 }
 
 }  // namespace

@@ -12,19 +12,23 @@
 namespace llamux::cuda {
 namespace {
 
-template <int T, int kUnroll>
+// kEarly: the early weights (cuda_mmv_rows.cuh).
+template <int T, int kUnroll, bool kEarly>
 __global__ void __launch_bounds__(32 * kRowsPerBlock)
     mmv_int8_rope_store_kernel(const MmvGroup g, int64_t n_items, const int8_t* __restrict__ xq,
                                const float* __restrict__ xd, const RopeStoreEpilogue e) {
-    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
-    pdl_trigger();
     const uint8_t* wr = nullptr;
     float* y = nullptr;
     int which = 0;  // 0 q, 1 k, 2 v
     int64_t r = 0;  // row within that matrix
     const bool mine = group_row(g, &wr, &y, &which, &r);
     typename int8dot::Kind<T>::Loaded ld[kUnroll];
-    const float acc = mine ? row_dot<T, kUnroll>(wr, n_items, xq, xd, ld) : 0.0f;
+    if constexpr (kEarly) {
+        if (mine) load_first_weights<T, kUnroll>(wr, n_items, ld);
+    }
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    const float acc = mine ? row_dot<T, kUnroll, kEarly>(wr, n_items, xq, xd, ld) : 0.0f;
     __shared__ float rows[kRowsPerBlock];  // the block's four products: two rope pairs
     if (threadIdx.x == 0) rows[threadIdx.y] = acc;
     __syncthreads();
@@ -61,8 +65,12 @@ void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const floa
     int64_t rows = 0;
     for (int i = 0; i < group.n; ++i) rows += group.rows[i];
     using L = Int8Launch<T>;
-    launch(mmv_int8_rope_store_kernel<T, L::kUnroll>, grid_for(rows, kRowsPerBlock, INT32_MAX),
-           dim3(32, kRowsPerBlock), 0, stream, group, K / int8dot::Kind<T>::kItemElems, xq, xd, e);
+    auto kernel = mmv_int8_rope_store_kernel<T, L::kUnroll, false>;
+    if constexpr (kWeightsLoadApart<T>) {
+        if (early_weights<T>()) kernel = mmv_int8_rope_store_kernel<T, L::kUnroll, true>;
+    }
+    launch(kernel, grid_for(rows, kRowsPerBlock, INT32_MAX), dim3(32, kRowsPerBlock), 0, stream, group,
+           K / int8dot::Kind<T>::kItemElems, xq, xd, e);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "cuda_common.cuh"
 #include "cuda_int8_dot.cuh"
 #include "cuda_kernels.hpp"
+#include "cuda_launch.cuh"
 
 namespace llamux::cuda {
 namespace {
@@ -53,6 +54,22 @@ __device__ __forceinline__ bool group_row(const MmvGroup& g, const uint8_t** wr,
 template <int T>
 constexpr bool kWeightsLoadApart = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
 
+// The loads of item i of row wr: all of them, or with kFirstLoaded in the lane's first
+// round (`first`) only the activations, the weights having come before (load_first_weights
+// below). True when the weights were loaded here.
+template <int T, bool kFirstLoaded>
+__device__ __forceinline__ bool load_item(const uint8_t* wr, int64_t i, bool first, const int8_t* __restrict__ xq,
+                                          const float* __restrict__ xd, typename int8dot::Kind<T>::Loaded& ld) {
+    if constexpr (kFirstLoaded) {
+        if (first) {
+            int8dot::load_acts(i, xq, xd, ld);
+            return false;
+        }
+    }
+    int8dot::load(wr, i, xq, xd, ld);
+    return true;
+}
+
 // The row's dot with the activations, summed over the warp (every lane gets it). With
 // kFirstLoaded (only for kWeightsLoadApart types), ld already holds the weights of the
 // lane's first kUnroll items, which are then not loaded again.
@@ -65,14 +82,7 @@ __device__ __forceinline__ float row_dot(const uint8_t* wr, int64_t n_items, con
     for (int64_t i0 = threadIdx.x; i0 < n_items; i0 += 32 * kUnroll) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-            if (i0 + 32 * u >= n_items) continue;
-            if constexpr (kFirstLoaded) {
-                if (i0 == threadIdx.x) {
-                    int8dot::load_acts(i0 + 32 * u, xq, xd, ld[u]);
-                    continue;
-                }
-            }
-            int8dot::load(wr, i0 + 32 * u, xq, xd, ld[u]);
+            if (i0 + 32 * u < n_items) load_item<T, kFirstLoaded>(wr, i0 + 32 * u, i0 == threadIdx.x, xq, xd, ld[u]);
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -80,6 +90,58 @@ __device__ __forceinline__ float row_dot(const uint8_t* wr, int64_t n_items, con
         }
     }
     return warp_sum(acc);
+}
+
+// The weights of the lane's first kUnroll items of row wr, for a kernel that loads them
+// before pdl_wait (the early weights, LLAMUX_CUDA_EARLY_WEIGHTS=1): no kernel writes
+// weights. row_dot / row_dot_pair with kFirstLoaded then load only their activations.
+template <int T, int kUnroll>
+__device__ __forceinline__ void load_first_weights(const uint8_t* wr, int64_t n_items,
+                                                   typename int8dot::Kind<T>::Loaded (&ld)[kUnroll]) {
+    static_assert(kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+        if (threadIdx.x + 32 * u < n_items) int8dot::load_weights(wr, threadIdx.x + 32 * u, ld[u]);
+    }
+}
+
+// Whether a launch of weights of type T takes its kernel's early-weight variant.
+template <int T>
+bool early_weights() {
+    return kWeightsLoadApart<T> && g_early_weights;
+}
+
+// row_dot of two rows of one length at once (gate and up, cuda_mmv_swiglu.cu): the lane
+// loads an item of each row before it uses either, and the activations once for both. Each
+// row's sum is the one row_dot would return: the same items in the same order per lane.
+// kFirstLoaded: la and lb hold the first items' weights (load_first_weights).
+template <int T, int kUnroll, bool kFirstLoaded = false>
+__device__ __forceinline__ void row_dot_pair(const uint8_t* wa, const uint8_t* wb, int64_t n_items,
+                                             const int8_t* __restrict__ xq, const float* __restrict__ xd,
+                                             typename int8dot::Kind<T>::Loaded (&la)[kUnroll],
+                                             typename int8dot::Kind<T>::Loaded (&lb)[kUnroll], float* a, float* b) {
+    static_assert(kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
+    float acc_a = 0.0f, acc_b = 0.0f;
+    for (int64_t i0 = threadIdx.x; i0 < n_items; i0 += 32 * kUnroll) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            if (i0 + 32 * u >= n_items) continue;
+            if (load_item<T, kFirstLoaded>(wa, i0 + 32 * u, i0 == threadIdx.x, xq, xd, la[u])) {
+                int8dot::load_weights(wb, i0 + 32 * u, lb[u]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            if (i0 + 32 * u >= n_items) continue;
+#pragma unroll
+            for (int k = 0; k < 8; ++k) lb[u].x[k] = la[u].x[k];  // registers: no copy in the code
+            lb[u].dx = la[u].dx;
+            acc_a += int8dot::compute(la[u]);
+            acc_b += int8dot::compute(lb[u]);
+        }
+    }
+    *a = warp_sum(acc_a);
+    *b = warp_sum(acc_b);
 }
 
 // Calls launch(std::integral_constant<int, T>{}) with the stored type T of the weights, one

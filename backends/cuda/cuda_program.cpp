@@ -82,7 +82,8 @@ bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
 // attention's rounding for attn_output (H200, 2026-11-28: tg128 540 t/s against 501 at 2),
 // 4 (opt-in: written after that day's last GPU run) also the rope + KV store work in the
 // q/k/v launch, 5 (opt-in, the same) also the add + rms_norm after attn_output and ffn_down
-// in those products' launches.
+// in those products' launches, 6 (opt-in, written on 2026-11-28 without a GPU) also the
+// SwiGLU and its rounding in the gate/up launch.
 int fusion_level() {
     const char* v = std::getenv("LLAMUX_CUDA_FUSE");
     return v && *v ? std::atoi(v) : 3;
@@ -227,12 +228,56 @@ void fuse_norm_tails(std::vector<CompiledNode>& nodes) {
                             aligned_row(*add.node.src[1], n) && aligned_row(*add.node.src[0], n) &&
                             aligned_row(*add.node.dst, n) && aligned_row(*norm.node.src[1], n) &&
                             aligned_row(*norm.node.dst, n) && (norm.round_out < 0 || norm.round_out == LMX_TYPE_Q8_0);
-        if (!shapes) continue;
+        // Each warp writes its element of the sum in place or apart (launch_mmv_q8_norm).
+        const lmx_tensor& s = *add.node.dst;
+        const bool apart = s.data == add.node.src[0]->data ||
+                           (!overlaps(byte_range(s), byte_range(*add.node.src[0])) &&
+                            !overlaps(byte_range(s), byte_range(y)));
+        if (!shapes || !apart) continue;
         mm.has_norm_tail = true;
         mm.norm_node = norm.node;
         mm.norm_add = add.node;
         mm.norm_round_out = norm.round_out;
         norm.skip = true;
+    }
+}
+
+// Level 6: a gate/up group whose only reader is the SwiGLU right after it, rounded for the
+// int8 matmul after that (ffn_down), computes the SwiGLU in its launch
+// (launch_mmv_q8_swiglu). Nodes: i the group's lead (gate), i + 1 up, i + 2 the SwiGLU,
+// i + 3 ffn_down, which then reads its x from the second activation scratch; one row of a
+// multiple of 32, Q4_0 or Q8_0 weights.
+void fuse_swiglu_epilogues(std::vector<CompiledNode>& nodes) {
+    for (size_t i = 0; i + 3 < nodes.size(); ++i) {
+        CompiledNode& lead = nodes[i];
+        CompiledNode& act = nodes[i + 2];
+        CompiledNode& down = nodes[i + 3];
+        const MmvGroup& g = lead.group;
+        if (lead.path != MatmulPath::GemvQ8 || lead.run_by_group || g.n != 2 || lead.has_rope_epilogue ||
+            lead.has_norm_tail || !nodes[i + 1].run_by_group || act.node.op != LMX_OP_SWIGLU || act.skip ||
+            act.round_out != LMX_TYPE_Q8_0 || down.path != MatmulPath::GemvQ8 || !down.reuse_rounded ||
+            down.run_by_group || !mmv_q8_swiglu_supports(lead.weight->stored_dtype)) {
+            continue;
+        }
+        // Only ffn_down may read the rounding: a matmul after it that reused it would look
+        // in the first scratch.
+        if (i + 4 < nodes.size() && nodes[i + 4].reuse_rounded) continue;
+        const lmx_tensor& h = *act.node.dst;
+        const int64_t n = h.ne[0];
+        const bool shapes = n % 32 == 0 && g.rows[0] == n && g.rows[1] == n && g.y[0] == act.node.src[0]->data &&
+                            g.y[1] == act.node.src[1]->data && aligned_row(*act.node.src[0], n) &&
+                            aligned_row(*act.node.src[1], n) && aligned_row(h, n) && down.node.src[1]->data == h.data;
+        if (!shapes) continue;
+        // The kernel reads the rounded activations from the scratch, never the matmuls' x,
+        // and hands gate and up to the SwiGLU in registers.
+        lmx_node all[3] = {lead.node, nodes[i + 1].node, act.node};
+        all[0].src[1] = all[1].src[1] = nullptr;
+        const FusedHandoff handoffs[2] = {{0, 2}, {1, 2}};
+        if (!fusable_in_one_kernel(all, 3, handoffs, 2)) continue;
+        lead.has_swiglu_epilogue = true;
+        lead.swiglu_node = act.node;
+        act.skip = true;
+        down.x_in_alt = true;
     }
 }
 
@@ -273,6 +318,23 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
     fuse_qkv_rope_store(nodes);
     if (level < 5) return;
     fuse_norm_tails(nodes);
+    if (level < 6) return;
+    fuse_swiglu_epilogues(nodes);
+}
+
+// The second activation scratch and the tickets of level 6, sized for the program's
+// SwiGLU epilogues.
+lmx_status size_fusion_scratch(CudaBackend& b, const std::vector<CompiledNode>& nodes, std::string* why) {
+    int64_t n = 0;
+    for (const CompiledNode& c : nodes) {
+        if (c.has_swiglu_epilogue) n = std::max(n, c.swiglu_node.dst->ne[0]);
+    }
+    if (n == 0) return LMX_OK;
+    const auto bytes = static_cast<size_t>(n);
+    lmx_status s = ensure_scratch(b, b.act_alt, bytes, "rounded SwiGLU activations", why);
+    if (s == LMX_OK) s = ensure_scratch(b, b.act_scales_alt, bytes / 32 * sizeof(float), "SwiGLU scales", why);
+    if (s == LMX_OK) s = ensure_scratch(b, b.swiglu_tickets, bytes / 32 * sizeof(unsigned), "SwiGLU tickets", why);
+    return s;
 }
 
 }  // namespace
@@ -353,6 +415,7 @@ lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaP
     }
     share_matmul_inputs(program.nodes);
     fuse_nodes(program.nodes);
+    if (const lmx_status s = size_fusion_scratch(b, program.nodes, why); s != LMX_OK) return s;
     program.graphable = std::all_of(program.nodes.begin(), program.nodes.end(), [](const CompiledNode& c) {
         return c.node.op != LMX_OP_MATMUL || c.path == MatmulPath::Gemv || c.path == MatmulPath::GemvQ8;
     });

@@ -398,6 +398,125 @@ TEST(CudaOps, KvStoreWritesTheRightRows) {
     EXPECT_EQ(gpu, run_on_host(node, 9));
 }
 
+// ---- runs of nodes as one program (the plugin's fusions) ------------------------------------
+
+// Runs the nodes as one program on a fresh cuda backend (each tensor uploaded once, the
+// way run_on_gpu uploads one node's), twice (the second run replays a CUDA graph where the
+// program allows one), and returns the tensors `read` as floats.
+std::vector<std::vector<float>> run_program_on_gpu(const std::vector<lmx_node>& host_nodes,
+                                                   const std::vector<const lmx_tensor*>& read) {
+    auto backend = Backend::create(cuda_plugin(), BackendOptions{});
+    std::deque<lmx_tensor> device;
+    std::map<const lmx_tensor*, lmx_tensor*> on_device;
+    std::vector<BackendBuffer> buffers;
+    std::vector<lmx_tensor*> weights;
+    auto upload = [&](const lmx_tensor* h) -> lmx_tensor* {
+        if (const auto it = on_device.find(h); it != on_device.end()) return it->second;
+        lmx_tensor& d = device.emplace_back(*h);
+        d.data = nullptr;
+        d.extra = nullptr;
+        if (h->role == LMX_ROLE_WEIGHT) {
+            backend->prepare_weight(d, h->data);
+            weights.push_back(&d);
+        } else {
+            const size_t size = h->nb[3] * static_cast<size_t>(h->ne[3]);
+            buffers.push_back(backend->allocate(size));
+            d.data = buffers.back().base();
+            backend->write(d, h->data, 0, size);
+        }
+        return on_device[h] = &d;
+    };
+    std::vector<lmx_node> nodes = host_nodes;
+    for (lmx_node& node : nodes) {
+        for (auto& s : node.src) {
+            if (s) s = upload(s);
+        }
+        node.dst = upload(node.dst);
+        EXPECT_TRUE(backend->supports(node)) << op_name(static_cast<lmx_op>(node.op));
+    }
+    backend->synchronize();
+    std::vector<std::vector<float>> out;
+    {
+        BackendProgram program = backend->compile(nodes.data(), static_cast<int32_t>(nodes.size()), "test program");
+        lmx_exec_args args{};
+        args.struct_size = sizeof(args);
+        for (int run = 0; run < 2; ++run) backend->execute(program, args, "test program");  // run 2: the graph
+        backend->synchronize();
+        for (const lmx_tensor* h : read) {
+            std::vector<std::byte> bytes(h->nb[3] * static_cast<size_t>(h->ne[3]));
+            backend->read(*on_device.at(h), bytes.data(), 0, bytes.size());
+            out.push_back(as_floats(*h, bytes.data()));
+        }
+    }
+    for (lmx_tensor* w : weights) backend->release_weight(*w);
+    return out;
+}
+
+// The second half of a Llama layer and the start of the next, one token, Q4_0 weights, as
+// the graph builder orders it: attn_output, the residual add, ffn_norm, gate, up, SwiGLU,
+// ffn_down, the add, the next attn_norm and a product on it. Per fusion level
+// (LLAMUX_CUDA_FUSE; the ctest runs cover 2, 3 and 6) these are 7 to 4 launches: the
+// products ending in the add + norm (5) and gate/up ending in the SwiGLU (6) are the ones
+// that need rows longer than the model fixtures' 256 (the norm's last block loops), so
+// n_embd is 1312 (41 blocks of 32, 328 four-element pieces: two passes of the last block,
+// the second partial) and n_ff 416 (13 blocks of h, each rounded by the last of its warps).
+// Against the reference ops run one by one: the same rounding points, sums in another
+// order (1e-7 on the emulator at every level); 1e-2 leaves room for an activation landing
+// on the other side of a Q8_0 rounding step (~4e-3 each), a wrong fusion gives O(1).
+TEST(CudaFusions, FfnHalfOfALayerMatchesTheReference) {
+    LLAMUX_REQUIRE_GPU();
+    const int64_t E = 1312, F = 416;
+    const auto weight = [](const std::string& name, int64_t k, int64_t n, uint32_t seed) {
+        auto w = make_tensor(name, DType::Q4_0, LMX_ROLE_WEIGHT, {k, n, 1, 1});
+        fill_random(*w, seed, 0.1f);
+        return w;
+    };
+    const auto act = [](const std::string& name, int64_t n) {
+        return make_tensor(name, DType::F32, LMX_ROLE_ACTIVATION, {n, 1, 1, 1});
+    };
+    auto wo = weight("wo", E, E, 20), wg = weight("w_gate", E, F, 21), wu = weight("w_up", E, F, 22);
+    auto wd = weight("w_down", F, E, 23), wq = weight("wq", E, E, 24);
+    auto norm_w1 = make_tensor("ffn_norm", DType::F32, LMX_ROLE_WEIGHT, {E, 1, 1, 1});
+    auto norm_w2 = make_tensor("attn_norm", DType::F32, LMX_ROLE_WEIGHT, {E, 1, 1, 1});
+    auto attn = act("attn_out", E), res = act("residual", E), o = act("wo_out", E), n1 = act("ffn_in", E);
+    auto g = act("gate", F), u = act("up", F), h = act("ffn_act", F), d = act("down", E), n2 = act("attn_in", E);
+    auto q = act("q", E);
+    fill_random(*attn, 25);
+    fill_random(*res, 26, 4.0f);
+    fill_random(*norm_w1, 27);
+    fill_random(*norm_w2, 28);
+    const auto node = [](lmx_op op, lmx_tensor* a, lmx_tensor* b, lmx_tensor* dst) {
+        lmx_node n{};
+        n.op = op;
+        n.src[0] = a;
+        n.src[1] = b;
+        n.dst = dst;
+        n.fparams[0] = 1e-5f;
+        return n;
+    };
+    const std::vector<lmx_node> nodes = {
+        node(LMX_OP_MATMUL, &wo->t, &attn->t, &o->t),     node(LMX_OP_ADD, &res->t, &o->t, &res->t),
+        node(LMX_OP_RMS_NORM, &res->t, &norm_w1->t, &n1->t), node(LMX_OP_MATMUL, &wg->t, &n1->t, &g->t),
+        node(LMX_OP_MATMUL, &wu->t, &n1->t, &u->t),       node(LMX_OP_SWIGLU, &g->t, &u->t, &h->t),
+        node(LMX_OP_MATMUL, &wd->t, &h->t, &d->t),        node(LMX_OP_ADD, &res->t, &d->t, &res->t),
+        node(LMX_OP_RMS_NORM, &res->t, &norm_w2->t, &n2->t), node(LMX_OP_MATMUL, &wq->t, &n2->t, &q->t),
+    };
+    const std::vector<const lmx_tensor*> read = {&h->t, &res->t, &n2->t, &q->t};
+    const std::vector<std::vector<float>> gpu = run_program_on_gpu(nodes, read);
+    lmx_exec_args args{};
+    args.struct_size = sizeof(args);
+    for (int run = 0; run < 2; ++run) {  // the residual grows in place, twice: as on the GPU
+        for (const lmx_node& n : nodes) {
+            std::string error;
+            ASSERT_EQ(run_node_ref(n, args, &error), LMX_OK) << error;
+        }
+    }
+    const char* names[] = {"SwiGLU", "residual", "attn_norm", "q"};
+    for (size_t i = 0; i < read.size(); ++i) {
+        EXPECT_LE(test::relative_row_error(gpu[i], as_floats(*read[i], read[i]->data)), 1e-2) << names[i];
+    }
+}
+
 // ---- whole models through a session -------------------------------------------------------
 
 // Logit bounds per file, max |ours - reference| over a row divided by the row's largest
