@@ -1,7 +1,7 @@
 // Times the int8 matrix-vector kernel of the CUDA backend (backends/cuda/cuda_mmv.cu, included
 // below) for the matrix shapes of a 7B model as the plugin launches them, Q4_0 and Q4_K, in
-// several (unroll, min blocks per SM) variants, so that the plugin's choice (Int8Launch)
-// rests on a measurement.
+// several (unroll, min blocks per SM, weights first) variants, so that the plugin's choice
+// (Int8Launch, Int8WeightsFirst in cuda_mmv_rows.cuh) rests on a measurement.
 // Each figure: 20 replays of a CUDA graph of 64 launches that rotate over 16 copies of the
 // weights (more than the 60 MB L2 of an H200), median per launch; GB/s counts weight bytes.
 //
@@ -79,7 +79,7 @@ void release(const Buffers& b) {
     cudaFree(b.y);
 }
 
-template <int T, int kUnroll, int kMinBlocks>
+template <int T, int kUnroll, int kMinBlocks, bool kWeightsFirst = false>
 void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
     const dim3 block(32, llamux::cuda::kRowsPerBlock);
     const dim3 grid(llamux::cuda::grid_for(s.N, llamux::cuda::kRowsPerBlock, INT32_MAX));
@@ -92,7 +92,7 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
         g.y[0] = b.y;
         g.rows[0] = s.N;
         g.n = 1;
-        mmv_int8_kernel<T, kUnroll, kMinBlocks><<<grid, block, 0, stream>>>(
+        mmv_int8_kernel<T, kUnroll, kMinBlocks, false, kWeightsFirst><<<grid, block, 0, stream>>>(
             g, s.K / llamux::cuda::int8dot::Kind<T>::kItemElems, b.xq, b.xd);
     }
     check(cudaStreamEndCapture(stream, &graph), "end capture");
@@ -115,8 +115,8 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
     std::sort(per_launch.begin(), per_launch.end());
     const float us = per_launch[per_launch.size() / 2];
     const double gbs = static_cast<double>(b.row_bytes) * s.N / (us * 1e3);
-    std::printf("gemv_%s %-14s unroll %d minblocks %2d: %7.2f us %7.0f GB/s\n", T == LMX_TYPE_Q4_0 ? "q4_0" : "q4_k",
-                s.name, kUnroll, kMinBlocks, us, gbs);
+    std::printf("gemv_%s %-14s unroll %d minblocks %2d%s: %7.2f us %7.0f GB/s\n", T == LMX_TYPE_Q4_0 ? "q4_0" : "q4_k",
+                s.name, kUnroll, kMinBlocks, kWeightsFirst ? " weights first" : "", us, gbs);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
 }
@@ -135,6 +135,9 @@ int main() {
         time_variant<LMX_TYPE_Q4_0, 2, 0>(s, b, stream);
         time_variant<LMX_TYPE_Q4_0, 4, 0>(s, b, stream);
         time_variant<LMX_TYPE_Q4_0, 2, 8>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 2, 0, true>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 4, 0, true>(s, b, stream);
+        time_variant<LMX_TYPE_Q4_0, 8, 0, true>(s, b, stream);
         release(b);
         const Buffers k = make<LMX_TYPE_Q4_K>(s);
         time_variant<LMX_TYPE_Q4_K, 1, 0>(s, k, stream);

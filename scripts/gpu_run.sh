@@ -53,7 +53,7 @@ echo "== ceilings"
 timeout 90 "$here/bin/gpu_ceilings" 2>&1 | tee "$out/ceilings.txt"
 if [ "${SWEEP:-1}" = 1 ] && [ -x "$here/bin/gpu_gemv_sweep" ]; then
   echo "== int8 GEMV variants (scripts/gpu_gemv_sweep.cu)"
-  timeout 90 "$here/bin/gpu_gemv_sweep" 2>&1 | tee "$out/gemv_sweep.txt"
+  timeout 150 "$here/bin/gpu_gemv_sweep" 2>&1 | tee "$out/gemv_sweep.txt"
 fi
 
 echo "== plugins"
@@ -150,10 +150,12 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   fi
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
-  echo "== -ngl 33 generation with the opt-ins (fusion levels 4, 5 and 6, early weight loads),"
+  echo "== -ngl 33 generation with the opt-ins (fusion levels 4, 5 and 6, early weight loads,"
+  echo "   the plain GEMV weights first),"
   echo "   and with the launch-overhead features off (ABLATE=0 skips)"
   for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_FUSE=6" \
                "LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_EARLY_WEIGHTS=1" \
+               "LLAMUX_CUDA_WEIGHTS_FIRST=1" "LLAMUX_CUDA_WEIGHTS_FIRST=1 LLAMUX_CUDA_EARLY_WEIGHTS=1" \
                "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
                "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
     name="ablate_$(echo "$flags" | tr ' =' '__')"

@@ -22,7 +22,8 @@ namespace llamux::cuda {
 bool graphs_enabled();
 // Programmatic dependent launch for every kernel (cuda_launch.cuh): on for sm_90 and newer
 // unless LLAMUX_CUDA_PDL=0; with it, the GEMV's early weight loads when
-// LLAMUX_CUDA_EARLY_WEIGHTS=1. Process-wide; called when a backend is created.
+// LLAMUX_CUDA_EARLY_WEIGHTS=1; and the plain GEMV's weights-first walk when
+// LLAMUX_CUDA_WEIGHTS_FIRST=1. Process-wide; called when a backend is created.
 void set_programmatic_launch(int device_major);
 
 // A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's

@@ -27,6 +27,8 @@ void set_programmatic_launch(int device_major) {
     g_use_pdl = device_major >= 9 && !(v && std::strcmp(v, "0") == 0);
     const char* early = std::getenv("LLAMUX_CUDA_EARLY_WEIGHTS");
     g_early_weights = g_use_pdl && early && std::strcmp(early, "1") == 0;
+    const char* first = std::getenv("LLAMUX_CUDA_WEIGHTS_FIRST");
+    g_weights_first = first && std::strcmp(first, "1") == 0;
 }
 
 CudaProgram::~CudaProgram() {

@@ -20,6 +20,9 @@ inline bool g_use_pdl = false;
 // Whether the int8 matrix-vector kernels load their first weights before pdl_wait
 // (LLAMUX_CUDA_EARLY_WEIGHTS=1; set with g_use_pdl).
 inline bool g_early_weights = false;
+// Whether the plain int8 matrix-vector kernel walks its rows weights first
+// (LLAMUX_CUDA_WEIGHTS_FIRST=1, cuda_mmv_rows.cuh; set with g_use_pdl, PDL or not).
+inline bool g_weights_first = false;
 
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -80,9 +80,11 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
 // products (dp4a), then the reference's float multiply by the two scales.
 //
 // kEarly (Q4_0 and Q8_0; LLAMUX_CUDA_EARLY_WEIGHTS=1): the first kUnroll items' weights are
-// loaded before pdl_wait, overlapping the kernel before (cuda_launch.cuh). A template
-// parameter, so that the default kernel is the one measured without it.
-template <int T, int kUnroll, int kMinBlocks, bool kEarly = false>
+// loaded before pdl_wait, overlapping the kernel before (cuda_launch.cuh). kWeightsFirst
+// (Q4_0 and Q8_0; LLAMUX_CUDA_WEIGHTS_FIRST=1): the weights-first walk, Int8WeightsFirst in
+// cuda_mmv_rows.cuh. Template parameters, so that the default kernel is the one measured
+// without them.
+template <int T, int kUnroll, int kMinBlocks, bool kEarly = false, bool kWeightsFirst = false>
 __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     mmv_int8_kernel(const MmvGroup g, int64_t n_items, const int8_t* __restrict__ xq,
                     const float* __restrict__ xd) {
@@ -96,7 +98,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock, kMinBlocks)
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
     if (!mine) return;  // whole warps only: no barrier below
-    const float acc = row_dot<T, kUnroll, kEarly>(wr, n_items, xq, xd, ld);
+    const float acc = row_dot<T, kUnroll, kEarly, kWeightsFirst>(wr, n_items, xq, xd, ld);
     if (threadIdx.x == 0) *y = acc;
 }
 
@@ -106,7 +108,15 @@ void launch_int8(const MmvGroup& group, int64_t K, const int8_t* xq, const float
     using L = Int8Launch<T>;
     const int64_t n_items = K / int8dot::Kind<T>::kItemElems;
     if constexpr (kWeightsLoadApart<T>) {
-        if (early_weights<T>()) {
+        using WF = Int8WeightsFirst<T>;
+        const bool early = early_weights<T>();
+        if (weights_first<T>()) {
+            const auto kernel = early ? mmv_int8_kernel<T, WF::kUnroll, WF::kMinBlocks, true, true>
+                                      : mmv_int8_kernel<T, WF::kUnroll, WF::kMinBlocks, false, true>;
+            launch(kernel, grid, block, 0, stream, group, n_items, xq, xd);
+            return;
+        }
+        if (early) {
             launch(mmv_int8_kernel<T, L::kUnroll, L::kMinBlocks, true>, grid, block, 0, stream, group, n_items, xq, xd);
             return;
         }

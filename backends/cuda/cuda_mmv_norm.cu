@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(kThreads)
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
     if (mine) {
-        const float acc = row_dot<T, kUnroll, kEarly>(wr, n_items, xq, xd, ld);
+        const float acc = row_dot<T, kUnroll, kEarly, Int8Launch<T>::kWeightsFirst>(wr, n_items, xq, xd, ld);
         if (threadIdx.x == 0) {
             *y = acc;
             t.s[r] = t.a[r] + acc;  // the add node's value: s is a or apart from a and b (fuse_norm_tails)

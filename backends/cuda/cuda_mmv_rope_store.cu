@@ -28,7 +28,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
     }
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
-    const float acc = mine ? row_dot<T, kUnroll, kEarly>(wr, n_items, xq, xd, ld) : 0.0f;
+    const float acc = mine ? row_dot<T, kUnroll, kEarly, Int8Launch<T>::kWeightsFirst>(wr, n_items, xq, xd, ld) : 0.0f;
     __shared__ float rows[kRowsPerBlock];  // the block's four products: two rope pairs
     if (threadIdx.x == 0) rows[threadIdx.y] = acc;
     __syncthreads();

@@ -27,6 +27,28 @@ template <int T>
 struct Int8Launch {
     static constexpr int kUnroll = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0 ? 2 : 1;
     static constexpr int kMinBlocks = 0;
+    static constexpr bool kWeightsFirst = false;
+    static constexpr int kPairUnroll = kUnroll;  // rows_dot's over two rows (gate and up)
+};
+
+// The types whose weights load apart from the activations (int8dot::load_weights).
+template <int T>
+constexpr bool kWeightsLoadApart = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
+
+// The weights-first row walk (row_dot's kWeightsFirst): a round loads the weights of its
+// items before their activations, which every warp of the launch reads (L1 hits) and which
+// then take no registers while the weights are in flight. Q4_0 at unroll 4 so needs the 56
+// registers of unroll 2 above (ptxas, sm_90), and a 4096-wide row takes one round instead
+// of two. Not measured yet: the plain kernel takes it with LLAMUX_CUDA_WEIGHTS_FIRST=1
+// (g_weights_first), scripts/gpu_gemv_sweep.cu times it; Int8Launch would take these
+// values if it wins.
+template <int T>
+struct Int8WeightsFirst {
+    static_assert(kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
+    static constexpr int kUnroll = 4;
+    static constexpr int kMinBlocks = 0;
+    static constexpr bool kWeightsFirst = true;
+    static constexpr int kPairUnroll = 2;
 };
 
 // This warp's row: row r of the group's matrix i, its weights and its output (unrolled:
@@ -50,10 +72,6 @@ __device__ __forceinline__ bool group_row(const MmvGroup& g, const uint8_t** wr,
     return *wr != nullptr;
 }
 
-// The types whose weights load apart from the activations (int8dot::load_weights).
-template <int T>
-constexpr bool kWeightsLoadApart = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
-
 // The loads of item i of row wr: all of them, or with kFirstLoaded in the lane's first
 // round (`first`) only the activations, the weights having come before (load_first_weights
 // below). True when the weights were loaded here.
@@ -70,31 +88,9 @@ __device__ __forceinline__ bool load_item(const uint8_t* wr, int64_t i, bool fir
     return true;
 }
 
-// The row's dot with the activations, summed over the warp (every lane gets it). With
-// kFirstLoaded (only for kWeightsLoadApart types), ld already holds the weights of the
-// lane's first kUnroll items, which are then not loaded again.
-template <int T, int kUnroll, bool kFirstLoaded = false>
-__device__ __forceinline__ float row_dot(const uint8_t* wr, int64_t n_items, const int8_t* __restrict__ xq,
-                                         const float* __restrict__ xd,
-                                         typename int8dot::Kind<T>::Loaded (&ld)[kUnroll]) {
-    static_assert(!kFirstLoaded || kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
-    float acc = 0.0f;
-    for (int64_t i0 = threadIdx.x; i0 < n_items; i0 += 32 * kUnroll) {
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            if (i0 + 32 * u < n_items) load_item<T, kFirstLoaded>(wr, i0 + 32 * u, i0 == threadIdx.x, xq, xd, ld[u]);
-        }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            if (i0 + 32 * u < n_items) acc += int8dot::compute(ld[u]);
-        }
-    }
-    return warp_sum(acc);
-}
-
 // The weights of the lane's first kUnroll items of row wr, for a kernel that loads them
 // before pdl_wait (the early weights, LLAMUX_CUDA_EARLY_WEIGHTS=1): no kernel writes
-// weights. row_dot / row_dot_pair with kFirstLoaded then load only their activations.
+// weights. rows_dot with kFirstLoaded then loads only their activations.
 template <int T, int kUnroll>
 __device__ __forceinline__ void load_first_weights(const uint8_t* wr, int64_t n_items,
                                                    typename int8dot::Kind<T>::Loaded (&ld)[kUnroll]) {
@@ -110,38 +106,82 @@ template <int T>
 bool early_weights() {
     return kWeightsLoadApart<T> && g_early_weights;
 }
+// Whether a plain int8 launch of type T takes the weights-first walk (Int8WeightsFirst).
+template <int T>
+bool weights_first() {
+    return kWeightsLoadApart<T> && g_weights_first;
+}
 
-// row_dot of two rows of one length at once (gate and up, cuda_mmv_swiglu.cu): the lane
-// loads an item of each row before it uses either, and the activations once for both. Each
-// row's sum is the one row_dot would return: the same items in the same order per lane.
-// kFirstLoaded: la and lb hold the first items' weights (load_first_weights).
-template <int T, int kUnroll, bool kFirstLoaded = false>
-__device__ __forceinline__ void row_dot_pair(const uint8_t* wa, const uint8_t* wb, int64_t n_items,
-                                             const int8_t* __restrict__ xq, const float* __restrict__ xd,
-                                             typename int8dot::Kind<T>::Loaded (&la)[kUnroll],
-                                             typename int8dot::Kind<T>::Loaded (&lb)[kUnroll], float* a, float* b) {
-    static_assert(kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
-    float acc_a = 0.0f, acc_b = 0.0f;
+// The dot products of kRows rows of one length with the activations, each summed over the
+// warp (every lane gets them): the lane loads its items of every row before it uses any,
+// the activations once for all rows (gate and up, cuda_mmv_swiglu.cu, walk two rows side
+// by side). Each row's sum is the same whatever kRows: the same items in the same order
+// per lane. With kFirstLoaded (only for kWeightsLoadApart types) ld already holds the
+// weights of the lane's first kUnroll items (load_first_weights), which are then not
+// loaded again; kWeightsFirst: a round's weights load before its activations
+// (Int8WeightsFirst). Rows beyond the first need kWeightsLoadApart types.
+template <int T, int kUnroll, int kRows, bool kFirstLoaded = false, bool kWeightsFirst = false>
+__device__ __forceinline__ void rows_dot(const uint8_t* const (&w)[kRows], int64_t n_items,
+                                         const int8_t* __restrict__ xq, const float* __restrict__ xd,
+                                         typename int8dot::Kind<T>::Loaded (&ld)[kRows][kUnroll],
+                                         float (&out)[kRows]) {
+    static_assert((!kFirstLoaded && !kWeightsFirst && kRows == 1) || kWeightsLoadApart<T>,
+                  "only Q4_0 and Q8_0 load their weights apart");
+    float acc[kRows] = {};
     for (int64_t i0 = threadIdx.x; i0 < n_items; i0 += 32 * kUnroll) {
+        const bool first = i0 == threadIdx.x;
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-            if (i0 + 32 * u >= n_items) continue;
-            if (load_item<T, kFirstLoaded>(wa, i0 + 32 * u, i0 == threadIdx.x, xq, xd, la[u])) {
-                int8dot::load_weights(wb, i0 + 32 * u, lb[u]);
+            const int64_t i = i0 + 32 * u;
+            if (i >= n_items) continue;
+            bool more = true;  // the other rows' weights still to load
+            if constexpr (kWeightsFirst) {
+                more = !(kFirstLoaded && first);
+                if (more) int8dot::load_weights(w[0], i, ld[0][u]);
+            } else {
+                more = load_item<T, kFirstLoaded>(w[0], i, first, xq, xd, ld[0][u]);
+            }
+            if constexpr (kRows > 1) {
+#pragma unroll
+                for (int r = 1; r < kRows; ++r) {
+                    if (more) int8dot::load_weights(w[r], i, ld[r][u]);
+                }
             }
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             if (i0 + 32 * u >= n_items) continue;
+            if constexpr (kWeightsFirst) int8dot::load_acts(i0 + 32 * u, xq, xd, ld[0][u]);
+            if constexpr (kRows > 1) {
 #pragma unroll
-            for (int k = 0; k < 8; ++k) lb[u].x[k] = la[u].x[k];  // registers: no copy in the code
-            lb[u].dx = la[u].dx;
-            acc_a += int8dot::compute(la[u]);
-            acc_b += int8dot::compute(lb[u]);
+                for (int r = 1; r < kRows; ++r) {  // registers: no copy in the code
+#pragma unroll
+                    for (int k = 0; k < 8; ++k) ld[r][u].x[k] = ld[0][u].x[k];
+                    ld[r][u].dx = ld[0][u].dx;
+                }
+            }
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) acc[r] += int8dot::compute(ld[r][u]);
         }
     }
-    *a = warp_sum(acc_a);
-    *b = warp_sum(acc_b);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) out[r] = warp_sum(acc[r]);
+}
+
+// One row's rows_dot.
+template <int T, int kUnroll, bool kFirstLoaded = false, bool kWeightsFirst = false>
+__device__ __forceinline__ float row_dot(const uint8_t* wr, int64_t n_items, const int8_t* __restrict__ xq,
+                                         const float* __restrict__ xd,
+                                         typename int8dot::Kind<T>::Loaded (&ld)[kUnroll]) {
+    const uint8_t* const w[1] = {wr};
+    typename int8dot::Kind<T>::Loaded rows[1][kUnroll];
+    if constexpr (kFirstLoaded) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) rows[0][u] = ld[u];  // registers: no copy in the code
+    }
+    float out[1];
+    rows_dot<T, kUnroll, 1, kFirstLoaded, kWeightsFirst>(w, n_items, xq, xd, rows, out);
+    return out[0];
 }
 
 // Calls launch(std::integral_constant<int, T>{}) with the stored type T of the weights, one

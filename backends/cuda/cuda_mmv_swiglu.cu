@@ -1,7 +1,7 @@
 // Token generation's gate and up products with the SwiGLU after them and its rounding for
 // ffn_down in the same launch (fusion level 6, cuda_program.cpp). A warp owns one element of
 // the SwiGLU: it walks the gate row and the up row of that element side by side
-// (row_dot_pair, cuda_mmv_rows.cuh), so both products meet in its registers. The Q8_0
+// (rows_dot, cuda_mmv_rows.cuh), so both products meet in its registers. The Q8_0
 // rounding needs a whole block of 32 elements, which 32 warps of 8 blocks compute: each
 // warp takes a ticket on its block of h, and the one that comes last rounds it. Saves the
 // SwiGLU launch of every layer, and the SwiGLU's read of gate and up.
@@ -22,20 +22,21 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
                            const float* __restrict__ xd, const SwigluEpilogue e, unsigned* tickets) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;  // element of h
     const bool mine = i < g.rows[0];
-    const auto* wg = mine ? static_cast<const uint8_t*>(g.w[0]) + i * g.row_bytes[0] : nullptr;
-    const auto* wu = mine ? static_cast<const uint8_t*>(g.w[1]) + i * g.row_bytes[1] : nullptr;
-    typename int8dot::Kind<T>::Loaded lg[kUnroll], lu[kUnroll];
+    const uint8_t* const w[2] = {mine ? static_cast<const uint8_t*>(g.w[0]) + i * g.row_bytes[0] : nullptr,
+                                 mine ? static_cast<const uint8_t*>(g.w[1]) + i * g.row_bytes[1] : nullptr};
+    typename int8dot::Kind<T>::Loaded ld[2][kUnroll];
     if constexpr (kEarly) {
         if (mine) {
-            load_first_weights<T, kUnroll>(wg, n_items, lg);
-            load_first_weights<T, kUnroll>(wu, n_items, lu);
+            load_first_weights<T, kUnroll>(w[0], n_items, ld[0]);
+            load_first_weights<T, kUnroll>(w[1], n_items, ld[1]);
         }
     }
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
     if (!mine) return;  // whole warps only: no barrier below
-    float gate = 0.0f, up = 0.0f;
-    row_dot_pair<T, kUnroll, kEarly>(wg, wu, n_items, xq, xd, lg, lu, &gate, &up);
+    float products[2];  // gate, up
+    rows_dot<T, kUnroll, 2, kEarly, Int8Launch<T>::kWeightsFirst>(w, n_items, xq, xd, ld, products);
+    const float gate = products[0], up = products[1];
     const int lane = static_cast<int>(threadIdx.x);
     const int64_t block = i / 32;
     unsigned order = 0;
@@ -56,8 +57,9 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
 template <int T>
 void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd, const SwigluEpilogue& e,
                   unsigned* tickets, cudaStream_t stream) {
-    const auto kernel = early_weights<T>() ? mmv_int8_swiglu_kernel<T, Int8Launch<T>::kUnroll, true>
-                                           : mmv_int8_swiglu_kernel<T, Int8Launch<T>::kUnroll, false>;
+    constexpr int kUnroll = Int8Launch<T>::kPairUnroll;
+    const auto kernel = early_weights<T>() ? mmv_int8_swiglu_kernel<T, kUnroll, true>
+                                           : mmv_int8_swiglu_kernel<T, kUnroll, false>;
     launch(kernel, grid_for(group.rows[0], kRowsPerBlock, INT32_MAX), dim3(32, kRowsPerBlock), 0, stream, group,
            K / int8dot::Kind<T>::kItemElems, xq, xd, e, tickets);
 }
