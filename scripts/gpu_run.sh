@@ -19,7 +19,7 @@
 # reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions;
 # ABLATE_EXTRA="VAR=value ..." adds a run with each setting alone),
 # KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE_TESTS=0 (no model tests at fusion
-# levels 2, 4, 5 and 6).
+# levels 2, 4, 5 and 6 and with the GEMV opt-ins).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -85,17 +85,20 @@ fi
 # The other fusion levels still selectable (2: rope, the KV stores and attn_output's
 # rounding as kernels of their own; opt-in 4: the rope + KV store work in the q/k/v launch;
 # opt-in 5: also the add + norm after attn_output and ffn_down in their launches; opt-in 6:
-# also the SwiGLU in the gate/up launch): the model tests again with each (one-token
-# decoding and prompts at every -ngl).
+# also the SwiGLU in the gate/up launch), level 6 with the early weights, and the
+# weights-first GEMV with them: the model tests again with each (one-token decoding and
+# prompts at every -ngl). The CudaFusions test runs the fused products on longer rows.
 tests_fuse=""
 if [ "${FUSE_TESTS:-1}" = 1 ]; then
-  for level in 2 4 5 6; do
+  for flags in "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" \
+               "LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_WEIGHTS_FIRST=1 LLAMUX_CUDA_EARLY_WEIGHTS=1"; do
     late $((deadline - 200)) && break
-    echo "== test_cuda_backend model tests with LLAMUX_CUDA_FUSE=$level (log: cuda_tests_fuse$level.log)"
-    LLAMUX_CUDA_FUSE=$level timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
-      --gtest_filter='CudaReference*:CudaGreedy*:CudaSession*' > "$out/cuda_tests_fuse$level.log" 2>&1
-    grep -E "^\[  FAILED  \]|Failure|Expected|Which is|Value of" "$out/cuda_tests_fuse$level.log" | head -40
-    tests_fuse="$tests_fuse level $level: $(grep -E "^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$out/cuda_tests_fuse$level.log" | tr '\n' ' ')"
+    name="cuda_tests_$(echo "$flags" | tr ' =' '__')"
+    echo "== test_cuda_backend model tests with $flags (log: $name.log)"
+    env $flags timeout 150 "$here/bin/test_cuda_backend" --gtest_color=no \
+      --gtest_filter='CudaReference*:CudaGreedy*:CudaSession*:CudaFusions*' > "$out/$name.log" 2>&1
+    grep -E "^\[  FAILED  \]|Failure|Expected|Which is|Value of" "$out/$name.log" | head -40
+    tests_fuse="$tests_fuse $flags: $(grep -E "^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$out/$name.log" | tr '\n' ' ')"
   done
 fi
 
@@ -176,7 +179,7 @@ echo
 echo "== summary ($gpu, $SECONDS s)"
 echo "conformance: rc $conf_rc, $(grep -Ei "passed|failed" "$out/conformance.log" | tail -1)"
 echo "tests: ${tests:-no summary (see cuda_tests.log)}"
-[ -n "$tests_fuse" ] && echo "model tests at other fusion levels:$tests_fuse"
+[ -n "$tests_fuse" ] && echo "model tests with the other settings:$tests_fuse"
 grep -E "^(copy_bandwidth|gemm_f16_8192)" "$out/ceilings.txt" || true
 [ -n "$bench_note" ] && echo "bench: $bench_note"
 python3 - "$out" <<'PY'
