@@ -1,6 +1,7 @@
 // The row walk of the int8 matrix-vector kernels, shared by the plain kernel (cuda_mmv.cu)
-// and the fused ones that also rope and store q/k/v (cuda_mmv_rope_store.cu) or end in the
-// next norm (cuda_mmv_norm.cu): a warp owns a row, four rows (warps) to a block.
+// and the fused ones that also rope and store q/k/v (cuda_mmv_rope_store.cu), end in the
+// next norm (cuda_mmv_norm.cu) or in the SwiGLU (cuda_mmv_swiglu.cu): a warp owns a row
+// (gate/up: a pair of rows), four warps to a block.
 #pragma once
 
 #include <type_traits>
@@ -35,7 +36,7 @@ struct Int8Launch {
 template <int T>
 constexpr bool kWeightsLoadApart = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
 
-// The weights-first row walk (row_dot's kWeightsFirst): a round loads the weights of its
+// The weights-first row walk (rows_dot's kWeightsFirst): a round loads the weights of its
 // items before their activations, which every warp of the launch reads (L1 hits) and which
 // then take no registers while the weights are in flight. Q4_0 at unroll 4 so needs the 56
 // registers of unroll 2 above (ptxas, sm_90), and a 4096-wide row takes one round instead
