@@ -22,7 +22,7 @@
 #                                                         machine lacks)
 #   shared/models/..., shared/testdata/{reference,tokenizer}/  (LLAMUX_TEST_DATA)
 #   run.sh                                              (scripts/gpu_run.sh)
-#   peer/llama-bench.xz                                 (only with PEER=)
+#   peer/llama-bench.xz or .tar.xz (with its own libs)  (only with PEER=)
 # The CUDA plugin itself needs libcublas.so.13 and libcublasLt.so.13 (CUDA 13, from the
 # GPU machine's /usr/local/cuda/lib64) and the driver's libcuda.so.1; cudart is static.
 set -euo pipefail
@@ -51,29 +51,41 @@ cp "$plugins/libllamux_backend_cpu.so" "$plugins/libllamux_backend_cuda.so" .dev
 strip --strip-unneeded .device/bin/* .device/lib/llamux/plugins/*.so
 
 # The peer travels xz-compressed (a CUDA llama-bench is ~90 MB, ~32 MB packed); run.sh
-# unpacks it to /tmp there. Its libraries are gathered with ours below.
+# unpacks it to /tmp there. A shared build's own libraries (those ldd finds beside it:
+# libllama, libggml*, ~90 MB for libggml-cuda at sm_90) go into the same tar; the others
+# it needs are gathered with ours below.
 peer_bin=""
+peer_own=""
 if [ -n "${PEER:-}" ]; then
   if [ ! -x "$PEER" ]; then
     echo "gpu_check: PEER=$PEER: expected an executable llama-bench" >&2
     exit 1
   fi
   mkdir -p .device/peer
-  peer_bin="$(mktemp)"
-  cp "$PEER" "$peer_bin"
-  strip --strip-unneeded "$peer_bin"
-  xz -9 -T"$jobs" -c "$peer_bin" > .device/peer/llama-bench.xz
+  peer_own="$(cd "$(dirname "$PEER")" && pwd -P)"
+  stage="$(mktemp -d)"
+  cp "$PEER" "$stage/llama-bench"
+  ldd "$PEER" | awk '/=> \// { print $3 }' | while read -r lib; do
+    if [ "$(cd "$(dirname "$lib")" && pwd -P)" = "$peer_own" ]; then cp -L "$lib" "$stage/"; fi
+  done
+  strip --strip-unneeded "$stage"/*
+  if ls "$stage"/*.so* >/dev/null 2>&1; then
+    tar -C "$stage" -cf - . | xz -9 -T"$jobs" > .device/peer/llama-bench.tar.xz
+  else
+    xz -9 -T"$jobs" -c "$stage/llama-bench" > .device/peer/llama-bench.xz
+  fi
+  peer_bin="$stage/llama-bench"
 fi
 
 # Shared libraries: everything ldd resolves except the C/C++ runtime (the GPU machine's
-# own, newer) and CUDA (the GPU machine's toolkit and driver).
+# own, newer), CUDA (the GPU machine's toolkit and driver) and the peer's own (packed above).
 system='/(ld-linux[^/]*|lib(c|m|dl|rt|pthread|stdc\+\+|gcc_s|cublas|cublasLt|cudart|cuda)\.so[^/]*)$'
 for f in .device/bin/* .device/lib/llamux/plugins/*.so $peer_bin; do
   ldd "$f" | awk '/=> \// { print $3 }'
-done | sort -u | grep -Ev "$system" | while read -r lib; do
+done | sort -u | grep -Ev "$system" | grep -v "^${peer_own:-/nonexistent}/" | while read -r lib; do
   cp -L "$lib" .device/lib/
 done
-if [ -n "$peer_bin" ]; then rm -f "$peer_bin"; fi
+if [ -n "$peer_bin" ]; then rm -rf "$(dirname "$peer_bin")"; fi
 
 # FIXTURES=0 leaves the test models out (their tests then skip): room for a peer.
 if [ "${FIXTURES:-1}" != 0 ]; then

@@ -122,19 +122,27 @@ for ngl in $ngls; do
   timeout 150 "$llamux" bench -m "$model" -p 512 -n 128 -ngl "$ngl" -r "$reps" -o json \
     > "$out/bench_ngl$ngl.json" 2> "$out/bench_ngl$ngl.err" || tail -3 "$out/bench_ngl$ngl.err"
 done
-# A llama.cpp CUDA build's llama-bench, when gpu_check.sh got PEER= (packed with xz).
-peer=/tmp/llama-bench
-if [ -f "$here/peer/llama-bench.xz" ]; then
+# A llama.cpp CUDA build's llama-bench, when gpu_check.sh got PEER=: packed with xz, alone
+# (a static build) or in a tar with its own shared libraries, which then come first on the
+# library path of its runs (peer_env).
+peer_dir=/tmp/llama-peer
+peer="$peer_dir/llama-bench"
+rm -rf "$peer_dir" && mkdir -p "$peer_dir"
+if [ -f "$here/peer/llama-bench.tar.xz" ]; then
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' \
+    "$here/peer/llama-bench.tar.xz" "$peer_dir"
+elif [ -f "$here/peer/llama-bench.xz" ]; then
   xz -dc "$here/peer/llama-bench.xz" > "$peer" 2>/dev/null ||
     python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
       "$here/peer/llama-bench.xz" "$peer"
-  chmod +x "$peer"
 fi
-if [ -f "$here/peer/llama-bench.xz" ] && [ -x "$peer" ] && [ -n "$ngls" ]; then
+[ -f "$peer" ] && chmod +x "$peer"
+peer_env="LD_LIBRARY_PATH=$peer_dir:$LD_LIBRARY_PATH"
+if [ -x "$peer" ] && [ -n "$ngls" ]; then
   echo "== llama.cpp on the same card and file (peer/llama-bench)"
   for ngl in ${PEER_NGLS:-33 32}; do
     late $((deadline - 60)) && { echo "skipping llama.cpp -ngl $ngl: past the deadline"; continue; }
-    timeout 150 "$peer" -m "$model" -p 512 -n 128 -ngl "$ngl" -r 3 -o json \
+    env "$peer_env" timeout 150 "$peer" -m "$model" -p 512 -n 128 -ngl "$ngl" -r 3 -o json \
       > "$out/peer_ngl$ngl.json" 2> "$out/peer_ngl$ngl.err" || tail -3 "$out/peer_ngl$ngl.err"
   done
 fi
@@ -144,8 +152,8 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   if wait "$kquant_pid" && [ -s "$kmodel" ]; then
     timeout 120 "$llamux" bench -m "$kmodel" -p 512 -n 128 -ngl 33 -r 3 -o json \
       > "$out/kquant_ngl33.json" 2> "$out/kquant_ngl33.err" || tail -3 "$out/kquant_ngl33.err"
-    if [ -f "$here/peer/llama-bench.xz" ] && [ -x "$peer" ]; then
-      timeout 90 "$peer" -m "$kmodel" -p 512 -n 128 -ngl 33 -r 3 -o json \
+    if [ -x "$peer" ]; then
+      env "$peer_env" timeout 90 "$peer" -m "$kmodel" -p 512 -n 128 -ngl 33 -r 3 -o json \
         > "$out/kquant_peer_ngl33.json" 2> "$out/kquant_peer_ngl33.err" || tail -3 "$out/kquant_peer_ngl33.err"
     fi
   else
