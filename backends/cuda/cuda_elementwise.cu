@@ -66,6 +66,30 @@ __global__ void __launch_bounds__(kThreads)
     round_q8_0_piece(o, f, f < n4, round);  // n is a multiple of 32
 }
 
+// Token generation's SwiGLU before a K-quant matmul (vec_dot_type Q8_K: blocks of 256):
+// one row, a warp per block, lane l computing elements 8l .. 8l + 7 of it, then the block
+// rounded by the warp (cuda_round.cuh), the formulas of the rounding kernel. Saves that
+// kernel's launch and its read of the SwiGLU's output.
+__global__ void __launch_bounds__(kThreads)
+    swiglu_q8_k_kernel(const float* __restrict__ g, const float* __restrict__ u, float* __restrict__ y,
+                       int64_t n_blocks, const RoundTarget round) {
+    pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
+    pdl_trigger();
+    constexpr int kPer = 256 / 32;
+    const int64_t block = static_cast<int64_t>(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
+    if (block >= n_blocks) return;  // whole warps
+    const int lane = static_cast<int>(threadIdx.x % 32);
+    const int64_t e0 = block * 256 + lane * kPer;
+    const SwigluOp op;
+    float v[kPer];
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+        v[i] = op(g[e0 + i], u[e0 + i]);
+        y[e0 + i] = v[i];
+    }
+    round_block_warp<256, ActOut::Q8>(v, lane, e0, block, round.q, round.scales);
+}
+
 // One row of n (a multiple of 32) contiguous floats in each tensor, 16-byte aligned.
 bool swiglu_row_fits(const lmx_node& node) {
     const auto row = [](const lmx_tensor& t) {
@@ -102,6 +126,13 @@ void launch_binary(const lmx_node& node, const RoundTarget& round, cudaStream_t 
 
 void launch_add(const lmx_node& node, cudaStream_t stream) { launch_binary<AddOp>(node, RoundTarget{}, stream); }
 void launch_swiglu(const lmx_node& node, const RoundTarget& round, cudaStream_t stream) {
+    if (round.vec_dot_type == LMX_TYPE_Q8_K) {  // one row of a multiple of 256 (fuse_nodes)
+        const int64_t n_blocks = node.dst->ne[0] / 256;
+        launch(swiglu_q8_k_kernel, grid_for(n_blocks, kThreads / 32, INT32_MAX), kThreads, 0, stream,
+               static_cast<const float*>(node.src[0]->data), static_cast<const float*>(node.src[1]->data),
+               static_cast<float*>(node.dst->data), n_blocks, round);
+        return;
+    }
     if (round.vec_dot_type == LMX_TYPE_Q8_0 && swiglu_row_fits(node)) {
         const int64_t n4 = node.dst->ne[0] / 4;
         launch(swiglu_row_kernel, grid_for(n4, kThreads, INT32_MAX), kThreads, 0, stream,

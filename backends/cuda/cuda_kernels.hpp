@@ -50,7 +50,8 @@ struct RoundTarget {
 // dst is x): x = add's a + b, computed here and also written to add's dst. With `round`:
 // dst is also written rounded to round.vec_dot_type.
 void launch_rms_norm(const lmx_node& node, const lmx_node* add, const RoundTarget& round, cudaStream_t stream);
-// dst = silu(src[0]) * src[1]; with `round` (Q8_0 only, n a multiple of 32) also rounded.
+// dst = silu(src[0]) * src[1]; with `round` also rounded: Q8_0 (n a multiple of 32) or Q8_K
+// (one contiguous row, n a multiple of 256).
 void launch_swiglu(const lmx_node& node, const RoundTarget& round, cudaStream_t stream);
 // dst = src[0] + src[1]
 void launch_add(const lmx_node& node, cudaStream_t stream);

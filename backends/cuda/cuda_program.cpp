@@ -305,7 +305,8 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
         const lmx_tensor& x = *m.node.src[1];
         const bool row = x.data == y.data && n_rows(y) == 1 && x.ne[0] == y.ne[0] && x.ne[1] == 1;
         const bool norm = p.node.op == LMX_OP_RMS_NORM;
-        const bool swiglu = p.node.op == LMX_OP_SWIGLU && m.round_as == LMX_TYPE_Q8_0 && y.ne[0] % 32 == 0;
+        const bool swiglu = p.node.op == LMX_OP_SWIGLU && ((m.round_as == LMX_TYPE_Q8_0 && y.ne[0] % 32 == 0) ||
+                                                           (m.round_as == LMX_TYPE_Q8_K && y.ne[0] % 256 == 0));
         const bool attention = level >= 3 && p.node.op == LMX_OP_ATTENTION && attention_can_round(p.node, m.round_as);
         if (row && (norm || swiglu || attention)) {
             p.round_out = m.round_as;
