@@ -21,7 +21,7 @@ inline bool g_use_pdl = false;
 // (LLAMUX_CUDA_EARLY_WEIGHTS=1; set with g_use_pdl).
 inline bool g_early_weights = false;
 // Whether the plain int8 matrix-vector kernel walks its rows weights first
-// (LLAMUX_CUDA_WEIGHTS_FIRST=1, cuda_mmv_rows.cuh; set with g_use_pdl, PDL or not).
+// (LLAMUX_CUDA_WEIGHTS_FIRST=1, cuda_mmv_rows.cuh; set where g_use_pdl is, PDL on or off).
 inline bool g_weights_first = false;
 
 __device__ __forceinline__ void pdl_wait() {
