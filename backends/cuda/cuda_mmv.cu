@@ -111,8 +111,8 @@ void launch_int8(const MmvGroup& group, int64_t K, const int8_t* xq, const float
         using WF = Int8WeightsFirst<T>;
         const bool early = early_weights<T>();
         if (weights_first<T>()) {
-            const auto kernel = early ? mmv_int8_kernel<T, WF::kUnroll, WF::kMinBlocks, true, true>
-                                      : mmv_int8_kernel<T, WF::kUnroll, WF::kMinBlocks, false, true>;
+            const auto kernel = early ? mmv_int8_kernel<T, WF::kUnroll, WF::kMinBlocks, true, WF::kWeightsFirst>
+                                      : mmv_int8_kernel<T, WF::kUnroll, WF::kMinBlocks, false, WF::kWeightsFirst>;
             launch(kernel, grid, block, 0, stream, group, n_items, xq, xd);
             return;
         }

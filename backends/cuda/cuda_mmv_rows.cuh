@@ -42,14 +42,14 @@ constexpr bool kWeightsLoadApart = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
 // registers of unroll 2 above (ptxas, sm_90), and a 4096-wide row takes one round instead
 // of two. Not measured yet: the plain kernel takes it with LLAMUX_CUDA_WEIGHTS_FIRST=1
 // (g_weights_first), scripts/gpu_gemv_sweep.cu times it; Int8Launch would take these
-// values if it wins.
+// values if it wins, with kPairUnroll 2 (two rows' weights per item: the same bytes in
+// flight, 62 registers for Q4_0).
 template <int T>
 struct Int8WeightsFirst {
     static_assert(kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
     static constexpr int kUnroll = 4;
     static constexpr int kMinBlocks = 0;
     static constexpr bool kWeightsFirst = true;
-    static constexpr int kPairUnroll = 2;
 };
 
 // This warp's row: row r of the group's matrix i, its weights and its output (unrolled:
