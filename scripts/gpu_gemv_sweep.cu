@@ -1,7 +1,9 @@
 // Times the int8 matrix-vector kernel of the CUDA backend (backends/cuda/cuda_mmv.cu, included
-// below) for the matrix shapes of a 7B model as the plugin launches them, Q4_0 and Q4_K, in
+// below) for the matrix shapes of a 7B model as the plugin launches them, Q4_0 (the file's
+// blocks and split, cuda_stored_types.hpp) and Q4_K, and the Q6_K head (both layouts), in
 // several (unroll, min blocks per SM, weights first) variants, so that the plugin's choice
-// (Int8Launch, Int8WeightsFirst in cuda_mmv_rows.cuh) rests on a measurement.
+// (Int8Launch, Int8WeightsFirst in cuda_mmv_rows.cuh; LLAMUX_CUDA_SPLIT_BLOCKS) rests on a
+// measurement.
 // Each figure: 20 replays of a CUDA graph of 64 launches that rotate over 16 copies of the
 // weights (more than the 60 MB L2 of an H200), median per launch; GB/s counts weight bytes.
 //
@@ -38,12 +40,22 @@ struct Buffers {
     size_t row_bytes = 0;
 };
 
-// Random blocks of type T; Q4_0 scales set to ~0.01 (timing only: values do not matter).
+using llamux::cuda::blocks_type;
+using llamux::cuda::is_split_type;
+using llamux::cuda::kStoredQ4_0Split;
+using llamux::cuda::kStoredQ6_KSplit;
+
+// Random blocks of stored type T (Q4_0, Q4_K, Q6_K, split or not); the f16 scale of every
+// Q4_0 / Q6_K block set to ~0.01 (timing only: values do not matter).
 template <int T>
 Buffers make(const Shape& s) {
-    constexpr int kElems = T == LMX_TYPE_Q4_0 ? 32 : 256, kBytes = T == LMX_TYPE_Q4_0 ? 18 : 144;
+    constexpr int F = blocks_type(T);
+    constexpr int kElems = F == LMX_TYPE_Q4_0 ? 32 : 256;
+    constexpr int kFileBytes = F == LMX_TYPE_Q4_0 ? 18 : F == LMX_TYPE_Q4_K ? 144 : 210;
+    const int64_t n_blocks = s.K / kElems;
     Buffers b;
-    b.row_bytes = static_cast<size_t>(s.K / kElems) * kBytes;
+    b.row_bytes = is_split_type(T) ? llamux::cuda::split_row_bytes(T, n_blocks)
+                                   : static_cast<size_t>(n_blocks) * kFileBytes;
     const size_t bytes = b.row_bytes * s.N + 16;
     std::vector<uint8_t> host(bytes);
     uint32_t r = 12345;
@@ -51,9 +63,14 @@ Buffers make(const Shape& s) {
         r = r * 1664525u + 1013904223u;
         host[i] = static_cast<uint8_t>(r >> 24);
     }
-    for (size_t blk = 0; T == LMX_TYPE_Q4_0 && blk + 18 <= bytes; blk += 18) {
-        host[blk] = 0x1F;
-        host[blk + 1] = 0x21;
+    for (int64_t row = 0; F != LMX_TYPE_Q4_K && row < s.N; ++row) {
+        for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            const int64_t at = is_split_type(T) ? llamux::cuda::split_body_bytes(T) * n_blocks + 2 * blk
+                                                : kFileBytes * blk + (F == LMX_TYPE_Q6_K ? 208 : 0);
+            const size_t d = static_cast<size_t>(row) * b.row_bytes + static_cast<size_t>(at);
+            host[d] = 0x1F;
+            host[d + 1] = 0x21;
+        }
     }
     for (int c = 0; c < kCopies; ++c) {
         uint8_t* p = nullptr;
@@ -115,8 +132,13 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
     std::sort(per_launch.begin(), per_launch.end());
     const float us = per_launch[per_launch.size() / 2];
     const double gbs = static_cast<double>(b.row_bytes) * s.N / (us * 1e3);
-    std::printf("gemv_%s %-14s unroll %d minblocks %2d%s: %7.2f us %7.0f GB/s\n", T == LMX_TYPE_Q4_0 ? "q4_0" : "q4_k",
-                s.name, kUnroll, kMinBlocks, kWeightsFirst ? " weights first" : "", us, gbs);
+    const char* type = T == LMX_TYPE_Q4_0       ? "q4_0"
+                       : T == kStoredQ4_0Split ? "q4_0_split"
+                       : T == LMX_TYPE_Q4_K    ? "q4_k"
+                       : T == LMX_TYPE_Q6_K    ? "q6_k"
+                                               : "q6_k_split";
+    std::printf("gemv_%-10s %-14s unroll %d minblocks %2d%s: %7.2f us %7.0f GB/s\n", type, s.name, kUnroll,
+                kMinBlocks, kWeightsFirst ? " weights first" : "", us, gbs);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
 }
@@ -139,10 +161,26 @@ int main() {
         time_variant<LMX_TYPE_Q4_0, 4, 0, true>(s, b, stream);
         time_variant<LMX_TYPE_Q4_0, 8, 0, true>(s, b, stream);
         release(b);
+        const Buffers split = make<kStoredQ4_0Split>(s);
+        time_variant<kStoredQ4_0Split, 1, 0>(s, split, stream);
+        time_variant<kStoredQ4_0Split, 2, 0>(s, split, stream);
+        time_variant<kStoredQ4_0Split, 4, 0>(s, split, stream);
+        time_variant<kStoredQ4_0Split, 4, 0, true>(s, split, stream);
+        release(split);
         const Buffers k = make<LMX_TYPE_Q4_K>(s);
         time_variant<LMX_TYPE_Q4_K, 1, 0>(s, k, stream);
         time_variant<LMX_TYPE_Q4_K, 2, 0>(s, k, stream);
         release(k);
     }
+    // The output head of a Q4_0 file (Q6_K, 32000 rows), the file's blocks and split.
+    const Shape head{4096, 32000, "4096x32000"};
+    const Buffers q6 = make<LMX_TYPE_Q6_K>(head);
+    time_variant<LMX_TYPE_Q6_K, 1, 0>(head, q6, stream);
+    time_variant<LMX_TYPE_Q6_K, 2, 0>(head, q6, stream);
+    release(q6);
+    const Buffers q6s = make<kStoredQ6_KSplit>(head);
+    time_variant<kStoredQ6_KSplit, 1, 0>(head, q6s, stream);
+    time_variant<kStoredQ6_KSplit, 2, 0>(head, q6s, stream);
+    release(q6s);
     return 0;
 }

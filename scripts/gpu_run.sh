@@ -19,7 +19,7 @@
 # reruns), SWEEP=0 (no GEMV variants), ABLATE=0 (no runs without graphs / PDL / fusions;
 # ABLATE_EXTRA="VAR=value ..." adds a run with each setting alone),
 # KQUANT=0 (no 7B-shape Q4_K_M file and benchmark), FUSE_TESTS=0 (no model tests at fusion
-# levels 2, 4, 5 and 6 and with the GEMV opt-ins).
+# levels 2, 4, 5 and 6 and with the GEMV opt-ins and split blocks).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out=/tmp/llamux-gpu-run
@@ -85,13 +85,16 @@ fi
 # The other fusion levels still selectable (2: rope, the KV stores and attn_output's
 # rounding as kernels of their own; opt-in 4: the rope + KV store work in the q/k/v launch;
 # opt-in 5: also the add + norm after attn_output and ffn_down in their launches; opt-in 6:
-# also the SwiGLU in the gate/up launch), level 6 with the early weights, and the
-# weights-first GEMV with them: the model tests again with each (one-token decoding and
-# prompts at every -ngl). The CudaFusions test runs the fused products on longer rows.
+# also the SwiGLU in the gate/up launch), level 6 with the early weights, the
+# weights-first GEMV with them, and Q4_0 / Q8_0 / Q6_K weights split into bodies and
+# scales (LLAMUX_CUDA_SPLIT_BLOCKS=1) at levels 3 and 6: the model tests again with each
+# (one-token decoding and prompts at every -ngl). The CudaFusions test runs the fused
+# products on longer rows.
 tests_fuse=""
 if [ "${FUSE_TESTS:-1}" = 1 ]; then
   for flags in "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" \
-               "LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_WEIGHTS_FIRST=1 LLAMUX_CUDA_EARLY_WEIGHTS=1"; do
+               "LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_WEIGHTS_FIRST=1 LLAMUX_CUDA_EARLY_WEIGHTS=1" \
+               "LLAMUX_CUDA_SPLIT_BLOCKS=1" "LLAMUX_CUDA_SPLIT_BLOCKS=1 LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1"; do
     late $((deadline - 200)) && break
     name="cuda_tests_$(echo "$flags" | tr ' =' '__')"
     echo "== test_cuda_backend model tests with $flags (log: $name.log)"
@@ -152,6 +155,9 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   if wait "$kquant_pid" && [ -s "$kmodel" ]; then
     timeout 120 "$llamux" bench -m "$kmodel" -p 512 -n 128 -ngl 33 -r 3 -o json \
       > "$out/kquant_ngl33.json" 2> "$out/kquant_ngl33.err" || tail -3 "$out/kquant_ngl33.err"
+    # Its Q6_K matrices (v and ffn_down of half the layers, the head) split.
+    LLAMUX_CUDA_SPLIT_BLOCKS=1 timeout 60 "$llamux" bench -m "$kmodel" -p 0 -n 128 -ngl 33 -r 3 -o json \
+      > "$out/kquant_split_ngl33.json" 2>/dev/null
     if [ -x "$peer" ]; then
       env "$peer_env" timeout 90 "$peer" -m "$kmodel" -p 512 -n 128 -ngl 33 -r 3 -o json \
         > "$out/kquant_peer_ngl33.json" 2> "$out/kquant_peer_ngl33.err" || tail -3 "$out/kquant_peer_ngl33.err"
@@ -161,14 +167,18 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   fi
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
-  echo "== -ngl 33 generation with the opt-ins (fusion levels 4, 5 and 6, early weight loads,"
-  echo "   the plain GEMV weights first),"
+  echo "== -ngl 33 generation with the opt-ins (split blocks, fusion levels 4, 5 and 6, early"
+  echo "   weight loads, the plain GEMV weights first),"
   echo "   and with the launch-overhead features off (ABLATE=0 skips)"
-  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_FUSE=6" \
+  for flags in ${ABLATE_EXTRA:-} "LLAMUX_CUDA_SPLIT_BLOCKS=1" \
+               "LLAMUX_CUDA_SPLIT_BLOCKS=1 LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" \
+               "LLAMUX_CUDA_SPLIT_BLOCKS=1 LLAMUX_CUDA_WEIGHTS_FIRST=1 LLAMUX_CUDA_EARLY_WEIGHTS=1" \
+               "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" "LLAMUX_CUDA_FUSE=6" \
                "LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_EARLY_WEIGHTS=1" \
                "LLAMUX_CUDA_WEIGHTS_FIRST=1" "LLAMUX_CUDA_WEIGHTS_FIRST=1 LLAMUX_CUDA_EARLY_WEIGHTS=1" \
                "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=1" "LLAMUX_CUDA_FUSE=0" "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0" \
                "LLAMUX_CUDA_FUSE=0 LLAMUX_CUDA_PDL=0 LLAMUX_CUDA_GRAPHS=0"; do
+    late $((deadline - 30)) && { echo "skipping the rest: past the deadline"; break; }
     name="ablate_$(echo "$flags" | tr ' =' '__')"
     env $flags timeout 60 "$llamux" bench -m "$model" -p 0 -n 128 -ngl 33 -r 3 -o json > "$out/$name.json" 2>/dev/null
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print("tg128 with %s: %.1f t/s" % (sys.argv[2], d[0]["avg_ts"]))' \
@@ -227,8 +237,10 @@ for f in glob.glob(os.path.join(out, "bench_ngl*.json")):
     size = next((r["model_size"] for r in data), size)
     rows.append((ngl, pp, tg))
 kq, kq_peer = tps(os.path.join(out, "kquant_ngl33.json")), tps(os.path.join(out, "kquant_peer_ngl33.json"))
+kq_split = tps(os.path.join(out, "kquant_split_ngl33.json"))
 if kq[0] or kq[1]:
     print(f"7B-shape Q4_K_M, -ngl 33: pp512 {kq[0] or 0:.1f} tg128 {kq[1] or 0:.1f} t/s"
+          + (f" (split blocks: tg128 {kq_split[1]:.1f})" if kq_split[1] else "")
           + (f"; llama.cpp here: pp512 {kq_peer[0] or 0:.1f} tg128 {kq_peer[1] or 0:.1f}" if kq_peer[1] else ""))
 if not rows:
     print("bench: no results")

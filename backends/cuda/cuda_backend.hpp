@@ -28,7 +28,9 @@ void set_programmatic_launch(int device_major);
 
 // A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's
 // dtype stays the file's; stored_dtype says what the kernels read: the file's own bytes for
-// F32, F16, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, rows expanded to F16 for the other types.
+// F32, F16, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K (Q4_0, Q8_0 and Q6_K rows split into bodies and
+// scales with LLAMUX_CUDA_SPLIT_BLOCKS=1: kStoredQ4_0Split etc. in cuda_stored_types.hpp),
+// rows expanded to F16 for the other types.
 struct DeviceWeight {
     int32_t stored_dtype = LMX_TYPE_F32;
     size_t row_bytes = 0;  // stride between rows in GPU memory
@@ -197,7 +199,11 @@ void release(CudaBackend& b);  // frees everything the backend holds
 // ---- cuda_weights.cpp --------------------------------------------------------------------
 
 // The type a weight of file type `dtype` is kept as on the GPU; -1 if not a weight type.
+// The same for every call of a process (LLAMUX_CUDA_SPLIT_BLOCKS is read once).
 int32_t stored_type(int32_t dtype);
+// Whether a weight stored as `stored` holds the quantized blocks of its file type `dtype`
+// (the file's layout or split), as the int8 kernels read them; false when expanded to F16.
+bool keeps_blocks(int32_t stored, int32_t dtype);
 lmx_status prepare_weight(CudaBackend& b, lmx_tensor& weight, const void* host_data,
                           std::string* why);
 void release_weight(CudaBackend& b, lmx_tensor& weight);

@@ -22,7 +22,7 @@ __global__ void __launch_bounds__(kDequantThreads)
     if (u >= units_per_row) return;
     for (int64_t row = blockIdx.y; row < n_rows; row += gridDim.y) {
         float v[32];
-        decode_unit<T>(w + row * row_bytes, u, v);
+        decode_unit<T>(w + row * row_bytes, units_per_row, u, v);
         // out row = units_per_row * 64 bytes, so every unit starts 16-byte aligned.
         auto* dst = reinterpret_cast<uint4*>(out + row * units_per_row * 32 + u * 32);
 #pragma unroll
@@ -62,25 +62,11 @@ void launch_dequantize_f16(int32_t stored_dtype, const void* w, size_t row_bytes
     const dim3 grid(grid_for(units_per_row, kDequantThreads, 65535), grid_for(n_rows, 1, 65535));
     const auto* wb = static_cast<const uint8_t*>(w);
     auto* o = static_cast<__half*>(out);
-    switch (stored_dtype) {
-        case LMX_TYPE_Q4_0:
-            launch(dequantize_f16_kernel<LMX_TYPE_Q4_0>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
-            return;
-        case LMX_TYPE_Q8_0:
-            launch(dequantize_f16_kernel<LMX_TYPE_Q8_0>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
-            return;
-        case LMX_TYPE_Q4_K:
-            launch(dequantize_f16_kernel<LMX_TYPE_Q4_K>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
-            return;
-        case LMX_TYPE_Q5_K:
-            launch(dequantize_f16_kernel<LMX_TYPE_Q5_K>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
-            return;
-        case LMX_TYPE_Q6_K:
-            launch(dequantize_f16_kernel<LMX_TYPE_Q6_K>, grid, kDequantThreads, 0, stream, wb, row_bytes, units_per_row, n_rows, o);
-            return;
-        default:
-            return;  // F16/F32 weights go to cuBLAS as they are (cuda_matmul.cpp)
-    }
+    // F16/F32 weights go to cuBLAS as they are (cuda_matmul.cpp): nothing to launch.
+    dispatch_block_type(stored_dtype, [&](auto type) {
+        launch(dequantize_f16_kernel<decltype(type)::value>, grid, kDequantThreads, 0, stream, wb, row_bytes,
+               units_per_row, n_rows, o);
+    });
 }
 
 void launch_f32_to_f16(const float* x, size_t x_row_bytes, int64_t K, int64_t M, void* out,

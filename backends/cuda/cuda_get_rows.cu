@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int64_t u = threadIdx.x; u < n / 32; u += kThreads) {
             float v[32];
             if (valid) {
-                decode_unit<T>(table + id * row_bytes, u, v);
+                decode_unit<T>(table + id * row_bytes, n / 32, u, v);
             } else {
 #pragma unroll
                 for (int l = 0; l < 32; ++l) v[l] = 0.0f;
@@ -77,23 +77,12 @@ void launch_get_rows(const lmx_node& node, int32_t stored_dtype, size_t row_byte
         case LMX_TYPE_BF16:
             launch(get_rows_float_kernel<LMX_TYPE_BF16>, grid, kThreads, 0, stream, tc, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
             return;
-        case LMX_TYPE_Q4_0:
-            launch(get_rows_quant_kernel<LMX_TYPE_Q4_0>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
+        default:  // quantized blocks; other types are refused by supports_node
+            dispatch_block_type(stored_dtype, [&](auto type) {
+                launch(get_rows_quant_kernel<decltype(type)::value>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab,
+                       ids, d, nb1, n, n_tok);
+            });
             return;
-        case LMX_TYPE_Q8_0:
-            launch(get_rows_quant_kernel<LMX_TYPE_Q8_0>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
-            return;
-        case LMX_TYPE_Q4_K:
-            launch(get_rows_quant_kernel<LMX_TYPE_Q4_K>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
-            return;
-        case LMX_TYPE_Q5_K:
-            launch(get_rows_quant_kernel<LMX_TYPE_Q5_K>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
-            return;
-        case LMX_TYPE_Q6_K:
-            launch(get_rows_quant_kernel<LMX_TYPE_Q6_K>, grid, kThreads, 0, stream, tb, row_bytes, n_vocab, ids, d, nb1, n, n_tok);
-            return;
-        default:
-            return;  // refused by supports_node
     }
 }
 

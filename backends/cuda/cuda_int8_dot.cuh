@@ -18,7 +18,11 @@
 // Alignment, as the kernels are given it: x quants 16-byte aligned; Q4_K/Q5_K rows on
 // 16-byte boundaries (144- and 176-byte blocks, rows allocated 16-aligned); Q4_0, Q8_0 and
 // Q6_K rows on 2-byte boundaries, read as the aligned 4-byte words that cover them, up to
-// 3 bytes past the last block (kAllocPadding keeps those reads inside the allocation).
+// 3 bytes past the last block (kAllocPadding keeps those reads inside the allocation);
+// split Q4_0 / Q8_0 / Q6_K rows (cuda_stored_types.hpp) on 16-byte boundaries.
+//
+// Every load takes the row's item count too: a split row keeps its scales after the bodies
+// of all its blocks.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +30,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cuda_stored_types.hpp"
 #include "llamux/dtype.hpp"
 #include "llamux/quant_blocks.hpp"
 #include "llamux/quant_ref.hpp"  // f16_to_f32 for the host
@@ -96,6 +101,16 @@ LMX_HD float load_float(const float* p) {
     return *p;
 #endif
 }
+// Two bytes at a 2-byte aligned address, in the low half.
+LMX_HD uint32_t load_u16(const uint8_t* p) {
+#if defined(__CUDA_ARCH__)
+    return __ldg(reinterpret_cast<const unsigned short*>(p));
+#else
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return h;
+#endif
+}
 
 // 16 bytes at a 16-byte aligned address as four little-endian words, one load on the device.
 LMX_HD void load_16(const void* p, uint32_t* w) {
@@ -145,9 +160,38 @@ constexpr int kBlockBytes = static_cast<int>(
     : T == LMX_TYPE_Q8_0 ? sizeof(BlockQ8_0)
     : T == LMX_TYPE_Q4_K ? sizeof(BlockQ4_K)
     : T == LMX_TYPE_Q5_K ? sizeof(BlockQ5_K)
-                         : sizeof(BlockQ6_K));
+    : T == LMX_TYPE_Q6_K ? sizeof(BlockQ6_K)
+                         : 0);  // not a file block (the split types)
 
 // ---- Q4_0 and Q8_0 blocks on Q8_0 activations ----------------------------------------------
+
+// One block's dot from its quant words (Q4_0: 4 words, byte j = elements j and j + 16 in
+// its nibbles; Q8_0: 8 words of int8), its f16 scale bits and the 32 activation quants and
+// scale it meets: sumi, the exact integer dot of the quants, times d_w and d_x in the
+// reference's order, so that the value equals the reference's bit for bit.
+template <int F>
+LMX_HD float legacy_block_dot(const uint32_t (&qs)[F == LMX_TYPE_Q4_0 ? 4 : 8], uint32_t d_bits,
+                              const uint32_t (&x)[8], float dx) {
+    const float dw = half_to_float(d_bits);
+    int sumi = 0;
+    if constexpr (F == LMX_TYPE_Q4_0) {
+        // Weight quants are q - 8 with q in 0..15: dot with q, minus 8 * sum(x).
+        int sumx = 0;
+LMX_UNROLL
+        for (int j = 0; j < 4; ++j) {
+            sumi = dot4(static_cast<int>(qs[j] & 0x0F0F0F0Fu), static_cast<int>(x[j]), sumi);
+            sumi = dot4(static_cast<int>((qs[j] >> 4) & 0x0F0F0F0Fu), static_cast<int>(x[4 + j]), sumi);
+            sumx = dot4(0x01010101, static_cast<int>(x[j]), sumx);
+            sumx = dot4(0x01010101, static_cast<int>(x[4 + j]), sumx);
+        }
+        sumi -= 8 * sumx;
+        return static_cast<float>(sumi) * dw * dx;  // the reference's order (symmetric_dot)
+    } else {
+LMX_UNROLL
+        for (int j = 0; j < 8; ++j) sumi = dot4(static_cast<int>(qs[j]), static_cast<int>(x[j]), sumi);
+    }
+    return static_cast<float>(sumi) * (dw * dx);  // the reference's order (q8_0_dot_ref)
+}
 
 // A block as loaded: the aligned words that cover it (it starts 0 or 2 bytes into the
 // first), where it starts in them, and the 32 activation quants and scale it meets.
@@ -160,55 +204,63 @@ struct Q8Loaded {
     float dx;
 };
 
-// Block b of the row at `row`; xq, xd: the whole activation row's quants and scales. In two
-// halves too, the weights and the activations they meet, so that a kernel may load weights
-// (which no kernel writes) before it waits for the kernel that writes the activations.
+// The weights of block b of the row at `row` (load_acts and load below take the rest).
 template <int T>
-LMX_HD void load_weights(const uint8_t* row, int64_t b, Q8Loaded<T>& ld) {
+LMX_HD void load_weights(const uint8_t* row, int64_t /*n_items*/, int64_t b, Q8Loaded<T>& ld) {
     const uint8_t* p = row + b * kBlockBytes<T>;
     ld.off = static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);
 LMX_UNROLL
     for (int k = 0; k < Q8Loaded<T>::kWords; ++k) ld.raw[k] = load_word(p - ld.off + 4 * k);
 }
+
 template <int T>
-LMX_HD void load_acts(int64_t b, const int8_t* xq, const float* xd, Q8Loaded<T>& ld) {
+LMX_HD float compute(const Q8Loaded<T>& ld) {
+    const int shift = 8 * (ld.off + 2);  // the quants start 2 bytes after d
+    uint32_t qs[T == LMX_TYPE_Q4_0 ? 4 : 8];
+LMX_UNROLL
+    for (int j = 0; j < (T == LMX_TYPE_Q4_0 ? 4 : 8); ++j) qs[j] = funnel_right(ld.raw[j], ld.raw[j + 1], shift);
+    return legacy_block_dot<T>(qs, ld.raw[0] >> (8 * ld.off), ld.x, ld.dx);
+}
+
+// ---- split Q4_0 and Q8_0 rows (cuda_stored_types.hpp) on Q8_0 activations ------------------
+// Block b's quants at row + q b (q = 16 or 32 bytes, 16-byte aligned: whole 16-byte loads),
+// its scale at row + q n + 2 b; the same arithmetic as the file's blocks.
+
+template <int S>
+struct SplitLoaded {
+    static constexpr int kWords = split_body_bytes(S) / 4;
+    uint32_t q[kWords];
+    uint32_t d;  // f16 scale bits
+    uint32_t x[8];
+    float dx;
+};
+
+template <int S>
+LMX_HD void load_weights(const uint8_t* row, int64_t n_items, int64_t b, SplitLoaded<S>& ld) {
+    constexpr int kQ = split_body_bytes(S);
+LMX_UNROLL
+    for (int k = 0; k < kQ / 16; ++k) load_16(row + kQ * b + 16 * k, ld.q + 4 * k);
+    ld.d = load_u16(row + kQ * n_items + 2 * b);
+}
+template <int S>
+LMX_HD float compute(const SplitLoaded<S>& ld) {
+    return legacy_block_dot<blocks_type(S)>(ld.q, ld.d, ld.x, ld.dx);
+}
+
+// A Q4_0 / Q8_0 block in either form (L: Q8Loaded or SplitLoaded). The activations block b
+// meets (xq, xd: the whole activation row's quants and scales), and everything at once.
+// The weights load apart too (load_weights), so that a kernel may load them (no kernel
+// writes weights) before it waits for the kernel that writes the activations.
+template <class L>
+LMX_HD void load_acts(int64_t b, const int8_t* xq, const float* xd, L& ld) {
     load_x32(xq + 32 * b, ld.x);
     ld.dx = load_float(xd + b);
 }
-template <int T>
-LMX_HD void load(const uint8_t* row, int64_t b, const int8_t* xq, const float* xd, Q8Loaded<T>& ld) {
-    load_weights(row, b, ld);
+template <class L>
+LMX_HD auto load(const uint8_t* row, int64_t n_items, int64_t b, const int8_t* xq, const float* xd, L& ld)
+    -> decltype(load_weights(row, n_items, b, ld)) {  // only the forms with load_weights
+    load_weights(row, n_items, b, ld);
     load_acts(b, xq, xd, ld);
-}
-
-// The block's dot: sumi, the exact integer dot of the quants, times d_w and d_x in the
-// reference's order, so that the value equals the reference's bit for bit.
-template <int T>
-LMX_HD float compute(const Q8Loaded<T>& ld) {
-    const float dw = half_to_float(ld.raw[0] >> (8 * ld.off));
-    const int shift = 8 * (ld.off + 2);  // the quants start 2 bytes after d
-    int sumi = 0;
-    if constexpr (T == LMX_TYPE_Q4_0) {
-        // Weight quants are q - 8 with q in 0..15: dot with q, minus 8 * sum(x).
-        int sumx = 0;
-LMX_UNROLL
-        for (int j = 0; j < 4; ++j) {
-            const uint32_t qs = funnel_right(ld.raw[j], ld.raw[j + 1], shift);
-            sumi = dot4(static_cast<int>(qs & 0x0F0F0F0Fu), static_cast<int>(ld.x[j]), sumi);
-            sumi = dot4(static_cast<int>((qs >> 4) & 0x0F0F0F0Fu), static_cast<int>(ld.x[4 + j]), sumi);
-            sumx = dot4(0x01010101, static_cast<int>(ld.x[j]), sumx);
-            sumx = dot4(0x01010101, static_cast<int>(ld.x[4 + j]), sumx);
-        }
-        sumi -= 8 * sumx;
-        return static_cast<float>(sumi) * dw * ld.dx;  // the reference's order (symmetric_dot)
-    } else {
-LMX_UNROLL
-        for (int j = 0; j < 8; ++j) {
-            sumi = dot4(static_cast<int>(funnel_right(ld.raw[j], ld.raw[j + 1], shift)), static_cast<int>(ld.x[j]),
-                        sumi);
-        }
-    }
-    return static_cast<float>(sumi) * (dw * ld.dx);  // the reference's order (q8_0_dot_ref)
 }
 
 // ---- Q6_K on Q8_K activations --------------------------------------------------------------
@@ -224,7 +276,8 @@ struct Q6KLoaded {
     uint32_t x[8];
 };
 
-LMX_HD void load(const uint8_t* row, int64_t u, const int8_t* xq, const float* xd, Q6KLoaded& ld) {
+LMX_HD void load(const uint8_t* row, int64_t /*n_items*/, int64_t u, const int8_t* xq, const float* xd,
+                 Q6KLoaded& ld) {
     const uint8_t* b = row + kBlockBytes<LMX_TYPE_Q6_K> * (u >> 3);
     const int s = static_cast<int>(u & 7), h = s >> 2;
     ld.p = s & 3;
@@ -261,6 +314,30 @@ LMX_UNROLL
     return (ld.dw * ld.dx) * static_cast<float>(isum);
 }
 
+// Q6_K rows split (cuda_stored_types.hpp): each super-block's ql, qh and scales as in the
+// file, 208 bytes at a 16-byte aligned stride, and the d values after them: whole 16-byte
+// loads, the same arithmetic (compute above).
+struct Q6KSplitLoaded : Q6KLoaded {};
+
+LMX_HD void load(const uint8_t* row, int64_t n_items, int64_t u, const int8_t* xq, const float* xd,
+                 Q6KSplitLoaded& ld) {
+    constexpr int kBody = split_body_bytes(kStoredQ6_KSplit);
+    const uint8_t* b = row + kBody * (u >> 3);
+    const int s = static_cast<int>(u & 7), h = s >> 2;
+    ld.p = s & 3;
+    const uint8_t* ql = b + 64 * h + 32 * (ld.p & 1);
+    load_16(ql, ld.ql);
+    load_16(ql + 16, ld.ql + 4);
+    load_16(b + 128 + 32 * h, ld.qh);
+    load_16(b + 144 + 32 * h, ld.qh + 4);
+    const uint32_t sc = load_u16(b + 192 + 8 * h + 2 * ld.p);  // scales[8h + 2p], [8h + 2p + 1]
+    ld.sc0 = static_cast<int8_t>(sc & 0xFFu);
+    ld.sc1 = static_cast<int8_t>(sc >> 8);
+    ld.dw = half_to_float(load_u16(row + kBody * (n_items >> 3) + 2 * (u >> 3)));
+    load_x32(xq + 32 * u, ld.x);
+    ld.dx = load_float(xd + (u >> 3));
+}
+
 // ---- Q4_K and Q5_K on Q8_K activations -----------------------------------------------------
 // Item i of a row: super-block i / 4, sub-blocks s = 2j and 2j + 1 with j = i % 4, elements
 // 64j .. 64j + 63. Both sub-blocks take their 4 low bits from the same 32 bytes
@@ -281,7 +358,8 @@ struct K4Loaded {
 };
 
 template <int T>
-LMX_HD void load(const uint8_t* row, int64_t item, const int8_t* xq, const float* xd, K4Loaded<T>& ld) {
+LMX_HD void load(const uint8_t* row, int64_t /*n_items*/, int64_t item, const int8_t* xq, const float* xd,
+                 K4Loaded<T>& ld) {
     const uint8_t* b = row + kBlockBytes<T> * (item >> 2);
     ld.j = static_cast<int>(item & 3);
     load_16(b, ld.head);
@@ -342,11 +420,17 @@ LMX_UNROLL
 
 // ---- the kernels' view: a type's item size and loaded form; load and compute overload on it
 
+// T: a stored type (the file's five, or a split type).
 template <int T>
 struct Kind {
-    static constexpr bool kLegacy = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
+    static constexpr bool kSplit = is_split_type(T);
+    static constexpr bool kLegacy = blocks_type(T) == LMX_TYPE_Q4_0 || blocks_type(T) == LMX_TYPE_Q8_0;
     static constexpr int kItemElems = T == LMX_TYPE_Q4_K || T == LMX_TYPE_Q5_K ? 64 : 32;
-    using Loaded = std::conditional_t<kLegacy, Q8Loaded<T>, std::conditional_t<T == LMX_TYPE_Q6_K, Q6KLoaded, K4Loaded<T>>>;
+    using Loaded = std::conditional_t<
+        kSplit && kLegacy, SplitLoaded<T>,
+        std::conditional_t<kLegacy, Q8Loaded<T>,
+                           std::conditional_t<T == kStoredQ6_KSplit, Q6KSplitLoaded,
+                                              std::conditional_t<T == LMX_TYPE_Q6_K, Q6KLoaded, K4Loaded<T>>>>>;
 };
 
 }  // namespace llamux::cuda::int8dot

@@ -109,8 +109,9 @@ void launch_round_activations(int32_t vec_dot_type, ActOut kind, const float* x,
 // (Quantized weights go through launch_mmv_q8.)
 void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
                 const float* x, float* y, cudaStream_t stream);
-// True for the stored types launch_mmv_q8 reads: Q4_0 and Q8_0 (on Q8_0 activations),
-// Q4_K, Q5_K and Q6_K (on Q8_K activations). Q4_K/Q5_K rows must start 16-byte aligned.
+// True for the stored types launch_mmv_q8 reads: Q4_0 and Q8_0 (on Q8_0 activations), Q4_K,
+// Q5_K and Q6_K (on Q8_K activations); Q4_0, Q8_0 and Q6_K in the file's blocks or split
+// (cuda_stored_types.hpp). Q4_K/Q5_K and split rows must start 16-byte aligned.
 bool mmv_q8_supports(int32_t stored_dtype);
 // Up to kMaxMmvGroup weights of one stored type and row length that multiply the same x
 // (q, k and v of a layer; gate and up): one launch computes y_i = W_i x for all of them,
@@ -168,10 +169,11 @@ struct NormTail {
 void launch_mmv_q8_norm(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
                         const NormTail& norm, unsigned* ticket, cudaStream_t stream);
 // What launch_mmv_q8_swiglu does besides the products of a gate/up group (group.n == 2,
-// gate then up, rows[0] == rows[1] == n, a multiple of 32; Q4_0 or Q8_0 weights; one token):
-// h = silu(gate) * up as launch_swiglu computes it, and h rounded to Q8_0 into `round` for
-// the next matmul. `round` must not be the activations the products read: the rounding of
-// one block of h runs while other blocks of the launch still read those.
+// gate then up, rows[0] == rows[1] == n, a multiple of 32; Q4_0 or Q8_0 weights in either
+// layout; one token): h = silu(gate) * up as launch_swiglu computes it, and h rounded to
+// Q8_0 into `round` for the next matmul. `round` must not be the activations the products
+// read: the rounding of one block of h runs while other blocks of the launch still read
+// those.
 struct SwigluEpilogue {
     float* h = nullptr;  // n floats
     RoundTarget round;   // vec_dot_type LMX_TYPE_Q8_0
@@ -187,7 +189,7 @@ bool mmv_q8_swiglu_supports(int32_t stored_dtype);
 // blocks as whole aligned words may read up to 3 bytes past the last block.
 constexpr size_t kAllocPadding = 16;
 // out[n_rows][K] (f16, contiguous) = rows of a quantized weight (Q4_0, Q8_0, Q4_K, Q5_K,
-// Q6_K) dequantized, for the cuBLAS path of prompt processing.
+// Q6_K; split or not) dequantized, for the cuBLAS path of prompt processing.
 void launch_dequantize_f16(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K,
                            int64_t n_rows, void* out, cudaStream_t stream);
 // out[M][K] (f16, contiguous) = x[M rows of K] (f32, row stride x_row_bytes)

@@ -111,7 +111,8 @@ lmx_status plan_matmul(CudaBackend& b, CompiledNode& c, std::string* why) {
     const std::string dst_name = c.node.dst->name ? c.node.dst->name : "";
     if (M == 1) {
         // The int8 kernels read the file's own blocks (not a weight expanded to f16).
-        const bool int8 = c.round_as >= 0 && dw.stored_dtype == w.dtype && mmv_q8_supports(dw.stored_dtype);
+        const bool int8 =
+            c.round_as >= 0 && keeps_blocks(dw.stored_dtype, w.dtype) && mmv_q8_supports(dw.stored_dtype);
         c.path = int8 ? MatmulPath::GemvQ8 : MatmulPath::Gemv;
         if (c.path == MatmulPath::GemvQ8) {
             c.group = MmvGroup{};

@@ -128,19 +128,8 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 }  // namespace
 
-// The five types kept quantized on the GPU are read by both kinds of kernel.
-bool mmv_q8_supports(int32_t stored_dtype) {
-    switch (stored_dtype) {
-        case LMX_TYPE_Q4_0:
-        case LMX_TYPE_Q8_0:
-        case LMX_TYPE_Q4_K:
-        case LMX_TYPE_Q5_K:
-        case LMX_TYPE_Q6_K:
-            return true;
-        default:
-            return false;
-    }
-}
+// Every stored type of quantized blocks is read by both kinds of kernel.
+bool mmv_q8_supports(int32_t stored_dtype) { return holds_blocks(stored_dtype); }
 
 void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
                    cudaStream_t stream) {
@@ -148,7 +137,7 @@ void launch_mmv_q8(int32_t stored_dtype, const MmvGroup& group, int64_t K, const
     for (int i = 0; i < group.n; ++i) rows += group.rows[i];
     const dim3 block(32, kRowsPerBlock);
     const dim3 grid(grid_for(rows, kRowsPerBlock, INT32_MAX));
-    dispatch_int8_type(stored_dtype, [&](auto type) {
+    dispatch_block_type(stored_dtype, [&](auto type) {
         launch_int8<decltype(type)::value>(group, K, xq, xd, grid, block, stream);
     });
 }

@@ -137,7 +137,7 @@ void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const floa
 
 void launch_mmv_q8_norm(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
                         const NormTail& t, unsigned* ticket, cudaStream_t stream) {
-    dispatch_int8_type(stored_dtype, [&](auto type) {
+    dispatch_block_type(stored_dtype, [&](auto type) {
         launch_typed<decltype(type)::value>(group, K, xq, xd, t, ticket, stream);
     });
 }

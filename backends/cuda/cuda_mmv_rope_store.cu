@@ -77,7 +77,7 @@ void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const floa
 
 void launch_mmv_q8_rope_store(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq,
                               const float* xd, const RopeStoreEpilogue& e, cudaStream_t stream) {
-    dispatch_int8_type(stored_dtype, [&](auto type) { launch_typed<decltype(type)::value>(group, K, xq, xd, e, stream); });
+    dispatch_block_type(stored_dtype, [&](auto type) { launch_typed<decltype(type)::value>(group, K, xq, xd, e, stream); });
 }
 
 }  // namespace llamux::cuda

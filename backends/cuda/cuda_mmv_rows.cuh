@@ -4,8 +4,6 @@
 // (gate/up: a pair of rows), four warps to a block.
 #pragma once
 
-#include <type_traits>
-
 #include "cuda_common.cuh"
 #include "cuda_int8_dot.cuh"
 #include "cuda_kernels.hpp"
@@ -23,18 +21,20 @@ constexpr int kRowsPerBlock = 4;
 // 3% of best on all three 7B shapes: 4.1 us for 4096x4096 (2.3 TB/s), 8.9 us for 4096x11008
 // and 11008x4096 (2.9 TB/s); unroll 4 took 5.3 / 9.5 / 10.7 us. Q6_K ran unrolled once in
 // that measurement; Q4_K/Q5_K items are twice as large, so they start at one too. Two or
-// four warps per row were slower on every 7B shape (2026-11-28).
+// four warps per row were slower on every 7B shape (2026-11-28). Split rows
+// (cuda_stored_types.hpp) take their types' values, not measured yet (the sweep times them).
 template <int T>
 struct Int8Launch {
-    static constexpr int kUnroll = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0 ? 2 : 1;
+    static constexpr int kUnroll = int8dot::Kind<T>::kLegacy ? 2 : 1;
     static constexpr int kMinBlocks = 0;
     static constexpr bool kWeightsFirst = false;
     static constexpr int kPairUnroll = kUnroll;  // rows_dot's over two rows (gate and up)
 };
 
-// The types whose weights load apart from the activations (int8dot::load_weights).
+// The types whose weights load apart from the activations (int8dot::load_weights): Q4_0
+// and Q8_0, in the file's blocks or split.
 template <int T>
-constexpr bool kWeightsLoadApart = T == LMX_TYPE_Q4_0 || T == LMX_TYPE_Q8_0;
+constexpr bool kWeightsLoadApart = int8dot::Kind<T>::kLegacy;
 
 // The weights-first row walk (rows_dot's kWeightsFirst): a round loads the weights of its
 // items before their activations, which every warp of the launch reads (L1 hits) and which
@@ -77,15 +77,16 @@ __device__ __forceinline__ bool group_row(const MmvGroup& g, const uint8_t** wr,
 // round (`first`) only the activations, the weights having come before (load_first_weights
 // below). True when the weights were loaded here.
 template <int T, bool kFirstLoaded>
-__device__ __forceinline__ bool load_item(const uint8_t* wr, int64_t i, bool first, const int8_t* __restrict__ xq,
-                                          const float* __restrict__ xd, typename int8dot::Kind<T>::Loaded& ld) {
+__device__ __forceinline__ bool load_item(const uint8_t* wr, int64_t n_items, int64_t i, bool first,
+                                          const int8_t* __restrict__ xq, const float* __restrict__ xd,
+                                          typename int8dot::Kind<T>::Loaded& ld) {
     if constexpr (kFirstLoaded) {
         if (first) {
             int8dot::load_acts(i, xq, xd, ld);
             return false;
         }
     }
-    int8dot::load(wr, i, xq, xd, ld);
+    int8dot::load(wr, n_items, i, xq, xd, ld);
     return true;
 }
 
@@ -98,7 +99,7 @@ __device__ __forceinline__ void load_first_weights(const uint8_t* wr, int64_t n_
     static_assert(kWeightsLoadApart<T>, "only Q4_0 and Q8_0 load their weights apart");
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-        if (threadIdx.x + 32 * u < n_items) int8dot::load_weights(wr, threadIdx.x + 32 * u, ld[u]);
+        if (threadIdx.x + 32 * u < n_items) int8dot::load_weights(wr, n_items, threadIdx.x + 32 * u, ld[u]);
     }
 }
 
@@ -138,14 +139,14 @@ __device__ __forceinline__ void rows_dot(const uint8_t* const (&w)[kRows], int64
             bool more = true;  // the other rows' weights still to load
             if constexpr (kWeightsFirst) {
                 more = !(kFirstLoaded && first);
-                if (more) int8dot::load_weights(w[0], i, ld[0][u]);
+                if (more) int8dot::load_weights(w[0], n_items, i, ld[0][u]);
             } else {
-                more = load_item<T, kFirstLoaded>(w[0], i, first, xq, xd, ld[0][u]);
+                more = load_item<T, kFirstLoaded>(w[0], n_items, i, first, xq, xd, ld[0][u]);
             }
             if constexpr (kRows > 1) {
 #pragma unroll
                 for (int r = 1; r < kRows; ++r) {
-                    if (more) int8dot::load_weights(w[r], i, ld[r][u]);
+                    if (more) int8dot::load_weights(w[r], n_items, i, ld[r][u]);
                 }
             }
         }
@@ -183,20 +184,6 @@ __device__ __forceinline__ float row_dot(const uint8_t* wr, int64_t n_items, con
     float out[1];
     rows_dot<T, kUnroll, 1, kFirstLoaded, kWeightsFirst>(w, n_items, xq, xd, rows, out);
     return out[0];
-}
-
-// Calls launch(std::integral_constant<int, T>{}) with the stored type T of the weights, one
-// of the five the int8 kernels read (mmv_q8_supports); other types launch nothing.
-template <class Launch>
-void dispatch_int8_type(int32_t stored_dtype, Launch&& launch) {
-    switch (stored_dtype) {
-        case LMX_TYPE_Q4_0: return launch(std::integral_constant<int, LMX_TYPE_Q4_0>{});
-        case LMX_TYPE_Q8_0: return launch(std::integral_constant<int, LMX_TYPE_Q8_0>{});
-        case LMX_TYPE_Q4_K: return launch(std::integral_constant<int, LMX_TYPE_Q4_K>{});
-        case LMX_TYPE_Q5_K: return launch(std::integral_constant<int, LMX_TYPE_Q5_K>{});
-        case LMX_TYPE_Q6_K: return launch(std::integral_constant<int, LMX_TYPE_Q6_K>{});
-        default: return;  // refused by plan_matmul (mmv_q8_supports)
-    }
 }
 
 }  // namespace

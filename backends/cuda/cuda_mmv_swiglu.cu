@@ -67,7 +67,7 @@ void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const floa
 }  // namespace
 
 bool mmv_q8_swiglu_supports(int32_t stored_dtype) {
-    return stored_dtype == LMX_TYPE_Q4_0 || stored_dtype == LMX_TYPE_Q8_0;
+    return blocks_type(stored_dtype) == LMX_TYPE_Q4_0 || blocks_type(stored_dtype) == LMX_TYPE_Q8_0;
 }
 
 void launch_mmv_q8_swiglu(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq,
@@ -75,6 +75,8 @@ void launch_mmv_q8_swiglu(int32_t stored_dtype, const MmvGroup& group, int64_t K
     switch (stored_dtype) {
         case LMX_TYPE_Q4_0: return launch_typed<LMX_TYPE_Q4_0>(group, K, xq, xd, epilogue, tickets, stream);
         case LMX_TYPE_Q8_0: return launch_typed<LMX_TYPE_Q8_0>(group, K, xq, xd, epilogue, tickets, stream);
+        case kStoredQ4_0Split: return launch_typed<kStoredQ4_0Split>(group, K, xq, xd, epilogue, tickets, stream);
+        case kStoredQ8_0Split: return launch_typed<kStoredQ8_0Split>(group, K, xq, xd, epilogue, tickets, stream);
         default: return;  // refused by fuse_swiglu_epilogues (mmv_q8_swiglu_supports)
     }
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "cuda_backend.hpp"
+#include "cuda_stored_types.hpp"
 #include "llamux/dtype.hpp"
 #include "llamux/ir.hpp"
 
@@ -28,8 +29,10 @@ std::string label(const CompiledNode& c) {
     const lmx_node& n = c.node;
     std::string s(op_name(static_cast<lmx_op>(n.op)));
     if (n.op == LMX_OP_MATMUL && c.weight) {
+        const int32_t stored = c.weight->stored_dtype;
         s += std::string(" ") + path_name(c.path) + " " +
-             std::string(dtype_name(static_cast<DType>(c.weight->stored_dtype))) + " " +
+             std::string(dtype_name(static_cast<DType>(blocks_type(stored)))) +
+             (is_split_type(stored) ? " split" : "") + " " +
              std::to_string(n.src[0]->ne[0]) + "x" + std::to_string(c.weight->n_rows);
     }
     return s;

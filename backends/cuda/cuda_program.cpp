@@ -8,6 +8,7 @@
 #include "cuda_backend.hpp"
 #include "cuda_fusion_safety.hpp"
 #include "cuda_kernels.hpp"
+#include "cuda_stored_types.hpp"
 #include "llamux/ir.hpp"
 #include "llamux/ops_ref.hpp"
 
@@ -360,8 +361,9 @@ bool supports(const CudaBackend& b, const lmx_node& node) {
             // type (cuda_weights.cpp) would come back rounded, so the host reads those.
             const lmx_tensor& table = *node.src[0];
             const int32_t t = table_type(table);
-            const bool exact = table.role != LMX_ROLE_WEIGHT || t == table.dtype || table.dtype == LMX_TYPE_BF16;
-            return exact && (is_float_storage(t) || (t >= 0 && stored_type(t) == t));  // kept as in the file
+            const bool exact = table.role != LMX_ROLE_WEIGHT || keeps_blocks(t, table.dtype) ||
+                               table.dtype == LMX_TYPE_BF16;
+            return exact && (is_float_storage(t) || holds_blocks(t));
         }
         case LMX_OP_MATMUL: {
             const lmx_tensor& w = *node.src[0];

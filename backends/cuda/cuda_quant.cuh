@@ -1,16 +1,18 @@
 // Decoding of the quantized weight types kept quantized in GPU memory (Q4_0, Q8_0, Q4_K,
-// Q5_K, Q6_K; block layouts as in llamux/quant_blocks.hpp, byte for byte the GGUF file's).
+// Q5_K, Q6_K; block layouts as in llamux/quant_blocks.hpp, byte for byte the GGUF file's,
+// and Q4_0 / Q8_0 / Q6_K rows split into bodies and scales, cuda_stored_types.hpp).
 //
 // The unit of work is 32 consecutive elements of a row: one block of Q4_0/Q8_0, one eighth
-// of a K-quant super-block. decode_unit<T>(row, u, v) writes elements 32u .. 32u + 31 of the
-// row at `row` to v[0..32) as float, with the reference's formulas and operation order
-// (graph/src/quant_*.cpp; products and differences are not contracted into FMAs), so the
-// values equal dequantize_row_ref's.
+// of a K-quant super-block. decode_unit<T>(row, n_units, u, v) writes elements 32u .. 32u +
+// 31 of the row at `row` (n_units units long) to v[0..32) as float, with the reference's
+// formulas and operation order (graph/src/quant_*.cpp; products and differences are not
+// contracted into FMAs), so the values equal dequantize_row_ref's.
 //
 // Alignment: a row starts on a 16-byte boundary when the weight's rows are whole multiples
 // of 16 bytes, which the K-quants' 144- and 176-byte blocks guarantee for Q4_K and Q5_K
 // (their quants are read with 16-byte loads); Q4_0 (18 bytes), Q8_0 (34) and Q6_K (210)
-// start on 2-byte boundaries and are read as aligned words shifted into place.
+// start on 2-byte boundaries and are read as aligned words shifted into place. Split Q4_0 /
+// Q8_0 / Q6_K rows (cuda_stored_types.hpp) start on 16-byte boundaries.
 #pragma once
 
 #include <cstddef>
@@ -66,39 +68,10 @@ __device__ __forceinline__ void k4_scale_min(const uint8_t* block, int s, float&
 }
 
 template <int T>
-struct QuantTraits;
-template <>
-struct QuantTraits<LMX_TYPE_Q4_0> {
-    static constexpr int kBlockElems = 32, kBlockBytes = 18;
-};
-template <>
-struct QuantTraits<LMX_TYPE_Q8_0> {
-    static constexpr int kBlockElems = 32, kBlockBytes = 34;
-};
-template <>
-struct QuantTraits<LMX_TYPE_Q4_K> {
-    static constexpr int kBlockElems = 256, kBlockBytes = 144;
-};
-template <>
-struct QuantTraits<LMX_TYPE_Q5_K> {
-    static constexpr int kBlockElems = 256, kBlockBytes = 176;
-};
-template <>
-struct QuantTraits<LMX_TYPE_Q6_K> {
-    static constexpr int kBlockElems = 256, kBlockBytes = 210;
-};
-
-template <int T>
-__device__ __forceinline__ void decode_unit(const uint8_t* row, int64_t u, float (&v)[32]);
+__device__ __forceinline__ void decode_unit(const uint8_t* row, int64_t n_units, int64_t u, float (&v)[32]);
 
 // Q4_0: x = d * (q - 8); qs[j] low nibble = element j, high nibble = element j + 16.
-template <>
-__device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_0>(const uint8_t* row, int64_t u,
-                                                          float (&v)[32]) {
-    const uint8_t* b = row + 18 * u;
-    const float d = load_half(b);
-    uint32_t qs[4];
-    load_words_2aligned(b + 2, qs);
+__device__ __forceinline__ void q4_0_values(float d, const uint32_t (&qs)[4], float (&v)[32]) {
 #pragma unroll
     for (int j = 0; j < 16; ++j) {
         const int q = static_cast<int>(byte_at(qs, j));
@@ -106,25 +79,49 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_0>(const uint8_t* row, i
         v[j + 16] = __fmul_rn(d, static_cast<float>((q >> 4) - 8));
     }
 }
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_0>(const uint8_t* row, int64_t /*n_units*/, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 18 * u;
+    uint32_t qs[4];
+    load_words_2aligned(b + 2, qs);
+    q4_0_values(load_half(b), qs, v);
+}
+template <>
+__device__ __forceinline__ void decode_unit<kStoredQ4_0Split>(const uint8_t* row, int64_t n_units, int64_t u,
+                                                             float (&v)[32]) {
+    uint32_t qs[4];
+    int8dot::load_16(row + 16 * u, qs);
+    q4_0_values(load_half(row + 16 * n_units + 2 * u), qs, v);
+}
 
 // Q8_0: x = d * q, q int8.
-template <>
-__device__ __forceinline__ void decode_unit<LMX_TYPE_Q8_0>(const uint8_t* row, int64_t u,
-                                                          float (&v)[32]) {
-    const uint8_t* b = row + 34 * u;
-    const float d = load_half(b);
-    uint32_t qs[8];
-    load_words_2aligned(b + 2, qs);
+__device__ __forceinline__ void q8_0_values(float d, const uint32_t (&qs)[8], float (&v)[32]) {
 #pragma unroll
     for (int j = 0; j < 32; ++j) {
         v[j] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(byte_at(qs, j))));
     }
 }
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q8_0>(const uint8_t* row, int64_t /*n_units*/, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 34 * u;
+    uint32_t qs[8];
+    load_words_2aligned(b + 2, qs);
+    q8_0_values(load_half(b), qs, v);
+}
+template <>
+__device__ __forceinline__ void decode_unit<kStoredQ8_0Split>(const uint8_t* row, int64_t n_units, int64_t u,
+                                                             float (&v)[32]) {
+    uint32_t qs[8];
+    load_32_bytes(row + 32 * u, qs);
+    q8_0_values(load_half(row + 32 * n_units + 2 * u), qs, v);
+}
 
 // Q4_K sub-block s of super-block u / 8: x = (d * sc) * q - dmin * m, q the low nibbles of
 // qs[32 (s/2) ..) for even s, the high nibbles for odd s.
 template <>
-__device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, int64_t u,
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, int64_t /*n_units*/, int64_t u,
                                                           float (&v)[32]) {
     const uint8_t* b = row + 144 * (u >> 3);
     const int s = static_cast<int>(u & 7);
@@ -144,7 +141,7 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, i
 
 // Q5_K: as Q4_K with bit 4 of element l of sub-block s in bit s of qh[l].
 template <>
-__device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, int64_t u,
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, int64_t /*n_units*/, int64_t u,
                                                           float (&v)[32]) {
     const uint8_t* b = row + 176 * (u >> 3);
     const int s = static_cast<int>(u & 7);
@@ -166,20 +163,11 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, i
 
 // Q6_K: unit s = 4h + p covers elements 128h + 32p + l. Low 4 bits in
 // ql[64h + 32 (p & 1) + l] (low nibble for p < 2), high 2 bits at bits 2p of qh[32h + l];
-// x = (d * scales[8h + 2p + l / 16]) * (q - 32).
-template <>
-__device__ __forceinline__ void decode_unit<LMX_TYPE_Q6_K>(const uint8_t* row, int64_t u,
-                                                          float (&v)[32]) {
-    const uint8_t* b = row + 210 * (u >> 3);
-    const int s = static_cast<int>(u & 7);
-    const int h = s >> 2, p = s & 3;
-    const float d = load_half(b + 208);
-    const auto* scales = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * p);
+// x = (d * scales[8h + 2p + l / 16]) * (q - 32). ql, qh: the unit's 32 bytes of each.
+__device__ __forceinline__ void q6_k_values(float d, int p, const int8_t* scales, const uint32_t (&ql)[8],
+                                            const uint32_t (&qh)[8], float (&v)[32]) {
     const float d0 = __fmul_rn(d, static_cast<float>(scales[0]));
     const float d1 = __fmul_rn(d, static_cast<float>(scales[1]));
-    uint32_t ql[8], qh[8];
-    load_words_2aligned(b + 64 * h + 32 * (p & 1), ql);
-    load_words_2aligned(b + 128 + 32 * h, qh);
     const int lshift = p < 2 ? 0 : 4;
 #pragma unroll
     for (int l = 0; l < 32; ++l) {
@@ -188,6 +176,30 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q6_K>(const uint8_t* row, i
         const int q = (low | (high << 4)) - 32;
         v[l] = __fmul_rn(l < 16 ? d0 : d1, static_cast<float>(q));
     }
+}
+template <>
+__device__ __forceinline__ void decode_unit<LMX_TYPE_Q6_K>(const uint8_t* row, int64_t /*n_units*/, int64_t u,
+                                                          float (&v)[32]) {
+    const uint8_t* b = row + 210 * (u >> 3);
+    const int s = static_cast<int>(u & 7);
+    const int h = s >> 2, p = s & 3;
+    uint32_t ql[8], qh[8];
+    load_words_2aligned(b + 64 * h + 32 * (p & 1), ql);
+    load_words_2aligned(b + 128 + 32 * h, qh);
+    q6_k_values(load_half(b + 208), p, reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * p), ql, qh, v);
+}
+// Split (cuda_stored_types.hpp): 208-byte bodies, 16-byte aligned, the d values after them.
+template <>
+__device__ __forceinline__ void decode_unit<kStoredQ6_KSplit>(const uint8_t* row, int64_t n_units, int64_t u,
+                                                             float (&v)[32]) {
+    const uint8_t* b = row + 208 * (u >> 3);
+    const int s = static_cast<int>(u & 7);
+    const int h = s >> 2, p = s & 3;
+    uint32_t ql[8], qh[8];
+    load_32_bytes(b + 64 * h + 32 * (p & 1), ql);
+    load_32_bytes(b + 128 + 32 * h, qh);
+    q6_k_values(load_half(row + 208 * (n_units >> 3) + 2 * (u >> 3)), p,
+                reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * p), ql, qh, v);
 }
 
 }  // namespace llamux::cuda

@@ -1,12 +1,17 @@
 // Weights on the GPU: uploaded once by prepare_weight. Q4_0, Q8_0, Q4_K, Q5_K and Q6_K stay
-// quantized (the file's blocks, byte for byte), F32 and F16 stay as they are; the other
-// types (BF16, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K) are dequantized on the host with the reference
-// routines and kept as F16, which every kernel and cuBLAS can read.
+// quantized (the file's blocks, byte for byte; Q4_0, Q8_0 and Q6_K rows split into bodies
+// and scales with LLAMUX_CUDA_SPLIT_BLOCKS=1, cuda_stored_types.hpp), F32 and F16 stay as they
+// are; the other types (BF16, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K) are dequantized on the host with
+// the reference routines and kept as F16, which every kernel and cuBLAS can read.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "cuda_backend.hpp"
+#include "cuda_stored_types.hpp"
 #include "llamux/dtype.hpp"
 #include "llamux/plugin_support.hpp"
 #include "llamux/quant_ref.hpp"
@@ -14,7 +19,16 @@
 namespace llamux::cuda {
 namespace {
 
-constexpr size_t kExpandChunkBytes = size_t{16} << 20;  // f16 rows converted per upload
+constexpr size_t kConvertChunkBytes = size_t{16} << 20;  // rows converted per upload
+
+// LLAMUX_CUDA_SPLIT_BLOCKS=1, read once: every weight of a process is kept one way.
+bool split_blocks() {
+    static const bool on = [] {
+        const char* v = std::getenv("LLAMUX_CUDA_SPLIT_BLOCKS");
+        return v && std::strcmp(v, "1") == 0;
+    }();
+    return on;
+}
 
 std::string shape_text(const lmx_tensor& t) {
     std::string s = std::to_string(t.ne[0]);
@@ -34,17 +48,36 @@ bool rows_contiguous(const lmx_tensor& t, size_t row) {
     return true;
 }
 
+// Uploads `rows` rows of row_stored bytes to dev, each written by convert(r, out) on the
+// host, a chunk of rows at a time through the staging buffer.
+lmx_status upload_converted(CudaBackend& b, void* dev, int64_t rows, size_t row_stored,
+                            const std::function<void(int64_t, uint8_t*)>& convert, std::string* why) {
+    const int64_t chunk_rows = std::max<int64_t>(1, static_cast<int64_t>(kConvertChunkBytes / row_stored));
+    std::vector<uint8_t> chunk(static_cast<size_t>(std::min(chunk_rows, rows)) * row_stored);
+    lmx_status s = LMX_OK;
+    for (int64_t r0 = 0; r0 < rows && s == LMX_OK; r0 += chunk_rows) {
+        const int64_t n = std::min(chunk_rows, rows - r0);
+        for (int64_t r = 0; r < n; ++r) convert(r0 + r, chunk.data() + static_cast<size_t>(r) * row_stored);
+        s = stage_write(b, static_cast<char*>(dev) + static_cast<size_t>(r0) * row_stored, chunk.data(),
+                        static_cast<size_t>(n) * row_stored, why);
+    }
+    return s;
+}
+
 }  // namespace
 
 int32_t stored_type(int32_t dtype) {
     switch (dtype) {
+        case LMX_TYPE_Q4_0:
+            return split_blocks() ? kStoredQ4_0Split : dtype;
+        case LMX_TYPE_Q8_0:
+            return split_blocks() ? kStoredQ8_0Split : dtype;
+        case LMX_TYPE_Q6_K:
+            return split_blocks() ? kStoredQ6_KSplit : dtype;
         case LMX_TYPE_F32:
         case LMX_TYPE_F16:
-        case LMX_TYPE_Q4_0:
-        case LMX_TYPE_Q8_0:
         case LMX_TYPE_Q4_K:
         case LMX_TYPE_Q5_K:
-        case LMX_TYPE_Q6_K:
             return dtype;
         case LMX_TYPE_BF16:
         case LMX_TYPE_Q4_1:
@@ -57,6 +90,8 @@ int32_t stored_type(int32_t dtype) {
             return -1;
     }
 }
+
+bool keeps_blocks(int32_t stored, int32_t dtype) { return blocks_type(stored) == dtype; }
 
 lmx_status prepare_weight(CudaBackend& b, lmx_tensor& w, const void* host_data, std::string* why) {
     const std::string name = w.name && w.name[0] ? w.name : "(unnamed)";
@@ -74,10 +109,13 @@ lmx_status prepare_weight(CudaBackend& b, lmx_tensor& w, const void* host_data, 
         return LMX_ERR_INVALID;
     }
     const int64_t rows = w.ne[1] * w.ne[2] * w.ne[3];
-    const size_t row_stored = stored == w.dtype ? *file_row : static_cast<size_t>(w.ne[0]) * 2;
+    const bool split = is_split_type(stored);
+    const size_t row_stored = stored == w.dtype ? *file_row
+                              : split           ? split_row_bytes(stored, w.ne[0] / info->block_size)
+                                                : static_cast<size_t>(w.ne[0]) * 2;
     const size_t bytes = row_stored * static_cast<size_t>(rows);
     const std::string label = "weight " + name + " (" + std::string(info->name) + " " + shape_text(w) +
-                              (stored == w.dtype ? "" : ", kept as f16") + ")";
+                              (stored == w.dtype ? "" : split ? ", blocks split" : ", kept as f16") + ")";
 
     auto extra = std::make_unique<DeviceWeight>();
     extra->stored_dtype = stored;
@@ -87,24 +125,23 @@ lmx_status prepare_weight(CudaBackend& b, lmx_tensor& w, const void* host_data, 
     void* dev = nullptr;
     lmx_status s = device_alloc(b, bytes, label, &dev, why);
     if (s != LMX_OK) return s;
+    const auto* src = static_cast<const uint8_t*>(host_data);
     if (stored == w.dtype) {
         s = stage_write(b, dev, host_data, bytes, why);
+    } else if (split) {
+        const int64_t n_blocks = w.ne[0] / info->block_size;
+        s = upload_converted(b, dev, rows, row_stored, [&](int64_t r, uint8_t* out) {
+            split_row(stored, src + static_cast<size_t>(r) * *file_row, n_blocks, out);
+        }, why);
     } else {
-        // Dequantize on the host (reference routines), round to f16, upload chunk by chunk.
-        const int64_t chunk_rows = std::max<int64_t>(1, static_cast<int64_t>(kExpandChunkBytes / row_stored));
-        std::vector<float> row(static_cast<size_t>(w.ne[0]));
-        std::vector<f16_bits> half(static_cast<size_t>(std::min(chunk_rows, rows) * w.ne[0]));
-        const auto* src = static_cast<const char*>(host_data);
-        for (int64_t r0 = 0; r0 < rows && s == LMX_OK; r0 += chunk_rows) {
-            const int64_t n = std::min(chunk_rows, rows - r0);
-            for (int64_t r = 0; r < n; ++r) {
-                dequantize_row_ref(info->type, src + static_cast<size_t>(r0 + r) * *file_row, row.data(), w.ne[0]);
-                f16_bits* out = half.data() + r * w.ne[0];
-                for (int64_t i = 0; i < w.ne[0]; ++i) out[i] = f32_to_f16(row[static_cast<size_t>(i)]);
-            }
-            s = stage_write(b, static_cast<char*>(dev) + static_cast<size_t>(r0) * row_stored, half.data(),
-                            static_cast<size_t>(n) * row_stored, why);
-        }
+        // Dequantize on the host (reference routines), round to f16.
+        std::vector<float> values(static_cast<size_t>(w.ne[0]));
+        std::vector<f16_bits> half(values.size());
+        s = upload_converted(b, dev, rows, row_stored, [&](int64_t r, uint8_t* out) {
+            dequantize_row_ref(info->type, src + static_cast<size_t>(r) * *file_row, values.data(), w.ne[0]);
+            for (size_t i = 0; i < values.size(); ++i) half[i] = f32_to_f16(values[i]);
+            std::memcpy(out, half.data(), row_stored);
+        }, why);
         if (s == LMX_OK) {
             plugin::log(b.config, 1, "cuda: " + label + ": " + std::to_string(bytes) + " bytes");
         }

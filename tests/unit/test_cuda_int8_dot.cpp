@@ -12,6 +12,8 @@
 //     sum to the reference's super-block dot within the kernel bound of quant_rows.hpp
 //     (the reference multiplies by the scales once per super-block).
 //   - the whole row (items summed in order) against vec_dot_ref, within the same bound.
+//   - Q4_0, Q8_0 and Q6_K rows split into bodies and scales (cuda_stored_types.hpp): each
+//     item bit for bit the file layout's, the whole row within the bound.
 // Rows start 0 or 2 bytes past a 4-byte boundary (Q4_0, Q8_0 and Q6_K are read as the
 // aligned words around each block) and 16-byte aligned for Q4_K/Q5_K, as on the GPU.
 #include <gtest/gtest.h>
@@ -61,18 +63,18 @@ Int8Activations split(DType at, const void* a, int64_t K) {
     return r;
 }
 
-// Item i of the row through the kernels' two steps.
+// Item i of a row of n_items through the kernels' two steps.
 template <int T>
-float item(const uint8_t* row, int64_t i, const Int8Activations& x) {
+float item(const uint8_t* row, int64_t n_items, int64_t i, const Int8Activations& x) {
     typename Kind<T>::Loaded ld{};
-    load(row, i, x.xq, x.xd.data(), ld);
+    load(row, n_items, i, x.xq, x.xd.data(), ld);
     return compute(ld);
 }
 
 template <int T>
-float items(const uint8_t* row, int64_t first, int64_t count, const Int8Activations& x) {
+float items(const uint8_t* row, int64_t n_items, int64_t first, int64_t count, const Int8Activations& x) {
     float sum = 0.0f;
-    for (int64_t i = first; i < first + count; ++i) sum += item<T>(row, i, x);
+    for (int64_t i = first; i < first + count; ++i) sum += item<T>(row, n_items, i, x);
     return sum;
 }
 
@@ -92,12 +94,13 @@ void check_row(DType t, int64_t n_blocks, size_t misalign) {
     const auto* row = static_cast<const uint8_t*>(w.data());
     const size_t wb = row_bytes(t, block).value(), ab = row_bytes(at, block).value();
     const int64_t per_block = block / Kind<T>::kItemElems;
+    const int64_t n_items = K / Kind<T>::kItemElems;
 
     for (int64_t b = 0; b < n_blocks; ++b) {
         const void* wblk = row + b * wb;
         const void* ablk = static_cast<const uint8_t*>(a.data()) + b * ab;
         const float expected = vec_dot_ref(t, block, wblk, ablk);
-        const float got = items<T>(row, b * per_block, per_block, x);
+        const float got = items<T>(row, n_items, b * per_block, per_block, x);
         if (t == DType::Q4_0 || t == DType::Q8_0) {
             EXPECT_EQ(got, expected) << "block " << b;
         } else {
@@ -106,7 +109,7 @@ void check_row(DType t, int64_t n_blocks, size_t misalign) {
         }
     }
     const float expected = vec_dot_ref(t, K, row, a.data());
-    const float got = items<T>(row, 0, K / Kind<T>::kItemElems, x);
+    const float got = items<T>(row, n_items, 0, n_items, x);
     EXPECT_NEAR(got, expected, test::kRelBound * test::magnitude(t, row, at, a.data(), K)) << "whole row";
 }
 
@@ -139,6 +142,47 @@ INSTANTIATE_TEST_SUITE_P(Aligned16, CudaInt8Dot,
                                             ::testing::Values(int64_t{1}, int64_t{3}, int64_t{7}, int64_t{43}),
                                             ::testing::Values(size_t{0})),
                          param_name);
+
+// The same rows split (cuda_stored_types.hpp) as prepare_weight uploads them, at a 16-byte
+// boundary: every item's value bit for bit the file layout's (the same arithmetic on the
+// same bytes), the whole row within the bound of the reference's, the padding zeroed.
+template <int S>
+void check_split_row(int64_t n_blocks) {
+    const auto t = static_cast<DType>(blocks_type(S));
+    const DType at = vec_dot_type(t);
+    const int64_t K = n_blocks * split_block_elems(S);
+    std::mt19937 rng(static_cast<uint32_t>(77 * n_blocks + S));
+    const test::Row w = test::make_row(t, test::random_row(rng, K), 0);
+    const test::Row a = test::make_row(at, test::random_row(rng, K), 0, /*act=*/true);
+    const Int8Activations x = split(at, a.data(), K);
+    const size_t bytes = split_row_bytes(S, n_blocks);
+    ASSERT_EQ(bytes % 16, 0u);
+    std::vector<uint8_t> storage(bytes + 16, 0xAB);
+    uint8_t* row = storage.data() + (16 - reinterpret_cast<uintptr_t>(storage.data()) % 16) % 16;
+    const auto* file_row = static_cast<const uint8_t*>(w.data());
+    split_row(S, file_row, n_blocks, row);
+    const size_t used = row_bytes(t, K).value();
+    for (size_t i = used; i < bytes; ++i) EXPECT_EQ(row[i], 0) << "padding byte " << i;
+
+    const int64_t n_items = K / Kind<S>::kItemElems;
+    for (int64_t i = 0; i < n_items; ++i) {
+        EXPECT_EQ(item<S>(row, n_items, i, x), item<blocks_type(S)>(file_row, n_items, i, x)) << "item " << i;
+    }
+    EXPECT_NEAR(items<S>(row, n_items, 0, n_items, x), vec_dot_ref(t, K, file_row, a.data()),
+                test::kRelBound * test::magnitude(t, file_row, at, a.data(), K))
+        << "whole row";
+}
+
+class CudaInt8DotSplit : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(CudaInt8DotSplit, Q4_0MatchesFileLayout) { check_split_row<kStoredQ4_0Split>(GetParam()); }
+TEST_P(CudaInt8DotSplit, Q8_0MatchesFileLayout) { check_split_row<kStoredQ8_0Split>(GetParam()); }
+TEST_P(CudaInt8DotSplit, Q6_KMatchesFileLayout) { check_split_row<kStoredQ6_KSplit>(GetParam()); }
+
+// 1, 3 and 7 blocks (Q4_0 / Q8_0: scales ending inside a 16-byte word, so padded), 8 (none),
+// 43 (Q6_K: a row of 11008).
+INSTANTIATE_TEST_SUITE_P(Blocks, CudaInt8DotSplit,
+                         ::testing::Values(int64_t{1}, int64_t{3}, int64_t{7}, int64_t{8}, int64_t{43}));
 
 // The host twins of the intrinsics, on values whose device results are known.
 TEST(CudaInt8DotIntrinsics, HostTwins) {
