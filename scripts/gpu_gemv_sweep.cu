@@ -1,6 +1,6 @@
 // Times the int8 matrix-vector kernel of the CUDA backend (backends/cuda/cuda_mmv.cu, included
-// below) for the matrix shapes of a 7B model as the plugin launches them, Q4_0 (the file's
-// blocks and split, cuda_stored_types.hpp) and Q4_K, and the Q6_K head (both layouts), in
+// below) for the matrix shapes of a 7B model as the plugin launches them, Q4_0 and Q4_K (the
+// file's blocks and split, cuda_stored_types.hpp), and the Q6_K head (both layouts), in
 // several (unroll, min blocks per SM, weights first) variants, so that the plugin's choice
 // (Int8Launch, Int8WeightsFirst in cuda_mmv_rows.cuh; LLAMUX_CUDA_SPLIT_BLOCKS) rests on a
 // measurement.
@@ -43,6 +43,7 @@ struct Buffers {
 using llamux::cuda::blocks_type;
 using llamux::cuda::is_split_type;
 using llamux::cuda::kStoredQ4_0Split;
+using llamux::cuda::kStoredQ4_KSplit;
 using llamux::cuda::kStoredQ6_KSplit;
 
 // Random blocks of stored type T (Q4_0, Q4_K, Q6_K, split or not); the f16 scale of every
@@ -135,6 +136,7 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
     const char* type = T == LMX_TYPE_Q4_0       ? "q4_0"
                        : T == kStoredQ4_0Split ? "q4_0_split"
                        : T == LMX_TYPE_Q4_K    ? "q4_k"
+                       : T == kStoredQ4_KSplit ? "q4_k_split"
                        : T == LMX_TYPE_Q6_K    ? "q6_k"
                                                : "q6_k_split";
     std::printf("gemv_%-10s %-14s unroll %d minblocks %2d%s: %7.2f us %7.0f GB/s\n", type, s.name, kUnroll,
@@ -171,6 +173,11 @@ int main() {
         time_variant<LMX_TYPE_Q4_K, 1, 0>(s, k, stream);
         time_variant<LMX_TYPE_Q4_K, 2, 0>(s, k, stream);
         release(k);
+        const Buffers ks = make<kStoredQ4_KSplit>(s);
+        time_variant<kStoredQ4_KSplit, 1, 0>(s, ks, stream);
+        time_variant<kStoredQ4_KSplit, 2, 0>(s, ks, stream);
+        time_variant<kStoredQ4_KSplit, 4, 0>(s, ks, stream);
+        release(ks);
     }
     // The output head of a Q4_0 file (Q6_K, 32000 rows), the file's blocks and split.
     const Shape head{4096, 32000, "4096x32000"};

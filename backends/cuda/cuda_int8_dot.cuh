@@ -13,13 +13,14 @@
 // loads of several items before the first use) and a compute step (registers to a float),
 // overloads of load() and compute() on its loaded form, Kind<T>::Loaded.
 // Item = the unit of work of one lane: a Q4_0/Q8_0 block (32 elements), a Q6_K unit (32
-// elements: two of its 16-element sub-blocks), a Q4_K/Q5_K pair of 32-element sub-blocks.
+// elements: two of its 16-element sub-blocks), a Q4_K/Q5_K pair of 32-element sub-blocks
+// (one sub-block in a split Q4_K row).
 //
 // Alignment, as the kernels are given it: x quants 16-byte aligned; Q4_K/Q5_K rows on
 // 16-byte boundaries (144- and 176-byte blocks, rows allocated 16-aligned); Q4_0, Q8_0 and
 // Q6_K rows on 2-byte boundaries, read as the aligned 4-byte words that cover them, up to
 // 3 bytes past the last block (kAllocPadding keeps those reads inside the allocation);
-// split Q4_0 / Q8_0 / Q6_K rows (cuda_stored_types.hpp) on 16-byte boundaries.
+// split rows (cuda_stored_types.hpp) on 16-byte boundaries.
 //
 // Every load takes the row's item count too: a split row keeps its scales after the bodies
 // of all its blocks.
@@ -418,9 +419,48 @@ LMX_UNROLL
     return d * static_cast<float>(sc0 * sumi0 + sc1 * sumi1) - dmin * static_cast<float>(m0 * sumx0 + m1 * sumx1);
 }
 
+// Q4_K rows split (cuda_stored_types.hpp): item i is sub-block s = i % 8 of super-block
+// i / 8, its quants 16 bytes at row + 16 i in Q4_0's order (byte j: element j low, j + 16
+// high), the super-block's 16-byte head after all the quants. One sub-block per lane, so
+// a lane's activations are 32 bytes as for Q4_0; the value is the same formula for one
+// sub-block (the pairs' sum in another order: within the K-quant bound, not bit for bit).
+struct K4SplitLoaded {
+    uint32_t head[4];
+    uint32_t q[4];
+    int s;
+    uint32_t x[8];
+    float dx;
+};
+
+LMX_HD void load(const uint8_t* row, int64_t n_items, int64_t i, const int8_t* xq, const float* xd,
+                 K4SplitLoaded& ld) {
+    load_16(row + 16 * i, ld.q);
+    load_16(row + 16 * n_items + 16 * (i >> 3), ld.head);  // 16 n_items: the 128-byte bodies
+    ld.s = static_cast<int>(i & 7);
+    load_x32(xq + 32 * i, ld.x);
+    ld.dx = load_float(xd + (i >> 3));
+}
+
+LMX_HD float compute(const K4SplitLoaded& ld) {
+    int sumi = 0, sumx = 0;
+LMX_UNROLL
+    for (int k = 0; k < 4; ++k) {
+        sumi = dot4(static_cast<int>(ld.q[k] & 0x0F0F0F0Fu), static_cast<int>(ld.x[k]), sumi);
+        sumi = dot4(static_cast<int>((ld.q[k] >> 4) & 0x0F0F0F0Fu), static_cast<int>(ld.x[4 + k]), sumi);
+        sumx = dot4(0x01010101, static_cast<int>(ld.x[k]), sumx);
+        sumx = dot4(0x01010101, static_cast<int>(ld.x[4 + k]), sumx);
+    }
+    int sc, m;
+    k4_scale_min(ld.head, ld.s, sc, m);
+    const float d = half_to_float(ld.head[0]) * ld.dx;
+    const float dmin = half_to_float(ld.head[0] >> 16) * ld.dx;
+    return d * static_cast<float>(sc * sumi) - dmin * static_cast<float>(m * sumx);
+}
+
 // ---- the kernels' view: a type's item size and loaded form; load and compute overload on it
 
-// T: a stored type (the file's five, or a split type).
+// T: a stored type (the file's five, or a split type). Items of 32 elements but for the
+// file's Q4_K / Q5_K (pairs of sub-blocks, 64).
 template <int T>
 struct Kind {
     static constexpr bool kSplit = is_split_type(T);
@@ -428,9 +468,12 @@ struct Kind {
     static constexpr int kItemElems = T == LMX_TYPE_Q4_K || T == LMX_TYPE_Q5_K ? 64 : 32;
     using Loaded = std::conditional_t<
         kSplit && kLegacy, SplitLoaded<T>,
-        std::conditional_t<kLegacy, Q8Loaded<T>,
-                           std::conditional_t<T == kStoredQ6_KSplit, Q6KSplitLoaded,
-                                              std::conditional_t<T == LMX_TYPE_Q6_K, Q6KLoaded, K4Loaded<T>>>>>;
+        std::conditional_t<
+            kLegacy, Q8Loaded<T>,
+            std::conditional_t<
+                T == kStoredQ6_KSplit, Q6KSplitLoaded,
+                std::conditional_t<T == kStoredQ4_KSplit, K4SplitLoaded,
+                                   std::conditional_t<T == LMX_TYPE_Q6_K, Q6KLoaded, K4Loaded<T>>>>>>;
 };
 
 }  // namespace llamux::cuda::int8dot

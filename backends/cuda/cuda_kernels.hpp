@@ -110,7 +110,7 @@ void launch_round_activations(int32_t vec_dot_type, ActOut kind, const float* x,
 void launch_mmv(int32_t stored_dtype, const void* w, size_t row_bytes, int64_t K, int64_t N,
                 const float* x, float* y, cudaStream_t stream);
 // True for the stored types launch_mmv_q8 reads: Q4_0 and Q8_0 (on Q8_0 activations), Q4_K,
-// Q5_K and Q6_K (on Q8_K activations); Q4_0, Q8_0 and Q6_K in the file's blocks or split
+// Q5_K and Q6_K (on Q8_K activations); all but Q5_K in the file's blocks or split
 // (cuda_stored_types.hpp). Q4_K/Q5_K and split rows must start 16-byte aligned.
 bool mmv_q8_supports(int32_t stored_dtype);
 // Up to kMaxMmvGroup weights of one stored type and row length that multiply the same x

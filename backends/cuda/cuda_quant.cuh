@@ -1,6 +1,6 @@
 // Decoding of the quantized weight types kept quantized in GPU memory (Q4_0, Q8_0, Q4_K,
 // Q5_K, Q6_K; block layouts as in llamux/quant_blocks.hpp, byte for byte the GGUF file's,
-// and Q4_0 / Q8_0 / Q6_K rows split into bodies and scales, cuda_stored_types.hpp).
+// and Q4_0 / Q8_0 / Q4_K / Q6_K rows split into bodies and scales, cuda_stored_types.hpp).
 //
 // The unit of work is 32 consecutive elements of a row: one block of Q4_0/Q8_0, one eighth
 // of a K-quant super-block. decode_unit<T>(row, n_units, u, v) writes elements 32u .. 32u +
@@ -11,8 +11,8 @@
 // Alignment: a row starts on a 16-byte boundary when the weight's rows are whole multiples
 // of 16 bytes, which the K-quants' 144- and 176-byte blocks guarantee for Q4_K and Q5_K
 // (their quants are read with 16-byte loads); Q4_0 (18 bytes), Q8_0 (34) and Q6_K (210)
-// start on 2-byte boundaries and are read as aligned words shifted into place. Split Q4_0 /
-// Q8_0 / Q6_K rows (cuda_stored_types.hpp) start on 16-byte boundaries.
+// start on 2-byte boundaries and are read as aligned words shifted into place. Split rows
+// (cuda_stored_types.hpp) start on 16-byte boundaries.
 #pragma once
 
 #include <cstddef>
@@ -118,6 +118,15 @@ __device__ __forceinline__ void decode_unit<kStoredQ8_0Split>(const uint8_t* row
     q8_0_values(load_half(row + 32 * n_units + 2 * u), qs, v);
 }
 
+// A Q4_K / Q5_K sub-block's scale dl = d * sc and offset ml = dmin * m, from the
+// super-block's 16-byte head (d, dmin, the packed 6-bit scales and mins; 16-byte aligned).
+__device__ __forceinline__ void k4_sub_block_scales(const uint8_t* head, int s, float& dl, float& ml) {
+    float sc, m;
+    k4_scale_min(head, s, sc, m);
+    dl = __fmul_rn(load_half(head), sc);
+    ml = __fmul_rn(load_half(head + 2), m);
+}
+
 // Q4_K sub-block s of super-block u / 8: x = (d * sc) * q - dmin * m, q the low nibbles of
 // qs[32 (s/2) ..) for even s, the high nibbles for odd s.
 template <>
@@ -125,10 +134,8 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, i
                                                           float (&v)[32]) {
     const uint8_t* b = row + 144 * (u >> 3);
     const int s = static_cast<int>(u & 7);
-    const float d = load_half(b), dmin = load_half(b + 2);
-    float sc, m;
-    k4_scale_min(b, s, sc, m);
-    const float dl = __fmul_rn(d, sc), ml = __fmul_rn(dmin, m);
+    float dl, ml;
+    k4_sub_block_scales(b, s, dl, ml);
     uint32_t qs[8];
     load_32_bytes(b + 16 + 32 * (s >> 1), qs);
     const int shift = (s & 1) * 4;
@@ -139,16 +146,33 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q4_K>(const uint8_t* row, i
     }
 }
 
+// Split Q4_K (cuda_stored_types.hpp): sub-block u % 8's quants 16 bytes at row + 16 u in
+// Q4_0's order, the super-block's 16-byte head after all the quants (16 n_units bytes).
+template <>
+__device__ __forceinline__ void decode_unit<kStoredQ4_KSplit>(const uint8_t* row, int64_t n_units, int64_t u,
+                                                             float (&v)[32]) {
+    const uint8_t* head = row + 16 * n_units + 16 * (u >> 3);
+    const int s = static_cast<int>(u & 7);
+    float dl, ml;
+    k4_sub_block_scales(head, s, dl, ml);
+    uint32_t qs[4];
+    int8dot::load_16(row + 16 * u, qs);
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const int q = static_cast<int>(byte_at(qs, j));
+        v[j] = __fsub_rn(__fmul_rn(dl, static_cast<float>(q & 0xF)), ml);
+        v[j + 16] = __fsub_rn(__fmul_rn(dl, static_cast<float>(q >> 4)), ml);
+    }
+}
+
 // Q5_K: as Q4_K with bit 4 of element l of sub-block s in bit s of qh[l].
 template <>
 __device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, int64_t /*n_units*/, int64_t u,
                                                           float (&v)[32]) {
     const uint8_t* b = row + 176 * (u >> 3);
     const int s = static_cast<int>(u & 7);
-    const float d = load_half(b), dmin = load_half(b + 2);
-    float sc, m;
-    k4_scale_min(b, s, sc, m);
-    const float dl = __fmul_rn(d, sc), ml = __fmul_rn(dmin, m);
+    float dl, ml;
+    k4_sub_block_scales(b, s, dl, ml);
     uint32_t qh[8], qs[8];
     load_32_bytes(b + 16, qh);
     load_32_bytes(b + 48 + 32 * (s >> 1), qs);

@@ -1,24 +1,29 @@
 // The quantized types weights are kept as on the GPU (DeviceWeight::stored_dtype): the
-// file's blocks of Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, and the split layout of Q4_0, Q8_0 and
-// Q6_K (LLAMUX_CUDA_SPLIT_BLOCKS=1, opt-in until measured), with the one switch over them
-// that picks a kernel instantiation.
+// file's blocks of Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, and the split layout of Q4_0, Q8_0, Q4_K
+// and Q6_K (LLAMUX_CUDA_SPLIT_BLOCKS=1, opt-in until measured), with the one switch over
+// them that picks a kernel instantiation.
 //
-// The split layout. Each of the file's blocks carries a 2-byte f16 scale d (first in Q4_0 /
-// Q8_0, last in Q6_K) that leaves the block 18, 34 or 210 bytes long, so blocks straddle
-// 4-byte words: the int8 kernels read a Q4_0 block as five aligned words shifted into place
-// (Q8_0 nine, a Q6_K unit about twenty), and one warp's load instruction touches several
-// 128-byte lines at that stride, so the kernels spend more of L1's bandwidth than of
-// memory's. A split row keeps the same bytes in another order: first every block without
-// its d (its body: 16, 32 or 208 bytes, so each starts 16-byte aligned and loads in
-// 16-byte pieces), then the blocks' d values (2 bytes each, contiguous), then zeros up to a
-// multiple of 16 bytes:
+// The split layout. Each of the file's blocks carries its scales inline: a 2-byte f16 d
+// (first in Q4_0 / Q8_0, last in Q6_K) that leaves the block 18, 34 or 210 bytes long, so
+// blocks straddle 4-byte words: the int8 kernels read a Q4_0 block as five aligned words
+// shifted into place (Q8_0 nine, a Q6_K unit about twenty), and one warp's load instruction
+// touches several 128-byte lines at that stride, so the kernels spend more of L1's
+// bandwidth than of memory's. A split row keeps the same bytes in another order: first
+// every block without its scales (its body: 16, 32, 128 or 208 bytes, so each starts
+// 16-byte aligned and loads in 16-byte pieces), then the blocks' scales (contiguous), then
+// zeros up to a multiple of 16 bytes:
 //
-//   row of n blocks:  body[0] body[1] ... body[n-1] | d[0] d[1] ... d[n-1] | 0 ... (to 16n')
+//   row of n blocks:  body[0] ... body[n-1] | scales[0] ... scales[n-1] | 0 ... (to 16n')
 //
-// Within a body nothing moves (Q4_0: byte j holds elements j and j + 16; Q6_K: ql, qh,
-// scales as in the file). The split types never appear in a file or cross the plugin ABI.
-// The upload's repacking is here (host code); the kernels' loads are in cuda_int8_dot.cuh
-// and cuda_quant.cuh.
+// Within a body nothing moves (Q4_0: byte j holds elements j and j + 16; Q6_K: ql, qh, its
+// int8 sub-block scales as in the file), except in Q4_K: its 16-byte head (d, dmin, the
+// packed 6-bit scales and mins) is the part moved, and each 32-element sub-block's quants
+// become 16 contiguous bytes in Q4_0's order, so that a lane reads one sub-block in one
+// 16-byte load and its activations as a Q4_0 lane does (the file pairs two sub-blocks in
+// the nibbles of 32 bytes, and a lane of the file layout takes both: 64 activations, four
+// 16-byte loads at a 64-byte stride). The split types never appear in a file or cross the
+// plugin ABI. The upload's repacking is here (host code); the kernels' loads are in
+// cuda_int8_dot.cuh and cuda_quant.cuh.
 #pragma once
 
 #include <cstddef>
@@ -40,26 +45,37 @@ namespace llamux::cuda {
 constexpr int32_t kStoredSplitFlag = 0x100;
 constexpr int32_t kStoredQ4_0Split = kStoredSplitFlag | LMX_TYPE_Q4_0;
 constexpr int32_t kStoredQ8_0Split = kStoredSplitFlag | LMX_TYPE_Q8_0;
+constexpr int32_t kStoredQ4_KSplit = kStoredSplitFlag | LMX_TYPE_Q4_K;
 constexpr int32_t kStoredQ6_KSplit = kStoredSplitFlag | LMX_TYPE_Q6_K;
 
 LMX_SPLIT_HD constexpr bool is_split_type(int32_t stored) {
-    return stored == kStoredQ4_0Split || stored == kStoredQ8_0Split || stored == kStoredQ6_KSplit;
+    return stored == kStoredQ4_0Split || stored == kStoredQ8_0Split || stored == kStoredQ4_KSplit ||
+           stored == kStoredQ6_KSplit;
 }
 // The file type whose blocks a stored type holds (itself for every other stored type).
 LMX_SPLIT_HD constexpr int32_t blocks_type(int32_t stored) {
     return is_split_type(stored) ? stored & ~kStoredSplitFlag : stored;
 }
-// Elements per block of a split type: 32, or 256 for Q6_K.
-LMX_SPLIT_HD constexpr int split_block_elems(int32_t split) { return split == kStoredQ6_KSplit ? 256 : 32; }
-// Bytes of a block's body (the block without d): 16 (Q4_0), 32 (Q8_0), 208 (Q6_K).
-LMX_SPLIT_HD constexpr int split_body_bytes(int32_t split) {
-    return split == kStoredQ4_0Split ? 16 : split == kStoredQ8_0Split ? 32 : 208;
+// Elements per block of a split type: 32, or 256 for the K-quants.
+LMX_SPLIT_HD constexpr int split_block_elems(int32_t split) {
+    return split == kStoredQ4_0Split || split == kStoredQ8_0Split ? 32 : 256;
 }
-// Where d lies in the file's block: first in Q4_0 / Q8_0, last in Q6_K.
-LMX_SPLIT_HD constexpr int split_d_offset(int32_t split) { return split == kStoredQ6_KSplit ? 208 : 0; }
+// Bytes of a block's body (the block without its scales): 16 (Q4_0), 32 (Q8_0), 128 (Q4_K),
+// 208 (Q6_K).
+LMX_SPLIT_HD constexpr int split_body_bytes(int32_t split) {
+    return split == kStoredQ4_0Split   ? 16
+           : split == kStoredQ8_0Split ? 32
+           : split == kStoredQ4_KSplit ? 128
+                                       : 208;
+}
+// Bytes of a block's scales, kept after all the bodies: d (2), or Q4_K's d, dmin and packed
+// 6-bit scales and mins (its first 16 bytes).
+LMX_SPLIT_HD constexpr int split_scale_bytes(int32_t split) { return split == kStoredQ4_KSplit ? 16 : 2; }
+// Where the scales lie in the file's block: first in Q4_0 / Q8_0 / Q4_K, last in Q6_K.
+LMX_SPLIT_HD constexpr int split_scale_offset(int32_t split) { return split == kStoredQ6_KSplit ? 208 : 0; }
 
 // The stored types that hold quantized blocks (the kernels' instantiations): the file's
-// five and the split three.
+// five and the split four.
 LMX_SPLIT_HD constexpr bool holds_blocks(int32_t stored) {
     switch (blocks_type(stored)) {
         case LMX_TYPE_Q4_0:
@@ -85,6 +101,7 @@ bool dispatch_block_type(int32_t stored, Launch&& launch) {
         case LMX_TYPE_Q6_K: launch(std::integral_constant<int, LMX_TYPE_Q6_K>{}); return true;
         case kStoredQ4_0Split: launch(std::integral_constant<int, kStoredQ4_0Split>{}); return true;
         case kStoredQ8_0Split: launch(std::integral_constant<int, kStoredQ8_0Split>{}); return true;
+        case kStoredQ4_KSplit: launch(std::integral_constant<int, kStoredQ4_KSplit>{}); return true;
         case kStoredQ6_KSplit: launch(std::integral_constant<int, kStoredQ6_KSplit>{}); return true;
         default: return false;
     }
@@ -92,24 +109,44 @@ bool dispatch_block_type(int32_t stored, Launch&& launch) {
 
 // Bytes of one split row of n_blocks blocks (a multiple of 16, so every row starts aligned).
 LMX_SPLIT_HD constexpr size_t split_row_bytes(int32_t split, int64_t n_blocks) {
-    const size_t used = static_cast<size_t>(n_blocks) * static_cast<size_t>(split_body_bytes(split) + 2);
-    return (used + 15) / 16 * 16;
+    const auto per_block = static_cast<size_t>(split_body_bytes(split) + split_scale_bytes(split));
+    return (static_cast<size_t>(n_blocks) * per_block + 15) / 16 * 16;
+}
+
+// A Q4_K block's 128 bytes of quants with each 32-element sub-block's quants made 16
+// contiguous bytes, Q4_0's order (byte j of sub-block s: its element j in the low nibble,
+// j + 16 in the high one). The file holds sub-blocks 2i and 2i + 1 in the low and high
+// nibbles of the same 32 bytes.
+inline void regroup_q4_k_quants(const uint8_t* qs, uint8_t* out) {
+    for (int s = 0; s < 8; ++s) {
+        const uint8_t* pair = qs + 32 * (s / 2);
+        const int shift = 4 * (s % 2);
+        for (int j = 0; j < 16; ++j) {
+            const int lo = (pair[j] >> shift) & 0xF, hi = (pair[j + 16] >> shift) & 0xF;
+            out[16 * s + j] = static_cast<uint8_t>(lo | (hi << 4));
+        }
+    }
 }
 
 // out (split_row_bytes(split, n_blocks) bytes) = the file row `in` of n_blocks blocks of
 // blocks_type(split), split. in and out must not overlap.
 inline void split_row(int32_t split, const uint8_t* in, int64_t n_blocks, uint8_t* out) {
     const auto body = static_cast<size_t>(split_body_bytes(split));
-    const auto d_at = static_cast<size_t>(split_d_offset(split));
-    const size_t block = body + 2;
+    const auto scale = static_cast<size_t>(split_scale_bytes(split));
+    const auto at = static_cast<size_t>(split_scale_offset(split));
+    const size_t block = body + scale;
     const auto n = static_cast<size_t>(n_blocks);
     uint8_t* scales = out + body * n;
     for (size_t b = 0; b < n; ++b) {
         const uint8_t* src = in + block * b;
-        std::memcpy(scales + 2 * b, src + d_at, 2);
-        // The body: the bytes before d, then those after it (one of the two is empty).
-        std::memcpy(out + body * b, src, d_at);
-        std::memcpy(out + body * b + d_at, src + d_at + 2, body - d_at);
+        std::memcpy(scales + scale * b, src + at, scale);
+        if (split == kStoredQ4_KSplit) {
+            regroup_q4_k_quants(src + scale, out + body * b);
+        } else {
+            // The body: the bytes before the scale, then those after it (one part is empty).
+            std::memcpy(out + body * b, src, at);
+            std::memcpy(out + body * b + at, src + at + scale, body - at);
+        }
     }
     const size_t used = block * n;
     std::memset(out + used, 0, split_row_bytes(split, n_blocks) - used);

@@ -12,8 +12,8 @@
 //     sum to the reference's super-block dot within the kernel bound of quant_rows.hpp
 //     (the reference multiplies by the scales once per super-block).
 //   - the whole row (items summed in order) against vec_dot_ref, within the same bound.
-//   - Q4_0, Q8_0 and Q6_K rows split into bodies and scales (cuda_stored_types.hpp): each
-//     item bit for bit the file layout's, the whole row within the bound.
+//   - rows split into bodies and scales (cuda_stored_types.hpp): Q4_0, Q8_0 and Q6_K items
+//     bit for bit the file layout's, Q4_K's (single sub-blocks) within the bound.
 // Rows start 0 or 2 bytes past a 4-byte boundary (Q4_0, Q8_0 and Q6_K are read as the
 // aligned words around each block) and 16-byte aligned for Q4_K/Q5_K, as on the GPU.
 #include <gtest/gtest.h>
@@ -144,13 +144,16 @@ INSTANTIATE_TEST_SUITE_P(Aligned16, CudaInt8Dot,
                          param_name);
 
 // The same rows split (cuda_stored_types.hpp) as prepare_weight uploads them, at a 16-byte
-// boundary: every item's value bit for bit the file layout's (the same arithmetic on the
-// same bytes), the whole row within the bound of the reference's, the padding zeroed.
+// boundary, the padding zeroed. Where the items are the file layout's (Q4_0, Q8_0, Q6_K),
+// each one's value bit for bit the file layout's (the same arithmetic on the same bytes);
+// split Q4_K (one sub-block per item, the file's items are pairs): each super-block's items
+// within the kernel bound of the reference's dot. The whole row within that bound too.
 template <int S>
 void check_split_row(int64_t n_blocks) {
-    const auto t = static_cast<DType>(blocks_type(S));
+    constexpr int F = blocks_type(S);
+    const auto t = static_cast<DType>(F);
     const DType at = vec_dot_type(t);
-    const int64_t K = n_blocks * split_block_elems(S);
+    const int64_t block = split_block_elems(S), K = n_blocks * block;
     std::mt19937 rng(static_cast<uint32_t>(77 * n_blocks + S));
     const test::Row w = test::make_row(t, test::random_row(rng, K), 0);
     const test::Row a = test::make_row(at, test::random_row(rng, K), 0, /*act=*/true);
@@ -165,8 +168,20 @@ void check_split_row(int64_t n_blocks) {
     for (size_t i = used; i < bytes; ++i) EXPECT_EQ(row[i], 0) << "padding byte " << i;
 
     const int64_t n_items = K / Kind<S>::kItemElems;
-    for (int64_t i = 0; i < n_items; ++i) {
-        EXPECT_EQ(item<S>(row, n_items, i, x), item<blocks_type(S)>(file_row, n_items, i, x)) << "item " << i;
+    if constexpr (Kind<S>::kItemElems == Kind<F>::kItemElems) {
+        for (int64_t i = 0; i < n_items; ++i) {
+            EXPECT_EQ(item<S>(row, n_items, i, x), item<F>(file_row, n_items, i, x)) << "item " << i;
+        }
+    } else {
+        const size_t wb = row_bytes(t, block).value(), ab = row_bytes(at, block).value();
+        const int64_t per_block = block / Kind<S>::kItemElems;
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const uint8_t* wblk = file_row + b * wb;
+            const auto* ablk = static_cast<const uint8_t*>(a.data()) + b * ab;
+            EXPECT_NEAR(items<S>(row, n_items, b * per_block, per_block, x), vec_dot_ref(t, block, wblk, ablk),
+                        test::kRelBound * test::magnitude(t, wblk, at, ablk, block))
+                << "super-block " << b;
+        }
     }
     EXPECT_NEAR(items<S>(row, n_items, 0, n_items, x), vec_dot_ref(t, K, file_row, a.data()),
                 test::kRelBound * test::magnitude(t, file_row, at, a.data(), K))
@@ -178,9 +193,10 @@ class CudaInt8DotSplit : public ::testing::TestWithParam<int64_t> {};
 TEST_P(CudaInt8DotSplit, Q4_0MatchesFileLayout) { check_split_row<kStoredQ4_0Split>(GetParam()); }
 TEST_P(CudaInt8DotSplit, Q8_0MatchesFileLayout) { check_split_row<kStoredQ8_0Split>(GetParam()); }
 TEST_P(CudaInt8DotSplit, Q6_KMatchesFileLayout) { check_split_row<kStoredQ6_KSplit>(GetParam()); }
+TEST_P(CudaInt8DotSplit, Q4_KMatchesReference) { check_split_row<kStoredQ4_KSplit>(GetParam()); }
 
 // 1, 3 and 7 blocks (Q4_0 / Q8_0: scales ending inside a 16-byte word, so padded), 8 (none),
-// 43 (Q6_K: a row of 11008).
+// 43 (the K-quants: a row of 11008).
 INSTANTIATE_TEST_SUITE_P(Blocks, CudaInt8DotSplit,
                          ::testing::Values(int64_t{1}, int64_t{3}, int64_t{7}, int64_t{8}, int64_t{43}));
 
