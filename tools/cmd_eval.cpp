@@ -1,6 +1,8 @@
-// llamux eval: the logits of every prompt position from one batched evaluation, and the
-// greedy continuation, in the JSON format of the reference outputs. How any backend is
-// compared with the reference.
+// llamux eval: the logits of every prompt position from one batched evaluation (or, with
+// --one-by-one, from evaluating the prompt a token at a time, as generation does: a GPU
+// backend's matrix-vector kernels instead of its batched products), and the greedy
+// continuation, in the JSON format of the reference outputs. How any backend is compared
+// with the reference.
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +19,7 @@ struct EvalFlags {
     std::string prompt;
     int32_t n_greedy = 64;
     std::string output;
+    bool one_by_one = false;
 };
 
 int run_eval(const EvalFlags& f) {
@@ -31,7 +34,15 @@ int run_eval(const EvalFlags& f) {
     options.n_batch = std::max<int32_t>(options.n_batch, static_cast<int32_t>(tokens.size()));
     Session session(model, options);
     const int32_t n_vocab = model->hparams().n_vocab;
-    const std::vector<float> all = session.decode(tokens, true);
+    std::vector<float> all;
+    if (f.one_by_one) {
+        for (const int32_t t : tokens) {
+            const std::vector<float> row = session.decode({t});
+            all.insert(all.end(), row.begin(), row.end());
+        }
+    } else {
+        all = session.decode(tokens, true);
+    }
 
     nlohmann::json logits = nlohmann::json::array();
     for (size_t row = 0; row < tokens.size(); ++row) {
@@ -90,6 +101,8 @@ void add_eval_command(CLI::App& root, CommandFn& run) {
     cmd->add_option("-p,--prompt", flags->prompt, "Prompt text")->required();
     cmd->add_option("-n,--n-predict", flags->n_greedy, "Greedy steps after the prompt (default 64)");
     cmd->add_option("-o,--output", flags->output, "Output JSON file (default: stdout)");
+    cmd->add_flag("--one-by-one", flags->one_by_one,
+                  "Evaluate the prompt one token at a time, as generation does (default: one batch)");
     cmd->callback([flags, &run] { run = [flags] { return run_eval(*flags); }; });
 }
 

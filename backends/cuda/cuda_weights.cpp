@@ -1,8 +1,9 @@
 // Weights on the GPU: uploaded once by prepare_weight. Q4_0, Q8_0, Q4_K, Q5_K and Q6_K stay
 // quantized (the file's blocks, byte for byte; Q4_0, Q8_0, Q4_K and Q6_K rows split into
-// bodies and scales with LLAMUX_CUDA_SPLIT_BLOCKS=1, cuda_stored_types.hpp), F32 and F16 stay as they
-// are; the other types (BF16, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K) are dequantized on the host with
-// the reference routines and kept as F16, which every kernel and cuBLAS can read.
+// bodies and scales with LLAMUX_CUDA_SPLIT_BLOCKS=1, cuda_stored_types.hpp), F32 and F16
+// stay as they are; the other types (BF16, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K) are dequantized on
+// the host with the reference routines and kept as F16, which every kernel and cuBLAS can
+// read.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>

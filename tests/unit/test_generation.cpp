@@ -158,6 +158,27 @@ TEST_F(CliTest, EvalWritesTheReferenceFormat) {
     EXPECT_EQ(ours.greedy_tokens.size(), 8u);
 }
 
+// --one-by-one evaluates the prompt a token at a time: the same positions and greedy
+// tokens, logits within the F32 batch-versus-single-token bound (Consistency below).
+TEST_F(CliTest, EvalOneByOneMatchesTheBatch) {
+    LLAMUX_FIXTURE(model, "models/stories260K.gguf");
+    test::TempDir dir;
+    const fs::path batch = dir.path() / "batch.json", single = dir.path() / "single.json";
+    for (const auto& [out, extra] : {std::pair{batch, ""}, std::pair{single, "--one-by-one"}}) {
+        std::vector<std::string> args = {"eval", "-m", model.string(), "-p", "Once upon a time", "-n", "8",
+                                         "-o", out.string()};
+        if (*extra) args.emplace_back(extra);
+        const auto r = llamux(args);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    const auto a = test::load_reference(batch), b = test::load_reference(single);
+    ASSERT_EQ(b.logits.size(), a.logits.size());
+    for (size_t row = 0; row < a.logits.size(); ++row) {
+        EXPECT_LE(test::relative_row_error(b.logits[row], a.logits[row]), 1e-3) << "position " << row;
+    }
+    EXPECT_EQ(b.greedy_tokens, a.greedy_tokens);
+}
+
 TEST_F(CliTest, BadInputGivesOneClearLine) {
     LLAMUX_FIXTURE(model, "models/stories260K.gguf");
     const std::string m = model.string();
