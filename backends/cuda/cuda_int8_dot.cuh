@@ -217,9 +217,10 @@ LMX_UNROLL
 template <int T>
 LMX_HD float compute(const Q8Loaded<T>& ld) {
     const int shift = 8 * (ld.off + 2);  // the quants start 2 bytes after d
-    uint32_t qs[T == LMX_TYPE_Q4_0 ? 4 : 8];
+    constexpr int kQuantWords = T == LMX_TYPE_Q4_0 ? 4 : 8;
+    uint32_t qs[kQuantWords];
 LMX_UNROLL
-    for (int j = 0; j < (T == LMX_TYPE_Q4_0 ? 4 : 8); ++j) qs[j] = funnel_right(ld.raw[j], ld.raw[j + 1], shift);
+    for (int j = 0; j < kQuantWords; ++j) qs[j] = funnel_right(ld.raw[j], ld.raw[j + 1], shift);
     return legacy_block_dot<T>(qs, ld.raw[0] >> (8 * ld.off), ld.x, ld.dx);
 }
 

@@ -120,7 +120,7 @@ LMX_SPLIT_HD constexpr size_t split_row_bytes(int32_t split, int64_t n_blocks) {
 inline void regroup_q4_k_quants(const uint8_t* qs, uint8_t* out) {
     constexpr uint64_t kLow = 0x0F0F0F0F0F0F0F0Full;
     for (int pair = 0; pair < 4; ++pair) {
-        for (int j = 0; j < 16; j += 8) {  // eight bytes at a time (little-endian words)
+        for (int j = 0; j < 16; j += 8) {  // eight bytes at a time, bytewise operations
             uint64_t a, b;
             std::memcpy(&a, qs + 32 * pair + j, 8);       // elements j.. of both sub-blocks
             std::memcpy(&b, qs + 32 * pair + 16 + j, 8);  // elements j + 16..
