@@ -201,9 +201,6 @@ void release(CudaBackend& b);  // frees everything the backend holds
 // The type a weight of file type `dtype` is kept as on the GPU; -1 if not a weight type.
 // The same for every call of a process (LLAMUX_CUDA_SPLIT_BLOCKS is read once).
 int32_t stored_type(int32_t dtype);
-// Whether a weight stored as `stored` holds the quantized blocks of its file type `dtype`
-// (the file's layout or split), as the int8 kernels read them; false when expanded to F16.
-bool keeps_blocks(int32_t stored, int32_t dtype);
 lmx_status prepare_weight(CudaBackend& b, lmx_tensor& weight, const void* host_data,
                           std::string* why);
 void release_weight(CudaBackend& b, lmx_tensor& weight);

@@ -19,6 +19,7 @@
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
+#include "cuda_stored_types.hpp"
 #include "llamux/dtype.hpp"
 
 namespace llamux::cuda {

@@ -56,6 +56,11 @@ LMX_SPLIT_HD constexpr bool is_split_type(int32_t stored) {
 LMX_SPLIT_HD constexpr int32_t blocks_type(int32_t stored) {
     return is_split_type(stored) ? stored & ~kStoredSplitFlag : stored;
 }
+// Whether a weight of file type `dtype` stored as `stored` still holds its quantized blocks
+// (the file's layout or split), as the int8 kernels read them; false when expanded to F16.
+LMX_SPLIT_HD constexpr bool keeps_blocks(int32_t stored, int32_t dtype) {
+    return blocks_type(stored) == dtype;
+}
 // Elements per block of a split type: 32, or 256 for the K-quants.
 LMX_SPLIT_HD constexpr int split_block_elems(int32_t split) {
     return split == kStoredQ4_0Split || split == kStoredQ8_0Split ? 32 : 256;

@@ -93,8 +93,6 @@ int32_t stored_type(int32_t dtype) {
     }
 }
 
-bool keeps_blocks(int32_t stored, int32_t dtype) { return blocks_type(stored) == dtype; }
-
 lmx_status prepare_weight(CudaBackend& b, lmx_tensor& w, const void* host_data, std::string* why) {
     const std::string name = w.name && w.name[0] ? w.name : "(unnamed)";
     const auto info = dtype_info(w.dtype);

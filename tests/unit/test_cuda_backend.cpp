@@ -455,12 +455,12 @@ std::vector<std::vector<float>> run_program_on_gpu(const std::vector<lmx_node>& 
 // The second half of a Llama layer and the start of the next, one token, Q4_0 weights, as
 // the graph builder orders it: attn_output, the residual add, ffn_norm, gate, up, SwiGLU,
 // ffn_down, the add, the next attn_norm and a product on it: 13 launches without fusions,
-// 8 at level 3, 6 at 5, 5 at 6 (LLAMUX_CUDA_FUSE; ctest runs it at 3 and, in the reverse
-// block order, 6; gpu_run.sh at 2 to 6). The products ending in the add + norm (5) and
-// gate/up ending in the SwiGLU (6) need rows longer than the model fixtures' 256 (the
-// norm's last block loops), so
-// n_embd is 1312 (41 blocks of 32, 328 four-element pieces: two passes of the last block,
-// the second partial) and n_ff 416 (13 blocks of h, each rounded by the last of its warps).
+// 8 at level 3, 6 at 5, 5 at 6 (LLAMUX_CUDA_FUSE; ctest runs it at 3, at 6 in the reverse
+// block order, and at 6 with split blocks; gpu_run.sh at 2 to 6). The products ending in
+// the add + norm (5) and gate/up ending in the SwiGLU (6) need rows longer than the model
+// fixtures' 256 (the norm's last block loops), so n_embd is 1312 (41 blocks of 32, 328
+// four-element pieces: two passes of the last block, the second partial) and n_ff 416 (13
+// blocks of h, each rounded by the last of its warps).
 // Against the reference ops run one by one: the same rounding points, sums in another
 // order (1e-7 on the emulator at every level); 1e-2 leaves room for an activation landing
 // on the other side of a Q8_0 rounding step (~4e-3 each), a wrong fusion gives O(1).
