@@ -152,9 +152,9 @@ void launch_mmv_q8_rope_store(int32_t stored_dtype, const MmvGroup& group, int64
 // The add + rms_norm that launch_mmv_q8_norm does after the product (fusion level 5): one
 // row of n floats (a multiple of 32; every pointer 16-byte aligned), x = a + the product
 // (the group's single matrix's output) written to s, dst = x / sqrt(mean(x^2) + eps) * w,
-// and with round.vec_dot_type == LMX_TYPE_Q8_0 also dst rounded for the next matmul. s is
-// a (x += ...) or overlaps neither a nor the product. The same formulas as launch_rms_norm
-// with its fused add.
+// and with round.vec_dot_type Q8_0 (or Q8_K, n a multiple of 256) also dst rounded for the
+// next matmul. s is a (x += ...) or overlaps neither a nor the product. The same formulas as
+// launch_rms_norm with its fused add.
 struct NormTail {
     const float* a = nullptr;
     float* s = nullptr;

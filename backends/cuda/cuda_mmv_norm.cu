@@ -46,7 +46,11 @@ constexpr int kBatch = 2;  // pieces a thread loads before it uses any (second p
 // launch: read past L1 (__ldcg), which may hold lines of an earlier kernel. The loads come
 // in batches before the stores that might alias them, so that a thread waits for memory
 // once per batch, not once per piece; the norm's weights are fetched into L2 during the sum.
-__device__ void norm_tail(const NormTail& t, float* scratch) {
+// kQ8K: the rounding is Q8_K's (else Q8_0's or none, as t.round says); a template parameter
+// so that the other kernels do not carry its registers (the Q4_0 one would lose a block per
+// SM).
+template <bool kQ8K>
+__device__ void norm_tail(const NormTail& t, float* scratch, float2 (&exchange)[2][kRowsPerBlock]) {
     const int n4 = t.n / 4, tid = thread_index();
     const auto* s4 = reinterpret_cast<const float4*>(t.s);
     const auto* w4 = reinterpret_cast<const float4*>(t.w);
@@ -59,7 +63,8 @@ __device__ void norm_tail(const NormTail& t, float* scratch) {
     }
     sum = sum_over_block(sum, scratch);
     const float scale = 1.0f / sqrtf(sum / static_cast<float>(t.n) + t.eps);
-    const bool rounded = t.round.vec_dot_type == LMX_TYPE_Q8_0;
+    const bool q8_0 = !kQ8K && t.round.vec_dot_type == LMX_TYPE_Q8_0;
+    int calls = 0;  // round_q8_k_piece's, alternating between the two exchange arrays
     for (int f0 = 0; f0 < n4; f0 += kThreads * kBatch) {  // the same trip count for every lane
         float4 x[kBatch], g[kBatch];
 #pragma unroll
@@ -79,7 +84,8 @@ __device__ void norm_tail(const NormTail& t, float* scratch) {
                                 (x[k].w * scale) * g[k].w);
                 reinterpret_cast<float4*>(t.dst)[f] = o;
             }
-            if (rounded) round_q8_0_piece(o, f, f < n4, t.round);  // n is a multiple of 32
+            if (q8_0) round_q8_0_piece(o, f, f < n4, t.round);  // n is a multiple of 32
+            if constexpr (kQ8K) round_q8_k_piece(o, f, f < n4, threadIdx.y, exchange[calls++ % 2], t.round);
         }
     }
 }
@@ -87,8 +93,8 @@ __device__ void norm_tail(const NormTail& t, float* scratch) {
 // xq and xd are not __restrict__: the last block's rounding writes the next matmul's
 // activations over them, once every block has read them. Each warp adds its row's product
 // to the residual (x = a + b, written to s and b's row written too); the last block norms x.
-// kEarly: the early weights (cuda_mmv_rows.cuh).
-template <int T, int kUnroll, bool kEarly>
+// kEarly: the early weights (cuda_mmv_rows.cuh); kQ8K: norm_tail's.
+template <int T, int kUnroll, bool kEarly, bool kQ8K>
 __global__ void __launch_bounds__(kThreads)
     mmv_int8_norm_kernel(const MmvGroup g, int64_t n_items, const int8_t* xq, const float* xd, const NormTail t,
                          unsigned* ticket) {
@@ -112,22 +118,23 @@ __global__ void __launch_bounds__(kThreads)
     }
     __shared__ unsigned order;
     __shared__ float scratch[kRowsPerBlock];
+    __shared__ float2 exchange[2][kRowsPerBlock];
     __syncthreads();
     if (thread_index() == 0) order = atomicAdd(ticket, 1u);
     __syncthreads();
     if (order != gridDim.x - 1) return;
     __threadfence();
-    norm_tail(t, scratch);
+    norm_tail<kQ8K>(t, scratch, exchange);
     if (thread_index() == 0) *ticket = 0;  // for the next launch (kernels on a stream do not overlap)
 }
 
-template <int T>
+template <int T, bool kQ8K>
 void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd, const NormTail& t,
                   unsigned* ticket, cudaStream_t stream) {
     using L = Int8Launch<T>;
-    auto kernel = mmv_int8_norm_kernel<T, L::kUnroll, false>;
+    auto kernel = mmv_int8_norm_kernel<T, L::kUnroll, false, kQ8K>;
     if constexpr (kWeightsLoadApart<T>) {
-        if (early_weights<T>()) kernel = mmv_int8_norm_kernel<T, L::kUnroll, true>;
+        if (early_weights<T>()) kernel = mmv_int8_norm_kernel<T, L::kUnroll, true, kQ8K>;
     }
     launch(kernel, grid_for(group.rows[0], kRowsPerBlock, INT32_MAX), dim3(32, kRowsPerBlock), 0, stream, group,
            K / int8dot::Kind<T>::kItemElems, xq, xd, t, ticket);
@@ -138,7 +145,11 @@ void launch_typed(const MmvGroup& group, int64_t K, const int8_t* xq, const floa
 void launch_mmv_q8_norm(int32_t stored_dtype, const MmvGroup& group, int64_t K, const int8_t* xq, const float* xd,
                         const NormTail& t, unsigned* ticket, cudaStream_t stream) {
     dispatch_block_type(stored_dtype, [&](auto type) {
-        launch_typed<decltype(type)::value>(group, K, xq, xd, t, ticket, stream);
+        if (t.round.vec_dot_type == LMX_TYPE_Q8_K) {
+            launch_typed<decltype(type)::value, true>(group, K, xq, xd, t, ticket, stream);
+        } else {
+            launch_typed<decltype(type)::value, false>(group, K, xq, xd, t, ticket, stream);
+        }
     });
 }
 

@@ -7,6 +7,8 @@
 // kernel then also writes out (the residual stream), and the normalised row may also be
 // written rounded for the matmul after the norm (cuda_round.cuh), sparing it the rounding.
 // Either way every value equals what the separate kernels would produce.
+#include <type_traits>
+
 #include "cuda_common.cuh"
 #include "cuda_launch.cuh"
 #include "cuda_round.cuh"
@@ -85,20 +87,22 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Token generation's one row, held in registers: each thread loads its four-element pieces
-// once (16-byte loads), and the Q8_0 rounding works on them in place, the eight threads of a
-// 32-element block sharing their maximum by shuffles. The general kernel above reads the row
+// once (16-byte loads), and the rounding works on them in place: for Q8_0 the eight threads
+// of a 32-element block share their maximum by shuffles, for Q8_K the two warps of a
+// 256-element block by one exchange in shared memory (cuda_round.cuh). The general kernel above reads the row
 // three times and rounds warp by warp; this one is a single pass through memory and one
 // block reduction, which matters because generation waits on this kernel twice per layer
 // (H200, 7B shape: tg128 475 t/s against 398 with the general kernel).
-// kPieces: four-element pieces per thread (n <= 4 * kPieces * kThreads). Same values as the
-// general kernel but for the order of the sum of squares.
-template <bool kAdd, bool kRound, int kPieces>
+// kRound: as rms_norm_kernel's. kPieces: four-element pieces per thread (n <= 4 * kPieces *
+// kThreads). Same values as the general kernel but for the order of the sum of squares.
+template <bool kAdd, int kRound, int kPieces>
 __global__ void __launch_bounds__(kThreads)
     rms_norm_row_kernel(const float* x, const float* a, const float* b, float* s, const float* __restrict__ w,
                         float* __restrict__ y, int n, float eps, const RoundTarget round) {
     pdl_wait();  // cuda_launch.cuh: before reading what earlier kernels wrote
     pdl_trigger();
     __shared__ float scratch[32];
+    __shared__ float2 exchange[kPieces][kThreads / 32];  // Q8_K: one array per piece (round_q8_k_piece)
     const int n4 = n / 4;
     float4 v[kPieces], g[kPieces];
     float sum = 0.0f;
@@ -133,12 +137,14 @@ __global__ void __launch_bounds__(kThreads)
                             (v[j].w * scale) * g[j].w);
             reinterpret_cast<float4*>(y)[f] = o;
         }
-        if constexpr (kRound) round_q8_0_piece(o, f, f < n4, round);  // n is a multiple of 32
+        if constexpr (kRound == 32) round_q8_0_piece(o, f, f < n4, round);  // n is a multiple of 32
+        if constexpr (kRound == 256) round_q8_k_piece(o, f, f < n4, threadIdx.x >> 5, exchange[j], round);
     }
 }
 
 // Whether rms_norm_row_kernel takes the node: one row of n (a multiple of 32, at most
-// 8 * kThreads) contiguous floats, every row 16-byte aligned, no rounding or Q8_0.
+// 8 * kThreads) contiguous floats, every row 16-byte aligned, no rounding, Q8_0, or Q8_K
+// (n a multiple of 256).
 constexpr int kRowMaxPieces = 2;
 bool row_kernel_fits(const lmx_node& node, const lmx_node* add, const RoundTarget& round) {
     const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
@@ -146,12 +152,14 @@ bool row_kernel_fits(const lmx_node& node, const lmx_node* add, const RoundTarge
     const lmx_tensor& x = *node.src[0];
     const int64_t n = x.ne[0];
     bool fits = n % 32 == 0 && n <= 4 * kRowMaxPieces * kThreads && row(x) && row(*node.dst) &&
-                row(*node.src[1]) && (round.vec_dot_type < 0 || round.vec_dot_type == LMX_TYPE_Q8_0);
+                row(*node.src[1]) &&
+                (round.vec_dot_type < 0 || round.vec_dot_type == LMX_TYPE_Q8_0 ||
+                 (round.vec_dot_type == LMX_TYPE_Q8_K && n % 256 == 0));
     if (add) fits = fits && row(*add->src[0]) && row(*add->src[1]) && row(*add->dst);
     return fits;
 }
 
-template <bool kAdd, bool kRound>
+template <bool kAdd, int kRound>
 void launch_row(const lmx_node& node, const lmx_node* add, const RoundTarget& round, cudaStream_t stream) {
     const int n = static_cast<int>(node.src[0]->ne[0]);
     const auto* x = static_cast<const float*>(node.src[0]->data);
@@ -198,12 +206,15 @@ void launch_rounding(const lmx_node& node, const FusedAdd& add, const RoundTarge
 
 void launch_rms_norm(const lmx_node& node, const lmx_node* add, const RoundTarget& round, cudaStream_t stream) {
     if (row_kernel_fits(node, add, round)) {
-        const bool rounded = round.vec_dot_type == LMX_TYPE_Q8_0;
-        if (add) {
-            rounded ? launch_row<true, true>(node, add, round, stream) : launch_row<true, false>(node, add, round, stream);
-        } else {
-            rounded ? launch_row<false, true>(node, add, round, stream) : launch_row<false, false>(node, add, round, stream);
-        }
+        const auto launch_for = [&](auto with_add) {
+            constexpr bool kAdd = decltype(with_add)::value;
+            switch (round.vec_dot_type) {
+                case LMX_TYPE_Q8_0: return launch_row<kAdd, 32>(node, add, round, stream);
+                case LMX_TYPE_Q8_K: return launch_row<kAdd, 256>(node, add, round, stream);
+                default: return launch_row<kAdd, 0>(node, add, round, stream);
+            }
+        };
+        add ? launch_for(std::true_type{}) : launch_for(std::false_type{});
         return;
     }
     if (!add) {

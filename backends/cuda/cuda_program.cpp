@@ -212,7 +212,8 @@ bool aligned_row(const lmx_tensor& t, int64_t n) {
 // Level 5: a matrix-vector product whose output only the add + rms_norm right after it
 // reads does that norm in its last block (launch_mmv_q8_norm): nodes i (the product, a
 // group of one), i + 1 (the add, already computed by the norm), i + 2 (the norm), one row
-// of a multiple of 32, the norm rounding for a Q8_0 matmul or not at all.
+// of a multiple of 32, the norm rounding for a Q8_0 matmul, for a Q8_K one (n a multiple of
+// 256) or not at all.
 void fuse_norm_tails(std::vector<CompiledNode>& nodes) {
     for (size_t i = 0; i + 2 < nodes.size(); ++i) {
         CompiledNode& mm = nodes[i];
@@ -228,7 +229,9 @@ void fuse_norm_tails(std::vector<CompiledNode>& nodes) {
         const bool shapes = n % 32 == 0 && aligned_row(y, n) && add.node.src[1]->data == y.data &&
                             aligned_row(*add.node.src[1], n) && aligned_row(*add.node.src[0], n) &&
                             aligned_row(*add.node.dst, n) && aligned_row(*norm.node.src[1], n) &&
-                            aligned_row(*norm.node.dst, n) && (norm.round_out < 0 || norm.round_out == LMX_TYPE_Q8_0);
+                            aligned_row(*norm.node.dst, n) &&
+                            (norm.round_out < 0 || norm.round_out == LMX_TYPE_Q8_0 ||
+                             (norm.round_out == LMX_TYPE_Q8_K && n % 256 == 0));
         // Each warp writes its element of the sum in place or apart (launch_mmv_q8_norm).
         const lmx_tensor& s = *add.node.dst;
         const bool apart = s.data == add.node.src[0]->data ||

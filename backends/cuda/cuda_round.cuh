@@ -104,4 +104,48 @@ __device__ __forceinline__ void round_q8_0_piece(const float4& o, int64_t f, boo
     if ((f & 7) == 0) round.scales[f / 8] = __half2float(__float2half_rn(amax / 127.0f));
 }
 
+
+// Q8_K rounding of a row held in four-element pieces as in round_q8_0_piece, but a 256-element
+// block spans 64 pieces, two warps: piece f in lane f % 32 of block-local warp f / 32 (the
+// caller's numbering), so warps 2i and 2i + 1 share a block. Each warp finds its own signed
+// maximum (largest magnitude, first index) by shuffles; the pair swaps theirs through
+// `exchange` (one float2 per warp of the block: magnitude, signed value), the even warp,
+// whose indices are lower, winning ties. The formulas are round_block_warp's for Q8_K.
+// Synchronises the block: every thread calls it the same number of times, and calls in a
+// row alternate between two `exchange` arrays (a call's writes may not land while a slower
+// warp still reads the previous call's).
+__device__ __forceinline__ void round_q8_k_piece(const float4& o, int64_t f, bool valid, int warp,
+                                                 float2* exchange, const RoundTarget& round) {
+    const int lane = static_cast<int>(f & 31);
+    const float e[4] = {o.x, o.y, o.z, o.w};
+    float amax = 0.0f;
+    int idx = INT_MAX;  // a lane of zeros holds no maximum
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        if (fabsf(e[i]) > amax) {
+            amax = fabsf(e[i]);
+            idx = lane * 4 + i;
+        }
+    }
+    warp_argmax_abs(amax, idx);
+    const int at = idx == INT_MAX ? 0 : idx;
+    const float mine = at % 4 == 0 ? e[0] : at % 4 == 1 ? e[1] : at % 4 == 2 ? e[2] : e[3];
+    const float signed_max = __shfl_sync(0xffffffffu, mine, at / 4);
+    if (lane == 0) exchange[warp] = make_float2(amax, signed_max);
+    __syncthreads();
+    const float2 low = exchange[warp & ~1], high = exchange[warp | 1];
+    const float2 m = high.x > low.x ? high : low;
+    if (!valid) return;
+    uint32_t word = 0;
+    float d = 0.0f;
+    if (m.x != 0.0f) {
+        const float iscale = -127.0f / m.y;
+        const auto q = [iscale](float v) { return static_cast<uint32_t>(min(127, __float2int_rn(iscale * v))) & 0xFFu; };
+        word = q(o.x) | q(o.y) << 8 | q(o.z) << 16 | q(o.w) << 24;
+        d = 1.0f / iscale;
+    }
+    static_cast<uint32_t*>(round.q)[f] = word;
+    if ((f & 63) == 0) round.scales[f / 64] = d;
+}
+
 }  // namespace llamux::cuda

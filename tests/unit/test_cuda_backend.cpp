@@ -452,6 +452,43 @@ std::vector<std::vector<float>> run_program_on_gpu(const std::vector<lmx_node>& 
     return out;
 }
 
+// An activation row of n floats, and a node of the fusion tests (eps 1e-5 for the norms).
+std::unique_ptr<HostTensor> act(const std::string& name, int64_t n) {
+    return make_tensor(name, DType::F32, LMX_ROLE_ACTIVATION, {n, 1, 1, 1});
+}
+
+lmx_node fusion_node(lmx_op op, lmx_tensor* a, lmx_tensor* b, lmx_tensor* dst) {
+    lmx_node n{};
+    n.op = op;
+    n.src[0] = a;
+    n.src[1] = b;
+    n.dst = dst;
+    n.fparams[0] = 1e-5f;
+    return n;
+}
+
+// Runs the nodes as one program on the GPU (run_program_on_gpu: twice) and one by one with
+// the reference ops (twice too: a residual grows in place), then compares each named tensor.
+// 1e-2 of the row's largest value leaves room for an activation landing on the other side
+// of a rounding step (~4e-3 each for Q8_0), a wrong fusion gives O(1).
+void expect_program_matches_reference(const std::vector<lmx_node>& nodes,
+                                      const std::vector<std::pair<const char*, const lmx_tensor*>>& named) {
+    std::vector<const lmx_tensor*> read;
+    for (const auto& [name, t] : named) read.push_back(t);
+    const std::vector<std::vector<float>> gpu = run_program_on_gpu(nodes, read);
+    lmx_exec_args args{};
+    args.struct_size = sizeof(args);
+    for (int run = 0; run < 2; ++run) {
+        for (const lmx_node& n : nodes) {
+            std::string error;
+            ASSERT_EQ(run_node_ref(n, args, &error), LMX_OK) << error;
+        }
+    }
+    for (size_t i = 0; i < read.size(); ++i) {
+        EXPECT_LE(test::relative_row_error(gpu[i], as_floats(*read[i], read[i]->data)), 1e-2) << named[i].first;
+    }
+}
+
 // The second half of a Llama layer and the start of the next, one token, Q4_0 weights, as
 // the graph builder orders it: attn_output, the residual add, ffn_norm, gate, up, SwiGLU,
 // ffn_down, the add, the next attn_norm and a product on it: 13 launches without fusions,
@@ -462,8 +499,7 @@ std::vector<std::vector<float>> run_program_on_gpu(const std::vector<lmx_node>& 
 // four-element pieces: two passes of the last block, the second partial) and n_ff 416 (13
 // blocks of h, each rounded by the last of its warps).
 // Against the reference ops run one by one: the same rounding points, sums in another
-// order (1e-7 on the emulator at every level); 1e-2 leaves room for an activation landing
-// on the other side of a Q8_0 rounding step (~4e-3 each), a wrong fusion gives O(1).
+// order (1e-7 on the emulator at every level).
 TEST(CudaFusions, FfnHalfOfALayerMatchesTheReference) {
     LLAMUX_REQUIRE_GPU();
     const int64_t E = 1312, F = 416;
@@ -471,9 +507,6 @@ TEST(CudaFusions, FfnHalfOfALayerMatchesTheReference) {
         auto w = make_tensor(name, DType::Q4_0, LMX_ROLE_WEIGHT, {k, n, 1, 1});
         fill_random(*w, seed, 0.1f);
         return w;
-    };
-    const auto act = [](const std::string& name, int64_t n) {
-        return make_tensor(name, DType::F32, LMX_ROLE_ACTIVATION, {n, 1, 1, 1});
     };
     auto wo = weight("wo", E, E, 20), wg = weight("w_gate", E, F, 21), wu = weight("w_up", E, F, 22);
     auto wd = weight("w_down", F, E, 23), wq = weight("wq", E, E, 24);
@@ -486,36 +519,48 @@ TEST(CudaFusions, FfnHalfOfALayerMatchesTheReference) {
     fill_random(*res, 26, 4.0f);
     fill_random(*norm_w1, 27);
     fill_random(*norm_w2, 28);
-    const auto node = [](lmx_op op, lmx_tensor* a, lmx_tensor* b, lmx_tensor* dst) {
-        lmx_node n{};
-        n.op = op;
-        n.src[0] = a;
-        n.src[1] = b;
-        n.dst = dst;
-        n.fparams[0] = 1e-5f;
-        return n;
-    };
     const std::vector<lmx_node> nodes = {
-        node(LMX_OP_MATMUL, &wo->t, &attn->t, &o->t),     node(LMX_OP_ADD, &res->t, &o->t, &res->t),
-        node(LMX_OP_RMS_NORM, &res->t, &norm_w1->t, &n1->t), node(LMX_OP_MATMUL, &wg->t, &n1->t, &g->t),
-        node(LMX_OP_MATMUL, &wu->t, &n1->t, &u->t),       node(LMX_OP_SWIGLU, &g->t, &u->t, &h->t),
-        node(LMX_OP_MATMUL, &wd->t, &h->t, &d->t),        node(LMX_OP_ADD, &res->t, &d->t, &res->t),
-        node(LMX_OP_RMS_NORM, &res->t, &norm_w2->t, &n2->t), node(LMX_OP_MATMUL, &wq->t, &n2->t, &q->t),
+        fusion_node(LMX_OP_MATMUL, &wo->t, &attn->t, &o->t),
+        fusion_node(LMX_OP_ADD, &res->t, &o->t, &res->t),
+        fusion_node(LMX_OP_RMS_NORM, &res->t, &norm_w1->t, &n1->t),
+        fusion_node(LMX_OP_MATMUL, &wg->t, &n1->t, &g->t),
+        fusion_node(LMX_OP_MATMUL, &wu->t, &n1->t, &u->t),
+        fusion_node(LMX_OP_SWIGLU, &g->t, &u->t, &h->t),
+        fusion_node(LMX_OP_MATMUL, &wd->t, &h->t, &d->t),
+        fusion_node(LMX_OP_ADD, &res->t, &d->t, &res->t),
+        fusion_node(LMX_OP_RMS_NORM, &res->t, &norm_w2->t, &n2->t),
+        fusion_node(LMX_OP_MATMUL, &wq->t, &n2->t, &q->t),
     };
-    const std::vector<const lmx_tensor*> read = {&h->t, &res->t, &n2->t, &q->t};
-    const std::vector<std::vector<float>> gpu = run_program_on_gpu(nodes, read);
-    lmx_exec_args args{};
-    args.struct_size = sizeof(args);
-    for (int run = 0; run < 2; ++run) {  // the residual grows in place, twice: as on the GPU
-        for (const lmx_node& n : nodes) {
-            std::string error;
-            ASSERT_EQ(run_node_ref(n, args, &error), LMX_OK) << error;
-        }
-    }
-    const char* names[] = {"SwiGLU", "residual", "attn_norm", "q"};
-    for (size_t i = 0; i < read.size(); ++i) {
-        EXPECT_LE(test::relative_row_error(gpu[i], as_floats(*read[i], read[i]->data)), 1e-2) << names[i];
-    }
+    expect_program_matches_reference(
+        nodes, {{"SwiGLU", &h->t}, {"residual", &res->t}, {"attn_norm", &n2->t}, {"q", &q->t}});
+}
+
+// The norms of a K-quant file round for Q8_K matmuls (blocks of 256, two warps' worth of the
+// norm kernels' four-element pieces): attn_output (Q4_K, 256 -> E), the residual add, the
+// next attn_norm and a Q4_K product on it. At levels 2 to 4 the add + norm + rounding is one
+// launch (the one-row kernel; E = 4352 = 17 blocks takes its second pass of pieces, partly
+// filled), at 5 and 6 the product's last block does them (five passes of its 256 pieces, the
+// last partial). Bound as in the test above.
+TEST(CudaFusions, Q8KRoundingNormMatchesTheReference) {
+    LLAMUX_REQUIRE_GPU();
+    const int64_t A = 256, E = 4352, N = 64;
+    auto wo = make_tensor("wo", DType::Q4_K, LMX_ROLE_WEIGHT, {A, E, 1, 1});
+    auto wq = make_tensor("wq", DType::Q4_K, LMX_ROLE_WEIGHT, {E, N, 1, 1});
+    fill_random(*wo, 30, 0.1f);
+    fill_random(*wq, 31, 0.1f);
+    auto norm_w = make_tensor("attn_norm", DType::F32, LMX_ROLE_WEIGHT, {E, 1, 1, 1});
+    auto attn = act("attn_out", A), o = act("wo_out", E), res = act("residual", E), x = act("attn_in", E);
+    auto q = act("q", N);
+    fill_random(*attn, 32);
+    fill_random(*res, 33, 4.0f);
+    fill_random(*norm_w, 34);
+    const std::vector<lmx_node> nodes = {
+        fusion_node(LMX_OP_MATMUL, &wo->t, &attn->t, &o->t),
+        fusion_node(LMX_OP_ADD, &res->t, &o->t, &res->t),
+        fusion_node(LMX_OP_RMS_NORM, &res->t, &norm_w->t, &x->t),
+        fusion_node(LMX_OP_MATMUL, &wq->t, &x->t, &q->t),
+    };
+    expect_program_matches_reference(nodes, {{"residual", &res->t}, {"attn_norm", &x->t}, {"q", &q->t}});
 }
 
 // ---- whole models through a session -------------------------------------------------------
