@@ -1,8 +1,8 @@
-// llamux eval: the logits of every prompt position from one batched evaluation (or, with
-// --one-by-one, from evaluating the prompt a token at a time, as generation does: a GPU
-// backend's matrix-vector kernels instead of its batched products), and the greedy
-// continuation, in the JSON format of the reference outputs. How any backend is compared
-// with the reference.
+// llamux eval: the logits of every prompt position from one batched evaluation (or batches
+// of -b / -ub tokens where given; with --one-by-one, the same as -b 1, a token at a time as
+// generation does: a GPU backend's matrix-vector kernels instead of its batched products),
+// and the greedy continuation, in the JSON format of the reference outputs. How any backend
+// is compared with the reference.
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +20,7 @@ struct EvalFlags {
     int32_t n_greedy = 64;
     std::string output;
     bool one_by_one = false;
+    bool batch_given = false;  // -b or -ub on the command line: otherwise the prompt is one batch
 };
 
 int run_eval(const EvalFlags& f) {
@@ -31,7 +32,7 @@ int run_eval(const EvalFlags& f) {
     if (tokens.empty()) throw Error("-p: the prompt gives no tokens");
 
     SessionOptions options = f.session.session_options();
-    options.n_batch = std::max<int32_t>(options.n_batch, static_cast<int32_t>(tokens.size()));
+    if (!f.batch_given) options.n_batch = std::max<int32_t>(options.n_batch, static_cast<int32_t>(tokens.size()));
     Session session(model, options);
     const int32_t n_vocab = model->hparams().n_vocab;
     std::vector<float> all;
@@ -102,8 +103,11 @@ void add_eval_command(CLI::App& root, CommandFn& run) {
     cmd->add_option("-n,--n-predict", flags->n_greedy, "Greedy steps after the prompt (default 64)");
     cmd->add_option("-o,--output", flags->output, "Output JSON file (default: stdout)");
     cmd->add_flag("--one-by-one", flags->one_by_one,
-                  "Evaluate the prompt one token at a time, as generation does (default: one batch)");
-    cmd->callback([flags, &run] { run = [flags] { return run_eval(*flags); }; });
+                  "Evaluate the prompt one token at a time, as generation does (-b 1; default: one batch)");
+    cmd->callback([flags, cmd, &run] {
+        flags->batch_given = cmd->count("--batch-size") > 0 || cmd->count("--ubatch-size") > 0;
+        run = [flags] { return run_eval(*flags); };
+    });
 }
 
 }  // namespace llamux::tools

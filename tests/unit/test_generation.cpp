@@ -160,23 +160,32 @@ TEST_F(CliTest, EvalWritesTheReferenceFormat) {
 
 // --one-by-one evaluates the prompt a token at a time: the same positions and greedy
 // tokens, logits within the F32 batch-versus-single-token bound (Consistency below).
+// The prompt as one batch (the default), a token at a time (--one-by-one) and in batches of
+// -b 2 (which eval honours when given): the same logits within summation order.
 TEST_F(CliTest, EvalOneByOneMatchesTheBatch) {
     LLAMUX_FIXTURE(model, "models/stories260K.gguf");
     test::TempDir dir;
-    const fs::path batch = dir.path() / "batch.json", single = dir.path() / "single.json";
-    for (const auto& [out, extra] : {std::pair{batch, ""}, std::pair{single, "--one-by-one"}}) {
+    const std::vector<std::vector<std::string>> variants = {{}, {"--one-by-one"}, {"-b", "2"}};
+    std::vector<test::Reference> results;
+    for (size_t i = 0; i < variants.size(); ++i) {
+        const fs::path out = dir.path() / ("eval" + std::to_string(i) + ".json");
         std::vector<std::string> args = {"eval", "-m", model.string(), "-p", "Once upon a time", "-n", "8",
                                          "-o", out.string()};
-        if (*extra) args.emplace_back(extra);
+        args.insert(args.end(), variants[i].begin(), variants[i].end());
         const auto r = llamux(args);
         ASSERT_EQ(r.exit_code, 0) << r.err;
+        results.push_back(test::load_reference(out));
     }
-    const auto a = test::load_reference(batch), b = test::load_reference(single);
-    ASSERT_EQ(b.logits.size(), a.logits.size());
-    for (size_t row = 0; row < a.logits.size(); ++row) {
-        EXPECT_LE(test::relative_row_error(b.logits[row], a.logits[row]), 1e-3) << "position " << row;
+    const test::Reference& a = results[0];
+    for (size_t i = 1; i < results.size(); ++i) {
+        const test::Reference& b = results[i];
+        ASSERT_EQ(b.logits.size(), a.logits.size());
+        for (size_t row = 0; row < a.logits.size(); ++row) {
+            EXPECT_LE(test::relative_row_error(b.logits[row], a.logits[row]), 1e-3)
+                << "variant " << i << ", position " << row;
+        }
+        EXPECT_EQ(b.greedy_tokens, a.greedy_tokens) << "variant " << i;
     }
-    EXPECT_EQ(b.greedy_tokens, a.greedy_tokens);
 }
 
 TEST_F(CliTest, BadInputGivesOneClearLine) {
