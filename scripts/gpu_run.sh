@@ -10,6 +10,7 @@
 # rerun under compute-sanitizer), then `llamux bench` on a 7B-shape Q4_0 file made there
 # with `llamux synth` (while the tests run), llama.cpp on the same file when a peer build
 # came along (gpu_check.sh with PEER=...; it then replaces the anchors in the table),
+# generation 4000 tokens deep with the attention split along the cache and without,
 # generation with the opt-ins on and the launch-overhead features off one at a time, two
 # profiled runs (LLAMUX_CUDA_PROFILE, prompt and generation apart), and a short table,
 # printed last. Logs and JSON are packed
@@ -87,14 +88,16 @@ fi
 # opt-in 5: also the add + norm after attn_output and ffn_down in their launches; opt-in 6:
 # also the SwiGLU in the gate/up launch), level 6 with the early weights, the
 # weights-first GEMV with them, and Q4_0 / Q8_0 / Q6_K weights split into bodies and
-# scales (LLAMUX_CUDA_SPLIT_BLOCKS=1) at levels 3 and 6: the model tests again with each
-# (one-token decoding and prompts at every -ngl). The CudaFusions test runs the fused
+# scales (LLAMUX_CUDA_SPLIT_BLOCKS=1) at levels 3 and 6, the attention split along the
+# cache from the first row (LLAMUX_CUDA_SPLIT_ATTENTION_FROM=0): the model tests again with
+# each (one-token decoding and prompts at every -ngl). The CudaFusions test runs the fused
 # products on longer rows.
 tests_fuse=""
 if [ "${FUSE_TESTS:-1}" = 1 ]; then
   for flags in "LLAMUX_CUDA_FUSE=2" "LLAMUX_CUDA_FUSE=4" "LLAMUX_CUDA_FUSE=5" \
                "LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" "LLAMUX_CUDA_WEIGHTS_FIRST=1 LLAMUX_CUDA_EARLY_WEIGHTS=1" \
-               "LLAMUX_CUDA_SPLIT_BLOCKS=1" "LLAMUX_CUDA_SPLIT_BLOCKS=1 LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1"; do
+               "LLAMUX_CUDA_SPLIT_BLOCKS=1" "LLAMUX_CUDA_SPLIT_BLOCKS=1 LLAMUX_CUDA_FUSE=6 LLAMUX_CUDA_EARLY_WEIGHTS=1" \
+               "LLAMUX_CUDA_SPLIT_ATTENTION_FROM=0"; do
     late $((deadline - 200)) && break
     name="cuda_tests_$(echo "$flags" | tr ' =' '__')"
     echo "== test_cuda_backend model tests with $flags (log: $name.log)"
@@ -165,6 +168,17 @@ if [ -n "$kquant_pid" ] && ! late $((deadline - 60)); then
   else
     tail -3 "$out/synth_q4_k_m.log"
   fi
+fi
+# Deep into the context: the attention split along the cache (the default from 1024 rows)
+# against one block per head.
+if [ -n "$ngls" ] && ! late $((deadline - 60)); then
+  echo "== -ngl 33 generation at depth 4000"
+  for from in 1024 100000000; do
+    LLAMUX_CUDA_SPLIT_ATTENTION_FROM=$from timeout 60 "$llamux" bench -m "$model" -p 0 -n 32 -d 4000 -ngl 33 -r 2 \
+      -o json > "$out/depth_from$from.json" 2>/dev/null
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print("tg32 @ d4000, split attention from %s rows: %.1f t/s" % (sys.argv[2], d[0]["avg_ts"]))' \
+      "$out/depth_from$from.json" "$from" 2>/dev/null || echo "tg32 @ d4000, split from $from: failed"
+  done
 fi
 if [ "${ABLATE:-1}" = 1 ] && [ -n "$ngls" ] && ! late $((deadline - 60)); then
   echo "== -ngl 33 generation with the opt-ins (split blocks, fusion levels 4, 5 and 6, early"

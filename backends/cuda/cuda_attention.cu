@@ -27,7 +27,7 @@ namespace {
 // t/s with 1024 threads, 418 with 256); many queries fill the GPU with blocks.
 constexpr int kDecodeThreads = kAttentionMaxThreads;
 constexpr int kPromptThreads = kAttentionThreads;
-constexpr int64_t kDecodeMaxTokens = 4;
+constexpr int64_t kDecodeMaxTokens = kAttentionDecodeMaxTokens;
 constexpr int64_t kTiledMaxDim = 128;
 
 // The kernels' parameters under their usual names.

@@ -22,15 +22,6 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kLanesPerRow = 8;                       // scores: 8 lanes share a cache row
 constexpr int kRowsPerStep = kWarps * 32 / kLanesPerRow;
 constexpr int kRowsPerLoad = 4;                       // p v: rows a thread loads at once
-constexpr int kMaxHeadDim = 128;  // 256 would spill registers at 1024 threads
-
-// Eight halves as loaded (16 bytes, kept packed until used: registers are scarce at 1024
-// threads), and half e of them as a float.
-__device__ __forceinline__ uint4 load8(const char* p) { return *reinterpret_cast<const uint4*>(p); }
-__device__ __forceinline__ float half_at(const uint4& raw, int e) {
-    const uint32_t w = e < 2 ? raw.x : e < 4 ? raw.y : e < 6 ? raw.z : raw.w;
-    return __half2float(__ushort_as_half(static_cast<unsigned short>(e % 2 == 0 ? w & 0xFFFFu : w >> 16)));
-}
 
 // kPieces: 16-byte pieces of a cache row per lane in the scores (head_dim <= 64 * kPieces).
 template <int kPieces>
@@ -117,26 +108,8 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(const Attent
                     for (int e = 0; e < 8; ++e) acc[e] += pj * half_at(vr[u], e);
                 }
             }
-            // Lanes l and l + C hold the same piece: fold the warp onto its first C lanes.
-            for (int o = C; o < 32; o <<= 1) {
-#pragma unroll
-                for (int e = 0; e < 8; ++e) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
-            }
-            if (lane < C) {
-#pragma unroll
-                for (int e = 0; e < 8; ++e) red[warp * D + 8 * lane + e] = acc[e];
-            }
-            __syncthreads();
-            if (tid < D) {
-                float o = 0.0f;
-                for (int w = 0; w < kWarps; ++w) o += red[w * D + tid];
-                reinterpret_cast<float*>(a.dst + t * a.dst_nb1)[h * D + tid] = o;
-                if (a.round_q) {  // head_dim % 32 == 0: whole warps, one block of 32 each
-                    const float block[1] = {o};
-                    const int64_t e = (t * a.n_head + h) * D + tid;
-                    round_block_warp<32, ActOut::Q8>(block, lane, e, e / 32, a.round_q, a.round_scales);
-                }
-            }
+            const float o = fold_piece_sums<kWarps>(acc, C, D, red);
+            if (tid < D) store_output(a, t, h, tid, o);
         }
     }
 }

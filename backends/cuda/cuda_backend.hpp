@@ -20,6 +20,8 @@ namespace llamux::cuda {
 
 // LLAMUX_CUDA_GRAPHS unset or not "0" (cuda_graph.cpp).
 bool graphs_enabled();
+// LLAMUX_CUDA_SPLIT_ATTENTION_FROM: see CudaBackend::split_attention_from (cuda_program.cpp).
+int64_t split_attention_from_env();
 // Programmatic dependent launch for every kernel (cuda_launch.cuh): on for sm_90 and newer
 // unless LLAMUX_CUDA_PDL=0; with it, the GEMV's early weight loads when
 // LLAMUX_CUDA_EARLY_WEIGHTS=1; and the plain GEMV's weights-first walk when
@@ -75,6 +77,11 @@ struct CudaBackend {
     DeviceScratch act_alt;
     DeviceScratch act_scales_alt;
     DeviceScratch swiglu_tickets;
+    // Token generation's attention splits along the cache (cuda_attention_split.cu) once this
+    // many cache rows are filled before the token (LLAMUX_CUDA_SPLIT_ATTENTION_FROM, default
+    // 1024); programs with such an attention keep one CUDA graph per side of it. Its scratch.
+    int64_t split_attention_from = split_attention_from_env();
+    DeviceScratch split_scores, split_stats, split_partial, split_tickets;
 
     // n_past of the current execute, in device memory: kv_store and attention read it when
     // they run, so a program captured as a CUDA graph replays with the current value.
@@ -146,6 +153,8 @@ struct CompiledNode {
     bool has_swiglu_epilogue = false;
     lmx_node swiglu_node{};
     bool x_in_alt = false;
+    // An attention node that takes the split kernels past split_attention_from.
+    bool split_attention = false;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
 
@@ -153,11 +162,14 @@ struct CudaProgram {
     std::vector<CompiledNode> nodes;
     mutable int64_t executions = 0;  // the profile skips each program's first (warm-up) run
     // Replayed as a CUDA graph from its second execution on when every node is a kernel
-    // launch (no cuBLAS); see cuda_graph.cpp.
+    // launch (no cuBLAS); see cuda_graph.cpp. One graph per variant of the launches:
+    // kShortContext, and kLongContext where the program has split attention.
     bool graphable = false;
-    mutable cudaGraphExec_t graph = nullptr;
-    mutable uint64_t graph_generation = 0;  // CudaBackend::scratch_generation at capture
-    mutable bool graph_failed = false;      // capture refused once: launch directly
+    bool has_split_attention = false;
+    static constexpr int kShortContext = 0, kLongContext = 1;
+    mutable cudaGraphExec_t graph[2] = {nullptr, nullptr};
+    mutable uint64_t graph_generation[2] = {0, 0};  // CudaBackend::scratch_generation at capture
+    mutable bool graph_failed = false;              // capture refused once: launch directly
 
     CudaProgram() = default;
     CudaProgram(const CudaProgram&) = delete;
@@ -207,10 +219,11 @@ void release_weight(CudaBackend& b, lmx_tensor& weight);
 
 // ---- cuda_graph.cpp --------------------------------------------------------------------------
 
-// Queues the program's nodes through its CUDA graph (captured on first use, or again after
-// the scratch moved); `launch` queues them directly and is what gets captured. Returns
-// false in *used when the program is not replayed as a graph (the caller launches).
-lmx_status run_graph(CudaBackend& b, const CudaProgram& program,
+// Queues the program's nodes through its CUDA graph for `variant` (CudaProgram::
+// kShortContext or kLongContext; captured on first use, or again after the scratch moved);
+// `launch` queues that variant's launches directly and is what gets captured. Returns false
+// in *used when the program is not replayed as a graph (the caller launches).
+lmx_status run_graph(CudaBackend& b, const CudaProgram& program, int variant,
                      const std::function<lmx_status(std::string*)>& launch, bool* used, std::string* why);
 
 // ---- cuda_program.cpp / cuda_matmul.cpp ----------------------------------------------------

@@ -32,7 +32,9 @@ void set_programmatic_launch(int device_major) {
 }
 
 CudaProgram::~CudaProgram() {
-    if (graph) cudaGraphExecDestroy(graph);
+    for (cudaGraphExec_t g : graph) {
+        if (g) cudaGraphExecDestroy(g);
+    }
 }
 
 namespace {
@@ -68,13 +70,14 @@ lmx_status capture(CudaBackend& b, const std::function<lmx_status(std::string*)>
 
 }  // namespace
 
-lmx_status run_graph(CudaBackend& b, const CudaProgram& p, const std::function<lmx_status(std::string*)>& launch,
-                     bool* used, std::string* why) {
+lmx_status run_graph(CudaBackend& b, const CudaProgram& p, int variant,
+                     const std::function<lmx_status(std::string*)>& launch, bool* used, std::string* why) {
     *used = false;
     if (!b.graphs || !p.graphable || p.graph_failed || p.executions < 2) return LMX_OK;
-    if (!p.graph || p.graph_generation != b.scratch_generation) {
-        if (p.graph) cudaGraphExecDestroy(p.graph);
-        p.graph = nullptr;
+    cudaGraphExec_t& graph = p.graph[variant];
+    if (!graph || p.graph_generation[variant] != b.scratch_generation) {
+        if (graph) cudaGraphExecDestroy(graph);
+        graph = nullptr;
         std::string reason;
         cudaGraphExec_t exec = nullptr;
         if (capture(b, launch, &exec, &reason) != LMX_OK) {
@@ -83,10 +86,10 @@ lmx_status run_graph(CudaBackend& b, const CudaProgram& p, const std::function<l
             plugin::log(b.config, 2, "cuda: program launched without a CUDA graph: " + reason);
             return LMX_OK;
         }
-        p.graph = exec;
-        p.graph_generation = b.scratch_generation;
+        graph = exec;
+        p.graph_generation[variant] = b.scratch_generation;
     }
-    const cudaError_t e = cudaGraphLaunch(p.graph, b.stream);
+    const cudaError_t e = cudaGraphLaunch(graph, b.stream);
     if (e != cudaSuccess) {
         *why = "cudaGraphLaunch: " + error_text(e);
         return LMX_ERR_DEVICE;

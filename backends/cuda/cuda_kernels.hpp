@@ -30,6 +30,8 @@ inline int64_t n_rows(const lmx_tensor& t) { return t.ne[1] * t.ne[2] * t.ne[3];
 // generation (a few queries) runs blocks of kAttentionMaxThreads.
 constexpr int kAttentionThreads = 256;
 constexpr int kAttentionMaxThreads = 1024;
+// Queries up to which attention runs the token-generation kernels (a block per query).
+constexpr int64_t kAttentionDecodeMaxTokens = 4;
 // Dynamic shared memory the attention kernels need for a cache of n_ctx rows.
 size_t attention_shared_bytes(int64_t head_dim, int64_t n_ctx);
 // Lets the attention kernels use up to `bytes` of dynamic shared memory (above 48 KiB needs
@@ -84,6 +86,28 @@ size_t attention_decode_shared_bytes(int64_t head_dim, int64_t n_ctx);
 cudaError_t attention_decode_allow_shared(size_t bytes);
 void launch_attention_decode(const lmx_node& node, const int32_t* n_past, const RoundTarget& round,
                              cudaStream_t stream);
+// Token generation's attention split along the cache (cuda_attention_split.cu), for long
+// contexts: blocks of kAttentionSplitRows cache rows, two launches. Fits the nodes the
+// one-query f16 kernel takes (attention_split_fits); writes dst and `round` as
+// launch_attention does. Its device scratch (AttentionSplitSizes bytes each, for the
+// node's n_ctx; the tickets zeroed once, and left zeroed by every launch) is the caller's;
+// the launcher fills in n_ctx and n_blocks.
+constexpr int kAttentionSplitRows = 256;
+struct AttentionSplitScratch {
+    float* scores = nullptr;     // [n_tok][n_head][n_ctx]
+    float2* stats = nullptr;     // [n_tok][n_head][n_blocks]: each block's maximum and exp-sum
+    float* partial = nullptr;    // [n_tok][n_head][n_blocks][head_dim]: each block's share of p v
+    unsigned* tickets = nullptr;  // [n_tok][n_head]
+    int64_t n_ctx = 0;
+    int n_blocks = 0;
+};
+struct AttentionSplitSizes {
+    size_t scores, stats, partial, tickets;
+};
+bool attention_split_fits(const lmx_node& node);
+AttentionSplitSizes attention_split_sizes(const lmx_node& node);
+void launch_attention_split(const lmx_node& node, const int32_t* n_past, const RoundTarget& round,
+                            const AttentionSplitScratch& scratch, cudaStream_t stream);
 // Whether the attention kernel `node` runs with can also round its output to vec_dot_type:
 // Q8_0 from the kernel for a few queries, head_dim a multiple of 32 (a warp per block).
 bool attention_can_round(const lmx_node& node, int32_t vec_dot_type);

@@ -161,7 +161,8 @@ void release(CudaBackend& b) {
     if (b.cublas) cublasDestroy(b.cublas);
     if (b.cublas_workspace) cudaFree(b.cublas_workspace);
     for (DeviceScratch* s : {&b.gemm_weight, &b.gemm_act, &b.act_scales, &b.act_alt, &b.act_scales_alt,
-                             &b.swiglu_tickets}) {
+                             &b.swiglu_tickets, &b.split_scores, &b.split_stats, &b.split_partial,
+                             &b.split_tickets}) {
         if (s->ptr) cudaFree(s->ptr);
     }
     if (b.n_past_dev) cudaFree(b.n_past_dev);

@@ -90,6 +90,15 @@ int fusion_level() {
     return v && *v ? std::atoi(v) : 3;
 }
 
+}  // namespace
+
+int64_t split_attention_from_env() {
+    const char* v = std::getenv("LLAMUX_CUDA_SPLIT_ATTENTION_FROM");
+    return v && *v ? std::max<int64_t>(0, std::atoll(v)) : 1024;
+}
+
+namespace {
+
 bool is_f32_rows(const lmx_tensor& t) { return t.dtype == LMX_TYPE_F32 && t.nb[0] == sizeof(float); }
 
 // nodes[j] = rope(k), j + 1 = kv_store of its output, j + 2 = kv_store of v, in the shapes
@@ -327,6 +336,35 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
     fuse_swiglu_epilogues(nodes);
 }
 
+// Marks the attention nodes that can take the split kernels and sizes their scratch (all
+// of the program's attention nodes share it: they run one after another).
+lmx_status plan_split_attention(CudaBackend& b, CudaProgram& program, std::string* why) {
+    AttentionSplitSizes most{0, 0, 0, 0};
+    for (CompiledNode& c : program.nodes) {
+        if (c.node.op != LMX_OP_ATTENTION || !attention_split_fits(c.node)) continue;
+        c.split_attention = true;
+        program.has_split_attention = true;
+        const AttentionSplitSizes s = attention_split_sizes(c.node);
+        most = {std::max(most.scores, s.scores), std::max(most.stats, s.stats), std::max(most.partial, s.partial),
+                std::max(most.tickets, s.tickets)};
+    }
+    if (!program.has_split_attention) return LMX_OK;
+    lmx_status s = ensure_scratch(b, b.split_scores, most.scores, "split attention scores", why);
+    if (s == LMX_OK) s = ensure_scratch(b, b.split_stats, most.stats, "split attention block sums", why);
+    if (s == LMX_OK) s = ensure_scratch(b, b.split_partial, most.partial, "split attention partial outputs", why);
+    if (s == LMX_OK) s = ensure_scratch(b, b.split_tickets, most.tickets, "split attention tickets", why);
+    return s;
+}
+
+AttentionSplitScratch split_scratch(const CudaBackend& b) {
+    AttentionSplitScratch s;
+    s.scores = static_cast<float*>(b.split_scores.ptr);
+    s.stats = static_cast<float2*>(b.split_stats.ptr);
+    s.partial = static_cast<float*>(b.split_partial.ptr);
+    s.tickets = static_cast<unsigned*>(b.split_tickets.ptr);
+    return s;
+}
+
 // The second activation scratch and the tickets of level 6, sized for the program's
 // SwiGLU epilogues.
 lmx_status size_fusion_scratch(CudaBackend& b, const std::vector<CompiledNode>& nodes, std::string* why) {
@@ -422,6 +460,7 @@ lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaP
     share_matmul_inputs(program.nodes);
     fuse_nodes(program.nodes);
     if (const lmx_status s = size_fusion_scratch(b, program.nodes, why); s != LMX_OK) return s;
+    if (const lmx_status s = plan_split_attention(b, program, why); s != LMX_OK) return s;
     program.graphable = std::all_of(program.nodes.begin(), program.nodes.end(), [](const CompiledNode& c) {
         return c.node.op != LMX_OP_MATMUL || c.path == MatmulPath::Gemv || c.path == MatmulPath::GemvQ8;
     });
@@ -430,9 +469,10 @@ lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaP
 
 namespace {
 
-// Queues every node of the program on the stream (checked launches); n_past has been
-// checked and stored in b.n_past_dev by execute.
-lmx_status launch_nodes(CudaBackend& b, const CudaProgram& program, bool profiled, std::string* why) {
+// Queues every node of the program on the stream (checked launches), the attention nodes
+// split along the cache in the kLongContext variant; n_past has been checked and stored in
+// b.n_past_dev by execute.
+lmx_status launch_nodes(CudaBackend& b, const CudaProgram& program, int variant, bool profiled, std::string* why) {
     for (size_t i = 0; i < program.nodes.size(); ++i) {
         const CompiledNode& c = program.nodes[i];
         const lmx_node& node = c.node;
@@ -457,7 +497,13 @@ lmx_status launch_nodes(CudaBackend& b, const CudaProgram& program, bool profile
                 }
                 break;
             case LMX_OP_KV_STORE: launch_kv_store(node, b.n_past_dev, b.stream); break;
-            case LMX_OP_ATTENTION: launch_attention(node, b.n_past_dev, round_target(b, c), b.stream); break;
+            case LMX_OP_ATTENTION:
+                if (variant == CudaProgram::kLongContext && c.split_attention) {
+                    launch_attention_split(node, b.n_past_dev, round_target(b, c), split_scratch(b), b.stream);
+                } else {
+                    launch_attention(node, b.n_past_dev, round_target(b, c), b.stream);
+                }
+                break;
             case LMX_OP_SWIGLU: launch_swiglu(node, round_target(b, c), b.stream); break;
             case LMX_OP_ADD: launch_add(node, b.stream); break;
             case LMX_OP_COPY: launch_copy(node, b.stream); break;
@@ -498,15 +544,19 @@ lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_ar
         *why = "kernel launch (n_past): " + error_text(e);
         return LMX_ERR_DEVICE;
     }
+    const int variant = program.has_split_attention && args.n_past >= b.split_attention_from
+                            ? CudaProgram::kLongContext
+                            : CudaProgram::kShortContext;
     const bool profiled = b.profiling && program.executions > 0;
     ++program.executions;
     if (!profiled) {
         bool used = false;
         const lmx_status s = run_graph(
-            b, program, [&](std::string* w) { return launch_nodes(b, program, false, w); }, &used, why);
+            b, program, variant, [&](std::string* w) { return launch_nodes(b, program, variant, false, w); },
+            &used, why);
         if (s != LMX_OK || used) return s;
     }
-    return launch_nodes(b, program, profiled, why);
+    return launch_nodes(b, program, variant, profiled, why);
 }
 
 }  // namespace llamux::cuda

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -296,39 +297,89 @@ INSTANTIATE_TEST_SUITE_P(StoredTypes, CudaGetRows,
 // query tiles and cache chunks (tensor-core kernel on f16, tiled kernel on f32; partial last
 // tile), a small head, a head that is no multiple of 16 (tiled kernel on f16 too), and a
 // head too wide for either.
+// Sets an environment variable for its lifetime and restores what was there before (a ctest
+// run may have set it for the whole process).
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) old_ = old;
+        EXPECT_EQ(setenv(name, value, 1), 0);
+    }
+    ~ScopedEnv() { old_ ? setenv(name_, old_->c_str(), 1) : unsetenv(name_); }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
+// An attention node over random q and caches: n_head heads of head_dim D sharing n_head_kv
+// KV heads, n_tok queries, a cache of n_ctx rows.
+struct AttentionFixture {
+    std::unique_ptr<HostTensor> q, k, v, out;
+    lmx_node node{};
+    AttentionFixture(int64_t D, int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t n_ctx, DType cache_type) {
+        q = make_tensor("q", DType::F32, LMX_ROLE_ACTIVATION, {D, n_head, n_tok, 1});
+        k = make_tensor("cache_k", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
+        v = make_tensor("cache_v", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
+        out = make_tensor("attn", DType::F32, LMX_ROLE_ACTIVATION, {D * n_head, n_tok, 1, 1});
+        fill_random(*q, 4, 0.5f);
+        fill_random(*k, 5);
+        fill_random(*v, 6);
+        node.op = LMX_OP_ATTENTION;
+        node.src[0] = &q->t;
+        node.src[1] = &k->t;
+        node.src[2] = &v->t;
+        node.dst = &out->t;
+        node.iparams[0] = static_cast<int32_t>(n_head);
+        node.iparams[1] = static_cast<int32_t>(n_head_kv);
+        node.fparams[0] = 1.0f / std::sqrt(static_cast<float>(D));
+    }
+};
+
+// Head size, queries and cache rows filled before them.
+struct AttentionCase {
+    int64_t D, n_tok;
+    int32_t n_past;
+};
+
 TEST(CudaOps, AttentionMatchesReference) {
     LLAMUX_REQUIRE_GPU();
-    struct Case {
-        int64_t D, n_tok;
-        int32_t n_past;
-    };
-    const int64_t n_head = 8, n_head_kv = 2, n_ctx = 300;
-    for (const Case& c : {Case{128, 3, 200}, Case{128, 1, 290}, Case{128, 37, 50}, Case{64, 20, 0}, Case{72, 10, 30},
-                          Case{256, 9, 70}}) {
+    for (const AttentionCase& c : {AttentionCase{128, 3, 200}, AttentionCase{128, 1, 290}, AttentionCase{128, 37, 50},
+                                   AttentionCase{64, 20, 0}, AttentionCase{72, 10, 30}, AttentionCase{256, 9, 70}}) {
         for (DType cache_type : {DType::F16, DType::F32}) {
-            const int64_t D = c.D, n_tok = c.n_tok;
-            const int32_t n_past = c.n_past;
-            auto q = make_tensor("q", DType::F32, LMX_ROLE_ACTIVATION, {D, n_head, n_tok, 1});
-            auto k = make_tensor("cache_k", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
-            auto v = make_tensor("cache_v", cache_type, LMX_ROLE_KV_CACHE, {D * n_head_kv, n_ctx, 1, 1});
-            auto out = make_tensor("attn", DType::F32, LMX_ROLE_ACTIVATION, {D * n_head, n_tok, 1, 1});
-            fill_random(*q, 4, 0.5f);
-            fill_random(*k, 5);
-            fill_random(*v, 6);
-            lmx_node node{};
-            node.op = LMX_OP_ATTENTION;
-            node.src[0] = &q->t;
-            node.src[1] = &k->t;
-            node.src[2] = &v->t;
-            node.dst = &out->t;
-            node.iparams[0] = static_cast<int32_t>(n_head);
-            node.iparams[1] = static_cast<int32_t>(n_head_kv);
-            node.fparams[0] = 1.0f / std::sqrt(static_cast<float>(D));
-            const std::vector<float> gpu = run_on_gpu(node, n_past);
-            const std::vector<float> ref = run_on_host(node, n_past);
+            const AttentionFixture f(c.D, c.n_tok, 8, 2, 300, cache_type);
+            const std::vector<float> gpu = run_on_gpu(f.node, c.n_past);
+            const std::vector<float> ref = run_on_host(f.node, c.n_past);
             EXPECT_LE(test::relative_row_error(gpu, ref), 1e-3)
-                << dtype_name(cache_type) << " D=" << D << " n_tok=" << n_tok << " n_past=" << n_past;
+                << dtype_name(cache_type) << " D=" << c.D << " n_tok=" << c.n_tok << " n_past=" << c.n_past;
         }
+    }
+}
+
+// Token generation's attention split along the cache (cuda_attention_split.cu; the backend
+// takes it from LLAMUX_CUDA_SPLIT_ATTENTION_FROM cache rows on, 0 here): blocks of 256 rows,
+// the last one partial, one block alone, queries whose rows end on both sides of a block
+// boundary (n_kv 1021 to 1024 and 1025), GQA, heads of 8 to 128. Against the reference
+// (bound as above) and against the one-block kernel: the same scores and probabilities
+// but for the sum of the exponentials, folded block by block (an f16 rounding of a
+// probability may flip: 2^-11 of one term).
+TEST(CudaOps, SplitAttentionMatchesReference) {
+    LLAMUX_REQUIRE_GPU();
+    for (const AttentionCase& c : {AttentionCase{128, 1, 700}, AttentionCase{128, 4, 1020}, AttentionCase{128, 2, 1023},
+                                   AttentionCase{64, 2, 0}, AttentionCase{8, 1, 513}, AttentionCase{32, 3, 255}}) {
+        const AttentionFixture f(c.D, c.n_tok, 8, 2, 1100, DType::F16);
+        const auto run_from = [&](const char* rows) {
+            const ScopedEnv from("LLAMUX_CUDA_SPLIT_ATTENTION_FROM", rows);
+            return run_on_gpu(f.node, c.n_past);
+        };
+        const std::vector<float> split = run_from("0"), whole = run_from("1000000");
+        const std::vector<float> ref = run_on_host(f.node, c.n_past);
+        const std::string what = "D=" + std::to_string(c.D) + " n_tok=" + std::to_string(c.n_tok) +
+                                 " n_past=" + std::to_string(c.n_past);
+        EXPECT_LE(test::relative_row_error(split, ref), 1e-3) << what;
+        EXPECT_LE(test::relative_row_error(split, whole), 1e-4) << what;
     }
 }
 
@@ -619,14 +670,13 @@ TEST(CudaSession, FullOffloadRunsEveryNodeButTheEmbedding) {
 // The error of a session with every layer of `model` on the GPU and
 // LLAMUX_CUDA_MEMORY_LIMIT_MIB=value; empty if the session starts.
 std::string session_error_with_memory_limit(const std::shared_ptr<const Model>& model, const char* value) {
-    EXPECT_EQ(setenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB", value, 1), 0);
+    const ScopedEnv limit("LLAMUX_CUDA_MEMORY_LIMIT_MIB", value);
     std::string message;
     try {
         Session session(model, gpu_options(model->hparams().n_layer + 1));
     } catch (const std::exception& e) {
         message = e.what();
     }
-    unsetenv("LLAMUX_CUDA_MEMORY_LIMIT_MIB");
     return message;
 }
 
@@ -721,6 +771,24 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, CudaGreedy,
                                            "stories260K-F32.lily-and-ben.json",
                                            "stories260K-F32.tom-wanted.json"),
                          test::reference_test_name);
+
+// Generation that crosses LLAMUX_CUDA_SPLIT_ATTENTION_FROM (set a few rows past the prompt
+// here): the program switches from the one-block attention to the split one and from one
+// CUDA graph to the other mid-generation, and the tokens stay llama.cpp's.
+TEST(CudaSession, GenerationCrossesIntoSplitAttention) {
+    LLAMUX_REQUIRE_GPU();
+    LLAMUX_FIXTURE(ref_path, "testdata/reference/stories260K-F32.once-upon-a-time.json");
+    LLAMUX_FIXTURE(model_path, "models/stories260K.gguf");
+    const test::Reference ref = test::load_reference(ref_path);
+    ASSERT_GT(ref.greedy_tokens.size(), 8u);
+    const std::string from = std::to_string(ref.prompt_tokens.size() + 4);
+    const ScopedEnv split("LLAMUX_CUDA_SPLIT_ATTENTION_FROM", from.c_str());
+    auto model = Model::load(model_path.string());
+    Session session(model, gpu_options(model->hparams().n_layer + 1));
+    const auto [tokens, text] =
+        test::greedy(session, model->tokenizer(), ref.prompt_tokens, static_cast<int32_t>(ref.greedy_tokens.size()));
+    EXPECT_EQ(tokens, ref.greedy_tokens);
+}
 
 // Embeddings come out of the GPU head's output norm as they come out of the CPU's.
 TEST(CudaSession, EmbeddingsAsTheCpus) {
