@@ -57,6 +57,26 @@ __device__ __forceinline__ float half_at(const uint4& raw, int e) {
     return __half2float(__ushort_as_half(static_cast<unsigned short>(e % 2 == 0 ? w & 0xFFFFu : w >> 16)));
 }
 
+// q . k for a cache row shared by kLanes lanes (aligned in the warp): this lane holds the
+// row's 16-byte pieces sl, sl + kLanes, ... (kPieces of them; those at C = head_dim / 8 and
+// past are not used), q_s the query as floats. Every lane of the warp calls it and gets the
+// row's whole sum.
+template <int kLanes, int kPieces>
+__device__ __forceinline__ float shared_row_dot(const float* q_s, const uint4 (&kr)[kPieces], int sl, int C) {
+    float dot = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kPieces; ++i) {
+        const int pc = sl + kLanes * i;
+        if (pc < C) {
+#pragma unroll
+            for (int e = 0; e < 8; ++e) dot += q_s[8 * pc + e] * half_at(kr[i], e);
+        }
+    }
+#pragma unroll
+    for (int o = kLanes / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    return dot;
+}
+
 // p v of a block whose threads each hold eight sums of one 16-byte piece c of the head (C =
 // head_dim / 8 pieces, piece c = threadIdx.x % C) over some of the rows: folds the lanes of
 // a warp that hold the same piece (l and l + C, C <= 16), then the warps through `part`

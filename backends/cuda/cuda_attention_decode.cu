@@ -76,18 +76,7 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(const Attent
             for (int64_t j0 = k_first; j0 < n_kv; j0 += kRowsPerStep) {
                 const int64_t j = j0 + sub;
                 if (j0 != k_first) load_k(j, kr);
-                float dot = 0.0f;
-#pragma unroll
-                for (int i = 0; i < kPieces; ++i) {
-                    const int pc = sl + kLanesPerRow * i;
-                    if (pc < C) {
-#pragma unroll
-                        for (int e = 0; e < 8; ++e) dot += q_s[8 * pc + e] * half_at(kr[i], e);
-                    }
-                }
-#pragma unroll
-                for (int o = kLanesPerRow / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-                const float s = dot * a.scale;
+                const float s = shared_row_dot<kLanesPerRow>(q_s, kr, sl, C) * a.scale;
                 if (j < n_kv) {
                     if (sl == 0) p[j] = s;
                     local_max = fmaxf(local_max, s);

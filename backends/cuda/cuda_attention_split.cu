@@ -83,18 +83,7 @@ __global__ void __launch_bounds__(kThreads) attention_split_scores_kernel(const 
     float local_max = -INFINITY;
 #pragma unroll
     for (int i = 0; i < kSteps; ++i) {
-        float dot = 0.0f;
-#pragma unroll
-        for (int k = 0; k < kPieces; ++k) {
-            const int pc = sl + kLanesPerRow * k;
-            if (pc < C) {
-#pragma unroll
-                for (int e = 0; e < 8; ++e) dot += q_s[8 * pc + e] * half_at(kr[i][k], e);
-            }
-        }
-#pragma unroll
-        for (int o = kLanesPerRow / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-        score[i] = dot * a.scale;
+        score[i] = shared_row_dot<kLanesPerRow>(q_s, kr[i], sl, C) * a.scale;
         const int64_t j = row_of(i);
         if (j < n_kv) {
             if (sl == 0) out.scores[j] = score[i];
