@@ -89,10 +89,11 @@ __global__ void __launch_bounds__(kThreads)
 // Token generation's one row, held in registers: each thread loads its four-element pieces
 // once (16-byte loads), and the rounding works on them in place: for Q8_0 the eight threads
 // of a 32-element block share their maximum by shuffles, for Q8_K the two warps of a
-// 256-element block by one exchange in shared memory (cuda_round.cuh). The general kernel above reads the row
-// three times and rounds warp by warp; this one is a single pass through memory and one
-// block reduction, which matters because generation waits on this kernel twice per layer
-// (H200, 7B shape: tg128 475 t/s against 398 with the general kernel).
+// 256-element block by one exchange in shared memory (cuda_round.cuh). The general kernel
+// above reads the row three times and rounds warp by warp; this one is a single pass
+// through memory and one block reduction, which matters because generation waits on this
+// kernel twice per layer (H200, 7B shape: tg128 475 t/s against 398 with the general
+// kernel).
 // kRound: as rms_norm_kernel's. kPieces: four-element pieces per thread (n <= 4 * kPieces *
 // kThreads). Same values as the general kernel but for the order of the sum of squares.
 template <bool kAdd, int kRound, int kPieces>

@@ -336,12 +336,14 @@ void fuse_nodes(std::vector<CompiledNode>& nodes) {
     fuse_swiglu_epilogues(nodes);
 }
 
-// Marks the attention nodes that can take the split kernels and sizes their scratch (all
-// of the program's attention nodes share it: they run one after another).
+// Marks the attention nodes that can take the split kernels, in caches long enough to reach
+// split_attention_from, and sizes their scratch (all of the program's attention nodes share
+// it: they run one after another).
 lmx_status plan_split_attention(CudaBackend& b, CudaProgram& program, std::string* why) {
     AttentionSplitSizes most{0, 0, 0, 0};
     for (CompiledNode& c : program.nodes) {
         if (c.node.op != LMX_OP_ATTENTION || !attention_split_fits(c.node)) continue;
+        if (c.node.src[1]->ne[1] <= b.split_attention_from) continue;  // n_past stays below it
         c.split_attention = true;
         program.has_split_attention = true;
         const AttentionSplitSizes s = attention_split_sizes(c.node);

@@ -104,16 +104,15 @@ __device__ __forceinline__ void round_q8_0_piece(const float4& o, int64_t f, boo
     if ((f & 7) == 0) round.scales[f / 8] = __half2float(__float2half_rn(amax / 127.0f));
 }
 
-
-// Q8_K rounding of a row held in four-element pieces as in round_q8_0_piece, but a 256-element
-// block spans 64 pieces, two warps: piece f in lane f % 32 of block-local warp f / 32 (the
-// caller's numbering), so warps 2i and 2i + 1 share a block. Each warp finds its own signed
-// maximum (largest magnitude, first index) by shuffles; the pair swaps theirs through
-// `exchange` (one float2 per warp of the block: magnitude, signed value), the even warp,
-// whose indices are lower, winning ties. The formulas are round_block_warp's for Q8_K.
-// Synchronises the block: every thread calls it the same number of times, and calls in a
-// row alternate between two `exchange` arrays (a call's writes may not land while a slower
-// warp still reads the previous call's).
+// Q8_K rounding of a row held in four-element pieces as in round_q8_0_piece, but a
+// 256-element block spans 64 pieces, two warps: piece f in lane f % 32 of the block-local
+// warp `warp`, even for a block's first 32 pieces and odd (warp + 1) for the rest. Each warp
+// finds its own signed maximum (largest magnitude, first index) by shuffles; the pair swaps
+// theirs through `exchange` (one float2 per warp of the block: magnitude, signed value), the
+// even warp, whose indices are lower, winning ties. The formulas are round_block_warp's for
+// Q8_K. Synchronises the block: every thread calls it the same number of times, and calls
+// in a row alternate between two `exchange` arrays (a call's writes may not land while a
+// slower warp still reads the previous call's).
 __device__ __forceinline__ void round_q8_k_piece(const float4& o, int64_t f, bool valid, int warp,
                                                  float2* exchange, const RoundTarget& round) {
     const int lane = static_cast<int>(f & 31);
