@@ -158,10 +158,9 @@ TEST_F(CliTest, EvalWritesTheReferenceFormat) {
     EXPECT_EQ(ours.greedy_tokens.size(), 8u);
 }
 
-// --one-by-one evaluates the prompt a token at a time: the same positions and greedy
-// tokens, logits within the F32 batch-versus-single-token bound (Consistency below).
 // The prompt as one batch (the default), a token at a time (--one-by-one) and in batches of
-// -b 2 (which eval honours when given): the same logits within summation order.
+// -b 2 (which eval honours when given): the same positions and greedy tokens, logits within
+// the F32 batch-versus-single-token bound (Consistency below).
 TEST_F(CliTest, EvalOneByOneMatchesTheBatch) {
     LLAMUX_FIXTURE(model, "models/stories260K.gguf");
     test::TempDir dir;
