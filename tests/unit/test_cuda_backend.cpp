@@ -288,15 +288,6 @@ INSTANTIATE_TEST_SUITE_P(StoredTypes, CudaGetRows,
                                            DType::Q5_K, DType::Q6_K),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
 
-// Attention over a cache with rows already filled (n_past > 0), GQA (8 heads, 2 kv heads),
-// head_dim 128, three new tokens, a cache of 300 rows. Bound: the reference sums in double
-// where we sum in f32, and rounds each probability to f16 from a double-based
-// normalisation: a flipped f16 rounding moves an output by < 2^-11 of one term.
-// Each attention kernel: a few queries (token generation; one query over 291 rows, past the
-// f16 decode kernel's first batch of 256 rows per thread group), a prompt that spans several
-// query tiles and cache chunks (tensor-core kernel on f16, tiled kernel on f32; partial last
-// tile), a small head, a head that is no multiple of 16 (tiled kernel on f16 too), and a
-// head too wide for either.
 // Sets an environment variable for its lifetime and restores what was there before (a ctest
 // run may have set it for the whole process).
 class ScopedEnv {
@@ -344,6 +335,15 @@ struct AttentionCase {
     int32_t n_past;
 };
 
+// Attention over a cache with rows already filled (n_past > 0), GQA (8 heads, 2 kv heads),
+// head_dim 128, three new tokens, a cache of 300 rows. Bound: the reference sums in double
+// where we sum in f32, and rounds each probability to f16 from a double-based
+// normalisation: a flipped f16 rounding moves an output by < 2^-11 of one term.
+// Each attention kernel: a few queries (token generation; one query over 291 rows, past the
+// f16 decode kernel's first batch of 256 rows per thread group), a prompt that spans several
+// query tiles and cache chunks (tensor-core kernel on f16, tiled kernel on f32; partial last
+// tile), a small head, a head that is no multiple of 16 (tiled kernel on f16 too), and a
+// head too wide for either.
 TEST(CudaOps, AttentionMatchesReference) {
     LLAMUX_REQUIRE_GPU();
     for (const AttentionCase& c : {AttentionCase{128, 3, 200}, AttentionCase{128, 1, 290}, AttentionCase{128, 37, 50},
@@ -503,11 +503,12 @@ std::vector<std::vector<float>> run_program_on_gpu(const std::vector<lmx_node>& 
     return out;
 }
 
-// An activation row of n floats, and a node of the fusion tests (eps 1e-5 for the norms).
+// An activation row of n floats.
 std::unique_ptr<HostTensor> act(const std::string& name, int64_t n) {
     return make_tensor(name, DType::F32, LMX_ROLE_ACTIVATION, {n, 1, 1, 1});
 }
 
+// A node of the fusion tests (eps 1e-5 for the norms).
 lmx_node fusion_node(lmx_op op, lmx_tensor* a, lmx_tensor* b, lmx_tensor* dst) {
     lmx_node n{};
     n.op = op;
