@@ -20,19 +20,16 @@ if [ "${1:-}" = "--sanitize" ]; then
   # So is the Python package: an instrumented extension needs the sanitizer runtime preloaded
   # into the interpreter; its C++ core is the runtime this stage checks anyway.
   cmake_args+=(-DLLAMUX_SANITIZE=address,undefined -DLLAMUX_CUDA=OFF -DLLAMUX_PYTHON=OFF)
-  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0"
+  # intercept_tls_get_addr=0: GCC 12's sanitizer runtime takes a dynamic TLS block (of a
+  # dlopen'ed plugin) whose address happens to lie 16 bytes into a page for a pre-2.25 glibc
+  # block with a header, reads a bogus range from before it, and LeakSanitizer's exit-time
+  # scan then crashes ("Tracer caught signal 11") in a test that passed. Where a block lands
+  # depends on earlier allocations, so any change could trip it (the runtimes of GCC 14 and
+  # LLVM 17 on no longer make that guess). It was also why the oneDNN tests had run with
+  # leak checks off; they pass with them on now.
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0:intercept_tls_get_addr=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
 fi
 bash scripts/build.sh "${cmake_args[@]}"
-if [ "${1:-}" = "--sanitize" ]; then
-  # LeakSanitizer's exit-time scan crashes in processes that still hold libgomp's thread
-  # pool (the oneDNN plugin's OpenMP runtime): run those tests with leak checks off, the
-  # rest with them on.
-  onednn='Onednn|OneDnn'
-  ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" -E "$onednn"
-  ASAN_OPTIONS="${ASAN_OPTIONS/detect_leaks=1/detect_leaks=0}" \
-    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" -R "$onednn"
-else
-  ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
-fi
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
