@@ -14,19 +14,17 @@
 
 #include "cuda_kernels.hpp"
 #include "cuda_profile.hpp"
+#include "cuda_settings.hpp"
 #include "llamux/backend_abi.h"
 
 namespace llamux::cuda {
 
-// LLAMUX_CUDA_GRAPHS unset or not "0" (cuda_graph.cpp).
-bool graphs_enabled();
-// LLAMUX_CUDA_SPLIT_ATTENTION_FROM: see CudaBackend::split_attention_from (cuda_program.cpp).
-int64_t split_attention_from_env();
 // Programmatic dependent launch for every kernel (cuda_launch.cuh): on for sm_90 and newer
-// unless LLAMUX_CUDA_PDL=0; with it, the GEMV's early weight loads when
-// LLAMUX_CUDA_EARLY_WEIGHTS=1; and the plain GEMV's weights-first walk when
-// LLAMUX_CUDA_WEIGHTS_FIRST=1. Process-wide; called when a backend is created.
-void set_programmatic_launch(int device_major);
+// unless settings.pdl is off; with it, the GEMV's early weight loads when
+// settings.early_weights; and the plain GEMV's weights-first walk when settings.weights_first.
+// Process-wide (the launch code has no backend at hand); called when a backend is created,
+// so the last backend created sets them.
+void set_programmatic_launch(int device_major, const Settings& settings);
 
 // A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's
 // dtype stays the file's; stored_dtype says what the kernels read: the file's own bytes for
@@ -49,13 +47,14 @@ struct DeviceScratch {
 
 struct CudaBackend {
     lmx_backend_config config{};
+    Settings settings;  // the environment's knobs, read and checked by create
     int device = 0;
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
     void* cublas_workspace = nullptr;
     size_t max_shared_optin = 0;  // dynamic shared memory a block may use, bytes
     // Bytes device_alloc has handed out (frees are not counted back): what
-    // LLAMUX_CUDA_MEMORY_LIMIT_MIB is checked against.
+    // settings.memory_limit is checked against.
     size_t allocated = 0;
 
     // Pinned staging of host-to-device writes: regions handed out since the last stream
@@ -77,10 +76,9 @@ struct CudaBackend {
     DeviceScratch act_alt;
     DeviceScratch act_scales_alt;
     DeviceScratch swiglu_tickets;
-    // Token generation's attention splits along the cache (cuda_attention_split.cu) once this
-    // many cache rows are filled before the token (LLAMUX_CUDA_SPLIT_ATTENTION_FROM, default
-    // 1024); programs with such an attention keep one CUDA graph per side of it. Its scratch.
-    int64_t split_attention_from = split_attention_from_env();
+    // Token generation's attention splits along the cache (cuda_attention_split.cu) once
+    // settings.split_attention_from cache rows are filled before the token; programs with
+    // such an attention keep one CUDA graph per side of it. Its scratch.
     DeviceScratch split_scores, split_stats, split_partial, split_tickets;
 
     // n_past of the current execute, in device memory: kv_store and attention read it when
@@ -92,12 +90,7 @@ struct CudaBackend {
     // Bumped whenever ensure_scratch moves a scratch buffer: graphs captured before it hold
     // the old addresses and are captured again.
     uint64_t scratch_generation = 0;
-    // CUDA graphs for programs that only launch kernels (token generation); off with
-    // LLAMUX_CUDA_GRAPHS=0 (cuda_graph.cpp).
-    bool graphs = graphs_enabled();
-
-    // LLAMUX_CUDA_PROFILE=1: GPU time per node kind, printed by release (cuda_profile.hpp).
-    bool profiling = NodeProfile::requested();
+    // With settings.profile: GPU time per node kind, printed by release (cuda_profile.hpp).
     NodeProfile profile;
 };
 
@@ -153,7 +146,7 @@ struct CompiledNode {
     bool has_swiglu_epilogue = false;
     lmx_node swiglu_node{};
     bool x_in_alt = false;
-    // An attention node that takes the split kernels past split_attention_from.
+    // An attention node that takes the split kernels past settings.split_attention_from.
     bool split_attention = false;
     int64_t tile_rows = 0;              // GemmDequant: weight rows per dequantized tile
 };
@@ -181,15 +174,12 @@ struct CudaProgram {
 
 // "no CUDA device: <cudaGetErrorString>" etc.: the text of a CUDA error.
 std::string error_text(cudaError_t e);
-// LLAMUX_CUDA_MEMORY_LIMIT_MIB in bytes, 0 when unset (or malformed, which create refuses): the backend then behaves as if the
-// GPU had only that much memory (device_alloc fails past it, probe and reports show it), so
-// that out-of-memory handling can be tried on any GPU. Allocations are counted, frees not.
-size_t memory_limit();
-// (The checked form, read_memory_limit, is in cuda_memory_limit.hpp: create refuses a
-// malformed value.)
-// Free and total device memory, both capped by memory_limit() (less `allocated`); false if
-// the driver cannot say.
-bool memory_info(size_t allocated, size_t* free_bytes, size_t* total_bytes);
+// Free and total device memory, both capped by `limit` bytes (less `allocated`) when it is
+// not 0; false if the driver cannot say. With Settings::memory_limit as the limit the
+// backend behaves as if the GPU had only that much memory (device_alloc fails past it, the
+// probe and the messages show it), so that out-of-memory handling can be tried on any GPU.
+// Allocations are counted, frees not.
+bool memory_info(size_t limit, size_t allocated, size_t* free_bytes, size_t* total_bytes);
 // "N bytes (X MiB); the GPU has F MiB free of T MiB"
 std::string memory_report(const CudaBackend& b, size_t wanted);
 // Makes the backend's device current on the calling thread.
@@ -210,9 +200,10 @@ void release(CudaBackend& b);  // frees everything the backend holds
 
 // ---- cuda_weights.cpp --------------------------------------------------------------------
 
-// The type a weight of file type `dtype` is kept as on the GPU; -1 if not a weight type.
-// The same for every call of a process (LLAMUX_CUDA_SPLIT_BLOCKS is read once).
-int32_t stored_type(int32_t dtype);
+// The type a weight of file type `dtype` is kept as on the GPU, its rows split into bodies
+// and scales where `split_blocks` (Settings::split_blocks) and the type has that form; -1 if
+// not a weight type.
+int32_t stored_type(int32_t dtype, bool split_blocks);
 lmx_status prepare_weight(CudaBackend& b, lmx_tensor& weight, const void* host_data,
                           std::string* why);
 void release_weight(CudaBackend& b, lmx_tensor& weight);

@@ -8,8 +8,6 @@
 //
 // Between those kernels, programmatic dependent launch (cuda_launch.cuh) lets each one be
 // scheduled while its predecessor finishes; set_programmatic_launch turns it on.
-#include <cstdlib>
-#include <cstring>
 
 #include "cuda_backend.hpp"
 #include "cuda_launch.cuh"
@@ -17,18 +15,10 @@
 
 namespace llamux::cuda {
 
-bool graphs_enabled() {
-    const char* v = std::getenv("LLAMUX_CUDA_GRAPHS");
-    return !(v && std::strcmp(v, "0") == 0);
-}
-
-void set_programmatic_launch(int device_major) {
-    const char* v = std::getenv("LLAMUX_CUDA_PDL");
-    g_use_pdl = device_major >= 9 && !(v && std::strcmp(v, "0") == 0);
-    const char* early = std::getenv("LLAMUX_CUDA_EARLY_WEIGHTS");
-    g_early_weights = g_use_pdl && early && std::strcmp(early, "1") == 0;
-    const char* first = std::getenv("LLAMUX_CUDA_WEIGHTS_FIRST");
-    g_weights_first = first && std::strcmp(first, "1") == 0;
+void set_programmatic_launch(int device_major, const Settings& settings) {
+    g_use_pdl = device_major >= 9 && settings.pdl;
+    g_early_weights = g_use_pdl && settings.early_weights;
+    g_weights_first = settings.weights_first;
 }
 
 CudaProgram::~CudaProgram() {
@@ -73,7 +63,7 @@ lmx_status capture(CudaBackend& b, const std::function<lmx_status(std::string*)>
 lmx_status run_graph(CudaBackend& b, const CudaProgram& p, int variant,
                      const std::function<lmx_status(std::string*)>& launch, bool* used, std::string* why) {
     *used = false;
-    if (!b.graphs || !p.graphable || p.graph_failed || p.executions < 2) return LMX_OK;
+    if (!b.settings.graphs || !p.graphable || p.graph_failed || p.executions < 2) return LMX_OK;
     cudaGraphExec_t& graph = p.graph[variant];
     if (!graph || p.graph_generation[variant] != b.scratch_generation) {
         if (graph) cudaGraphExecDestroy(graph);

@@ -15,7 +15,8 @@
 
 namespace llamux::cuda {
 
-// Whether launch() asks for PDL; set once per process by the backend (device sm_90+).
+// Whether launch() asks for PDL; set by each backend's create from its Settings (device
+// sm_90+, set_programmatic_launch).
 inline bool g_use_pdl = false;
 // Whether the int8 matrix-vector kernels load their first weights before pdl_wait
 // (LLAMUX_CUDA_EARLY_WEIGHTS=1; set with g_use_pdl).

@@ -8,7 +8,6 @@
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
-#include "cuda_memory_limit.hpp"
 
 namespace llamux::cuda {
 namespace {
@@ -29,18 +28,12 @@ std::string error_text(cudaError_t e) {
     return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
 }
 
-size_t memory_limit() {
-    size_t bytes = 0;
-    std::string ignored;  // create refuses a malformed value before anything is allocated
-    return read_memory_limit(&bytes, &ignored) ? bytes : 0;
-}
-
-bool memory_info(size_t allocated, size_t* free_bytes, size_t* total_bytes) {
+bool memory_info(size_t limit, size_t allocated, size_t* free_bytes, size_t* total_bytes) {
     if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
         (void)cudaGetLastError();
         return false;
     }
-    if (const size_t limit = memory_limit(); limit > 0) {
+    if (limit > 0) {
         *total_bytes = std::min(*total_bytes, limit);
         *free_bytes = std::min(*free_bytes, limit > allocated ? limit - allocated : 0);
     }
@@ -50,7 +43,7 @@ bool memory_info(size_t allocated, size_t* free_bytes, size_t* total_bytes) {
 std::string memory_report(const CudaBackend& b, size_t wanted) {
     std::string s = std::to_string(wanted) + " bytes (" + mib(wanted) + ")";
     size_t free_bytes = 0, total_bytes = 0;
-    if (memory_info(b.allocated, &free_bytes, &total_bytes)) {
+    if (memory_info(b.settings.memory_limit, b.allocated, &free_bytes, &total_bytes)) {
         s += "; the GPU has " + mib(free_bytes) + " free of " + mib(total_bytes);
     }
     return s;
@@ -69,7 +62,7 @@ lmx_status device_alloc(CudaBackend& b, size_t bytes, const std::string& what, v
     // kAllocPadding past the end: kernels that read whole aligned words (the quantized
     // weights' 18- and 34-byte blocks) may touch a few bytes after the last block.
     const size_t size = std::max<size_t>(bytes + kAllocPadding, kStagingAlign);
-    const size_t limit = memory_limit();
+    const size_t limit = b.settings.memory_limit;
     cudaError_t e = limit > 0 && b.allocated + size > limit ? cudaErrorMemoryAllocation : cudaMalloc(out, size);
     if (e == cudaErrorMemoryAllocation) {
         (void)cudaGetLastError();  // not sticky: clear it from the last-error slot

@@ -7,7 +7,6 @@
 
 #include "cuda_backend.hpp"
 #include "cuda_kernels.hpp"
-#include "cuda_memory_limit.hpp"
 #include "llamux/plugin_support.hpp"
 
 namespace {
@@ -66,7 +65,9 @@ void cuda_probe(lmx_probe_result* out) {
     }
     size_t free_bytes = 0, total_bytes = 0;
     cudaError_t me = cudaSetDevice(0);
-    if (me == cudaSuccess && !cuda::memory_info(0, &free_bytes, &total_bytes)) me = cudaErrorUnknown;
+    if (me == cudaSuccess && !cuda::memory_info(cuda::memory_limit_from_env(), 0, &free_bytes, &total_bytes)) {
+        me = cudaErrorUnknown;
+    }
     if (me != cudaSuccess) {
         plugin::set_text(out->reason, "device 0 " + std::string(prop.name) +
                                           " cannot be used: " + cudaGetErrorString(me));
@@ -80,8 +81,8 @@ void cuda_probe(lmx_probe_result* out) {
 
 lmx_status cuda_create(const lmx_backend_config* config, lmx_backend** out, lmx_error* err) {
     return run(err, [&](std::string* why) {
-        if (size_t limit = 0; !cuda::read_memory_limit(&limit, why)) return LMX_ERR_INVALID;
         auto b = std::make_unique<CudaBackend>();
+        if (!cuda::read_settings(&b->settings, why)) return LMX_ERR_INVALID;
         if (config) b->config = *config;
         b->device = config ? config->device : 0;
         auto fail = [&](const std::string& what, cudaError_t e) {
@@ -144,9 +145,9 @@ lmx_status cuda_create(const lmx_backend_config* config, lmx_backend** out, lmx_
         if (const cudaError_t e = cudaGetDeviceProperties(&prop, b->device); e != cudaSuccess) {
             return fail("cudaGetDeviceProperties", e);
         }
-        cuda::set_programmatic_launch(prop.major);
+        cuda::set_programmatic_launch(prop.major, b->settings);
         size_t free_bytes = 0, total_bytes = 0;
-        if (cuda::memory_info(b->allocated, &free_bytes, &total_bytes)) {
+        if (cuda::memory_info(b->settings.memory_limit, b->allocated, &free_bytes, &total_bytes)) {
             plugin::log(b->config, 2,
                         "cuda: device " + std::to_string(b->device) + " " + prop.name + " (sm_" +
                             std::to_string(prop.major) + std::to_string(prop.minor) + "), " +

@@ -1,10 +1,8 @@
-// LLAMUX_CUDA_PROFILE: see cuda_profile.hpp.
+// The per-node GPU time of LLAMUX_CUDA_PROFILE=1: see cuda_profile.hpp.
 #include "cuda_profile.hpp"
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 
 #include "cuda_backend.hpp"
 #include "cuda_stored_types.hpp"
@@ -39,14 +37,6 @@ std::string label(const CompiledNode& c) {
 }
 
 }  // namespace
-
-bool NodeProfile::requested() {
-    static const bool on = [] {
-        const char* v = std::getenv("LLAMUX_CUDA_PROFILE");
-        return v && *v && std::strcmp(v, "0") != 0;
-    }();
-    return on;
-}
 
 void NodeProfile::before(cudaStream_t stream, size_t i) {
     while (events_.size() <= i + 1) {

@@ -1,4 +1,4 @@
-// Optional GPU time per kind of node (LLAMUX_CUDA_PROFILE=1): events around every node of
+// Optional GPU time per kind of node (LLAMUX_CUDA_PROFILE=1, Settings::profile): events around every node of
 // every execute, summed per label ("matmul gemv Q4_0 4096x4096") and printed to stderr,
 // slowest first, when the backend is destroyed. Each profiled execute waits for its own
 // events, so the totals say where GPU time goes, not how fast an unprofiled run is.
@@ -16,9 +16,6 @@ struct CompiledNode;
 
 class NodeProfile {
 public:
-    // Reads LLAMUX_CUDA_PROFILE once; disabled() profiles nothing and costs nothing.
-    static bool requested();
-
     // Queues the event before node i (call once per node, in order, then finish()).
     void before(cudaStream_t stream, size_t i);
     // Queues the last event, waits for it and adds each node's time to its label's total.

@@ -3,7 +3,6 @@
 // the backend's stream, no allocation, no synchronisation).
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 
 #include "cuda_backend.hpp"
 #include "cuda_fusion_safety.hpp"
@@ -40,8 +39,8 @@ bool is_float_storage(int32_t dtype) {
 
 // The table of a get_rows node as the kernels read it: a prepared weight's stored type, or
 // the tensor's own type for an activation table.
-int32_t table_type(const lmx_tensor& t) {
-    return t.role == LMX_ROLE_WEIGHT ? stored_type(t.dtype) : t.dtype;
+int32_t table_type(const CudaBackend& b, const lmx_tensor& t) {
+    return t.role == LMX_ROLE_WEIGHT ? stored_type(t.dtype, b.settings.split_blocks) : t.dtype;
 }
 
 // The cache types the KV store and attention kernels read and write (a quantized cache stays on
@@ -77,27 +76,6 @@ bool same_rows(const lmx_tensor& a, const lmx_tensor& b) {
     return a.data == b.data && a.ne[0] == b.ne[0] && n_rows(a) == n_rows(b) && a.nb[1] == b.nb[1] &&
            a.nb[2] == b.nb[2] && a.nb[3] == b.nb[3];
 }
-
-// LLAMUX_CUDA_FUSE: 0 none, 1 the add + rms_norm fusion only, 2 also the roundings for the
-// next matmul, 3 (the default) also the rope + KV store fusion and the one-query
-// attention's rounding for attn_output (H200, 2026-11-28: tg128 540 t/s against 501 at 2),
-// 4 (opt-in: written after that day's last GPU run) also the rope + KV store work in the
-// q/k/v launch, 5 (opt-in, the same) also the add + rms_norm after attn_output and ffn_down
-// in those products' launches, 6 (opt-in, written on 2026-11-28 without a GPU) also the
-// SwiGLU and its rounding in the gate/up launch.
-int fusion_level() {
-    const char* v = std::getenv("LLAMUX_CUDA_FUSE");
-    return v && *v ? std::atoi(v) : 3;
-}
-
-}  // namespace
-
-int64_t split_attention_from_env() {
-    const char* v = std::getenv("LLAMUX_CUDA_SPLIT_ATTENTION_FROM");
-    return v && *v ? std::max<int64_t>(0, std::atoll(v)) : 1024;
-}
-
-namespace {
 
 bool is_f32_rows(const lmx_tensor& t) { return t.dtype == LMX_TYPE_F32 && t.nb[0] == sizeof(float); }
 
@@ -295,9 +273,15 @@ void fuse_swiglu_epilogues(std::vector<CompiledNode>& nodes) {
 }
 
 // The launch-saving fusions (see CompiledNode): each pairs a node with the one right after
-// it, so no other node can run between them.
-void fuse_nodes(std::vector<CompiledNode>& nodes) {
-    static const int level = fusion_level();
+// it, so no other node can run between them. By `level` (Settings::fusion_level): 0 none,
+// 1 the add + rms_norm fusion only, 2 also the roundings for the next matmul, 3 (the
+// default) also the rope + KV store fusion and the one-query attention's rounding for
+// attn_output (H200, 2026-11-28: tg128 540 t/s against 501 at 2), 4 (opt-in: written after
+// that day's last GPU run) also the rope + KV store work in the q/k/v launch, 5 (opt-in, the
+// same) also the add + rms_norm after attn_output and ffn_down in those products' launches,
+// 6 (opt-in, written on 2026-11-28 without a GPU) also the SwiGLU and its rounding in the
+// gate/up launch.
+void fuse_nodes(std::vector<CompiledNode>& nodes, int level) {
     if (level <= 0) return;
     for (size_t i = 0; i + 1 < nodes.size(); ++i) {
         CompiledNode& add = nodes[i];
@@ -343,7 +327,7 @@ lmx_status plan_split_attention(CudaBackend& b, CudaProgram& program, std::strin
     AttentionSplitSizes most{0, 0, 0, 0};
     for (CompiledNode& c : program.nodes) {
         if (c.node.op != LMX_OP_ATTENTION || !attention_split_fits(c.node)) continue;
-        if (c.node.src[1]->ne[1] <= b.split_attention_from) continue;  // n_past stays below it
+        if (c.node.src[1]->ne[1] <= b.settings.split_attention_from) continue;  // n_past stays below it
         c.split_attention = true;
         program.has_split_attention = true;
         const AttentionSplitSizes s = attention_split_sizes(c.node);
@@ -403,7 +387,7 @@ bool supports(const CudaBackend& b, const lmx_node& node) {
             // Rows are copied exactly: a weight kept as f16 in place of its own quantized
             // type (cuda_weights.cpp) would come back rounded, so the host reads those.
             const lmx_tensor& table = *node.src[0];
-            const int32_t t = table_type(table);
+            const int32_t t = table_type(b, table);
             const bool exact = table.role != LMX_ROLE_WEIGHT || keeps_blocks(t, table.dtype) ||
                                table.dtype == LMX_TYPE_BF16;
             return exact && (is_float_storage(t) || holds_blocks(t));
@@ -411,8 +395,8 @@ bool supports(const CudaBackend& b, const lmx_node& node) {
         case LMX_OP_MATMUL: {
             const lmx_tensor& w = *node.src[0];
             const lmx_tensor& x = *node.src[1];
-            return w.role == LMX_ROLE_WEIGHT && stored_type(w.dtype) >= 0 && x.ne[2] == 1 &&
-                   x.ne[3] == 1 && node.dst->ne[2] == 1 && node.dst->ne[3] == 1;
+            return w.role == LMX_ROLE_WEIGHT && stored_type(w.dtype, b.settings.split_blocks) >= 0 &&
+                   x.ne[2] == 1 && x.ne[3] == 1 && node.dst->ne[2] == 1 && node.dst->ne[3] == 1;
         }
         case LMX_OP_ATTENTION: {
             const lmx_tensor& q = *node.src[0];
@@ -460,7 +444,7 @@ lmx_status compile(CudaBackend& b, const lmx_node* nodes, int32_t n_nodes, CudaP
         program.nodes.push_back(c);
     }
     share_matmul_inputs(program.nodes);
-    fuse_nodes(program.nodes);
+    fuse_nodes(program.nodes, b.settings.fusion_level);
     if (const lmx_status s = size_fusion_scratch(b, program.nodes, why); s != LMX_OK) return s;
     if (const lmx_status s = plan_split_attention(b, program, why); s != LMX_OK) return s;
     program.graphable = std::all_of(program.nodes.begin(), program.nodes.end(), [](const CompiledNode& c) {
@@ -546,10 +530,10 @@ lmx_status execute(CudaBackend& b, const CudaProgram& program, const lmx_exec_ar
         *why = "kernel launch (n_past): " + error_text(e);
         return LMX_ERR_DEVICE;
     }
-    const int variant = program.has_split_attention && args.n_past >= b.split_attention_from
+    const int variant = program.has_split_attention && args.n_past >= b.settings.split_attention_from
                             ? CudaProgram::kLongContext
                             : CudaProgram::kShortContext;
-    const bool profiled = b.profiling && program.executions > 0;
+    const bool profiled = b.settings.profile && program.executions > 0;
     ++program.executions;
     if (!profiled) {
         bool used = false;

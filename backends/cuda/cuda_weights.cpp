@@ -5,7 +5,6 @@
 // the host with the reference routines and kept as F16, which every kernel and cuBLAS can
 // read.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -21,15 +20,6 @@ namespace llamux::cuda {
 namespace {
 
 constexpr size_t kConvertChunkBytes = size_t{16} << 20;  // rows converted per upload
-
-// LLAMUX_CUDA_SPLIT_BLOCKS=1, read once: every weight of a process is kept one way.
-bool split_blocks() {
-    static const bool on = [] {
-        const char* v = std::getenv("LLAMUX_CUDA_SPLIT_BLOCKS");
-        return v && std::strcmp(v, "1") == 0;
-    }();
-    return on;
-}
 
 std::string shape_text(const lmx_tensor& t) {
     std::string s = std::to_string(t.ne[0]);
@@ -67,16 +57,16 @@ lmx_status upload_converted(CudaBackend& b, void* dev, int64_t rows, size_t row_
 
 }  // namespace
 
-int32_t stored_type(int32_t dtype) {
+int32_t stored_type(int32_t dtype, bool split_blocks) {
     switch (dtype) {
         case LMX_TYPE_Q4_0:
-            return split_blocks() ? kStoredQ4_0Split : dtype;
+            return split_blocks ? kStoredQ4_0Split : dtype;
         case LMX_TYPE_Q8_0:
-            return split_blocks() ? kStoredQ8_0Split : dtype;
+            return split_blocks ? kStoredQ8_0Split : dtype;
         case LMX_TYPE_Q4_K:
-            return split_blocks() ? kStoredQ4_KSplit : dtype;
+            return split_blocks ? kStoredQ4_KSplit : dtype;
         case LMX_TYPE_Q6_K:
-            return split_blocks() ? kStoredQ6_KSplit : dtype;
+            return split_blocks ? kStoredQ6_KSplit : dtype;
         case LMX_TYPE_F32:
         case LMX_TYPE_F16:
         case LMX_TYPE_Q5_K:
@@ -96,7 +86,7 @@ int32_t stored_type(int32_t dtype) {
 lmx_status prepare_weight(CudaBackend& b, lmx_tensor& w, const void* host_data, std::string* why) {
     const std::string name = w.name && w.name[0] ? w.name : "(unnamed)";
     const auto info = dtype_info(w.dtype);
-    const int32_t stored = stored_type(w.dtype);
+    const int32_t stored = stored_type(w.dtype, b.settings.split_blocks);
     if (!info || stored < 0) {
         *why = "weight " + name + ": dtype " + (info ? std::string(info->name) : std::to_string(w.dtype)) +
                " cannot be held on the GPU (expected f32, f16, bf16 or a quantized weight type)";
