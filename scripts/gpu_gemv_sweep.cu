@@ -1,9 +1,9 @@
 // Times the int8 matrix-vector kernel of the CUDA backend (backends/cuda/cuda_mmv.cu, included
-// below) for the matrix shapes of a 7B model as the plugin launches them, Q4_0 and Q4_K (the
-// file's blocks and split, cuda_stored_types.hpp), and the Q6_K head (both layouts), in
-// several (unroll, min blocks per SM, weights first) variants, so that the plugin's choice
-// (Int8Launch, Int8WeightsFirst in cuda_mmv_rows.cuh; LLAMUX_CUDA_SPLIT_BLOCKS) rests on a
-// measurement.
+// below) for the matrix shapes of a 7B model as the plugin launches them, Q4_0, Q4_K and
+// Q5_K (the file's blocks and split, cuda_stored_types.hpp), and the Q6_K head (both
+// layouts), in several (unroll, min blocks per SM, weights first) variants, so that the
+// plugin's choice (Int8Launch, Int8WeightsFirst in cuda_mmv_rows.cuh;
+// LLAMUX_CUDA_SPLIT_BLOCKS) rests on a measurement.
 // Each figure: 20 replays of a CUDA graph of 64 launches that rotate over 16 copies of the
 // weights (more than the 60 MB L2 of an H200), median per launch; GB/s counts weight bytes.
 //
@@ -44,15 +44,16 @@ using llamux::cuda::blocks_type;
 using llamux::cuda::is_split_type;
 using llamux::cuda::kStoredQ4_0Split;
 using llamux::cuda::kStoredQ4_KSplit;
+using llamux::cuda::kStoredQ5_KSplit;
 using llamux::cuda::kStoredQ6_KSplit;
 
-// Random blocks of stored type T (Q4_0, Q4_K, Q6_K, split or not); the f16 scale of every
+// Random blocks of stored type T (Q4_0, Q4_K, Q5_K, Q6_K, split or not); the f16 scale of every
 // Q4_0 / Q6_K block set to ~0.01 (timing only: values do not matter).
 template <int T>
 Buffers make(const Shape& s) {
     constexpr int F = blocks_type(T);
     constexpr int kElems = F == LMX_TYPE_Q4_0 ? 32 : 256;
-    constexpr int kFileBytes = F == LMX_TYPE_Q4_0 ? 18 : F == LMX_TYPE_Q4_K ? 144 : 210;
+    constexpr int kFileBytes = F == LMX_TYPE_Q4_0 ? 18 : F == LMX_TYPE_Q4_K ? 144 : F == LMX_TYPE_Q5_K ? 176 : 210;
     const int64_t n_blocks = s.K / kElems;
     Buffers b;
     b.row_bytes = is_split_type(T) ? llamux::cuda::split_row_bytes(T, n_blocks)
@@ -64,7 +65,7 @@ Buffers make(const Shape& s) {
         r = r * 1664525u + 1013904223u;
         host[i] = static_cast<uint8_t>(r >> 24);
     }
-    for (int64_t row = 0; F != LMX_TYPE_Q4_K && row < s.N; ++row) {
+    for (int64_t row = 0; F != LMX_TYPE_Q4_K && F != LMX_TYPE_Q5_K && row < s.N; ++row) {
         for (int64_t blk = 0; blk < n_blocks; ++blk) {
             const int64_t at = is_split_type(T) ? llamux::cuda::split_body_bytes(T) * n_blocks + 2 * blk
                                                 : kFileBytes * blk + (F == LMX_TYPE_Q6_K ? 208 : 0);
@@ -137,6 +138,8 @@ void time_variant(const Shape& s, const Buffers& b, cudaStream_t stream) {
                        : T == kStoredQ4_0Split ? "q4_0_split"
                        : T == LMX_TYPE_Q4_K    ? "q4_k"
                        : T == kStoredQ4_KSplit ? "q4_k_split"
+                       : T == LMX_TYPE_Q5_K    ? "q5_k"
+                       : T == kStoredQ5_KSplit ? "q5_k_split"
                        : T == LMX_TYPE_Q6_K    ? "q6_k"
                                                : "q6_k_split";
     std::printf("gemv_%-10s %-14s unroll %d minblocks %2d%s: %7.2f us %7.0f GB/s\n", type, s.name, kUnroll,
@@ -178,6 +181,13 @@ int main() {
         time_variant<kStoredQ4_KSplit, 2, 0>(s, ks, stream);
         time_variant<kStoredQ4_KSplit, 4, 0>(s, ks, stream);
         release(ks);
+        const Buffers k5 = make<LMX_TYPE_Q5_K>(s);
+        time_variant<LMX_TYPE_Q5_K, 1, 0>(s, k5, stream);
+        release(k5);
+        const Buffers k5s = make<kStoredQ5_KSplit>(s);
+        time_variant<kStoredQ5_KSplit, 1, 0>(s, k5s, stream);
+        time_variant<kStoredQ5_KSplit, 2, 0>(s, k5s, stream);
+        release(k5s);
     }
     // The output head of a Q4_0 file (Q6_K, 32000 rows), the file's blocks and split.
     const Shape head{4096, 32000, "4096x32000"};

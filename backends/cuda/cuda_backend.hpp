@@ -28,8 +28,8 @@ void set_programmatic_launch(int device_major, const Settings& settings);
 
 // A weight as it lies in GPU memory (lmx_tensor::extra of a prepared weight). The tensor's
 // dtype stays the file's; stored_dtype says what the kernels read: the file's own bytes for
-// F32, F16, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K (all but Q5_K rows split into bodies and scales
-// with LLAMUX_CUDA_SPLIT_BLOCKS=1: kStoredQ4_0Split etc. in cuda_stored_types.hpp), rows
+// F32, F16, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K (the quantized ones' rows split into bodies and
+// scales with Settings::split_blocks: kStoredQ4_0Split etc. in cuda_stored_types.hpp), rows
 // expanded to F16 for the other types.
 struct DeviceWeight {
     int32_t stored_dtype = LMX_TYPE_F32;

@@ -14,7 +14,7 @@
 // overloads of load() and compute() on its loaded form, Kind<T>::Loaded.
 // Item = the unit of work of one lane: a Q4_0/Q8_0 block (32 elements), a Q6_K unit (32
 // elements: two of its 16-element sub-blocks), a Q4_K/Q5_K pair of 32-element sub-blocks
-// (one sub-block in a split Q4_K row).
+// (one sub-block in a split Q4_K / Q5_K row).
 //
 // Alignment, as the kernels are given it: x quants 16-byte aligned; Q4_K/Q5_K rows on
 // 16-byte boundaries (144- and 176-byte blocks, rows allocated 16-aligned); Q4_0, Q8_0 and
@@ -442,6 +442,16 @@ LMX_HD void load(const uint8_t* row, int64_t n_items, int64_t i, const int8_t* x
     ld.dx = load_float(xd + (i >> 3));
 }
 
+// One sub-block's value from its integer dot sumi and activation sum sumx: the formula of
+// compute(K4Loaded) for one sub-block s.
+LMX_HD float k4_sub_block_value(const uint32_t (&head)[4], int s, float dx, int sumi, int sumx) {
+    int sc, m;
+    k4_scale_min(head, s, sc, m);
+    const float d = half_to_float(head[0]) * dx;
+    const float dmin = half_to_float(head[0] >> 16) * dx;
+    return d * static_cast<float>(sc * sumi) - dmin * static_cast<float>(m * sumx);
+}
+
 LMX_HD float compute(const K4SplitLoaded& ld) {
     int sumi = 0, sumx = 0;
 LMX_UNROLL
@@ -451,11 +461,43 @@ LMX_UNROLL
         sumx = dot4(0x01010101, static_cast<int>(ld.x[k]), sumx);
         sumx = dot4(0x01010101, static_cast<int>(ld.x[4 + k]), sumx);
     }
-    int sc, m;
-    k4_scale_min(ld.head, ld.s, sc, m);
-    const float d = half_to_float(ld.head[0]) * ld.dx;
-    const float dmin = half_to_float(ld.head[0] >> 16) * ld.dx;
-    return d * static_cast<float>(sc * sumi) - dmin * static_cast<float>(m * sumx);
+    return k4_sub_block_value(ld.head, ld.s, ld.dx, sumi, sumx);
+}
+
+// Q5_K rows split: as split Q4_K, each super-block's body 160 bytes (the regrouped low bits,
+// then one word of fifth bits per sub-block: bit l for element l), the heads after all the
+// bodies (20 n_items bytes).
+struct K5SplitLoaded : K4SplitLoaded {
+    uint32_t h;
+};
+
+LMX_HD void load(const uint8_t* row, int64_t n_items, int64_t i, const int8_t* xq, const float* xd,
+                 K5SplitLoaded& ld) {
+    const uint8_t* body = row + 160 * (i >> 3);
+    ld.s = static_cast<int>(i & 7);
+    load_16(body + 16 * ld.s, ld.q);
+    ld.h = load_word(body + 128 + 4 * ld.s);
+    load_16(row + 20 * n_items + 16 * (i >> 3), ld.head);
+    load_x32(xq + 32 * i, ld.x);
+    ld.dx = load_float(xd + (i >> 3));
+}
+
+// Four bits b0..b3 (bits 0-3 of `nibble`, the rest zero) spread to bit 4 of four bytes: the
+// four shifted copies the multiply adds do not overlap, so it is a shift-and-or.
+LMX_HD uint32_t spread_to_bit4(uint32_t nibble) { return ((nibble * 0x00204081u) & 0x01010101u) << 4; }
+
+LMX_HD float compute(const K5SplitLoaded& ld) {
+    int sumi = 0, sumx = 0;
+LMX_UNROLL
+    for (int k = 0; k < 4; ++k) {
+        const uint32_t low = (ld.q[k] & 0x0F0F0F0Fu) | spread_to_bit4((ld.h >> (4 * k)) & 0xFu);
+        const uint32_t high = ((ld.q[k] >> 4) & 0x0F0F0F0Fu) | spread_to_bit4((ld.h >> (16 + 4 * k)) & 0xFu);
+        sumi = dot4(static_cast<int>(low), static_cast<int>(ld.x[k]), sumi);
+        sumi = dot4(static_cast<int>(high), static_cast<int>(ld.x[4 + k]), sumi);
+        sumx = dot4(0x01010101, static_cast<int>(ld.x[k]), sumx);
+        sumx = dot4(0x01010101, static_cast<int>(ld.x[4 + k]), sumx);
+    }
+    return k4_sub_block_value(ld.head, ld.s, ld.dx, sumi, sumx);
 }
 
 // ---- the kernels' view: a type's item size and loaded form; load and compute overload on it
@@ -473,8 +515,10 @@ struct Kind {
             kLegacy, Q8Loaded<T>,
             std::conditional_t<
                 T == kStoredQ6_KSplit, Q6KSplitLoaded,
-                std::conditional_t<T == kStoredQ4_KSplit, K4SplitLoaded,
-                                   std::conditional_t<T == LMX_TYPE_Q6_K, Q6KLoaded, K4Loaded<T>>>>>>;
+                std::conditional_t<
+                    T == kStoredQ4_KSplit, K4SplitLoaded,
+                    std::conditional_t<T == kStoredQ5_KSplit, K5SplitLoaded,
+                                       std::conditional_t<T == LMX_TYPE_Q6_K, Q6KLoaded, K4Loaded<T>>>>>>>;
 };
 
 }  // namespace llamux::cuda::int8dot

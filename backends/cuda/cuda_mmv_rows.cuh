@@ -22,11 +22,12 @@ constexpr int kRowsPerBlock = 4;
 // and 11008x4096 (2.9 TB/s); unroll 4 took 5.3 / 9.5 / 10.7 us. Q6_K ran unrolled once in
 // that measurement; Q4_K/Q5_K items are twice as large, so they start at one too. Two or
 // four warps per row were slower on every 7B shape (2026-11-28). Split rows
-// (cuda_stored_types.hpp) take their types' values (split Q4_K, whose items are single
-// sub-blocks, Q4_0's), not measured yet (the sweep times them).
+// (cuda_stored_types.hpp) take their types' values (split Q4_K and Q5_K, whose items are
+// single sub-blocks, Q4_0's), not measured yet (the sweep times them).
 template <int T>
 struct Int8Launch {
-    static constexpr int kUnroll = int8dot::Kind<T>::kLegacy || T == kStoredQ4_KSplit ? 2 : 1;
+    static constexpr int kUnroll =
+        int8dot::Kind<T>::kLegacy || T == kStoredQ4_KSplit || T == kStoredQ5_KSplit ? 2 : 1;
     static constexpr int kMinBlocks = 0;
     static constexpr bool kWeightsFirst = false;
     static constexpr int kPairUnroll = kUnroll;  // rows_dot's over two rows (gate and up)

@@ -1,6 +1,7 @@
 // Decoding of the quantized weight types kept quantized in GPU memory (Q4_0, Q8_0, Q4_K,
 // Q5_K, Q6_K; block layouts as in llamux/quant_blocks.hpp, byte for byte the GGUF file's,
-// and Q4_0 / Q8_0 / Q4_K / Q6_K rows split into bodies and scales, cuda_stored_types.hpp).
+// and Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K rows split into bodies and scales,
+// cuda_stored_types.hpp).
 //
 // The unit of work is 32 consecutive elements of a row: one block of Q4_0/Q8_0, one eighth
 // of a K-quant super-block. decode_unit<T>(row, n_units, u, v) writes elements 32u .. 32u +
@@ -182,6 +183,29 @@ __device__ __forceinline__ void decode_unit<LMX_TYPE_Q5_K>(const uint8_t* row, i
         const int low = static_cast<int>((byte_at(qs, l) >> shift) & 0xF);
         const int high = static_cast<int>((byte_at(qh, l) >> s) & 1);
         v[l] = __fsub_rn(__fmul_rn(dl, static_cast<float>(low | (high << 4))), ml);
+    }
+}
+
+// Split Q5_K: as split Q4_K with 160-byte bodies (the regrouped low bits, then one word of
+// fifth bits per sub-block: bit l for element l), the heads after all of them.
+template <>
+__device__ __forceinline__ void decode_unit<kStoredQ5_KSplit>(const uint8_t* row, int64_t n_units, int64_t u,
+                                                             float (&v)[32]) {
+    const uint8_t* body = row + 160 * (u >> 3);
+    const uint8_t* head = row + 20 * n_units + 16 * (u >> 3);
+    const int s = static_cast<int>(u & 7);
+    float dl, ml;
+    k4_sub_block_scales(head, s, dl, ml);
+    uint32_t qs[4];
+    int8dot::load_16(body + 16 * s, qs);
+    const uint32_t h = int8dot::load_word(body + 128 + 4 * s);
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const int q = static_cast<int>(byte_at(qs, j));
+        const int low = (q & 0xF) | static_cast<int>(((h >> j) & 1u) << 4);
+        const int high = (q >> 4) | static_cast<int>(((h >> (j + 16)) & 1u) << 4);
+        v[j] = __fsub_rn(__fmul_rn(dl, static_cast<float>(low)), ml);
+        v[j + 16] = __fsub_rn(__fmul_rn(dl, static_cast<float>(high)), ml);
     }
 }
 

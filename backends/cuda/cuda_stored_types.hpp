@@ -1,7 +1,7 @@
 // The quantized types weights are kept as on the GPU (DeviceWeight::stored_dtype): the
-// file's blocks of Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, and the split layout of Q4_0, Q8_0, Q4_K
-// and Q6_K (LLAMUX_CUDA_SPLIT_BLOCKS=1, opt-in until measured), with the one switch over
-// them that picks a kernel instantiation.
+// file's blocks of Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, and the split layout of each
+// (LLAMUX_CUDA_SPLIT_BLOCKS=1, opt-in until measured), with the one switch over them that
+// picks a kernel instantiation.
 //
 // The split layout. Each of the file's blocks carries its scales inline: a 2-byte f16 d
 // (first in Q4_0 / Q8_0, last in Q6_K) that leaves the block 18, 34 or 210 bytes long, so
@@ -9,19 +9,22 @@
 // shifted into place (Q8_0 nine, a Q6_K unit about twenty), and one warp's load instruction
 // touches several 128-byte lines at that stride, so the kernels spend more of L1's
 // bandwidth than of memory's. A split row keeps the same bytes in another order: first
-// every block without its scales (its body: 16, 32, 128 or 208 bytes, so each starts
+// every block without its scales (its body: 16, 32, 128, 160 or 208 bytes, so each starts
 // 16-byte aligned and loads in 16-byte pieces), then the blocks' scales (contiguous), then
 // zeros up to a multiple of 16 bytes:
 //
 //   row of n blocks:  body[0] ... body[n-1] | scales[0] ... scales[n-1] | 0 ... (to 16n')
 //
 // Within a body nothing moves (Q4_0: byte j holds elements j and j + 16; Q6_K: ql, qh, its
-// int8 sub-block scales as in the file), except in Q4_K: its 16-byte head (d, dmin, the
-// packed 6-bit scales and mins) is the part moved, and each 32-element sub-block's quants
-// become 16 contiguous bytes in Q4_0's order, so that a lane reads one sub-block in one
-// 16-byte load and its activations as a Q4_0 lane does (the file pairs two sub-blocks in
-// the nibbles of 32 bytes, and a lane of the file layout takes both: 64 activations, four
-// 16-byte loads at a 64-byte stride). The split types never appear in a file or cross the
+// int8 sub-block scales as in the file), except in Q4_K and Q5_K: their 16-byte head (d,
+// dmin, the packed 6-bit scales and mins) is the part moved, and each 32-element sub-block's
+// low four bits become 16 contiguous bytes in Q4_0's order, so that a lane reads one
+// sub-block in one 16-byte load and its activations as a Q4_0 lane does (the file pairs two
+// sub-blocks in the nibbles of 32 bytes, and a lane of the file layout takes both: 64
+// activations, four 16-byte loads at a 64-byte stride). Q5_K's 32 bytes of fifth bits
+// (the file's bit s of byte l: element l of sub-block s) follow its 128 bytes of regrouped
+// quants as one 4-byte word per sub-block (bit l of word s), so a body is 160 bytes and a
+// lane reads its sub-block's fifth bits in one 4-byte load. The split types never appear in a file or cross the
 // plugin ABI. The upload's repacking is here (host code); the kernels' loads are in
 // cuda_int8_dot.cuh and cuda_quant.cuh.
 #pragma once
@@ -46,11 +49,12 @@ constexpr int32_t kStoredSplitFlag = 0x100;
 constexpr int32_t kStoredQ4_0Split = kStoredSplitFlag | LMX_TYPE_Q4_0;
 constexpr int32_t kStoredQ8_0Split = kStoredSplitFlag | LMX_TYPE_Q8_0;
 constexpr int32_t kStoredQ4_KSplit = kStoredSplitFlag | LMX_TYPE_Q4_K;
+constexpr int32_t kStoredQ5_KSplit = kStoredSplitFlag | LMX_TYPE_Q5_K;
 constexpr int32_t kStoredQ6_KSplit = kStoredSplitFlag | LMX_TYPE_Q6_K;
 
 LMX_SPLIT_HD constexpr bool is_split_type(int32_t stored) {
     return stored == kStoredQ4_0Split || stored == kStoredQ8_0Split || stored == kStoredQ4_KSplit ||
-           stored == kStoredQ6_KSplit;
+           stored == kStoredQ5_KSplit || stored == kStoredQ6_KSplit;
 }
 // The file type whose blocks a stored type holds (itself for every other stored type).
 LMX_SPLIT_HD constexpr int32_t blocks_type(int32_t stored) {
@@ -66,21 +70,24 @@ LMX_SPLIT_HD constexpr int split_block_elems(int32_t split) {
     return split == kStoredQ4_0Split || split == kStoredQ8_0Split ? 32 : 256;
 }
 // Bytes of a block's body (the block without its scales): 16 (Q4_0), 32 (Q8_0), 128 (Q4_K),
-// 208 (Q6_K).
+// 160 (Q5_K), 208 (Q6_K).
 LMX_SPLIT_HD constexpr int split_body_bytes(int32_t split) {
     return split == kStoredQ4_0Split   ? 16
            : split == kStoredQ8_0Split ? 32
            : split == kStoredQ4_KSplit ? 128
+           : split == kStoredQ5_KSplit ? 160
                                        : 208;
 }
-// Bytes of a block's scales, kept after all the bodies: d (2), or Q4_K's d, dmin and packed
-// 6-bit scales and mins (its first 16 bytes).
-LMX_SPLIT_HD constexpr int split_scale_bytes(int32_t split) { return split == kStoredQ4_KSplit ? 16 : 2; }
-// Where the scales lie in the file's block: first in Q4_0 / Q8_0 / Q4_K, last in Q6_K.
+// Bytes of a block's scales, kept after all the bodies: d (2), or Q4_K's / Q5_K's d, dmin
+// and packed 6-bit scales and mins (their first 16 bytes).
+LMX_SPLIT_HD constexpr int split_scale_bytes(int32_t split) {
+    return split == kStoredQ4_KSplit || split == kStoredQ5_KSplit ? 16 : 2;
+}
+// Where the scales lie in the file's block: first in Q4_0 / Q8_0 / Q4_K / Q5_K, last in Q6_K.
 LMX_SPLIT_HD constexpr int split_scale_offset(int32_t split) { return split == kStoredQ6_KSplit ? 208 : 0; }
 
 // The stored types that hold quantized blocks (the kernels' instantiations): the file's
-// five and the split four.
+// five and the split five.
 LMX_SPLIT_HD constexpr bool holds_blocks(int32_t stored) {
     switch (blocks_type(stored)) {
         case LMX_TYPE_Q4_0:
@@ -107,6 +114,7 @@ bool dispatch_block_type(int32_t stored, Launch&& launch) {
         case kStoredQ4_0Split: launch(std::integral_constant<int, kStoredQ4_0Split>{}); return true;
         case kStoredQ8_0Split: launch(std::integral_constant<int, kStoredQ8_0Split>{}); return true;
         case kStoredQ4_KSplit: launch(std::integral_constant<int, kStoredQ4_KSplit>{}); return true;
+        case kStoredQ5_KSplit: launch(std::integral_constant<int, kStoredQ5_KSplit>{}); return true;
         case kStoredQ6_KSplit: launch(std::integral_constant<int, kStoredQ6_KSplit>{}); return true;
         default: return false;
     }
@@ -118,8 +126,8 @@ LMX_SPLIT_HD constexpr size_t split_row_bytes(int32_t split, int64_t n_blocks) {
     return (static_cast<size_t>(n_blocks) * per_block + 15) / 16 * 16;
 }
 
-// A Q4_K block's 128 bytes of quants with each 32-element sub-block's quants made 16
-// contiguous bytes, Q4_0's order (byte j of sub-block s: its element j in the low nibble,
+// A Q4_K (or Q5_K) block's 128 bytes of quants (Q5_K: their low four bits) with each
+// 32-element sub-block's made 16 contiguous bytes, Q4_0's order (byte j of sub-block s: its element j in the low nibble,
 // j + 16 in the high one). The file holds sub-blocks 2i and 2i + 1 in the low and high
 // nibbles of the same 32 bytes.
 inline void regroup_q4_k_quants(const uint8_t* qs, uint8_t* out) {
@@ -137,6 +145,16 @@ inline void regroup_q4_k_quants(const uint8_t* qs, uint8_t* out) {
     }
 }
 
+// A Q5_K block's 32 bytes of fifth bits (bit s of byte l: element l of sub-block s) as eight
+// little-endian words, word s holding sub-block s's (bit l: element l).
+inline void regroup_q5_k_high_bits(const uint8_t* qh, uint8_t* out) {
+    for (int s = 0; s < 8; ++s) {
+        uint32_t word = 0;
+        for (int l = 0; l < 32; ++l) word |= static_cast<uint32_t>((qh[l] >> s) & 1u) << l;
+        for (int k = 0; k < 4; ++k) out[4 * s + k] = static_cast<uint8_t>(word >> (8 * k));
+    }
+}
+
 // split_row for one split type S: the sizes are constants, so the copies compile to a few
 // moves (a 7B file has some 200 million blocks to move at load).
 template <int32_t S>
@@ -150,6 +168,11 @@ void split_row_of(const uint8_t* in, int64_t n_blocks, uint8_t* out) {
         std::memcpy(scales + kScale * b, src + kAt, kScale);
         if constexpr (S == kStoredQ4_KSplit) {
             regroup_q4_k_quants(src + kScale, out + kBody * b);
+        } else if constexpr (S == kStoredQ5_KSplit) {
+            // The file's block: head (16), qh (32), qs (128); the body: qs regrouped, then the
+            // fifth bits regrouped.
+            regroup_q4_k_quants(src + kScale + 32, out + kBody * b);
+            regroup_q5_k_high_bits(src + kScale, out + kBody * b + 128);
         } else {
             // The body: the bytes before the scale, then those after it (one part is empty).
             std::memcpy(out + kBody * b, src, kAt);
@@ -167,6 +190,7 @@ inline void split_row(int32_t split, const uint8_t* in, int64_t n_blocks, uint8_
         case kStoredQ4_0Split: return split_row_of<kStoredQ4_0Split>(in, n_blocks, out);
         case kStoredQ8_0Split: return split_row_of<kStoredQ8_0Split>(in, n_blocks, out);
         case kStoredQ4_KSplit: return split_row_of<kStoredQ4_KSplit>(in, n_blocks, out);
+        case kStoredQ5_KSplit: return split_row_of<kStoredQ5_KSplit>(in, n_blocks, out);
         case kStoredQ6_KSplit: return split_row_of<kStoredQ6_KSplit>(in, n_blocks, out);
         default: return;
     }

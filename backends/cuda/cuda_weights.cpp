@@ -65,11 +65,12 @@ int32_t stored_type(int32_t dtype, bool split_blocks) {
             return split_blocks ? kStoredQ8_0Split : dtype;
         case LMX_TYPE_Q4_K:
             return split_blocks ? kStoredQ4_KSplit : dtype;
+        case LMX_TYPE_Q5_K:
+            return split_blocks ? kStoredQ5_KSplit : dtype;
         case LMX_TYPE_Q6_K:
             return split_blocks ? kStoredQ6_KSplit : dtype;
         case LMX_TYPE_F32:
         case LMX_TYPE_F16:
-        case LMX_TYPE_Q5_K:
             return dtype;
         case LMX_TYPE_BF16:
         case LMX_TYPE_Q4_1:

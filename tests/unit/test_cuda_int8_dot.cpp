@@ -13,7 +13,7 @@
 //     (the reference multiplies by the scales once per super-block).
 //   - the whole row (items summed in order) against vec_dot_ref, within the same bound.
 //   - rows split into bodies and scales (cuda_stored_types.hpp): Q4_0, Q8_0 and Q6_K items
-//     bit for bit the file layout's, Q4_K's (single sub-blocks) within the bound.
+//     bit for bit the file layout's, Q4_K's and Q5_K's (single sub-blocks) within the bound.
 // Rows start 0 or 2 bytes past a 4-byte boundary (Q4_0, Q8_0 and Q6_K are read as the
 // aligned words around each block) and 16-byte aligned for Q4_K/Q5_K, as on the GPU.
 #include <gtest/gtest.h>
@@ -146,8 +146,9 @@ INSTANTIATE_TEST_SUITE_P(Aligned16, CudaInt8Dot,
 // The same rows split (cuda_stored_types.hpp) as prepare_weight uploads them, at a 16-byte
 // boundary, the padding zeroed. Where the items are the file layout's (Q4_0, Q8_0, Q6_K),
 // each one's value bit for bit the file layout's (the same arithmetic on the same bytes);
-// split Q4_K (one sub-block per item, the file's items are pairs): each super-block's items
-// within the kernel bound of the reference's dot. The whole row within that bound too.
+// split Q4_K and Q5_K (one sub-block per item, the file's items are pairs): each
+// super-block's items within the kernel bound of the reference's dot. The whole row within
+// that bound too.
 template <int S>
 void check_split_row(int64_t n_blocks) {
     constexpr int F = blocks_type(S);
@@ -194,6 +195,7 @@ TEST_P(CudaInt8DotSplit, Q4_0MatchesFileLayout) { check_split_row<kStoredQ4_0Spl
 TEST_P(CudaInt8DotSplit, Q8_0MatchesFileLayout) { check_split_row<kStoredQ8_0Split>(GetParam()); }
 TEST_P(CudaInt8DotSplit, Q6_KMatchesFileLayout) { check_split_row<kStoredQ6_KSplit>(GetParam()); }
 TEST_P(CudaInt8DotSplit, Q4_KMatchesReference) { check_split_row<kStoredQ4_KSplit>(GetParam()); }
+TEST_P(CudaInt8DotSplit, Q5_KMatchesReference) { check_split_row<kStoredQ5_KSplit>(GetParam()); }
 
 // 1, 3 and 7 blocks (Q4_0 / Q8_0: scales ending inside a 16-byte word, so padded), 8 (none),
 // 43 (the K-quants: a row of 11008).
