@@ -1,7 +1,8 @@
-// Optional GPU time per kind of node (LLAMUX_CUDA_PROFILE=1, Settings::profile): events around every node of
-// every execute, summed per label ("matmul gemv Q4_0 4096x4096") and printed to stderr,
-// slowest first, when the backend is destroyed. Each profiled execute waits for its own
-// events, so the totals say where GPU time goes, not how fast an unprofiled run is.
+// Optional GPU time per kind of node (LLAMUX_CUDA_PROFILE=1, Settings::profile): events
+// around every node of every execute, summed per label ("matmul gemv Q4_0 4096x4096") and
+// printed to stderr, slowest first, when the backend is destroyed. Each profiled execute
+// waits for its own events, so the totals say where GPU time goes, not how fast an
+// unprofiled run is.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "llamux/backend.hpp"
-#include "llamux/plugin.hpp"
 #include "llamux/dtype.hpp"
+#include "llamux/plugin.hpp"
 
 namespace llamux::cuda_test {
 
