@@ -24,9 +24,9 @@
 // activations, four 16-byte loads at a 64-byte stride). Q5_K's 32 bytes of fifth bits
 // (the file's bit s of byte l: element l of sub-block s) follow its 128 bytes of regrouped
 // quants as one 4-byte word per sub-block (bit l of word s), so a body is 160 bytes and a
-// lane reads its sub-block's fifth bits in one 4-byte load. The split types never appear in a file or cross the
-// plugin ABI. The upload's repacking is here (host code); the kernels' loads are in
-// cuda_int8_dot.cuh and cuda_quant.cuh.
+// lane reads its sub-block's fifth bits in one 4-byte load. The split types never appear in
+// a file or cross the plugin ABI. The upload's repacking is here (host code); the kernels'
+// loads are in cuda_int8_dot.cuh and cuda_quant.cuh.
 #pragma once
 
 #include <cstddef>
@@ -127,9 +127,9 @@ LMX_SPLIT_HD constexpr size_t split_row_bytes(int32_t split, int64_t n_blocks) {
 }
 
 // A Q4_K (or Q5_K) block's 128 bytes of quants (Q5_K: their low four bits) with each
-// 32-element sub-block's made 16 contiguous bytes, Q4_0's order (byte j of sub-block s: its element j in the low nibble,
-// j + 16 in the high one). The file holds sub-blocks 2i and 2i + 1 in the low and high
-// nibbles of the same 32 bytes.
+// 32-element sub-block's made 16 contiguous bytes, Q4_0's order (byte j of sub-block s: its
+// element j in the low nibble, j + 16 in the high one). The file holds sub-blocks 2i and
+// 2i + 1 in the low and high nibbles of the same 32 bytes.
 inline void regroup_q4_k_quants(const uint8_t* qs, uint8_t* out) {
     constexpr uint64_t kLow = 0x0F0F0F0F0F0F0F0Full;
     for (int pair = 0; pair < 4; ++pair) {
@@ -146,12 +146,20 @@ inline void regroup_q4_k_quants(const uint8_t* qs, uint8_t* out) {
 }
 
 // A Q5_K block's 32 bytes of fifth bits (bit s of byte l: element l of sub-block s) as eight
-// little-endian words, word s holding sub-block s's (bit l: element l).
+// little-endian words, word s holding sub-block s's (bit l: element l). Eight bytes at a
+// time: bit s of each byte masked to its bit 0, then one multiply gathers the eight into the
+// top byte (byte i's bit lands on bit 56 + i; no two partial products share a bit, so
+// nothing carries).
 inline void regroup_q5_k_high_bits(const uint8_t* qh, uint8_t* out) {
+    constexpr uint64_t kBit0 = 0x0101010101010101ull, kGather = 0x0102040810204080ull;
+    uint64_t bytes[4];
+    std::memcpy(bytes, qh, sizeof bytes);
     for (int s = 0; s < 8; ++s) {
         uint32_t word = 0;
-        for (int l = 0; l < 32; ++l) word |= static_cast<uint32_t>((qh[l] >> s) & 1u) << l;
-        for (int k = 0; k < 4; ++k) out[4 * s + k] = static_cast<uint8_t>(word >> (8 * k));
+        for (int k = 0; k < 4; ++k) {
+            word |= static_cast<uint32_t>((((bytes[k] >> s) & kBit0) * kGather) >> 56) << (8 * k);
+        }
+        std::memcpy(out + 4 * s, &word, sizeof word);
     }
 }
 
